@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Guest RAM: one memfd mapped once in hv-vmm, split into KVM memory slots
+ * around the 32-bit PCI hole. Every guest physical address that comes from the
+ * guest goes through guest_mem_ptr(), which refuses anything outside RAM.
+ */
+#ifndef HV_VMM_MEM_H
+#define HV_VMM_MEM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The guest-physical memory map (x86, Q35-like). */
+#define MEM_LOW_RAM_MAX   UINT64_C(0xC0000000) /* RAM below 4 GiB ends at 3 GiB at most */
+#define MEM_PCI_MMIO_BASE UINT64_C(0xC0000000) /* 32-bit BAR window */
+#define MEM_PCI_MMIO_SIZE UINT64_C(0x20000000)
+#define MEM_PCI_ECAM_BASE UINT64_C(0xE0000000) /* PCIe ECAM, bus 0 only */
+#define MEM_PCI_ECAM_SIZE UINT64_C(0x00100000)
+#define MEM_IOAPIC_BASE   UINT64_C(0xFEC00000)
+#define MEM_LAPIC_BASE    UINT64_C(0xFEE00000)
+#define MEM_HIGH_RAM_BASE UINT64_C(0x100000000)
+
+#define MEM_MAX_REGIONS 2
+
+struct mem_region {
+    uint64_t gpa;    /* guest-physical start */
+    uint64_t size;   /* bytes */
+    uint8_t *hva;    /* host address of gpa */
+};
+
+struct guest_mem {
+    int memfd;
+    uint8_t *base;   /* host mapping of the whole memfd */
+    uint64_t size;   /* RAM bytes in total */
+    unsigned nr_regions;
+    struct mem_region regions[MEM_MAX_REGIONS];
+};
+
+/*
+ * Create the memfd (sealed against shrinking), map it shared and mark it
+ * mergeable (KSM). Returns 0 or -errno; logs the reason.
+ */
+int guest_mem_init(struct guest_mem *mem, uint64_t ram_size);
+void guest_mem_destroy(struct guest_mem *mem);
+
+/* Register each region as a KVM user memory slot. */
+int guest_mem_map_kvm(const struct guest_mem *mem, int vm_fd);
+
+/*
+ * Host pointer to [gpa, gpa + len) if that range lies wholly inside one RAM
+ * region, else NULL. Overflow-safe; len 0 is allowed (returns the pointer for
+ * a valid gpa).
+ */
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* Copy to/from guest memory; -1 when the range is not RAM. */
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, uint64_t len);
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, uint64_t len);
+
+#endif

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The PCI(e) host bridge: bus 0 only, config space through ports CF8/CFC and
+ * through ECAM (MCFG), BARs placed by hv-vmm and movable by the guest.
+ */
+#ifndef HV_VMM_PCI_H
+#define HV_VMM_PCI_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+
+#define PCI_CFG_SIZE  4096
+#define PCI_MAX_SLOTS 32
+#define PCI_NR_BARS   6
+
+struct pci_bus;
+
+struct pci_bar_def {
+    uint64_t size; /* 0: no BAR; else a power of two (>= 16 for I/O, >= 4096 for memory) */
+    bool is_io;
+    bool is_64;    /* 64-bit memory BAR: also uses the next BAR slot */
+    io_handler_fn handler;
+    void *opaque;
+};
+
+struct pci_device {
+    /* Filled in by the device model before pci_register(). */
+    const char *name;
+    uint16_t vendor_id, device_id;
+    uint16_t subsys_vendor_id, subsys_id;
+    uint32_t class_code; /* class << 16 | subclass << 8 | prog-if */
+    uint8_t revision;
+    struct pci_bar_def bar_def[PCI_NR_BARS];
+    /* Called after the guest wrote config space (under the device's cfg lock). */
+    void (*config_written)(struct pci_device *dev, uint32_t off, uint32_t len);
+    void *opaque;
+
+    /* Owned by pci.c. */
+    uint8_t cfg[PCI_CFG_SIZE];
+    uint8_t wmask[PCI_CFG_SIZE]; /* bits of cfg the guest may change */
+    uint64_t bar_addr[PCI_NR_BARS];
+    bool bar_mapped[PCI_NR_BARS];
+    uint8_t slot;
+    uint8_t last_cap; /* offset of the last capability, 0 if none */
+    struct pci_bus *bus;
+    pthread_mutex_t cfg_lock;
+};
+
+/*
+ * Append a capability to the device's list (before pci_register). body is
+ * what follows the 2-byte header (ID, next); the new capability's offset is
+ * returned in *offset. Capability bytes are read-only unless pci_set_wmask()
+ * says otherwise.
+ */
+int pci_add_capability(struct pci_device *dev, uint8_t cap_id, const void *body,
+                       uint8_t body_len, uint8_t *offset);
+void pci_set_wmask(struct pci_device *dev, uint32_t off, const uint8_t *mask, uint32_t len);
+
+/* Create the host bridge and hook CF8/CFC and ECAM on the given buses. */
+int pci_bus_init(struct pci_bus **bus, struct io_bus *pio, struct io_bus *mmio);
+void pci_bus_destroy(struct pci_bus *bus);
+
+/* Place the device in a free slot, allocate and map its BARs. */
+int pci_register(struct pci_bus *bus, struct pci_device *dev);
+
+#endif

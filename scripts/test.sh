@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Build hv and run every test: unit tests under ASan+UBSan (gcc), a clang build
+# with the libFuzzer targets (each run briefly on its corpus), and the
+# end-to-end tests in the virtual laptop (pytest). The last line printed is
+# "N passed, N failed", counting all of them.
+#
+#   scripts/test.sh                 everything
+#   scripts/test.sh -k usb          pytest arguments select end-to-end tests
+#   HV_E2E=0 scripts/test.sh        unit tests and fuzz smoke only
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+scripts/deps.sh build test || exit 1
+
+results=()
+status=0
+
+setup() { # dir, meson options...
+    local dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson configure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+    fi
+}
+
+echo "== build (gcc): build/"
+setup build && ninja -C build || exit 1
+
+echo "== unit tests (gcc, ASan+UBSan): build-san/"
+setup build-san -Db_sanitize=address,undefined && ninja -C build-san || exit 1
+meson test -C build-san --suite unit --print-errorlogs || status=1
+results+=("meson:build-san/meson-logs/testlog.json")
+
+echo "== clang build with fuzz targets: build-clang/"
+CC=clang setup build-clang -Dfuzz=true -Db_lundef=false && ninja -C build-clang || exit 1
+if meson test -C build-clang --list 2>/dev/null | grep -q fuzz; then
+    meson test -C build-clang --suite fuzz --print-errorlogs || status=1
+    results+=("meson:build-clang/meson-logs/testlog.json")
+fi
+
+if [ "${HV_E2E:-1}" != 0 ]; then
+    echo "== end-to-end tests in the virtual laptop"
+    export HV_BUILD_DIR="$top/build"
+    export HV_ARTIFACTS="${HV_ARTIFACTS:-$top/build/test-artifacts}"
+    /usr/bin/python3 -m pytest tests -v -rs --junitxml=build/pytest.xml "$@"
+    rc=$?
+    # pytest's 5 means no test was collected: that is a failure of this script, not a pass.
+    [ $rc -eq 0 ] || status=1
+    results+=("junit:build/pytest.xml")
+fi
+
+echo "== summary"
+scripts/summarize.py "${results[@]}" || status=1
+exit $status
