@@ -16,6 +16,12 @@
 #define PCI_MAX_SLOTS 32
 #define PCI_NR_BARS   6
 
+/*
+ * The IOAPIC pin (GSI) that INTx of a slot raises (pin 0 = INTA): pins 16-23,
+ * swizzled by slot. The DSDT's _PRT (x86/acpi.c) tells the guest the same.
+ */
+#define PCI_INTX_GSI(slot, pin) (16u + (((unsigned)(slot) + (unsigned)(pin)) & 7u))
+
 struct pci_bus;
 
 struct pci_bar_def {
@@ -36,6 +42,12 @@ struct pci_device {
     struct pci_bar_def bar_def[PCI_NR_BARS];
     /* Called after the guest wrote config space (under the device's cfg lock). */
     void (*config_written)(struct pci_device *dev, uint32_t off, uint32_t len);
+    /*
+     * Optional: called before the guest reads config space (under the cfg
+     * lock), for registers whose value is computed at read time (virtio's
+     * PCI_CFG access window).
+     */
+    void (*config_read)(struct pci_device *dev, uint32_t off, uint32_t len);
     void *opaque;
 
     /* Owned by pci.c. */
@@ -45,6 +57,7 @@ struct pci_device {
     bool bar_mapped[PCI_NR_BARS];
     uint8_t slot;
     uint8_t last_cap; /* offset of the last capability, 0 if none */
+    uint16_t cap_end; /* first config byte after the last capability */
     struct pci_bus *bus;
     pthread_mutex_t cfg_lock;
 };
@@ -62,6 +75,16 @@ void pci_set_wmask(struct pci_device *dev, uint32_t off, const uint8_t *mask, ui
 /* Create the host bridge and hook CF8/CFC and ECAM on the given buses. */
 int pci_bus_init(struct pci_bus **bus, struct io_bus *pio, struct io_bus *mmio);
 void pci_bus_destroy(struct pci_bus *bus);
+
+/*
+ * Port 0xCF9 (reset control) sits inside the CF8 dword that pci.c owns: the
+ * reset device hands its handler here instead of registering the port. It is
+ * called for 1-byte accesses at 0xCF9 with off 0.
+ */
+void pci_bus_set_cf9_handler(struct pci_bus *bus, io_handler_fn handler, void *opaque);
+
+/* Where a device's BAR is now, 0 when it is not mapped (command bit off). */
+uint64_t pci_bar_addr(struct pci_device *dev, unsigned bar);
 
 /* Place the device in a free slot, allocate and map its BARs. */
 int pci_register(struct pci_bus *bus, struct pci_device *dev);

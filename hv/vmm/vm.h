@@ -3,6 +3,8 @@
 #ifndef HV_VMM_VM_H
 #define HV_VMM_VM_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -10,7 +12,64 @@
 #include "irq.h"
 #include "mem.h"
 
+struct boot_info;
+struct control;
 struct pci_bus;
+struct vcpu;
+struct vm_saved;
+
+#define VM_MAX_VCPUS 64
+#define VM_MAX_DISKS 16
+
+/* hv-vmm's exit codes: the contract with hvd and the tests (docs/vmm.md). */
+enum vm_exit_code {
+    VM_EXIT_POWEROFF = 0, /* the guest powered off (ACPI S5) */
+    VM_EXIT_ERROR = 1,    /* hv-vmm could not start or hit a fatal error */
+    VM_EXIT_USAGE = 2,    /* bad command line */
+    VM_EXIT_REBOOT = 3,   /* the guest rebooted and --on-reboot exit was given */
+    VM_EXIT_KILLED = 4,   /* stopped by force: "kill", or the power button timed out */
+    VM_EXIT_CRASHED = 5,  /* the guest's vCPU could not go on (KVM internal error...) */
+};
+
+struct vm_disk {
+    const char *path;
+    bool readonly;
+};
+
+/* What the command line asked for; read-only once the VM exists. */
+struct vm_config {
+    const char *name;
+    const char *kernel;
+    const char *initrd;  /* NULL: none */
+    const char *cmdline; /* NULL: the default below */
+    uint64_t ram_size;
+    unsigned nr_cpus;
+    struct vm_disk disks[VM_MAX_DISKS];
+    unsigned nr_disks;
+    const char *net_tap; /* NULL: no network */
+    uint64_t vsock_cid;  /* 0: no vsock */
+    const char *control; /* control socket path, NULL: none */
+    const char *console; /* "stdio" or "file:PATH" (the serial port) */
+    bool reboot_exits;   /* --on-reboot exit */
+    unsigned stop_timeout; /* seconds between the power button and a forced stop */
+};
+
+#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+
+enum vm_state {
+    VM_STATE_CREATED,
+    VM_STATE_RUNNING,
+    VM_STATE_PAUSED,
+    VM_STATE_STOPPING, /* power button pressed, waiting for the guest */
+    VM_STATE_STOPPED,
+};
+
+/* Requests from vCPU or device threads to the main loop (bit mask). */
+enum vm_request {
+    VM_REQ_POWEROFF = 1 << 0,
+    VM_REQ_RESET = 1 << 1,
+    VM_REQ_CRASH = 1 << 2,
+};
 
 struct vm {
     int kvm_fd;
@@ -20,7 +79,68 @@ struct vm {
     struct io_bus mmio;
     struct pci_bus *pci;
     struct irq_router irq;
-    /* The vCPU threads, the boot and the lifecycle fields live in vm.c. */
+
+    const struct vm_config *cfg;
+    unsigned nr_vcpus;
+    struct vcpu *vcpus[VM_MAX_VCPUS];
+    uint64_t rsdp_gpa; /* where the ACPI tables start, for the boot loader */
+
+    /* Lifecycle: see vm.c. state is changed by the main thread only. */
+    _Atomic enum vm_state state;
+    atomic_uint requests; /* enum vm_request bits */
+    int event_fd;         /* wakes the main loop when requests change */
+
+    /* Pausing the vCPUs (vcpu.c). */
+    pthread_mutex_t run_lock;
+    pthread_cond_t run_cond;
+    bool pause_wanted;
+    bool quit_wanted;
+    unsigned nr_paused;
+    unsigned nr_running_threads;
+
+    /* Platform devices that the lifecycle talks to. */
+    struct pm_dev *pm;
+    struct serial_dev *serial;
+    struct control *control;
+    unsigned nr_reboots;
+
+    /* The main loop (vm.c): an epoll set of watches, and how the VM ended. */
+    int epoll_fd;
+    int signal_fd;
+    int stop_timer_fd;
+    bool done;
+    int exit_code;
+    struct vm_saved *saved; /* irqchip and PIT power-on state, for reboots */
+    struct boot_info *boot;
 };
+
+/* A file descriptor the main loop watches; fn runs on the main thread. */
+struct vm_watch;
+typedef void (*vm_watch_fn)(struct vm *vm, struct vm_watch *w, uint32_t events);
+struct vm_watch {
+    int fd;
+    vm_watch_fn fn;
+    void *opaque;
+};
+int vm_watch_add(struct vm *vm, struct vm_watch *w, uint32_t events);
+void vm_watch_del(struct vm *vm, struct vm_watch *w);
+
+/* Create everything (KVM VM, memory, devices, vCPUs) and load the guest. */
+int vm_create(struct vm *vm, const struct vm_config *cfg);
+/* Start the vCPUs and run the main loop until the VM ends; returns the exit code. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Thread-safe: ask the main loop to power off / reset the VM / give up. */
+void vm_request(struct vm *vm, enum vm_request req);
+
+/* Main-thread operations, also used by the control socket. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+/* Press the ACPI power button; forced stop after cfg->stop_timeout seconds. */
+int vm_stop(struct vm *vm);
+/* End the VM now with exit code VM_EXIT_KILLED. */
+void vm_kill(struct vm *vm);
+const char *vm_state_name(enum vm_state s);
 
 #endif

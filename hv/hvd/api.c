@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The API's methods (docs/hvd-api.md): checks parameters and calls vm/disk/net. */
+#include "hvd.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONSOLE_DEFAULT 16384
+#define CONSOLE_MAX 262144
+
+typedef struct json_object *(*method_fn)(struct hvd *d, struct client *c,
+                                         struct json_object *params, struct api_error *e);
+
+static const char *param_str(struct json_object *params, const char *key)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(params, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static struct vm *param_vm(struct hvd *d, struct json_object *params, struct api_error *e)
+{
+    const char *name = param_str(params, "name");
+    if (!name) {
+        api_fail(e, "bad-params", "Parameter 'name' (a string) is required.");
+        return NULL;
+    }
+    struct vm *vm = hvd_find_vm(d, name);
+    if (!vm)
+        api_fail(e, "not-found", "No VM named '%s' is defined.", name);
+    return vm;
+}
+
+static struct json_object *vm_summary(struct vm *vm)
+{
+    const struct vmdef *def = vm->def;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(def->name));
+    json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
+    json_object_object_add(o, "memory", json_object_new_int64((int64_t)def->memory));
+    json_object_object_add(o, "cpus", json_object_new_int((int)def->cpus));
+    json_object_object_add(o, "colour", json_object_new_string(def->colour));
+    json_object_object_add(o, "os", json_object_new_string(def->os));
+    json_object_object_add(o, "role", json_object_new_string(def->role));
+    json_object_object_add(o, "autostart", json_object_new_boolean(def->autostart));
+    json_object_object_add(o, "pid", vm_is_active(vm) ? json_object_new_int(vm->vmm_pid) : NULL);
+    json_object_object_add(o, "last_exit", vm_exit_json(&vm->last_exit));
+    return o;
+}
+
+static struct json_object *name_state(struct vm *vm)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(vm->def->name));
+    json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
+    if (vm_is_active(vm))
+        json_object_object_add(o, "pid", json_object_new_int(vm->vmm_pid));
+    return o;
+}
+
+/* ---- hello, host ---- */
+
+static struct json_object *m_hello(struct hvd *d, struct client *c, struct json_object *params,
+                                   struct api_error *e)
+{
+    (void)d;
+    (void)c;
+    struct json_object *versions;
+    if (json_object_object_get_ex(params, "versions", &versions)) {
+        bool ok = false;
+        if (!json_object_is_type(versions, json_type_array)) {
+            api_fail(e, "bad-params", "Parameter 'versions' must be an array of integers.");
+            return NULL;
+        }
+        for (size_t i = 0; i < json_object_array_length(versions); i++)
+            if (json_object_get_int(json_object_array_get_idx(versions, i)) == HVD_API_VERSION)
+                ok = true;
+        if (!ok) {
+            api_fail(e, "version", "This hvd speaks API version %d only.", HVD_API_VERSION);
+            return NULL;
+        }
+    }
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "server", json_object_new_string("hvd"));
+    json_object_object_add(r, "server_version", json_object_new_string(HV_VERSION));
+    json_object_object_add(r, "version", json_object_new_int(HVD_API_VERSION));
+    struct json_object *vs = json_object_new_array();
+    json_object_array_add(vs, json_object_new_int(HVD_API_VERSION));
+    json_object_object_add(r, "versions", vs);
+    return r;
+}
+
+static uint64_t meminfo(const char *key)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    char line[256];
+    unsigned long long kb = 0;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, key, n) == 0 && line[n] == ':') {
+            sscanf(line + n + 1, "%llu", &kb);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+static struct json_object *m_host_info(struct hvd *d, struct client *c,
+                                       struct json_object *params, struct api_error *e)
+{
+    (void)c;
+    (void)params;
+    (void)e;
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    int running = 0;
+    uint64_t assigned = 0;
+    for (struct vm *vm = d->vms; vm; vm = vm->next) {
+        if (vm_is_active(vm)) {
+            running++;
+            assigned += vm->def->memory;
+        }
+    }
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "hostname", json_object_new_string(host));
+    json_object_object_add(r, "cpus", json_object_new_int(get_nprocs()));
+    json_object_object_add(r, "memory_total", json_object_new_int64((int64_t)meminfo("MemTotal")));
+    json_object_object_add(r, "memory_available",
+                           json_object_new_int64((int64_t)meminfo("MemAvailable")));
+    json_object_object_add(r, "vms_running", json_object_new_int(running));
+    json_object_object_add(r, "memory_assigned", json_object_new_int64((int64_t)assigned));
+    json_object_object_add(r, "kvm", json_object_new_boolean(access("/dev/kvm", F_OK) == 0));
+    json_object_object_add(r, "version", json_object_new_int(HVD_API_VERSION));
+    return r;
+}
+
+static struct json_object *m_events_subscribe(struct hvd *d, struct client *c,
+                                              struct json_object *params, struct api_error *e)
+{
+    (void)d;
+    (void)params;
+    (void)e;
+    client_subscribe(c);
+    struct json_object *r = json_object_new_object();
+    struct json_object *all = json_object_new_array();
+    static const char *const kinds[] = {"vm.state", "vm.defined", "vm.undefined",
+                                        "disk.changed"};
+    for (size_t i = 0; i < 4; i++)
+        json_object_array_add(all, json_object_new_string(kinds[i]));
+    json_object_object_add(r, "subscribed", all);
+    return r;
+}
+
+/* ---- definitions ---- */
+
+static struct json_object *m_vm_list(struct hvd *d, struct client *c, struct json_object *params,
+                                     struct api_error *e)
+{
+    (void)c;
+    (void)params;
+    (void)e;
+    struct json_object *list = json_object_new_array();
+    for (struct vm *vm = d->vms; vm; vm = vm->next)
+        json_object_array_add(list, vm_summary(vm));
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "vms", list);
+    return r;
+}
+
+static struct json_object *m_vm_define(struct hvd *d, struct client *c,
+                                       struct json_object *params, struct api_error *e)
+{
+    (void)c;
+    struct vmdef_ctx ctx;
+    hvd_vmdef_ctx(d, &ctx);
+    char *err = NULL;
+    struct vmdef *def;
+    struct json_object *obj, *rep;
+    const char *text = param_str(params, "text");
+    if (text)
+        def = vmdef_from_text(text, strlen(text), &ctx, &err);
+    else if (json_object_object_get_ex(params, "definition", &obj))
+        def = vmdef_from_json(obj, &ctx, &err);
+    else {
+        api_fail(e, "bad-params", "Give the definition as 'text' (INI) or 'definition' (object).");
+        return NULL;
+    }
+    if (!def) {
+        api_fail(e, "invalid-definition", "%s.", err);
+        free(err);
+        return NULL;
+    }
+    bool replace = json_object_object_get_ex(params, "replace", &rep) &&
+                   json_object_get_boolean(rep);
+    struct vm *old = hvd_find_vm(d, def->name);
+    if (old && !replace) {
+        api_fail(e, "exists", "A VM named '%s' is already defined.", def->name);
+        vmdef_free(def);
+        return NULL;
+    }
+    if (old && vm_is_active(old)) {
+        api_fail(e, "bad-state", "VM '%s' is %s; shut it off before replacing it.", def->name,
+                 vm_state_name(old->state));
+        vmdef_free(def);
+        return NULL;
+    }
+    if (store_save(d, def, &err) < 0) {
+        api_fail(e, "internal", "Cannot store the definition: %s.", err);
+        free(err);
+        vmdef_free(def);
+        return NULL;
+    }
+    struct vm *vm;
+    if (old) {
+        vmdef_free(old->def);
+        old->def = def;
+        vm = old;
+    } else {
+        vm = hvd_add_vm(d, def);
+    }
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "name", json_object_new_string(def->name));
+    json_object_object_add(r, "definition", vmdef_to_json(def));
+    struct json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "name", json_object_new_string(vm->def->name));
+    server_emit(d, "vm.defined", ev);
+    log_info("VM %s defined", def->name);
+    return r;
+}
+
+static struct json_object *m_vm_undefine(struct hvd *d, struct client *c,
+                                         struct json_object *params, struct api_error *e)
+{
+    (void)c;
+    struct vm *vm = param_vm(d, params, e);
+    if (!vm)
+        return NULL;
+    if (vm_is_active(vm)) {
+        api_fail(e, "bad-state", "VM '%s' is %s; shut it off first.", vm->def->name,
+                 vm_state_name(vm->state));
+        return NULL;
+    }
+    if (store_remove(d, vm->def->name) < 0 && errno != ENOENT) {
+        api_fail(e, "internal", "Cannot remove the definition of '%s': %s.", vm->def->name,
+                 strerror(errno));
+        return NULL;
+    }
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "name", json_object_new_string(vm->def->name));
+    struct json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "name", json_object_new_string(vm->def->name));
+    log_info("VM %s undefined", vm->def->name);
+    hvd_remove_vm(d, vm);
+    server_emit(d, "vm.undefined", ev);
+    return r;
+}
+
+static struct json_object *m_vm_get(struct hvd *d, struct client *c, struct json_object *params,
+                                    struct api_error *e)
+{
+    (void)c;
+    struct vm *vm = param_vm(d, params, e);
+    if (!vm)
+        return NULL;
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "name", json_object_new_string(vm->def->name));
+    json_object_object_add(r, "definition", vmdef_to_json(vm->def));
+    char *text = vmdef_to_text(vm->def);
+    json_object_object_add(r, "text", json_object_new_string(text));
+    free(text);
+    return r;
+}
+
+static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct json_object *params,
+                                     struct api_error *e)
+{
+    (void)c;
+    struct vm *vm = param_vm(d, params, e);
+    if (!vm)
+        return NULL;
+    struct json_object *r = vm_summary(vm);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    json_object_object_add(r, "uptime",
+                           vm_is_active(vm) && vm->started_at > 0
+                               ? json_object_new_double(now - vm->started_at)
+                               : NULL);
+    json_object_object_add(r, "vsock", vm->def->vsock ? json_object_new_int64(vm->def->vsock)
+                                                      : NULL);
+    struct json_object *disks = json_object_new_array();
+    for (char **dk = vm->def->disks; dk && *dk; dk++)
+        json_object_array_add(disks, json_object_new_string(*dk));
+    json_object_object_add(r, "disks", disks);
+    json_object_object_add(r, "net", json_object_new_string(vm->def->net));
+    char mac[18];
+    vmdef_mac(vm->def, mac);
+    json_object_object_add(r, "mac", strcmp(vm->def->net, "none") ? json_object_new_string(mac)
+                                                                   : NULL);
+    char *p = vm_run_path(d, vm, "console.log");
+    json_object_object_add(r, "console_log", json_object_new_string(p));
+    g_free(p);
+    p = vm_run_path(d, vm, "control.sock");
+    json_object_object_add(r, "control_socket", json_object_new_string(p));
+    g_free(p);
+    return r;
+}
+
+/* ---- lifecycle ---- */
+
+#define LIFECYCLE(fn, call)                                                                  \
+    static struct json_object *fn(struct hvd *d, struct client *c, struct json_object *params, \
+                                  struct api_error *e)                                       \
+    {                                                                                        \
+        (void)c;                                                                             \
+        struct vm *vm = param_vm(d, params, e);                                              \
+        if (!vm || call < 0)                                                                 \
+            return NULL;                                                                     \
+        return name_state(vm);                                                               \
+    }
+
+LIFECYCLE(m_vm_start, vm_start(d, vm, e))
+LIFECYCLE(m_vm_shutdown, vm_shutdown(d, vm, e))
+LIFECYCLE(m_vm_destroy, vm_destroy(d, vm, e))
+LIFECYCLE(m_vm_pause, vm_pause(d, vm, true, e))
+LIFECYCLE(m_vm_resume, vm_pause(d, vm, false, e))
+
+static struct json_object *m_vm_console(struct hvd *d, struct client *c,
+                                        struct json_object *params, struct api_error *e)
+{
+    (void)c;
+    struct vm *vm = param_vm(d, params, e);
+    if (!vm)
+        return NULL;
+    int64_t want = CONSOLE_DEFAULT;
+    struct json_object *b;
+    if (json_object_object_get_ex(params, "bytes", &b)) {
+        want = json_object_get_int64(b);
+        if (!json_object_is_type(b, json_type_int) || want < 1 || want > CONSOLE_MAX) {
+            api_fail(e, "bad-params", "Parameter 'bytes' must be an integer from 1 to %d.",
+                     CONSOLE_MAX);
+            return NULL;
+        }
+    }
+    char *path = vm_run_path(d, vm, "console.log");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    g_free(path);
+    struct stat st = {0};
+    char *buf = calloc(1, (size_t)want + 1);
+    off_t start = 0;
+    ssize_t n = 0;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        start = st.st_size > want ? st.st_size - want : 0;
+        n = pread(fd, buf, (size_t)want, start);
+        if (n < 0)
+            n = 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    char *text = g_utf8_make_valid(buf, n);
+    free(buf);
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "name", json_object_new_string(vm->def->name));
+    json_object_object_add(r, "data", json_object_new_string(text));
+    json_object_object_add(r, "offset", json_object_new_int64(start));
+    json_object_object_add(r, "size", json_object_new_int64(st.st_size));
+    g_free(text);
+    return r;
+}
+
+static struct json_object *m_vm_screenshot(struct hvd *d, struct client *c,
+                                           struct json_object *params, struct api_error *e)
+{
+    (void)c;
+    struct vm *vm = param_vm(d, params, e);
+    if (vm)
+        api_fail(e, "no-display", "VM '%s' has no display.", vm->def->name);
+    return NULL;
+}
+
+/* ---- disks and networks ---- */
+
+static struct json_object *m_disk_list(struct hvd *d, struct client *c,
+                                       struct json_object *params, struct api_error *e)
+{
+    (void)c;
+    (void)params;
+    return disk_list(d, e);
+}
+
+#define DISK(fn, call)                                                                       \
+    static struct json_object *fn(struct hvd *d, struct client *c, struct json_object *params, \
+                                  struct api_error *e)                                       \
+    {                                                                                        \
+        (void)c;                                                                             \
+        return call(d, params, e);                                                           \
+    }
+
+DISK(m_disk_create, disk_create)
+DISK(m_disk_resize, disk_resize)
+DISK(m_disk_clone, disk_clone)
+DISK(m_disk_delete, disk_delete)
+
+static struct json_object *m_net_list(struct hvd *d, struct client *c, struct json_object *params,
+                                      struct api_error *e)
+{
+    (void)c;
+    (void)params;
+    (void)e;
+    return net_list(d);
+}
+
+static const struct {
+    const char *name;
+    method_fn fn;
+} methods[] = {
+    {"hello", m_hello},
+    {"host.info", m_host_info},
+    {"events.subscribe", m_events_subscribe},
+    {"vm.list", m_vm_list},
+    {"vm.define", m_vm_define},
+    {"vm.undefine", m_vm_undefine},
+    {"vm.get", m_vm_get},
+    {"vm.info", m_vm_info},
+    {"vm.start", m_vm_start},
+    {"vm.shutdown", m_vm_shutdown},
+    {"vm.destroy", m_vm_destroy},
+    {"vm.pause", m_vm_pause},
+    {"vm.resume", m_vm_resume},
+    {"vm.console", m_vm_console},
+    {"vm.screenshot", m_vm_screenshot},
+    {"disk.list", m_disk_list},
+    {"disk.create", m_disk_create},
+    {"disk.resize", m_disk_resize},
+    {"disk.clone", m_disk_clone},
+    {"disk.delete", m_disk_delete},
+    {"net.list", m_net_list},
+};
+
+struct json_object *api_dispatch(struct hvd *d, struct client *c, const char *method,
+                                 struct json_object *params, struct api_error *e)
+{
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strcmp(methods[i].name, method) == 0) {
+            struct json_object *r = methods[i].fn(d, c, params, e);
+            if (!r && !e->code)
+                api_fail(e, "internal", "Method '%s' failed.", method);
+            return r;
+        }
+    }
+    char shown[80];
+    snprintf(shown, sizeof(shown), "%.64s", method);
+    api_fail(e, "unknown-method", "Unknown method '%s'.", shown);
+    return NULL;
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* hvd's shared state: the daemon, its VMs and its clients (docs/hvd.md). */
+#ifndef HV_HVD_HVD_H
+#define HV_HVD_HVD_H
+
+#include "jsonproto.h"
+#include "vmdef.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#define HVD_API_VERSION 1
+
+enum vm_state {
+    VM_SHUTOFF,
+    VM_RUNNING,
+    VM_PAUSED,
+    VM_SHUTTING_DOWN,
+    VM_CRASHED,
+};
+
+struct vm_exit {
+    bool valid;
+    char reason[16]; /* poweroff, reboot, killed, crashed, error */
+    bool signalled;
+    int code; /* exit status or signal number */
+};
+
+struct hvd;
+
+struct vm {
+    struct vm *next;
+    struct hvd *hvd;
+    struct vmdef *def;
+    enum vm_state state;
+    pid_t monitor_pid; /* the per-VM watcher that outlives hvd */
+    pid_t vmm_pid;
+    int monitor_pidfd;
+    sd_event_source *exit_source;
+    double started_at; /* CLOCK_REALTIME seconds, 0 when not running */
+    struct vm_exit last_exit;
+    bool destroying;
+    char *tap; /* TAP device while running with net=nat */
+};
+
+struct client;
+
+struct hvd {
+    sd_event *loop;
+    char *state_dir; /* definitions and images */
+    char *vms_dir;
+    char *images_dir;
+    char *run_dir; /* per-VM runtime state */
+    char *socket_path;
+    char *vmm_path;
+    int vsock_port;      /* <0: no vsock listener */
+    uint32_t uivm_cid;   /* 0: only CIDs of role=uivm VMs */
+    bool autostart;
+    struct vm *vms; /* sorted by name */
+    struct client *clients;
+    unsigned nr_clients;
+};
+
+/* name → VM, or NULL */
+struct vm *hvd_find_vm(struct hvd *d, const char *name);
+const char *vm_state_name(enum vm_state s);
+
+/* ---- store.c: definitions on disk ---- */
+int store_load_all(struct hvd *d);
+int store_save(struct hvd *d, const struct vmdef *def, char **err);
+int store_remove(struct hvd *d, const char *name);
+void hvd_vmdef_ctx(struct hvd *d, struct vmdef_ctx *ctx);
+struct vm *hvd_add_vm(struct hvd *d, struct vmdef *def);
+void hvd_remove_vm(struct hvd *d, struct vm *vm);
+
+/* ---- vm.c: lifecycle ---- */
+struct api_error {
+    const char *code;
+    char message[512];
+};
+int api_fail(struct api_error *e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+char *vm_run_path(struct hvd *d, const struct vm *vm, const char *file);
+int vm_start(struct hvd *d, struct vm *vm, struct api_error *e);
+int vm_shutdown(struct hvd *d, struct vm *vm, struct api_error *e);
+int vm_destroy(struct hvd *d, struct vm *vm, struct api_error *e);
+int vm_pause(struct hvd *d, struct vm *vm, bool pause, struct api_error *e);
+void vm_reattach_all(struct hvd *d);
+void vm_autostart_all(struct hvd *d);
+bool vm_is_active(const struct vm *vm);
+struct json_object *vm_exit_json(const struct vm_exit *x);
+
+/* ---- vmmctl.c: hv-vmm's control socket ---- */
+struct json_object *vmmctl_call(const char *socket_path, const char *cmd, int timeout_ms,
+                                char *err, size_t errlen);
+
+/* ---- server.c: clients and events ---- */
+int server_listen_unix(struct hvd *d);
+int server_listen_vsock(struct hvd *d);
+void server_emit(struct hvd *d, const char *event, struct json_object *params);
+void server_close_all(struct hvd *d);
+
+/* ---- api.c: method dispatch ---- */
+struct json_object *api_dispatch(struct hvd *d, struct client *c, const char *method,
+                                 struct json_object *params, struct api_error *e);
+void client_subscribe(struct client *c);
+
+/* ---- disk.c ---- */
+struct json_object *disk_list(struct hvd *d, struct api_error *e);
+struct json_object *disk_create(struct hvd *d, struct json_object *params, struct api_error *e);
+struct json_object *disk_resize(struct hvd *d, struct json_object *params, struct api_error *e);
+struct json_object *disk_clone(struct hvd *d, struct json_object *params, struct api_error *e);
+struct json_object *disk_delete(struct hvd *d, struct json_object *params, struct api_error *e);
+/* Refuse a missing, corrupt or truncated image with a clear message. */
+int disk_check_image(const char *path, struct api_error *e);
+
+/* ---- net.c ---- */
+struct json_object *net_list(struct hvd *d);
+/* Create the NAT network if needed and a TAP for vm; returns the TAP name or NULL. */
+char *net_attach(struct hvd *d, struct vm *vm, struct api_error *e);
+void net_detach(struct hvd *d, struct vm *vm);
+/* The VM's TAP device name, stable for its name (malloc'd). */
+char *net_tap_name(const struct vm *vm);
+
+/* ---- run.c: external programs ---- */
+/* Run argv, capture stdout (malloc'd in *out if out) and stderr; returns exit status or -1. */
+int run_cmd(const char *const *argv, char **out, char **errout);
+
+#endif

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* hvd: the toolstack daemon. Options, directories, the event loop. */
+#include "hvd.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: hvd [OPTIONS]\n"
+            "  --socket PATH      API unix socket (default RUN-DIR/hvd.sock)\n"
+            "  --state-dir DIR    definitions and images (default /var/lib/hv)\n"
+            "  --run-dir DIR      runtime state of running VMs (default /run/hv)\n"
+            "  --vmm PATH         the VMM to run for each VM (default %s)\n"
+            "  --vsock-port PORT  API on vsock for the UIVM (default 5140; -1: off)\n"
+            "  --uivm-cid CID     also accept vsock clients from this CID\n"
+            "  --no-autostart     do not start autostart=true VMs\n"
+            "  --verbose          debug logging\n"
+            "See docs/hvd.md and docs/hvd-api.md.\n",
+            HV_VMM_PATH);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+    (void)userdata;
+    log_info("signal %u: exiting; running VMs keep running", si->ssi_signo);
+    sd_event_exit(sd_event_source_get_event(s), 0);
+    return 0;
+}
+
+static int make_dir(const char *path, mode_t mode)
+{
+    if (g_mkdir_with_parents(path, (int)mode) < 0) {
+        log_err("cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_SOCKET = 256, O_STATE, O_RUN, O_VMM, O_VPORT, O_CID, O_NOAUTO, O_VERBOSE };
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, O_SOCKET},
+        {"state-dir", required_argument, NULL, O_STATE},
+        {"run-dir", required_argument, NULL, O_RUN},
+        {"vmm", required_argument, NULL, O_VMM},
+        {"vsock-port", required_argument, NULL, O_VPORT},
+        {"uivm-cid", required_argument, NULL, O_CID},
+        {"no-autostart", no_argument, NULL, O_NOAUTO},
+        {"verbose", no_argument, NULL, O_VERBOSE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct hvd d = {.vsock_port = 5140, .autostart = true};
+    const char *state = "/var/lib/hv", *run = "/run/hv", *sock = NULL, *vmm = HV_VMM_PATH;
+    int c;
+
+    hv_log_init("hvd");
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_SOCKET:
+            sock = optarg;
+            break;
+        case O_STATE:
+            state = optarg;
+            break;
+        case O_RUN:
+            run = optarg;
+            break;
+        case O_VMM:
+            vmm = optarg;
+            break;
+        case O_VPORT:
+            d.vsock_port = atoi(optarg);
+            break;
+        case O_CID:
+            d.uivm_cid = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case O_NOAUTO:
+            d.autostart = false;
+            break;
+        case O_VERBOSE:
+            hv_log_set_level(HV_LOG_DEBUG);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    d.state_dir = g_strdup(state);
+    d.run_dir = g_strdup(run);
+    d.vms_dir = g_strdup_printf("%s/vms", state);
+    d.images_dir = g_strdup_printf("%s/images", state);
+    d.socket_path = sock ? g_strdup(sock) : g_strdup_printf("%s/hvd.sock", run);
+    d.vmm_path = g_strdup(vmm);
+    if (make_dir(d.vms_dir, 0750) < 0 || make_dir(d.images_dir, 0750) < 0 ||
+        make_dir(d.run_dir, 0755) < 0)
+        return 1;
+    char *sockdir = g_path_get_dirname(d.socket_path);
+    make_dir(sockdir, 0755);
+    g_free(sockdir);
+
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    if (sd_event_default(&d.loop) < 0)
+        hv_die("cannot create the event loop");
+    sd_event_add_signal(d.loop, NULL, SIGTERM, on_signal, NULL);
+    sd_event_add_signal(d.loop, NULL, SIGINT, on_signal, NULL);
+
+    store_load_all(&d);
+    vm_reattach_all(&d);
+    if (server_listen_unix(&d) < 0)
+        return 1;
+    server_listen_vsock(&d);
+    if (d.autostart)
+        vm_autostart_all(&d);
+    log_info("ready: %s, state in %s", d.socket_path, d.state_dir);
+
+    int rc = sd_event_loop(d.loop);
+
+    server_close_all(&d);
+    while (d.vms)
+        hvd_remove_vm(&d, d.vms);
+    unlink(d.socket_path);
+    sd_event_unref(d.loop);
+    g_free(d.state_dir);
+    g_free(d.run_dir);
+    g_free(d.vms_dir);
+    g_free(d.images_dir);
+    g_free(d.socket_path);
+    g_free(d.vmm_path);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The VM definition validator: each bad field gives its field and reason. */
+#include "../../vmm/tests/check.h"
+#include "vmdef.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/hv-vmdef-XXXXXX";
+static char images[256], kernel[256];
+
+static char *try(const char *body)
+{
+    char text[2048];
+    snprintf(text, sizeof(text), "[vm]\nname=t1\nkernel=%s\n%s", kernel, body);
+    struct vmdef_ctx ctx = {.images_dir = images, .check_files = true};
+    char *err = NULL;
+    struct vmdef *def = vmdef_from_text(text, strlen(text), &ctx, &err);
+    vmdef_free(def);
+    return err; /* NULL: valid */
+}
+
+static void expect(const char *body, const char *message)
+{
+    char *err = try(body);
+    if (!err || !strstr(err, message)) {
+        fprintf(stderr, "for %s\n  expected: %s\n  got: %s\n", body, message,
+                err ? err : "(valid)");
+        check_failures++;
+    }
+    free(err);
+}
+
+static void touch(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    fputs("x", f);
+    fclose(f);
+}
+
+int main(void)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(images, sizeof(images), "%s/images", dir);
+    snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
+    CHECK(mkdir(images, 0700) == 0);
+    touch(kernel);
+    char img[300];
+    snprintf(img, sizeof(img), "%s/root.img", images);
+    touch(img);
+
+    CHECK(try("memory=1G\ncpus=2\ndisk=root.img;root.img,ro\nnet=nat\nautostart=true\n") == NULL);
+    expect("foo=bar\n", "unknown field 'foo' in [vm]");
+    expect("memory=-1G\n", "field 'memory': expected a positive size");
+    expect("memory=0\n", "field 'memory': must be between 16M and 1T");
+    expect("memory=4T\n", "field 'memory': must be between 16M and 1T");
+    expect("memory=12Q\n", "field 'memory': unknown size suffix");
+    expect("cpus=0\n", "field 'cpus': must be a whole number from 1 to 64");
+    expect("cpus=many\n", "field 'cpus'");
+    expect("disk=missing.img\n", "field 'disk': image '");
+    expect("disk=missing.img\n", "missing.img' does not exist");
+    expect("disk=/nonexistent/x.img\n", "field 'disk': image '/nonexistent/x.img' does not exist");
+    expect("disk=../etc/passwd\n", "must be an absolute path or an image name");
+    expect("disk=root.img,rx\n", "field 'disk': unknown option 'rx'");
+    expect("net=bridge\n", "field 'net': must be one of none, nat (got 'bridge')");
+    expect("mac=01:00:00:00:00:01\n", "field 'mac'");
+    expect("colour=red\n", "field 'colour': expected #rrggbb");
+    expect("os=beos\n", "field 'os'");
+    expect("role=god\n", "field 'role'");
+    expect("autostart=maybe\n", "field 'autostart'");
+    expect("vsock=2\n", "field 'vsock'");
+    expect("initrd=/nonexistent\n", "field 'initrd': file '/nonexistent' does not exist");
+    expect("[extra]\n", "unknown section [extra]");
+
+    /* name and kernel */
+    struct vmdef_ctx ctx = {.images_dir = images, .check_files = true};
+    char *err = NULL;
+    const char *bad_name = "[vm]\nname=bad name!\nkernel=/x\n";
+    CHECK(!vmdef_from_text(bad_name, strlen(bad_name), &ctx, &err));
+    CHECK(err && strstr(err, "field 'name': 'bad name!' is not a valid name"));
+    free(err);
+    const char *no_kernel = "[vm]\nname=ok\n";
+    CHECK(!vmdef_from_text(no_kernel, strlen(no_kernel), &ctx, &err));
+    CHECK(err && strstr(err, "field 'kernel': missing"));
+    free(err);
+    const char *garbage = "this is not ini\n";
+    CHECK(!vmdef_from_text(garbage, strlen(garbage), &ctx, &err));
+    CHECK(err && strstr(err, "not a valid INI file"));
+    free(err);
+
+    /* text → definition → text → definition, and JSON → definition */
+    char text[512];
+    snprintf(text, sizeof(text),
+             "[vm]\nname=round\nmemory=768M\ncpus=3\nkernel=%s\ndisk=root.img,ro\nnet=nat\n"
+             "colour=#112233\nautostart=true\nrole=uivm\nvsock=42\n",
+             kernel);
+    struct vmdef *a = vmdef_from_text(text, strlen(text), &ctx, &err);
+    CHECK(a && a->memory == 768ULL << 20 && a->cpus == 3 && a->autostart && a->vsock == 42);
+    char *again = vmdef_to_text(a);
+    struct vmdef *b = vmdef_from_text(again, strlen(again), &ctx, &err);
+    CHECK(b && b->memory == a->memory && strcmp(b->disks[0], "root.img,ro") == 0 &&
+          strcmp(b->role, "uivm") == 0);
+    struct json_object *j = vmdef_to_json(b);
+    struct vmdef *c = vmdef_from_json(j, &ctx, &err);
+    CHECK(c && c->memory == a->memory && c->cpus == 3 && c->autostart);
+    json_object_put(j);
+    j = json_tokener_parse("{\"name\":\"j\",\"kernel\":\"/nonexistent\",\"memory\":-5}");
+    CHECK(!vmdef_from_json(j, &ctx, &err) && err && strstr(err, "field 'memory'"));
+    free(err);
+    json_object_put(j);
+    char mac1[18], mac2[18];
+    vmdef_mac(a, mac1);
+    vmdef_mac(b, mac2);
+    CHECK(strcmp(mac1, mac2) == 0 && strncmp(mac1, "52:54:", 6) == 0);
+    vmdef_free(a);
+    vmdef_free(b);
+    vmdef_free(c);
+    free(again);
+
+    unlink(img);
+    unlink(kernel);
+    rmdir(images);
+    rmdir(dir);
+    CHECK_DONE();
+}

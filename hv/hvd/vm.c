@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * VM lifecycle. Each VM runs as hv-vmm under a small watcher process (the
+ * "monitor", forked from hvd into its own session) that waits for hv-vmm and
+ * writes its exit status to <run-dir>/vms/NAME/exit. hvd watches the monitor
+ * with a pidfd, so a restarted hvd re-attaches to VMs it did not start and
+ * still learns how each one ended (docs/hvd.md).
+ */
+#include "hvd.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MONITOR_COMM "hvd-monitor"
+#define EXIT_POWEROFF 0
+#define EXIT_ERROR 1
+#define EXIT_USAGE 2
+#define EXIT_REBOOT 3
+#define EXIT_KILLED 4
+
+int api_fail(struct api_error *e, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    e->code = code;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *vm_state_name(enum vm_state s)
+{
+    switch (s) {
+    case VM_RUNNING:
+        return "running";
+    case VM_PAUSED:
+        return "paused";
+    case VM_SHUTTING_DOWN:
+        return "shutting-down";
+    case VM_CRASHED:
+        return "crashed";
+    case VM_SHUTOFF:
+        break;
+    }
+    return "shutoff";
+}
+
+bool vm_is_active(const struct vm *vm)
+{
+    return vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->state == VM_SHUTTING_DOWN;
+}
+
+char *vm_run_path(struct hvd *d, const struct vm *vm, const char *file)
+{
+    return g_strdup_printf("%s/vms/%s%s%s", d->run_dir, vm->def->name, file ? "/" : "",
+                           file ? file : "");
+}
+
+static double now_realtime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Whether pid is (still) a process whose name is comm. */
+static bool pid_has_comm(pid_t pid, const char *comm)
+{
+    char path[64], buf[32] = "";
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    bool ok = fgets(buf, sizeof(buf), f) && strncmp(buf, comm, strlen(comm)) == 0;
+    fclose(f);
+    return ok;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    GError *gerr = NULL;
+    if (!g_file_set_contents(path, text, -1, &gerr)) {
+        log_warn("cannot write %s: %s", path, gerr->message);
+        g_error_free(gerr);
+    }
+}
+
+static void remove_run_file(struct hvd *d, struct vm *vm, const char *file)
+{
+    char *p = vm_run_path(d, vm, file);
+    unlink(p);
+    g_free(p);
+}
+
+struct json_object *vm_exit_json(const struct vm_exit *x)
+{
+    if (!x->valid)
+        return NULL;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "reason", json_object_new_string(x->reason));
+    json_object_object_add(o, x->signalled ? "signal" : "status", json_object_new_int(x->code));
+    return o;
+}
+
+static void emit_state(struct hvd *d, struct vm *vm, const char *reason)
+{
+    struct json_object *p = json_object_new_object();
+    json_object_object_add(p, "name", json_object_new_string(vm->def->name));
+    json_object_object_add(p, "state", json_object_new_string(vm_state_name(vm->state)));
+    json_object_object_add(p, "reason", json_object_new_string(reason));
+    if (vm_is_active(vm))
+        json_object_object_add(p, "pid", json_object_new_int(vm->vmm_pid));
+    else if (vm->last_exit.valid)
+        json_object_object_add(p, "last_exit", vm_exit_json(&vm->last_exit));
+    server_emit(d, "vm.state", p);
+}
+
+/* ---- the monitor process ---- */
+
+static _Noreturn void exec_vmm(char **argv, const char *log_path)
+{
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (null >= 0)
+        dup2(null, 0);
+    if (logfd >= 0) {
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+    }
+    execv(argv[0], argv);
+    dprintf(2, "hvd: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+static _Noreturn void run_monitor(char **argv, int report_fd, const char *log_path,
+                                  const char *exit_path)
+{
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    setsid();
+    prctl(PR_SET_NAME, MONITOR_COMM);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+    }
+    pid_t vmm = fork();
+    if (vmm == 0)
+        exec_vmm(argv, log_path);
+    write_full(report_fd, &vmm, sizeof(vmm));
+    close(report_fd);
+    if (vmm < 0)
+        _exit(1);
+    /* hvd's sockets and event fds were inherited: drop them all. */
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    signal(SIGTERM, SIG_IGN); /* the VM decides when it ends, not a stray signal */
+    signal(SIGHUP, SIG_IGN);
+    int status;
+    while (waitpid(vmm, &status, 0) < 0 && errno == EINTR)
+        ;
+    char text[64];
+    if (WIFSIGNALED(status))
+        snprintf(text, sizeof(text), "signal %d\n", WTERMSIG(status));
+    else
+        snprintf(text, sizeof(text), "exit %d\n", WEXITSTATUS(status));
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", exit_path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        write_full(fd, text, strlen(text));
+        fsync(fd);
+        close(fd);
+        rename(tmp, exit_path);
+    }
+    _exit(0);
+}
+
+/* ---- exit handling ---- */
+
+static void classify_exit(struct vm *vm, bool have, bool signalled, int code)
+{
+    struct vm_exit *x = &vm->last_exit;
+    x->valid = true;
+    x->signalled = signalled;
+    x->code = have ? code : -1;
+    const char *reason;
+    if (vm->destroying)
+        reason = "killed";
+    else if (!have || signalled)
+        reason = "crashed";
+    else if (code == EXIT_POWEROFF)
+        reason = "poweroff";
+    else if (code == EXIT_REBOOT)
+        reason = "reboot";
+    else if (code == EXIT_KILLED)
+        reason = "killed";
+    else if (code == EXIT_ERROR || code == EXIT_USAGE || code == 127)
+        reason = "error";
+    else
+        reason = "crashed";
+    snprintf(x->reason, sizeof(x->reason), "%s", reason);
+}
+
+static bool parse_exit_text(const char *text, bool *signalled, int *code)
+{
+    if (sscanf(text, "exit %d", code) == 1) {
+        *signalled = false;
+        return true;
+    }
+    if (sscanf(text, "signal %d", code) == 1) {
+        *signalled = true;
+        return true;
+    }
+    return false;
+}
+
+/* The monitor is gone: record how the VM ended and tell the subscribers. */
+static void handle_exit(struct hvd *d, struct vm *vm)
+{
+    sd_event_source_disable_unref(vm->exit_source);
+    vm->exit_source = NULL;
+    if (vm->monitor_pidfd >= 0) {
+        siginfo_t si;
+        waitid((idtype_t)P_PIDFD, (id_t)vm->monitor_pidfd, &si, WEXITED | WNOHANG);
+        close(vm->monitor_pidfd);
+        vm->monitor_pidfd = -1;
+    }
+    char *exit_path = vm_run_path(d, vm, "exit");
+    char *last_path = vm_run_path(d, vm, "last-exit");
+    char *text = NULL;
+    bool signalled = false;
+    int code = 0;
+    bool have = g_file_get_contents(exit_path, &text, NULL, NULL) &&
+                parse_exit_text(text, &signalled, &code);
+    g_free(text);
+    classify_exit(vm, have, signalled, code);
+    char line[64];
+    snprintf(line, sizeof(line), "%s %s %d\n", vm->last_exit.reason,
+             vm->last_exit.signalled ? "signal" : "exit", vm->last_exit.code);
+    write_file(last_path, line);
+    unlink(exit_path);
+    g_free(exit_path);
+    g_free(last_path);
+    remove_run_file(d, vm, "monitor.pid");
+    remove_run_file(d, vm, "started");
+
+    bool crashed = strcmp(vm->last_exit.reason, "crashed") == 0 ||
+                   strcmp(vm->last_exit.reason, "error") == 0;
+    log_info("VM %s ended: %s (%s %d)", vm->def->name, vm->last_exit.reason,
+             signalled ? "signal" : "exit", code);
+    vm->state = crashed ? VM_CRASHED : VM_SHUTOFF;
+    vm->vmm_pid = 0;
+    vm->monitor_pid = 0;
+    vm->started_at = 0;
+    vm->destroying = false;
+    net_detach(d, vm);
+    emit_state(d, vm, vm->last_exit.reason);
+
+    if (strcmp(vm->last_exit.reason, "reboot") == 0) {
+        struct api_error e;
+        if (vm_start(d, vm, &e) < 0)
+            log_err("VM %s rebooted but cannot start again: %s", vm->def->name, e.message);
+    }
+}
+
+static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    (void)s;
+    (void)fd;
+    (void)revents;
+    struct vm *vm = userdata;
+    handle_exit(vm->hvd, vm);
+    return 0;
+}
+
+static int watch_monitor(struct hvd *d, struct vm *vm)
+{
+    vm->monitor_pidfd = pidfd_open_(vm->monitor_pid);
+    if (vm->monitor_pidfd < 0)
+        return -1;
+    if (sd_event_add_io(d->loop, &vm->exit_source, vm->monitor_pidfd, EPOLLIN, on_monitor_exit,
+                        vm) < 0) {
+        close(vm->monitor_pidfd);
+        vm->monitor_pidfd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- start ---- */
+
+static int check_disks(struct hvd *d, struct vm *vm, struct api_error *e)
+{
+    for (char **entry = vm->def->disks; entry && *entry; entry++) {
+        bool ro;
+        char *path = vmdef_disk_path(*entry, d->images_dir, &ro);
+        int rc = disk_check_image(path, e);
+        if (rc == 0 && !ro) {
+            for (struct vm *o = d->vms; o && rc == 0; o = o->next) {
+                if (o == vm || !vm_is_active(o))
+                    continue;
+                for (char **oe = o->def->disks; oe && *oe; oe++) {
+                    bool oro;
+                    char *op = vmdef_disk_path(*oe, d->images_dir, &oro);
+                    if (strcmp(op, path) == 0)
+                        rc = api_fail(e, "in-use", "Image '%s' is in use by the running VM '%s'.",
+                                      path, o->def->name);
+                    free(op);
+                    if (rc)
+                        break;
+                }
+            }
+        }
+        free(path);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static char **build_argv(struct hvd *d, struct vm *vm)
+{
+    GPtrArray *a = g_ptr_array_new();
+    const struct vmdef *def = vm->def;
+#define ADD(s) g_ptr_array_add(a, g_strdup(s))
+#define ADDF(...) g_ptr_array_add(a, g_strdup_printf(__VA_ARGS__))
+    ADD(d->vmm_path);
+    ADD("--name");
+    ADD(def->name);
+    ADD("--kernel");
+    ADD(def->kernel);
+    if (def->initrd) {
+        ADD("--initrd");
+        ADD(def->initrd);
+    }
+    if (def->cmdline) {
+        ADD("--cmdline");
+        ADD(def->cmdline);
+    }
+    ADD("--memory");
+    if (def->memory % (1 << 20) == 0)
+        ADDF("%lluM", (unsigned long long)(def->memory >> 20));
+    else
+        ADDF("%llu", (unsigned long long)def->memory);
+    ADD("--cpus");
+    ADDF("%u", def->cpus);
+    for (char **entry = def->disks; entry && *entry; entry++) {
+        bool ro;
+        char *path = vmdef_disk_path(*entry, d->images_dir, &ro);
+        ADD("--disk");
+        ADDF("%s%s", path, ro ? ",ro" : "");
+        free(path);
+    }
+    if (vm->tap) {
+        ADD("--net");
+        ADDF("tap=%s", vm->tap);
+    }
+    if (def->vsock) {
+        ADD("--vsock");
+        ADDF("%u", def->vsock);
+    }
+    char *sock = vm_run_path(d, vm, "control.sock");
+    char *console = vm_run_path(d, vm, "console.log");
+    ADD("--control");
+    ADD(sock);
+    ADD("--console");
+    ADDF("file:%s", console);
+    ADD("--on-reboot");
+    ADD("exit");
+    g_free(sock);
+    g_free(console);
+    g_ptr_array_add(a, NULL);
+#undef ADD
+#undef ADDF
+    return (char **)g_ptr_array_free(a, FALSE);
+}
+
+int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
+{
+    if (vm_is_active(vm))
+        return api_fail(e, "bad-state", "VM '%s' is already %s.", vm->def->name,
+                        vm_state_name(vm->state));
+    if (access(vm->def->kernel, R_OK) != 0)
+        return api_fail(e, "bad-params", "VM '%s': its kernel '%s' cannot be read.",
+                        vm->def->name, vm->def->kernel);
+    if (vm->def->initrd && access(vm->def->initrd, R_OK) != 0)
+        return api_fail(e, "bad-params", "VM '%s': its initrd '%s' cannot be read.",
+                        vm->def->name, vm->def->initrd);
+    if (access(d->vmm_path, X_OK) != 0)
+        return api_fail(e, "internal", "The VMM '%s' cannot be run: %s.", d->vmm_path,
+                        strerror(errno));
+    if (check_disks(d, vm, e) < 0)
+        return -1;
+
+    char *dir = vm_run_path(d, vm, NULL);
+    if (g_mkdir_with_parents(dir, 0750) < 0) {
+        api_fail(e, "internal", "Cannot create %s: %s.", dir, strerror(errno));
+        g_free(dir);
+        return -1;
+    }
+    g_free(dir);
+    remove_run_file(d, vm, "exit");
+    remove_run_file(d, vm, "control.sock");
+    remove_run_file(d, vm, "console.log");
+    remove_run_file(d, vm, "vmm.log");
+
+    if (strcmp(vm->def->net, "nat") == 0) {
+        vm->tap = net_attach(d, vm, e);
+        if (!vm->tap)
+            return -1;
+    }
+
+    char **argv = build_argv(d, vm);
+    char *log_path = vm_run_path(d, vm, "vmm.log");
+    char *exit_path = vm_run_path(d, vm, "exit");
+    int pipefd[2];
+    pid_t mon = -1;
+    if (pipe2(pipefd, O_CLOEXEC) == 0) {
+        mon = fork();
+        if (mon == 0) {
+            close(pipefd[0]);
+            run_monitor(argv, pipefd[1], log_path, exit_path);
+        }
+        close(pipefd[1]);
+    }
+    g_strfreev(argv);
+    g_free(log_path);
+    g_free(exit_path);
+    if (mon < 0) {
+        net_detach(d, vm);
+        return api_fail(e, "internal", "Cannot start a process for VM '%s': %s.",
+                        vm->def->name, strerror(errno));
+    }
+    pid_t vmm = -1;
+    if (read_full(pipefd[0], &vmm, sizeof(vmm)) != sizeof(vmm))
+        vmm = -1;
+    close(pipefd[0]);
+
+    vm->monitor_pid = mon;
+    vm->vmm_pid = vmm;
+    vm->destroying = false;
+    if (vmm <= 0 || watch_monitor(d, vm) < 0) {
+        kill(mon, SIGKILL);
+        waitpid(mon, NULL, 0);
+        net_detach(d, vm);
+        return api_fail(e, "internal", "Cannot start hv-vmm for VM '%s'.", vm->def->name);
+    }
+    vm->started_at = now_realtime();
+    char *pidfile = vm_run_path(d, vm, "monitor.pid");
+    char *startfile = vm_run_path(d, vm, "started");
+    char text[64];
+    snprintf(text, sizeof(text), "%d %d\n", (int)mon, (int)vmm);
+    write_file(pidfile, text);
+    snprintf(text, sizeof(text), "%.3f\n", vm->started_at);
+    write_file(startfile, text);
+    g_free(pidfile);
+    g_free(startfile);
+    vm->state = VM_RUNNING;
+    log_info("VM %s started (hv-vmm pid %d)", vm->def->name, (int)vmm);
+    emit_state(d, vm, "started");
+    return 0;
+}
+
+/* ---- control ---- */
+
+static int control(struct hvd *d, struct vm *vm, const char *cmd, struct api_error *e)
+{
+    char *sock = vm_run_path(d, vm, "control.sock");
+    char err[400];
+    struct json_object *r = vmmctl_call(sock, cmd, 3000, err, sizeof(err));
+    g_free(sock);
+    if (!r)
+        return api_fail(e, "vmm", "VM '%s': %s.", vm->def->name, err);
+    json_object_put(r);
+    return 0;
+}
+
+int vm_shutdown(struct hvd *d, struct vm *vm, struct api_error *e)
+{
+    if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+        return api_fail(e, "bad-state", "VM '%s' is %s, not running.", vm->def->name,
+                        vm_state_name(vm->state));
+    if (control(d, vm, "stop", e) < 0)
+        return -1;
+    vm->state = VM_SHUTTING_DOWN;
+    emit_state(d, vm, "shutting-down");
+    return 0;
+}
+
+int vm_pause(struct hvd *d, struct vm *vm, bool pause, struct api_error *e)
+{
+    enum vm_state want = pause ? VM_RUNNING : VM_PAUSED;
+    if (vm->state != want)
+        return api_fail(e, "bad-state", "VM '%s' is %s, not %s.", vm->def->name,
+                        vm_state_name(vm->state), vm_state_name(want));
+    if (control(d, vm, pause ? "pause" : "resume", e) < 0)
+        return -1;
+    vm->state = pause ? VM_PAUSED : VM_RUNNING;
+    emit_state(d, vm, pause ? "paused" : "resumed");
+    return 0;
+}
+
+static bool wait_gone(int pidfd, int ms)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    int r;
+    while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR)
+        ;
+    return r > 0;
+}
+
+/* hv-vmm's pid is only trusted while its parent is still our monitor. */
+static bool vmm_pid_is_ours(const struct vm *vm)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)vm->vmm_pid);
+    char *text = NULL;
+    bool ours = false;
+    if (vm->vmm_pid > 0 && g_file_get_contents(path, &text, NULL, NULL)) {
+        const char *close_paren = strrchr(text, ')');
+        int ppid = 0;
+        char st;
+        if (close_paren && sscanf(close_paren + 1, " %c %d", &st, &ppid) == 2)
+            ours = ppid == vm->monitor_pid;
+    }
+    g_free(text);
+    return ours;
+}
+
+int vm_destroy(struct hvd *d, struct vm *vm, struct api_error *e)
+{
+    if (!vm_is_active(vm))
+        return api_fail(e, "bad-state", "VM '%s' is not running.", vm->def->name);
+    vm->destroying = true;
+    struct api_error ignored;
+    control(d, vm, "kill", &ignored);
+    if (!wait_gone(vm->monitor_pidfd, 2000)) {
+        if (vmm_pid_is_ours(vm))
+            kill(vm->vmm_pid, SIGKILL);
+        if (!wait_gone(vm->monitor_pidfd, 3000)) {
+            vm->destroying = false;
+            return api_fail(e, "internal", "VM '%s' did not stop after SIGKILL.",
+                            vm->def->name);
+        }
+    }
+    handle_exit(d, vm);
+    return 0;
+}
+
+/* ---- re-attach after an hvd restart ---- */
+
+static void load_last_exit(struct hvd *d, struct vm *vm)
+{
+    char *path = vm_run_path(d, vm, "last-exit");
+    char *text = NULL;
+    char reason[16], kind[16];
+    int code;
+    if (g_file_get_contents(path, &text, NULL, NULL) &&
+        sscanf(text, "%15s %15s %d", reason, kind, &code) == 3) {
+        vm->last_exit.valid = true;
+        snprintf(vm->last_exit.reason, sizeof(vm->last_exit.reason), "%s", reason);
+        vm->last_exit.signalled = strcmp(kind, "signal") == 0;
+        vm->last_exit.code = code;
+        if (strcmp(reason, "crashed") == 0 || strcmp(reason, "error") == 0)
+            vm->state = VM_CRASHED;
+    }
+    g_free(text);
+    g_free(path);
+}
+
+static void reattach(struct hvd *d, struct vm *vm)
+{
+    load_last_exit(d, vm);
+    char *pidfile = vm_run_path(d, vm, "monitor.pid");
+    char *text = NULL;
+    int mon = 0, vmm = 0;
+    bool have = g_file_get_contents(pidfile, &text, NULL, NULL) &&
+                sscanf(text, "%d %d", &mon, &vmm) == 2 && mon > 0;
+    g_free(text);
+    g_free(pidfile);
+    if (!have)
+        return;
+    vm->monitor_pid = mon;
+    vm->vmm_pid = vmm;
+    if (!pid_has_comm(mon, MONITOR_COMM) || watch_monitor(d, vm) < 0) {
+        /* It ended while hvd was away: the exit file says how. */
+        handle_exit(d, vm);
+        return;
+    }
+    char *startfile = vm_run_path(d, vm, "started");
+    if (g_file_get_contents(startfile, &text, NULL, NULL))
+        vm->started_at = g_ascii_strtod(text, NULL);
+    g_free(text);
+    g_free(startfile);
+    vm->state = VM_RUNNING;
+    char *sock = vm_run_path(d, vm, "control.sock");
+    char err[400];
+    struct json_object *r = vmmctl_call(sock, "query", 3000, err, sizeof(err));
+    g_free(sock);
+    if (r) {
+        struct json_object *st;
+        if (json_object_object_get_ex(r, "state", &st)) {
+            const char *s = json_object_get_string(st);
+            if (strcmp(s, "paused") == 0)
+                vm->state = VM_PAUSED;
+            else if (strcmp(s, "stopping") == 0 || strcmp(s, "shutting-down") == 0)
+                vm->state = VM_SHUTTING_DOWN;
+        }
+        json_object_put(r);
+    } else {
+        log_warn("VM %s: re-attached to its process, but %s", vm->def->name, err);
+    }
+    if (strcmp(vm->def->net, "nat") == 0)
+        vm->tap = net_tap_name(vm);
+    log_info("VM %s re-attached (hv-vmm pid %d, %s)", vm->def->name, vmm,
+             vm_state_name(vm->state));
+    emit_state(d, vm, "reattached");
+}
+
+void vm_reattach_all(struct hvd *d)
+{
+    for (struct vm *vm = d->vms; vm; vm = vm->next)
+        reattach(d, vm);
+}
+
+void vm_autostart_all(struct hvd *d)
+{
+    /* The UIVM first, so the user has a screen as soon as possible. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (struct vm *vm = d->vms; vm; vm = vm->next) {
+            bool uivm = strcmp(vm->def->role, "uivm") == 0;
+            if (!vm->def->autostart || vm_is_active(vm) || uivm != (pass == 0))
+                continue;
+            struct api_error e;
+            if (vm_start(d, vm, &e) < 0)
+                log_err("autostart of VM %s failed: %s", vm->def->name, e.message);
+        }
+    }
+}

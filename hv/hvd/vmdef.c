@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "vmdef.h"
+
+#include "util.h"
+
+#include <glib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const known_keys[] = {
+    "name", "memory", "cpus", "kernel", "initrd", "cmdline", "disk",      "net",
+    "mac",  "vsock",  "colour", "os",   "role",   "autostart",
+};
+
+#define DEFAULT_MEMORY (512ULL << 20)
+#define DEFAULT_COLOUR "#808080"
+
+static char *errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *errorf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    char *out = strdup(s);
+    g_free(s);
+    return out;
+}
+
+void vmdef_free(struct vmdef *def)
+{
+    if (!def)
+        return;
+    free(def->name);
+    free(def->kernel);
+    free(def->initrd);
+    free(def->cmdline);
+    if (def->disks)
+        for (char **d = def->disks; *d; d++)
+            free(*d);
+    free(def->disks);
+    free(def->net);
+    free(def->mac);
+    free(def->colour);
+    free(def->os);
+    free(def->role);
+    free(def);
+}
+
+bool vmdef_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > VMDEF_NAME_MAX || !g_ascii_isalnum(name[0]))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!g_ascii_isalnum(name[i]) && !strchr("._-", name[i]))
+            return false;
+    return true;
+}
+
+char *vmdef_disk_path(const char *entry, const char *images_dir, bool *readonly)
+{
+    const char *comma = strrchr(entry, ',');
+    size_t n = strlen(entry);
+    *readonly = false;
+    if (comma && strcmp(comma, ",ro") == 0) {
+        *readonly = true;
+        n = (size_t)(comma - entry);
+    } else if (comma && strcmp(comma, ",rw") == 0) {
+        n = (size_t)(comma - entry);
+    }
+    char *path = strndup(entry, n);
+    if (path && path[0] != '/' && images_dir) {
+        char *full = errorf("%s/%s", images_dir, path);
+        free(path);
+        path = full;
+    }
+    return path;
+}
+
+static bool is_known_key(const char *key)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(known_keys); i++)
+        if (strcmp(known_keys[i], key) == 0)
+            return true;
+    return false;
+}
+
+static char *check_file(const char *field, const char *path, const struct vmdef_ctx *ctx)
+{
+    if (path[0] == '\0')
+        return errorf("field '%s': must not be empty", field);
+    if (!ctx->check_files)
+        return NULL;
+    if (access(path, R_OK) != 0)
+        return errorf("field '%s': file '%s' does not exist or cannot be read", field, path);
+    return NULL;
+}
+
+static char *check_choice(const char *field, const char *value, const char *const *choices)
+{
+    GString *list = g_string_new(NULL);
+    for (const char *const *c = choices; *c; c++) {
+        if (strcmp(*c, value) == 0) {
+            g_string_free(list, TRUE);
+            return NULL;
+        }
+        g_string_append_printf(list, "%s%s", list->len ? ", " : "", *c);
+    }
+    char *err = errorf("field '%s': must be one of %s (got '%s')", field, list->str, value);
+    g_string_free(list, TRUE);
+    return err;
+}
+
+static bool mac_ok(const char *s)
+{
+    if (strlen(s) != 17)
+        return false;
+    for (int i = 0; i < 17; i++) {
+        if (i % 3 == 2 ? s[i] != ':' : !g_ascii_isxdigit(s[i]))
+            return false;
+    }
+    unsigned first = (unsigned)g_ascii_xdigit_value(s[1]);
+    return (first & 1) == 0; /* unicast */
+}
+
+static bool colour_ok(const char *s)
+{
+    if (strlen(s) != 7 || s[0] != '#')
+        return false;
+    for (int i = 1; i < 7; i++)
+        if (!g_ascii_isxdigit(s[i]))
+            return false;
+    return true;
+}
+
+/* Reads one string key; NULL when absent. */
+static char *get_str(GKeyFile *kf, const char *key)
+{
+    if (!g_key_file_has_key(kf, "vm", key, NULL))
+        return NULL;
+    char *g = g_key_file_get_string(kf, "vm", key, NULL);
+    if (!g)
+        return strdup("");
+    g_strstrip(g);
+    char *s = strdup(g);
+    g_free(g);
+    return s;
+}
+
+static char *validate_disks(struct vmdef *def, GKeyFile *kf, const struct vmdef_ctx *ctx)
+{
+    gsize n = 0;
+    char **list = g_key_file_get_string_list(kf, "vm", "disk", &n, NULL);
+    char *err = NULL;
+
+    def->disks = calloc(n + 1, sizeof(char *));
+    if (n > VMDEF_MAX_DISKS) {
+        err = errorf("field 'disk': at most %d disks (got %zu)", VMDEF_MAX_DISKS, (size_t)n);
+        goto out;
+    }
+    size_t used = 0;
+    for (gsize i = 0; i < n; i++) {
+        char *entry = g_strstrip(list[i]);
+        if (!*entry)
+            continue;
+        const char *comma = strrchr(entry, ',');
+        if (comma && strcmp(comma, ",ro") != 0 && strcmp(comma, ",rw") != 0) {
+            err = errorf("field 'disk': unknown option '%s' in '%s' (only ',ro' or ',rw')",
+                         comma + 1, entry);
+            goto out;
+        }
+        bool ro;
+        char *path = vmdef_disk_path(entry, ctx->images_dir, &ro);
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        if (!*base) {
+            err = errorf("field 'disk': '%s' names no file", entry);
+        } else if (entry[0] != '/' && (strstr(entry, "..") || strchr(entry, '/'))) {
+            err = errorf("field 'disk': '%s' must be an absolute path or an image name", entry);
+        } else if (ctx->check_files && (entry[0] == '/' || ctx->images_dir) &&
+                   access(path, R_OK) != 0) {
+            err = errorf("field 'disk': image '%s' does not exist", path);
+        }
+        free(path);
+        if (err)
+            goto out;
+        def->disks[used++] = strdup(entry);
+    }
+out:
+    g_strfreev(list);
+    return err;
+}
+
+static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **errp)
+{
+    static const char *const nets[] = {"none", "nat", NULL};
+    static const char *const oses[] = {"linux", "windows", "other", NULL};
+    static const char *const roles[] = {"normal", "uivm", NULL};
+    struct vmdef *def = calloc(1, sizeof(*def));
+    char *err = NULL;
+    char *s = NULL;
+    const char *why;
+    uint64_t v;
+
+    gsize ngroups;
+    char **groups = g_key_file_get_groups(kf, &ngroups);
+    for (gsize i = 0; i < ngroups && !err; i++)
+        if (strcmp(groups[i], "vm") != 0)
+            err = errorf("unknown section [%s] (only [vm])", groups[i]);
+    g_strfreev(groups);
+    if (err)
+        goto fail;
+    if (!g_key_file_has_group(kf, "vm")) {
+        err = errorf("the [vm] section is missing");
+        goto fail;
+    }
+    char **keys = g_key_file_get_keys(kf, "vm", NULL, NULL);
+    for (char **k = keys; k && *k && !err; k++)
+        if (!is_known_key(*k))
+            err = errorf("unknown field '%s' in [vm]", *k);
+    g_strfreev(keys);
+    if (err)
+        goto fail;
+
+    def->name = get_str(kf, "name");
+    if (!def->name) {
+        err = errorf("field 'name': missing (every VM needs a name)");
+        goto fail;
+    }
+    if (!vmdef_name_ok(def->name)) {
+        err = errorf("field 'name': '%s' is not a valid name (1 to 64 of A-Z a-z 0-9 . _ -, "
+                     "starting with a letter or digit)",
+                     def->name);
+        goto fail;
+    }
+
+    def->memory = DEFAULT_MEMORY;
+    if ((s = get_str(kf, "memory"))) {
+        if (parse_size(s, &v, &why) < 0) {
+            err = errorf("field 'memory': %s (got '%s')", why, s);
+            goto fail;
+        }
+        if (v < 1024 * 1024 && strspn(s, "0123456789") == strlen(s))
+            v <<= 20; /* a bare small number means MiB, as in xl */
+        if (v < VMDEF_MIN_MEMORY || v > VMDEF_MAX_MEMORY) {
+            err = errorf("field 'memory': must be between 16M and 1T (got '%s')", s);
+            goto fail;
+        }
+        def->memory = v;
+        free(s);
+        s = NULL;
+    }
+
+    def->cpus = 1;
+    if ((s = get_str(kf, "cpus"))) {
+        if (parse_uint(s, 1, VMDEF_MAX_CPUS, &v) < 0) {
+            err = errorf("field 'cpus': must be a whole number from 1 to %d (got '%s')",
+                         VMDEF_MAX_CPUS, s);
+            goto fail;
+        }
+        def->cpus = (unsigned)v;
+        free(s);
+        s = NULL;
+    }
+
+    def->kernel = get_str(kf, "kernel");
+    if (!def->kernel) {
+        err = errorf("field 'kernel': missing (the guest kernel to boot)");
+        goto fail;
+    }
+    if ((err = check_file("kernel", def->kernel, ctx)))
+        goto fail;
+    def->initrd = get_str(kf, "initrd");
+    if (def->initrd && (err = check_file("initrd", def->initrd, ctx)))
+        goto fail;
+    def->cmdline = get_str(kf, "cmdline");
+    if (def->cmdline && strlen(def->cmdline) > 2048) {
+        err = errorf("field 'cmdline': longer than 2048 characters");
+        goto fail;
+    }
+
+    if ((err = validate_disks(def, kf, ctx)))
+        goto fail;
+
+    def->net = get_str(kf, "net");
+    if (!def->net)
+        def->net = strdup("none");
+    if ((err = check_choice("net", def->net, nets)))
+        goto fail;
+    def->mac = get_str(kf, "mac");
+    if (def->mac && !mac_ok(def->mac)) {
+        err = errorf("field 'mac': expected a unicast MAC like 52:54:00:12:34:56 (got '%s')",
+                     def->mac);
+        goto fail;
+    }
+    if ((s = get_str(kf, "vsock"))) {
+        if (parse_uint(s, 3, 0xfffffffeU, &v) < 0) {
+            err = errorf("field 'vsock': a guest CID must be a number from 3 to 4294967294 "
+                         "(got '%s')",
+                         s);
+            goto fail;
+        }
+        def->vsock = (uint32_t)v;
+        free(s);
+        s = NULL;
+    }
+    def->colour = get_str(kf, "colour");
+    if (!def->colour)
+        def->colour = strdup(DEFAULT_COLOUR);
+    if (!colour_ok(def->colour)) {
+        err = errorf("field 'colour': expected #rrggbb (got '%s')", def->colour);
+        goto fail;
+    }
+    def->os = get_str(kf, "os");
+    if (!def->os)
+        def->os = strdup("linux");
+    if ((err = check_choice("os", def->os, oses)))
+        goto fail;
+    def->role = get_str(kf, "role");
+    if (!def->role)
+        def->role = strdup("normal");
+    if ((err = check_choice("role", def->role, roles)))
+        goto fail;
+    if ((s = get_str(kf, "autostart"))) {
+        if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "1") == 0) {
+            def->autostart = true;
+        } else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "0") == 0) {
+            def->autostart = false;
+        } else {
+            err = errorf("field 'autostart': expected true or false (got '%s')", s);
+            goto fail;
+        }
+        free(s);
+        s = NULL;
+    }
+    return def;
+
+fail:
+    free(s);
+    vmdef_free(def);
+    *errp = err;
+    return NULL;
+}
+
+struct vmdef *vmdef_from_text(const char *text, size_t len, const struct vmdef_ctx *ctx,
+                              char **err)
+{
+    GKeyFile *kf = g_key_file_new();
+    GError *gerr = NULL;
+
+    if (memchr(text, '\0', len)) {
+        *err = errorf("the definition contains a NUL byte");
+        g_key_file_free(kf);
+        return NULL;
+    }
+    if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, &gerr)) {
+        *err = errorf("the definition is not a valid INI file: %s", gerr->message);
+        g_error_free(gerr);
+        g_key_file_free(kf);
+        return NULL;
+    }
+    struct vmdef *def = validate(kf, ctx, err);
+    g_key_file_free(kf);
+    return def;
+}
+
+struct vmdef *vmdef_from_json(struct json_object *obj, const struct vmdef_ctx *ctx, char **err)
+{
+    if (!json_object_is_type(obj, json_type_object)) {
+        *err = errorf("the definition must be a JSON object");
+        return NULL;
+    }
+    GKeyFile *kf = g_key_file_new();
+    g_key_file_set_string(kf, "vm", "name", ""); /* creates the group */
+    g_key_file_remove_key(kf, "vm", "name", NULL);
+    json_object_object_foreach(obj, key, val)
+    {
+        switch (json_object_get_type(val)) {
+        case json_type_string:
+            g_key_file_set_string(kf, "vm", key, json_object_get_string(val));
+            break;
+        case json_type_int:
+        case json_type_double:
+        case json_type_boolean:
+            g_key_file_set_value(kf, "vm", key, json_object_get_string(val));
+            break;
+        case json_type_array: {
+            size_t n = json_object_array_length(val);
+            const char **items = calloc(n + 1, sizeof(char *));
+            for (size_t i = 0; i < n; i++)
+                items[i] = json_object_get_string(json_object_array_get_idx(val, i));
+            g_key_file_set_string_list(kf, "vm", key, items, n);
+            free(items);
+            break;
+        }
+        case json_type_null:
+            break;
+        default:
+            *err = errorf("field '%s': has the wrong JSON type", key);
+            g_key_file_free(kf);
+            return NULL;
+        }
+    }
+    struct vmdef *def = validate(kf, ctx, err);
+    g_key_file_free(kf);
+    return def;
+}
+
+static char *size_text(uint64_t bytes)
+{
+    if (bytes % GiB == 0)
+        return errorf("%lluG", (unsigned long long)(bytes / GiB));
+    if (bytes % MiB == 0)
+        return errorf("%lluM", (unsigned long long)(bytes / MiB));
+    return errorf("%llu", (unsigned long long)bytes);
+}
+
+char *vmdef_to_text(const struct vmdef *def)
+{
+    GKeyFile *kf = g_key_file_new();
+    char *mem = size_text(def->memory);
+
+    g_key_file_set_string(kf, "vm", "name", def->name);
+    g_key_file_set_string(kf, "vm", "memory", mem);
+    g_key_file_set_integer(kf, "vm", "cpus", (int)def->cpus);
+    g_key_file_set_string(kf, "vm", "kernel", def->kernel);
+    if (def->initrd)
+        g_key_file_set_string(kf, "vm", "initrd", def->initrd);
+    if (def->cmdline)
+        g_key_file_set_string(kf, "vm", "cmdline", def->cmdline);
+    size_t nd = 0;
+    while (def->disks && def->disks[nd])
+        nd++;
+    if (nd)
+        g_key_file_set_string_list(kf, "vm", "disk", (const char *const *)def->disks, nd);
+    g_key_file_set_string(kf, "vm", "net", def->net);
+    if (def->mac)
+        g_key_file_set_string(kf, "vm", "mac", def->mac);
+    if (def->vsock)
+        g_key_file_set_uint64(kf, "vm", "vsock", def->vsock);
+    g_key_file_set_string(kf, "vm", "colour", def->colour);
+    g_key_file_set_string(kf, "vm", "os", def->os);
+    g_key_file_set_string(kf, "vm", "role", def->role);
+    g_key_file_set_boolean(kf, "vm", "autostart", def->autostart);
+    free(mem);
+
+    char *g = g_key_file_to_data(kf, NULL, NULL);
+    char *out = strdup(g);
+    g_free(g);
+    g_key_file_free(kf);
+    return out;
+}
+
+struct json_object *vmdef_to_json(const struct vmdef *def)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(def->name));
+    json_object_object_add(o, "memory", json_object_new_int64((int64_t)def->memory));
+    json_object_object_add(o, "cpus", json_object_new_int((int)def->cpus));
+    json_object_object_add(o, "kernel", json_object_new_string(def->kernel));
+    if (def->initrd)
+        json_object_object_add(o, "initrd", json_object_new_string(def->initrd));
+    if (def->cmdline)
+        json_object_object_add(o, "cmdline", json_object_new_string(def->cmdline));
+    struct json_object *disks = json_object_new_array();
+    for (char **d = def->disks; d && *d; d++)
+        json_object_array_add(disks, json_object_new_string(*d));
+    json_object_object_add(o, "disk", disks);
+    json_object_object_add(o, "net", json_object_new_string(def->net));
+    if (def->mac)
+        json_object_object_add(o, "mac", json_object_new_string(def->mac));
+    if (def->vsock)
+        json_object_object_add(o, "vsock", json_object_new_int64(def->vsock));
+    json_object_object_add(o, "colour", json_object_new_string(def->colour));
+    json_object_object_add(o, "os", json_object_new_string(def->os));
+    json_object_object_add(o, "role", json_object_new_string(def->role));
+    json_object_object_add(o, "autostart", json_object_new_boolean(def->autostart));
+    return o;
+}
+
+void vmdef_mac(const struct vmdef *def, char out[18])
+{
+    if (def->mac) {
+        snprintf(out, 18, "%s", def->mac);
+        return;
+    }
+    /* FNV-1a of the name: stable across restarts and hosts. */
+    uint32_t h = 2166136261u;
+    for (const char *p = def->name; *p; p++) {
+        h ^= (uint8_t)*p;
+        h *= 16777619u;
+    }
+    snprintf(out, 18, "52:54:%02x:%02x:%02x:%02x", (h >> 24) & 0xff, (h >> 16) & 0xff,
+             (h >> 8) & 0xff, h & 0xff);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * VM definitions: the human-readable INI files of docs/hvd.md, their JSON
+ * form in the API, and the validator shared by hvd and `hvctl validate`.
+ */
+#ifndef HV_HVD_VMDEF_H
+#define HV_HVD_VMDEF_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VMDEF_NAME_MAX   64
+#define VMDEF_MIN_MEMORY (16ULL << 20)
+#define VMDEF_MAX_MEMORY (1ULL << 40)
+#define VMDEF_MAX_CPUS   64
+#define VMDEF_MAX_DISKS  16
+
+struct vmdef {
+    char *name;
+    uint64_t memory;
+    unsigned cpus;
+    char *kernel;
+    char *initrd;  /* NULL: none */
+    char *cmdline; /* NULL: hv-vmm's default */
+    char **disks;  /* NULL-terminated, each "PATH[,ro]" as written */
+    char *net;     /* "none" or "nat" */
+    char *mac;     /* NULL: derived from the name */
+    uint32_t vsock; /* 0: none */
+    char *colour;   /* "#rrggbb" */
+    char *os;       /* linux, windows, other */
+    char *role;     /* normal, uivm */
+    bool autostart;
+};
+
+/* How far validation looks outside the text itself. */
+struct vmdef_ctx {
+    const char *images_dir; /* where relative disk names live; NULL: do not resolve them */
+    bool check_files;       /* require kernel, initrd and disks to exist */
+};
+
+/* Both return the definition, or NULL with *err (malloc'd): "field 'memory': ..." */
+struct vmdef *vmdef_from_text(const char *text, size_t len, const struct vmdef_ctx *ctx,
+                              char **err);
+struct vmdef *vmdef_from_json(struct json_object *obj, const struct vmdef_ctx *ctx, char **err);
+
+void vmdef_free(struct vmdef *def);
+
+char *vmdef_to_text(const struct vmdef *def);
+struct json_object *vmdef_to_json(const struct vmdef *def);
+
+/* True for [A-Za-z0-9][A-Za-z0-9._-]{0,63}: VM names and image names. */
+bool vmdef_name_ok(const char *name);
+
+/* The file a disk entry refers to (malloc'd); *readonly from ",ro". */
+char *vmdef_disk_path(const char *entry, const char *images_dir, bool *readonly);
+
+/* A stable locally administered unicast MAC from the VM name: "52:54:xx:..". */
+void vmdef_mac(const struct vmdef *def, char out[18]);
+
+#endif

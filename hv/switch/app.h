@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* hv-switch's state, shared by its SDL-side modules (main thread only). */
+#ifndef HV_SWITCH_APP_H
+#define HV_SWITCH_APP_H
+
+#include "focus.h"
+#include "layout.h"
+#include "proto.h"
+#include "registry.h"
+
+#include <SDL.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MAX_CLIENTS (REG_MAX_VMS + 8) /* VMs plus connections still saying hello */
+
+/* One producer connection; its address is stable (registry entries point here). */
+struct client {
+    bool used;
+    int fd;
+    int vm_id; /* 0 before hello */
+    struct disp_conn conn;
+    bool drop_logged;
+    /* The current scanout. */
+    const uint8_t *map;
+    size_t map_len;
+    uint32_t width, height, stride;
+    SDL_Texture *tex;
+    bool tex_stale; /* size changed: recreate before the next upload */
+    bool tex_failed;
+    bool dirty;
+    struct disp_rect damage; /* union of damage not yet uploaded */
+};
+
+struct app {
+    struct registry reg;
+    struct focus focus;
+    struct client clients[MAX_CLIENTS];
+    int listen_fd;
+    SDL_Window *win;
+    SDL_Renderer *ren;
+    bool redraw;
+    bool quit;
+    /* Switch latency: from the hotkey's arrival to the new VM's frame presented. */
+    bool switch_pending;
+    uint64_t switch_t0;
+    struct lat_stats lat;
+};
+
+uint64_t now_ns(void);
+
+/* server.c */
+int server_listen(const char *path);
+void server_service(struct app *a);
+void server_close_all(struct app *a);
+void client_send(struct app *a, int vm_id, const void *msg, size_t len);
+struct client *client_of(struct app *a, int vm_id);
+
+/* compositor.c */
+int comp_init(struct app *a, int w, int h, bool fullscreen, bool vsync, const char *renderer);
+void comp_render(struct app *a);
+void comp_drop_texture(struct client *c);
+/* Where the focused VM's picture is drawn; false when nothing is. */
+bool comp_focused_rect(struct app *a, struct lrect *out);
+
+/* input.c */
+void input_event(struct app *a, const SDL_Event *ev);
+/* Sends what a focus change says (releases, FOCUS messages) and schedules a redraw. */
+void input_apply(struct app *a, const struct focus_out *out, bool from_user, uint64_t t0);
+uint32_t keymap_evdev(SDL_Scancode sc); /* 0 when unmapped */
+
+#endif

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+void cli_usage(FILE *f)
+{
+    fputs("Usage: hv-vmm --kernel PATH [options]\n"
+          "Run one virtual machine on /dev/kvm.\n"
+          "\n"
+          "  --kernel PATH          Linux bzImage, or a vmlinux ELF with a PVH entry\n"
+          "  --initrd PATH          initial ramdisk\n"
+          "  --cmdline STR          kernel command line (default \"" VM_DEFAULT_CMDLINE "\")\n"
+          "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M, at least 64M)\n"
+          "  --cpus N               number of vCPUs (default 1)\n"
+          "  --disk PATH[,ro]       a virtio disk; repeat for more\n"
+          "  --net tap=IFNAME       a virtio network card on a tap interface\n"
+          "  --vsock CID            a virtio vsock device with this guest CID (>= 3)\n"
+          "  --control SOCKET       serve the control protocol on this unix socket\n"
+          "  --console SPEC         serial console: stdio (default), file:PATH or none\n"
+          "  --on-reboot ACTION     restart (default) or exit (exit code 3)\n"
+          "  --stop-timeout SEC     power button to forced stop on SIGTERM (default 30)\n"
+          "  --name NAME            the VM's name, for messages and queries\n"
+          "  -v, --verbose          log debugging details\n"
+          "  -h, --help             show this help\n"
+          "\n"
+          "Exit codes: 0 guest powered off, 1 error, 2 bad command line,\n"
+          "3 guest rebooted (--on-reboot exit), 4 stopped by force, 5 guest crashed.\n",
+          f);
+}
+
+static enum cli_result fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum cli_result fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return CLI_ERROR;
+}
+
+enum {
+    OPT_KERNEL = 256,
+    OPT_INITRD,
+    OPT_CMDLINE,
+    OPT_MEMORY,
+    OPT_CPUS,
+    OPT_DISK,
+    OPT_NET,
+    OPT_VSOCK,
+    OPT_CONTROL,
+    OPT_CONSOLE,
+    OPT_ON_REBOOT,
+    OPT_STOP_TIMEOUT,
+    OPT_NAME,
+};
+
+static const struct option options[] = {
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"disk", required_argument, NULL, OPT_DISK},
+    {"net", required_argument, NULL, OPT_NET},
+    {"vsock", required_argument, NULL, OPT_VSOCK},
+    {"control", required_argument, NULL, OPT_CONTROL},
+    {"console", required_argument, NULL, OPT_CONSOLE},
+    {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
+    {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static enum cli_result parse_disk(char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->nr_disks == VM_MAX_DISKS)
+        return fail(err, errlen, "at most %d --disk options are allowed", VM_MAX_DISKS);
+    struct vm_disk *d = &cfg->disks[cfg->nr_disks];
+    char *comma = strrchr(arg, ',');
+    d->readonly = false;
+    if (comma && strcmp(comma, ",ro") == 0) {
+        *comma = '\0';
+        d->readonly = true;
+    } else if (comma && strcmp(comma, ",rw") == 0) {
+        *comma = '\0';
+    }
+    if (!*arg)
+        return fail(err, errlen, "--disk needs a file name, as in --disk disk.img or "
+                                 "--disk disk.img,ro");
+    d->path = arg;
+    cfg->nr_disks++;
+    return CLI_RUN;
+}
+
+enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
+{
+    uint64_t v;
+    const char *why;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->ram_size = VMM_DEFAULT_MEMORY;
+    cfg->nr_cpus = 1;
+    cfg->console = "stdio";
+    cfg->stop_timeout = VMM_DEFAULT_STOP_TIMEOUT;
+    optind = 0; /* full reset of getopt, so the tests can parse several times */
+    opterr = 0;
+
+    for (;;) {
+        int c = getopt_long(argc, argv, ":vh", options, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case OPT_KERNEL:
+            cfg->kernel = optarg;
+            break;
+        case OPT_INITRD:
+            cfg->initrd = optarg;
+            break;
+        case OPT_CMDLINE:
+            cfg->cmdline = optarg;
+            break;
+        case OPT_MEMORY:
+            if (parse_size(optarg, &v, &why) < 0)
+                return fail(err, errlen, "--memory %s: %s", optarg, why);
+            if (v < VMM_MIN_MEMORY)
+                return fail(err, errlen, "--memory %s is too small: a VM needs at least %llu MiB",
+                            optarg, (unsigned long long)(VMM_MIN_MEMORY >> 20));
+            if (v % (2 * MiB))
+                return fail(err, errlen, "--memory %s is not a whole number of 2 MiB", optarg);
+            cfg->ram_size = v;
+            break;
+        case OPT_CPUS:
+            if (parse_uint(optarg, 1, VM_MAX_VCPUS, &v) < 0)
+                return fail(err, errlen, "--cpus %s: give a number of vCPUs from 1 to %d", optarg,
+                            VM_MAX_VCPUS);
+            cfg->nr_cpus = (unsigned)v;
+            break;
+        case OPT_DISK:
+            if (parse_disk(optarg, cfg, err, errlen) != CLI_RUN)
+                return CLI_ERROR;
+            break;
+        case OPT_NET:
+            if (strncmp(optarg, "tap=", 4) != 0 || !optarg[4] || strlen(optarg + 4) >= 16)
+                return fail(err, errlen,
+                            "--net %s: write --net tap=IFNAME with a tap interface name of at "
+                            "most 15 characters",
+                            optarg);
+            cfg->net_tap = optarg + 4;
+            break;
+        case OPT_VSOCK:
+            if (parse_uint(optarg, 3, UINT32_MAX - 1, &v) < 0)
+                return fail(err, errlen,
+                            "--vsock %s: the guest CID is a number from 3 to 4294967294 (0-2 "
+                            "are reserved)",
+                            optarg);
+            cfg->vsock_cid = v;
+            break;
+        case OPT_CONTROL:
+            cfg->control = optarg;
+            break;
+        case OPT_CONSOLE:
+            if (strcmp(optarg, "stdio") != 0 && strcmp(optarg, "none") != 0 &&
+                !(strncmp(optarg, "file:", 5) == 0 && optarg[5]))
+                return fail(err, errlen, "--console %s: give stdio, file:PATH or none", optarg);
+            cfg->console = optarg;
+            break;
+        case OPT_ON_REBOOT:
+            if (strcmp(optarg, "restart") == 0)
+                cfg->reboot_exits = false;
+            else if (strcmp(optarg, "exit") == 0)
+                cfg->reboot_exits = true;
+            else
+                return fail(err, errlen, "--on-reboot %s: give restart or exit", optarg);
+            break;
+        case OPT_STOP_TIMEOUT:
+            if (parse_uint(optarg, 1, 3600, &v) < 0)
+                return fail(err, errlen, "--stop-timeout %s: give seconds from 1 to 3600",
+                            optarg);
+            cfg->stop_timeout = (unsigned)v;
+            break;
+        case OPT_NAME:
+            cfg->name = optarg;
+            break;
+        case 'v':
+            hv_log_set_level(HV_LOG_DEBUG);
+            break;
+        case 'h':
+            cli_usage(stdout);
+            return CLI_EXIT;
+        case ':':
+            return fail(err, errlen, "%s needs a value (see hv-vmm --help)", argv[optind - 1]);
+        default:
+            return fail(err, errlen, "unknown option %s (see hv-vmm --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return fail(err, errlen, "unexpected argument \"%s\" (see hv-vmm --help)", argv[optind]);
+    if (!cfg->kernel)
+        return fail(err, errlen, "no kernel given: hv-vmm needs --kernel PATH");
+    return CLI_RUN;
+}
+
+/* MemTotal from a /proc/meminfo-style file, in bytes; 0 if unknown. */
+static uint64_t mem_total(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char line[256];
+    unsigned long long kb = 0;
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemTotal: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+static int check_file(const char *what, const char *path, bool need_write, char *err,
+                      size_t errlen)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0) {
+        snprintf(err, errlen, "the %s %s %s", what, path,
+                 errno == ENOENT ? "does not exist" : strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "the %s %s is a directory, not a file", what, path);
+        return -1;
+    }
+    if (access(path, need_write ? R_OK | W_OK : R_OK) < 0) {
+        snprintf(err, errlen, "the %s %s cannot be %s: %s", what, path,
+                 need_write ? "read and written" : "read", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int cli_check_host(const struct vm_config *cfg, const char *meminfo_path, char *err,
+                   size_t errlen)
+{
+    if (check_file("kernel", cfg->kernel, false, err, errlen) < 0)
+        return -1;
+    if (cfg->initrd && check_file("initrd", cfg->initrd, false, err, errlen) < 0)
+        return -1;
+    for (unsigned i = 0; i < cfg->nr_disks; i++)
+        if (check_file("disk", cfg->disks[i].path, !cfg->disks[i].readonly, err, errlen) < 0)
+            return -1;
+    uint64_t total = mem_total(meminfo_path);
+    if (total && cfg->ram_size > total) {
+        snprintf(err, errlen,
+                 "--memory %llu MiB is more than this host has (%llu MiB): give the VM less",
+                 (unsigned long long)(cfg->ram_size >> 20), (unsigned long long)(total >> 20));
+        return -1;
+    }
+    return 0;
+}

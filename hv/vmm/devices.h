@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The devices of a VM. Platform devices (the legacy PC parts every guest
+ * gets) are listed in one plain table, each in its own file under hw/. The
+ * virtio devices are created from the command line by the functions below,
+ * which hv/vmm/virtio/ implements.
+ */
+#ifndef HV_VMM_DEVICES_H
+#define HV_VMM_DEVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+struct platform_device {
+    const char *name;
+    int (*init)(struct vm *vm);     /* register ports, start threads; 0 or -errno */
+    void (*reset)(struct vm *vm);   /* optional: the guest rebooted (vCPUs are paused) */
+    void (*destroy)(struct vm *vm); /* optional: vCPUs are stopped */
+};
+
+/* Defined in devices.c, in initialisation order. */
+extern const struct platform_device platform_devices[];
+extern const unsigned nr_platform_devices;
+
+/* hw/: one file each. */
+int serial8250_init(struct vm *vm);
+void serial8250_destroy(struct vm *vm);
+int rtc_init(struct vm *vm);
+int i8042_init(struct vm *vm);
+int pm_init(struct vm *vm);
+void pm_reset(struct vm *vm);
+int legacy_ports_init(struct vm *vm);
+
+/* The ACPI power button (hw/pm.c): SIGTERM and the control socket's "stop". */
+void pm_press_power_button(struct vm *vm);
+
+/*
+ * The ACPI fixed hardware (hw/pm.c) and its interrupt, described to the guest
+ * by x86/acpi.c.
+ */
+#define PM_IO_BASE     0x600 /* PM1a event block: status (2), enable (2) */
+#define PM1_EVT_LEN    4
+#define PM1_CNT_PORT   (PM_IO_BASE + 4) /* PM1a control (2) */
+#define PM1_CNT_LEN    2
+#define PM_TMR_PORT    (PM_IO_BASE + 8) /* ACPI PM timer (4) */
+#define PM_TMR_LEN     4
+#define PM_IO_LEN      12
+#define PM_SCI_IRQ     9
+#define PM_RESET_PORT  0xcf9 /* reset control register (also the FADT's RESET_REG) */
+#define PM_RESET_VALUE 0x06
+#define PM_S5_TYP      5 /* SLP_TYP of S5 in our DSDT's \_S5 */
+
+/*
+ * The virtio devices (hv/vmm/virtio/). Each returns 0 or -errno after logging
+ * why. Declared weak so that hv-vmm links while a device is not yet written:
+ * main.c says so clearly when one is missing.
+ */
+#define HV_WEAK __attribute__((weak))
+HV_WEAK int virtio_blk_create(struct vm *vm, const char *path, bool readonly);
+HV_WEAK int virtio_net_create(struct vm *vm, const char *tap_ifname);
+HV_WEAK int virtio_vsock_create(struct vm *vm, uint64_t guest_cid);
+HV_WEAK int virtio_rng_create(struct vm *vm);
+HV_WEAK int virtio_console_create(struct vm *vm, const char *spec);
+HV_WEAK int virtio_balloon_create(struct vm *vm);
+
+#endif

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The ACPI tables: checksums, links between them, the MADT and \_S5 in the DSDT. */
+#include <string.h>
+
+#include "check.h"
+#include "devices.h"
+#include "x86/acpi.h"
+#include "x86/aml.h"
+
+#define GPA 0xe0000u
+
+static uint8_t buf[0x20000];
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static const uint8_t *table(uint64_t gpa)
+{
+    CHECK(gpa >= GPA && gpa < GPA + sizeof(buf));
+    return buf + (gpa - GPA);
+}
+
+/* Find the table with this signature through the XSDT. */
+static const uint8_t *find(const char *sig)
+{
+    const uint8_t *xsdt = table(rd64(buf + 24));
+    unsigned n = (rd32(xsdt + 4) - 36) / 8;
+    for (unsigned i = 0; i < n; i++) {
+        const uint8_t *t = table(rd64(xsdt + 36 + 8 * i));
+        if (memcmp(t, sig, 4) == 0)
+            return t;
+    }
+    return NULL;
+}
+
+static void test_tables(unsigned cpus)
+{
+    memset(buf, 0, sizeof(buf));
+    size_t len = acpi_build(buf, sizeof(buf), GPA, cpus);
+    CHECK(len > 0);
+    CHECK(memcmp(buf, "RSD PTR ", 8) == 0);
+    CHECK(acpi_checksum(buf, 20) == 0);
+    CHECK(acpi_checksum(buf, 36) == 0);
+    CHECK(buf[15] == 2);
+
+    const uint8_t *xsdt = table(rd64(buf + 24));
+    CHECK(memcmp(xsdt, "XSDT", 4) == 0);
+    CHECK(acpi_checksum(xsdt, rd32(xsdt + 4)) == 0);
+
+    const char *sigs[] = {"FACP", "APIC", "MCFG"};
+    for (unsigned i = 0; i < 3; i++) {
+        const uint8_t *t = find(sigs[i]);
+        CHECK(t != NULL);
+        if (t)
+            CHECK(acpi_checksum(t, rd32(t + 4)) == 0);
+    }
+
+    const uint8_t *fadt = find("FACP");
+    CHECK(rd32(fadt + 4) == 276);
+    const uint8_t *dsdt = table(rd64(fadt + 140));
+    CHECK(rd32(fadt + 40) == rd64(fadt + 140));
+    CHECK(memcmp(dsdt, "DSDT", 4) == 0);
+    CHECK(acpi_checksum(dsdt, rd32(dsdt + 4)) == 0);
+    CHECK(memcmp(table(rd64(fadt + 132)), "FACS", 4) == 0);
+    CHECK(rd32(fadt + 56) == PM_IO_BASE && rd32(fadt + 64) == PM1_CNT_PORT);
+    CHECK((fadt[46] | fadt[47] << 8) == PM_SCI_IRQ);
+
+    /* \_S5 is Package(4) {5, 5, 0, 0}: NameOp '\' "_S5_" PackageOp len 4 ... */
+    const uint8_t s5[] = {0x08, '\\', '_', 'S', '5', '_', 0x12};
+    const uint8_t *p = memmem(dsdt, rd32(dsdt + 4), s5, sizeof(s5));
+    CHECK(p != NULL);
+    if (p) {
+        p += sizeof(s5);
+        CHECK(p[0] == 8);          /* PkgLength: 1 + 1 + 2 + 2 + 1 + 1 */
+        CHECK(p[1] == 4);          /* NumElements */
+        CHECK(p[2] == 0x0a && p[3] == PM_S5_TYP);
+        CHECK(p[4] == 0x0a && p[5] == PM_S5_TYP);
+        CHECK(p[6] == 0x00 && p[7] == 0x00);
+    }
+    /* The host bridge is a PCIe root bridge (PNP0A08 = 0x080AD041 little-endian). */
+    const uint8_t hid[] = {'_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08};
+    CHECK(memmem(dsdt, rd32(dsdt + 4), hid, sizeof(hid)) != NULL);
+
+    /* MADT: one enabled local APIC per vCPU, with APIC IDs 0..n-1. */
+    const uint8_t *madt = find("APIC");
+    unsigned lapics = 0, ioapics = 0, isos = 0;
+    for (uint32_t off = 44; off < rd32(madt + 4); off += madt[off + 1]) {
+        if (madt[off + 1] == 0)
+            break;
+        if (madt[off] == 0) {
+            CHECK(madt[off + 3] == lapics && (rd32(madt + off + 4) & 1));
+            lapics++;
+        }
+        ioapics += madt[off] == 1;
+        if (madt[off] == 2 && madt[off + 3] == 0)
+            CHECK(rd32(madt + off + 4) == 2); /* IRQ0 -> GSI2 */
+        isos += madt[off] == 2;
+    }
+    CHECK(lapics == cpus);
+    CHECK(ioapics == 1);
+    CHECK(isos == 2);
+
+    const uint8_t *mcfg = find("MCFG");
+    CHECK(rd64(mcfg + 44) == MEM_PCI_ECAM_BASE);
+    CHECK(mcfg[54] == 0 && mcfg[55] == 0);
+}
+
+static void test_aml_pkglength(void)
+{
+    struct aml a;
+    uint8_t body[100];
+
+    /* 100 bytes of body: two-byte PkgLength (102 = 0x66 -> 0x46 0x06). */
+    memset(body, 0x01, sizeof(body));
+    aml_init(&a);
+    const uint8_t op = 0x10;
+    size_t m = aml_open(&a, &op, 1);
+    aml_bytes(&a, body, sizeof(body));
+    aml_close(&a, m);
+    CHECK(!a.failed && a.len == 103);
+    CHECK(a.buf[1] == 0x46 && a.buf[2] == 0x06);
+    aml_free(&a);
+
+    /* Integers take the shortest form. */
+    aml_init(&a);
+    aml_integer(&a, 0);
+    aml_integer(&a, 1);
+    aml_integer(&a, 0x12);
+    aml_integer(&a, 0x1234);
+    aml_integer(&a, 0x12345678);
+    const uint8_t want[] = {0x00, 0x01, 0x0a, 0x12, 0x0b, 0x34, 0x12, 0x0c, 0x78, 0x56, 0x34, 0x12};
+    CHECK(a.len == sizeof(want) && memcmp(a.buf, want, sizeof(want)) == 0);
+    aml_free(&a);
+}
+
+int main(void)
+{
+    test_tables(1);
+    test_tables(4);
+    test_tables(64);
+    CHECK(acpi_build(buf, 100, GPA, 1) == 0); /* too small a buffer is refused */
+    test_aml_pkglength();
+    CHECK_DONE();
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* hv-vmm's command line: what is accepted, and the sentences for what is not. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cli.h"
+
+static struct vm_config cfg;
+static char err[512];
+
+/* Parse a NULL-terminated list of arguments. */
+static enum cli_result parse(const char *first, ...)
+{
+    static char store[32][256];
+    char *argv[33];
+    int argc = 0;
+    va_list ap;
+
+    argv[argc++] = strcpy(store[0], "hv-vmm");
+    va_start(ap, first);
+    for (const char *a = first; a && argc < 32; a = va_arg(ap, const char *)) {
+        snprintf(store[argc], sizeof(store[argc]), "%s", a);
+        argv[argc] = store[argc];
+        argc++;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    err[0] = '\0';
+    return cli_parse(argc, argv, &cfg, err, sizeof(err));
+}
+
+static void test_ok(void)
+{
+    CHECK(parse("--kernel", "/k", NULL) == CLI_RUN);
+    CHECK(cfg.ram_size == 512ull << 20 && cfg.nr_cpus == 1 && !cfg.initrd);
+    CHECK(strcmp(cfg.console, "stdio") == 0 && !cfg.reboot_exits);
+
+    CHECK(parse("--kernel", "/k", "--initrd", "/i", "--memory", "2G", "--cpus", "4", "--disk",
+                "/a.img,ro", "--disk", "/b.img", "--net", "tap=tap0", "--vsock", "42",
+                "--control", "/run/c.sock", "--console", "file:/tmp/c.log", "--on-reboot", "exit",
+                "--name", "vm1", "--cmdline", "console=ttyS0 quiet", NULL) == CLI_RUN);
+    CHECK(cfg.ram_size == 2ull << 30 && cfg.nr_cpus == 4);
+    CHECK(cfg.nr_disks == 2 && cfg.disks[0].readonly && strcmp(cfg.disks[0].path, "/a.img") == 0);
+    CHECK(!cfg.disks[1].readonly && strcmp(cfg.disks[1].path, "/b.img") == 0);
+    CHECK(strcmp(cfg.net_tap, "tap0") == 0 && cfg.vsock_cid == 42);
+    CHECK(cfg.reboot_exits && strcmp(cfg.name, "vm1") == 0);
+    CHECK(strcmp(cfg.cmdline, "console=ttyS0 quiet") == 0);
+}
+
+static void test_errors(void)
+{
+    CHECK(parse(NULL) == CLI_ERROR && strstr(err, "no kernel given"));
+    CHECK(parse("--kernel", "/k", "--memory", "lots", NULL) == CLI_ERROR &&
+          strstr(err, "--memory lots"));
+    CHECK(parse("--kernel", "/k", "--memory", "16M", NULL) == CLI_ERROR &&
+          strstr(err, "too small"));
+    CHECK(parse("--kernel", "/k", "--cpus", "0", NULL) == CLI_ERROR && strstr(err, "--cpus 0"));
+    CHECK(parse("--kernel", "/k", "--cpus", "999", NULL) == CLI_ERROR);
+    CHECK(parse("--kernel", "/k", "--net", "eth0", NULL) == CLI_ERROR &&
+          strstr(err, "tap=IFNAME"));
+    CHECK(parse("--kernel", "/k", "--vsock", "2", NULL) == CLI_ERROR && strstr(err, "reserved"));
+    CHECK(parse("--kernel", "/k", "--console", "tty", NULL) == CLI_ERROR);
+    CHECK(parse("--kernel", "/k", "--on-reboot", "maybe", NULL) == CLI_ERROR);
+    CHECK(parse("--kernel", "/k", "--bogus", NULL) == CLI_ERROR &&
+          strstr(err, "unknown option --bogus"));
+    CHECK(parse("--kernel", NULL) == CLI_ERROR && strstr(err, "needs a value"));
+    CHECK(parse("--kernel", "/k", "extra", NULL) == CLI_ERROR && strstr(err, "extra"));
+    CHECK(parse("--kernel", "/k", "--disk", ",ro", NULL) == CLI_ERROR);
+}
+
+static void test_host(void)
+{
+    char meminfo[] = "/tmp/hv-test-meminfo-XXXXXX";
+    int fd = mkstemp(meminfo);
+    CHECK(fd >= 0);
+    dprintf(fd, "MemTotal:        1048576 kB\nMemFree: 1 kB\n");
+    close(fd);
+
+    CHECK(parse("--kernel", "/nonexistent/vmlinuz", NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "does not exist"));
+
+    CHECK(parse("--kernel", meminfo, "--memory", "2G", NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 &&
+          strstr(err, "more than this host has"));
+    CHECK(parse("--kernel", meminfo, "--memory", "512M", NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) == 0);
+
+    CHECK(parse("--kernel", meminfo, "--disk", "/nonexistent.img", NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "disk"));
+    CHECK(parse("--kernel", "/tmp", NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "directory"));
+    unlink(meminfo);
+}
+
+int main(void)
+{
+    test_ok();
+    test_errors();
+    test_host();
+    CHECK_DONE();
+}

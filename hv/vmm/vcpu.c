@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "vcpu.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "kvm.h"
+#include "log.h"
+#include "vm.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+/* LAPIC register offsets and LVT delivery modes (Intel SDM vol. 3, 10.5.1). */
+#define APIC_LVT0      0x350
+#define APIC_LVT1      0x360
+#define APIC_MODE_NMI  0x4
+#define APIC_MODE_EXTINT 0x7
+
+#define MSR_IA32_MISC_ENABLE     0x1a0
+#define MISC_ENABLE_FAST_STRING  (1u << 0)
+
+static void kick_handler(int sig)
+{
+    (void)sig;
+}
+
+void vcpu_signals_init(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = kick_handler;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: the signal must make KVM_RUN return with EINTR. */
+    sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
+}
+
+static int vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg, const char *what)
+{
+    if (ioctl(v->fd, req, arg) < 0) {
+        int err = errno;
+        log_err("vCPU %u: %s: %s", v->id, what, strerror(err));
+        return -err;
+    }
+    return 0;
+}
+
+/*
+ * LINT0 is the 8259's ExtINT input and LINT1 the NMI line, as firmware
+ * leaves them on a PC; Linux relies on it for the through-8259 paths.
+ */
+static int setup_lapic(struct vcpu *v)
+{
+    struct kvm_lapic_state lapic;
+    uint32_t lvt;
+
+    if (vcpu_ioctl(v, KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC") < 0)
+        return -1;
+    memcpy(&lvt, &lapic.regs[APIC_LVT0], 4);
+    lvt = (lvt & ~0x700u) | (APIC_MODE_EXTINT << 8);
+    memcpy(&lapic.regs[APIC_LVT0], &lvt, 4);
+    memcpy(&lvt, &lapic.regs[APIC_LVT1], 4);
+    lvt = (lvt & ~0x700u) | (APIC_MODE_NMI << 8);
+    memcpy(&lapic.regs[APIC_LVT1], &lvt, 4);
+    return vcpu_ioctl(v, KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
+}
+
+static int setup_msrs_fpu(struct vcpu *v)
+{
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e[1];
+    } msrs;
+    struct kvm_fpu fpu;
+
+    memset(&msrs, 0, sizeof(msrs));
+    msrs.hdr.nmsrs = 1;
+    msrs.e[0].index = MSR_IA32_MISC_ENABLE;
+    msrs.e[0].data = MISC_ENABLE_FAST_STRING;
+    if (ioctl(v->fd, KVM_SET_MSRS, &msrs) != 1)
+        log_debug("vCPU %u: MISC_ENABLE not set", v->id);
+
+    memset(&fpu, 0, sizeof(fpu));
+    fpu.fcw = 0x37f;     /* x87 power-on control word */
+    fpu.mxcsr = 0x1f80;  /* SSE: all exceptions masked */
+    return vcpu_ioctl(v, KVM_SET_FPU, &fpu, "KVM_SET_FPU");
+}
+
+int vcpu_create(struct vm *vm, unsigned id, const struct kvm_cpuid2 *cpuid, struct vcpu **out)
+{
+    struct vcpu *v = calloc(1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    v->vm = vm;
+    v->id = id;
+    v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+    if (v->fd < 0) {
+        int err = errno;
+        log_err("cannot create vCPU %u: %s", id, strerror(err));
+        free(v);
+        return -err;
+    }
+    v->run_size = kvm_vcpu_mmap_size(vm->kvm_fd);
+    v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+    if (v->run == MAP_FAILED) {
+        int err = errno;
+        log_err("cannot map vCPU %u's run area: %s", id, strerror(err));
+        close(v->fd);
+        free(v);
+        return -err;
+    }
+    if (vcpu_ioctl(v, KVM_SET_CPUID2, (void *)cpuid, "KVM_SET_CPUID2") < 0 || setup_lapic(v) < 0 ||
+        setup_msrs_fpu(v) < 0 || vcpu_ioctl(v, KVM_GET_REGS, &v->reset_regs, "KVM_GET_REGS") < 0 ||
+        vcpu_ioctl(v, KVM_GET_SREGS, &v->reset_sregs, "KVM_GET_SREGS") < 0 ||
+        vcpu_ioctl(v, KVM_GET_FPU, &v->reset_fpu, "KVM_GET_FPU") < 0 ||
+        vcpu_ioctl(v, KVM_GET_LAPIC, &v->reset_lapic, "KVM_GET_LAPIC") < 0 ||
+        vcpu_ioctl(v, KVM_GET_MP_STATE, &v->reset_mp, "KVM_GET_MP_STATE") < 0) {
+        vcpu_destroy(v);
+        return -EIO;
+    }
+    *out = v;
+    return 0;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+    if (!v)
+        return;
+    munmap(v->run, v->run_size);
+    close(v->fd);
+    free(v);
+}
+
+int vcpu_reset(struct vcpu *v)
+{
+    /* sregs first: it carries the APIC base, which decides how the LAPIC state reads. */
+    if (vcpu_ioctl(v, KVM_SET_SREGS, &v->reset_sregs, "KVM_SET_SREGS") < 0 ||
+        vcpu_ioctl(v, KVM_SET_REGS, &v->reset_regs, "KVM_SET_REGS") < 0 ||
+        vcpu_ioctl(v, KVM_SET_FPU, &v->reset_fpu, "KVM_SET_FPU") < 0 ||
+        vcpu_ioctl(v, KVM_SET_LAPIC, &v->reset_lapic, "KVM_SET_LAPIC") < 0 ||
+        vcpu_ioctl(v, KVM_SET_MP_STATE, &v->reset_mp, "KVM_SET_MP_STATE") < 0)
+        return -EIO;
+    struct kvm_vcpu_events ev;
+    memset(&ev, 0, sizeof(ev)); /* drop pending exceptions, interrupts, NMIs */
+    ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING;
+    ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev);
+    return 0;
+}
+
+/*
+ * Block while the main thread wants the vCPUs paused. Returns true when the
+ * thread must end. Takes vm->run_lock.
+ */
+static bool wait_while_paused(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+    bool quit;
+
+    pthread_mutex_lock(&vm->run_lock);
+    if (vm->pause_wanted && !vm->quit_wanted) {
+        vm->nr_paused++;
+        pthread_cond_broadcast(&vm->run_cond);
+        while (vm->pause_wanted && !vm->quit_wanted)
+            pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+        vm->nr_paused--;
+    }
+    quit = vm->quit_wanted;
+    /* Only cleared under the lock, so a kick sent with the lock held is never lost. */
+    if (!quit)
+        v->run->immediate_exit = 0;
+    pthread_mutex_unlock(&vm->run_lock);
+    return quit;
+}
+
+/* The VM is ending or resetting because of this vCPU: wait for the main thread. */
+static void wait_for_main(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+
+    pthread_mutex_lock(&vm->run_lock);
+    while (!vm->pause_wanted && !vm->quit_wanted)
+        pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+    pthread_mutex_unlock(&vm->run_lock);
+}
+
+static void handle_io(struct vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    uint8_t *data = (uint8_t *)run + run->io.data_offset;
+    bool out = run->io.direction == KVM_EXIT_IO_OUT;
+
+    /* String instructions (rep outsb...) give count > 1. */
+    for (uint32_t i = 0; i < run->io.count; i++)
+        io_bus_access(&v->vm->pio, run->io.port, data + (size_t)i * run->io.size, run->io.size,
+                      out);
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+    struct kvm_run *run = v->run;
+    uint32_t len = run->mmio.len;
+
+    if (len == 0 || len > sizeof(run->mmio.data))
+        return;
+    io_bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
+}
+
+/* Handle one exit; returns false when the vCPU must stop and wait for the main thread. */
+static bool handle_exit(struct vcpu *v)
+{
+    struct kvm_run *run = v->run;
+
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        handle_io(v);
+        return true;
+    case KVM_EXIT_MMIO:
+        handle_mmio(v);
+        return true;
+    case KVM_EXIT_INTR:
+    case KVM_EXIT_HLT: /* not with an in-kernel LAPIC; harmless */
+        return true;
+    case KVM_EXIT_SHUTDOWN:
+        /* A triple fault: what a PC does then is reset. */
+        log_info("vCPU %u: triple fault, resetting the VM", v->id);
+        vm_request(v->vm, VM_REQ_RESET);
+        return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+        switch (run->system_event.type) {
+        case KVM_SYSTEM_EVENT_SHUTDOWN:
+            vm_request(v->vm, VM_REQ_POWEROFF);
+            break;
+        case KVM_SYSTEM_EVENT_RESET:
+            vm_request(v->vm, VM_REQ_RESET);
+            break;
+        default:
+            log_err("vCPU %u: system event %u", v->id, run->system_event.type);
+            vm_request(v->vm, VM_REQ_CRASH);
+            break;
+        }
+        return false;
+    case KVM_EXIT_FAIL_ENTRY:
+        log_err("vCPU %u: KVM could not enter the guest (hardware reason 0x%llx)", v->id,
+                (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        break;
+    case KVM_EXIT_INTERNAL_ERROR:
+        log_err("vCPU %u: KVM internal error, suberror %u", v->id, run->internal.suberror);
+        break;
+    default:
+        log_err("vCPU %u: unexpected KVM exit %u", v->id, run->exit_reason);
+        break;
+    }
+    struct kvm_regs regs;
+    if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0)
+        log_err("vCPU %u: rip 0x%llx rsp 0x%llx", v->id, (unsigned long long)regs.rip,
+                (unsigned long long)regs.rsp);
+    vm_request(v->vm, VM_REQ_CRASH);
+    return false;
+}
+
+static void *vcpu_thread(void *arg)
+{
+    struct vcpu *v = arg;
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, VCPU_KICK_SIGNAL);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+    while (!wait_while_paused(v)) {
+        if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+            int err = errno;
+            if (err == EINTR || err == EAGAIN)
+                continue;
+            log_err("vCPU %u: KVM_RUN: %s", v->id, strerror(err));
+            vm_request(v->vm, VM_REQ_CRASH);
+            wait_for_main(v);
+            continue;
+        }
+        if (!handle_exit(v))
+            wait_for_main(v);
+    }
+
+    pthread_mutex_lock(&v->vm->run_lock);
+    v->vm->nr_running_threads--;
+    pthread_cond_broadcast(&v->vm->run_cond);
+    pthread_mutex_unlock(&v->vm->run_lock);
+    return NULL;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+    char name[16];
+
+    pthread_mutex_lock(&v->vm->run_lock);
+    v->vm->nr_running_threads++;
+    pthread_mutex_unlock(&v->vm->run_lock);
+    int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+    if (err) {
+        log_err("cannot start the thread of vCPU %u: %s", v->id, strerror(err));
+        pthread_mutex_lock(&v->vm->run_lock);
+        v->vm->nr_running_threads--;
+        pthread_mutex_unlock(&v->vm->run_lock);
+        return -err;
+    }
+    snprintf(name, sizeof(name), "vcpu%u", v->id);
+    pthread_setname_np(v->thread, name);
+    v->thread_started = true;
+    return 0;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+    v->run->immediate_exit = 1;
+    if (v->thread_started)
+        pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *v)
+{
+    if (v->thread_started) {
+        pthread_join(v->thread, NULL);
+        v->thread_started = false;
+    }
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * virtio-blk (virtio 1.2 §5.2) on a raw image file or block device. Requests
+ * are served synchronously on the device's thread with preadv/pwritev, so a
+ * slow disk never stalls a vCPU. Every sector range is checked against the
+ * capacity before it reaches the file.
+ */
+#include "blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../devices.h"
+#include "../vm.h"
+#include "log.h"
+#include "util.h"
+#include "virtio.h"
+
+#define BLK_QUEUE_SIZE 256
+#define BLK_CONFIG_LEN 60
+
+struct blk {
+    struct virtio_dev vd;
+    struct blk_disk disk;
+    char name[32];
+};
+
+static unsigned nr_disks;
+
+int blk_disk_open(struct blk_disk *d, const char *path, bool readonly)
+{
+    struct stat st;
+    uint64_t bytes = 0;
+    int err = 0;
+
+    d->readonly = readonly;
+    d->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (d->fd < 0) {
+        err = errno;
+        log_err("cannot open disk image %s: %s", path, strerror(err));
+        return -err;
+    }
+    /* Two VMs writing one image corrupt it: refuse a second writer. */
+    if (flock(d->fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+        err = errno;
+        log_err("disk image %s is in use by another program (%s)", path,
+                err == EWOULDBLOCK ? "it is locked" : strerror(err));
+    } else if (fstat(d->fd, &st) < 0) {
+        err = errno;
+    } else if (S_ISBLK(st.st_mode)) {
+        if (ioctl(d->fd, BLKGETSIZE64, &bytes) < 0)
+            err = errno;
+    } else if (S_ISREG(st.st_mode)) {
+        bytes = (uint64_t)st.st_size;
+    } else {
+        err = EINVAL;
+        log_err("disk image %s is neither a file nor a block device", path);
+    }
+    if (err) {
+        if (err != EWOULDBLOCK && err != EINVAL)
+            log_err("cannot use disk image %s: %s", path, strerror(err));
+        close(d->fd);
+        d->fd = -1;
+        return -err;
+    }
+    if (bytes % BLK_SECTOR)
+        log_warn("disk image %s: the last %llu bytes (not a whole sector) are not visible", path,
+                 (unsigned long long)(bytes % BLK_SECTOR));
+    d->sectors = bytes / BLK_SECTOR;
+
+    /* The serial (GET_ID) is the image's file name, as much as fits in 20 bytes. */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    memset(d->serial, 0, sizeof(d->serial));
+    memcpy(d->serial, base, MIN(strlen(base), sizeof(d->serial)));
+    return 0;
+}
+
+void blk_disk_close(struct blk_disk *d)
+{
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+}
+
+static bool in_capacity(const struct blk_disk *d, uint64_t sector, uint64_t nsect)
+{
+    return range_within(sector, nsect, d->sectors);
+}
+
+/* preadv/pwritev until done: the kernel may return short counts. */
+static int rw_full(int fd, struct iovec *iov, unsigned n, uint64_t off, bool write)
+{
+    while (n) {
+        ssize_t r =
+            write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1; /* error, or EOF inside capacity (the image shrank) */
+        off += (uint64_t)r;
+        while (n && (size_t)r >= iov->iov_len) {
+            r -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n) {
+            iov->iov_base = (uint8_t *)iov->iov_base + r;
+            iov->iov_len -= (size_t)r;
+        }
+    }
+    return 0;
+}
+
+static uint8_t do_rw(struct blk_disk *d, const struct iovec *iov, unsigned n, size_t off,
+                     size_t len, uint64_t sector, bool write)
+{
+    struct iovec seg[BLK_SEG_MAX + 2];
+
+    if (len % BLK_SECTOR || !in_capacity(d, sector, len / BLK_SECTOR))
+        return VIRTIO_BLK_S_IOERR;
+    unsigned k = iov_slice(iov, n, off, len, seg, ARRAY_SIZE(seg));
+    if (iov_total(seg, k) != len)
+        return VIRTIO_BLK_S_IOERR; /* more segments than we advertised */
+    if (rw_full(d->fd, seg, k, sector * BLK_SECTOR, write) < 0) {
+        if (!d->logged_ioerr) {
+            d->logged_ioerr = true;
+            log_err("%s: I/O error on the image: %s", d->name, strerror(errno ? errno : EIO));
+        }
+        return VIRTIO_BLK_S_IOERR;
+    }
+    return VIRTIO_BLK_S_OK;
+}
+
+/* DISCARD and WRITE_ZEROES: an array of {le64 sector, le32 num, le32 flags}. */
+static uint8_t do_ranges(struct blk_disk *d, const struct iovec *iov, unsigned n, size_t off,
+                         size_t len, uint32_t type)
+{
+    if (d->readonly)
+        return VIRTIO_BLK_S_IOERR;
+    if (len == 0 || len % 16 || len / 16 > BLK_DISCARD_SEGS)
+        return VIRTIO_BLK_S_UNSUPP;
+    for (size_t i = 0; i < len / 16; i++) {
+        uint8_t seg[16];
+        iov_to_buf(iov, n, off + 16 * i, seg, 16);
+        uint64_t sector = virtio_get64(seg);
+        uint32_t num = virtio_get32(seg + 8), flags = virtio_get32(seg + 12);
+        bool unmap = flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+        if ((flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ||
+            (type == VIRTIO_BLK_T_DISCARD && unmap) || num > BLK_DISCARD_MAX)
+            return VIRTIO_BLK_S_UNSUPP;
+        if (!in_capacity(d, sector, num))
+            return VIRTIO_BLK_S_IOERR;
+        int mode =
+            FALLOC_FL_KEEP_SIZE |
+            (type == VIRTIO_BLK_T_DISCARD || unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+        off_t start = (off_t)(sector * BLK_SECTOR), bytes = (off_t)num * BLK_SECTOR;
+        if (num && fallocate(d->fd, mode, start, bytes) < 0) {
+            /* Discard is a hint; zeroing is not: fall back to writing zeros. */
+            if (type == VIRTIO_BLK_T_DISCARD)
+                continue;
+            static const uint8_t zeros[64 * 1024];
+            for (off_t o = 0; o < bytes; o += sizeof(zeros)) {
+                size_t k = (size_t)MIN((off_t)sizeof(zeros), bytes - o);
+                if (pwrite(d->fd, zeros, k, start + o) != (ssize_t)k)
+                    return VIRTIO_BLK_S_IOERR;
+            }
+        }
+    }
+    return VIRTIO_BLK_S_OK;
+}
+
+uint32_t blk_disk_request(struct blk_disk *d, const struct iovec *iov, unsigned nr_out,
+                          unsigned nr_in)
+{
+    const struct iovec *in = iov + nr_out;
+    size_t out_len = iov_total(iov, nr_out), in_len = iov_total(in, nr_in);
+    uint8_t hdr[16];
+
+    if (out_len < sizeof(hdr) || in_len < 1) {
+        if (!d->logged_malformed) {
+            d->logged_malformed = true;
+            log_warn("%s: request without a header or a status byte; dropped", d->name);
+        }
+        return 0;
+    }
+    iov_to_buf(iov, nr_out, 0, hdr, sizeof(hdr));
+    uint32_t type = virtio_get32(hdr);
+    uint64_t sector = virtio_get64(hdr + 8);
+    size_t data_in = in_len - 1, data_out = out_len - sizeof(hdr);
+    uint32_t written = 0;
+    uint8_t status;
+
+    switch (type) {
+    case VIRTIO_BLK_T_IN:
+        status = do_rw(d, in, nr_in, 0, data_in, sector, false);
+        if (status == VIRTIO_BLK_S_OK)
+            written = (uint32_t)data_in;
+        break;
+    case VIRTIO_BLK_T_OUT:
+        /* A read-only disk refuses writes and touches nothing (§5.2.6.2). */
+        status = d->readonly ? VIRTIO_BLK_S_IOERR
+                             : do_rw(d, iov, nr_out, sizeof(hdr), data_out, sector, true);
+        break;
+    case VIRTIO_BLK_T_FLUSH:
+        status = d->readonly || fdatasync(d->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+        break;
+    case VIRTIO_BLK_T_GET_ID:
+        written = (uint32_t)MIN(data_in, sizeof(d->serial));
+        iov_from_buf(in, nr_in, 0, d->serial, written);
+        status = VIRTIO_BLK_S_OK;
+        break;
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+        status = do_ranges(d, iov, nr_out, sizeof(hdr), data_out, type);
+        break;
+    default:
+        status = VIRTIO_BLK_S_UNSUPP;
+        break;
+    }
+    iov_from_buf(in, nr_in, in_len - 1, &status, 1);
+    return written + 1;
+}
+
+/* ---- the virtio device ---- */
+
+static int64_t blk_chain(struct virtio_dev *vd, struct vq_chain *c, void *arg)
+{
+    (void)vd;
+    struct blk *b = arg;
+    return blk_disk_request(&b->disk, c->iov, c->nr_out, c->nr_in);
+}
+
+static void blk_notify(struct virtio_dev *vd, unsigned q)
+{
+    virtio_serve_queue(vd, q, blk_chain, vd->priv);
+}
+
+static const struct virtio_ops blk_ops = {
+    .queue_notify = blk_notify,
+};
+
+static void blk_fill_config(struct blk *b)
+{
+    uint8_t *c = b->vd.config;
+    virtio_put64(c + 0, b->disk.sectors);
+    virtio_put32(c + 8, BLK_SIZE_MAX);
+    virtio_put32(c + 12, BLK_SEG_MAX);
+    virtio_put32(c + 20, BLK_SECTOR);
+    virtio_put32(c + 36, BLK_DISCARD_MAX);
+    virtio_put32(c + 40, BLK_DISCARD_SEGS);
+    virtio_put32(c + 44, 8); /* discard in 4 KiB units: the host file system's block */
+    virtio_put32(c + 48, BLK_DISCARD_MAX);
+    virtio_put32(c + 52, BLK_DISCARD_SEGS);
+    c[56] = 1; /* write_zeroes_may_unmap */
+}
+
+int virtio_blk_create(struct vm *vm, const char *path, bool readonly)
+{
+    struct blk *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    snprintf(b->name, sizeof(b->name), "virtio-blk%u", nr_disks);
+    b->disk.name = b->name;
+    int ret = blk_disk_open(&b->disk, path, readonly);
+    if (ret)
+        goto err_free;
+
+    uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX |
+                 1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH;
+    if (readonly)
+        f |= 1ull << VIRTIO_BLK_F_RO;
+    else
+        f |= 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
+    ret = virtio_dev_init(&b->vd, vm, b->name, VIRTIO_ID_BLOCK, 1, BLK_QUEUE_SIZE, f,
+                          BLK_CONFIG_LEN, &blk_ops, b);
+    if (ret)
+        goto err_close;
+    b->vd.pci.class_code = 0x018000; /* mass storage, other */
+    blk_fill_config(b);
+    /* On failure the bus may already point at b: keep it; hv-vmm exits anyway. */
+    if ((ret = virtio_dev_start(&b->vd)))
+        return ret;
+    nr_disks++;
+    log_info("%s: %s, %llu MiB%s", b->name, path,
+             (unsigned long long)(b->disk.sectors * BLK_SECTOR / MiB),
+             readonly ? ", read-only" : "");
+    return 0;
+
+err_close:
+    blk_disk_close(&b->disk);
+err_free:
+    free(b);
+    return ret;
+}

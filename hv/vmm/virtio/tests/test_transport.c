@@ -1,0 +1,350 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The whole path a guest driver takes, without KVM: PCI config cycles
+ * through CF8/CFC and ECAM, BAR sizing and moves, MSI-X, the virtio common
+ * configuration, queue set-up, kicks through the notify area served by the
+ * device thread; then a driver that breaks the rules.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "devices.h"
+#include "log.h"
+#include "pci.h"
+#include "ring.h"
+#include "util.h"
+#include "virtio.h"
+#include "vm.h"
+
+static struct vm vm;
+
+static void pio_w32(uint16_t port, uint32_t v)
+{
+    io_bus_access(&vm.pio, port, (uint8_t *)&v, 4, true);
+}
+
+static uint32_t cfg_rd(unsigned slot, unsigned off, unsigned len)
+{
+    uint32_t v = 0;
+    pio_w32(0xcf8, 0x80000000u | slot << 11 | (off & 0xfc));
+    io_bus_access(&vm.pio, 0xcfc + (off & 3), (uint8_t *)&v, len, false);
+    return v;
+}
+
+static void cfg_wr(unsigned slot, unsigned off, uint32_t v, unsigned len)
+{
+    pio_w32(0xcf8, 0x80000000u | slot << 11 | (off & 0xfc));
+    io_bus_access(&vm.pio, 0xcfc + (off & 3), (uint8_t *)&v, len, true);
+}
+
+static uint64_t mr(uint64_t addr, unsigned len)
+{
+    uint64_t v = 0;
+    io_bus_access(&vm.mmio, addr, (uint8_t *)&v, len, false);
+    return v;
+}
+
+static void mw(uint64_t addr, uint64_t v, unsigned len)
+{
+    io_bus_access(&vm.mmio, addr, (uint8_t *)&v, len, true);
+}
+
+struct drv {
+    unsigned slot;
+    uint64_t bar, msix_bar;
+    uint64_t common, notify, isr, device;
+    uint8_t msix_cap, pcicfg_cap;
+    uint32_t notify_mult;
+};
+
+/* Find the device with this PCI device ID and map it as a driver would. */
+static bool probe(struct drv *d, uint16_t device_id)
+{
+    memset(d, 0, sizeof(*d));
+    for (d->slot = 0; d->slot < 32; d->slot++) {
+        if (cfg_rd(d->slot, 0, 4) == (0x1af4u | (uint32_t)device_id << 16))
+            break;
+    }
+    if (d->slot == 32)
+        return false;
+    cfg_wr(d->slot, 4, 0x0006, 2); /* memory + bus master */
+    d->bar = cfg_rd(d->slot, 0x10, 4) & ~0xfu;
+    d->msix_bar = cfg_rd(d->slot, 0x18, 4) & ~0xfu;
+    for (unsigned c = cfg_rd(d->slot, 0x34, 1); c; c = cfg_rd(d->slot, c + 1, 1)) {
+        unsigned id = cfg_rd(d->slot, c, 1);
+        if (id == 0x11)
+            d->msix_cap = (uint8_t)c;
+        if (id != 0x09)
+            continue;
+        unsigned type = cfg_rd(d->slot, c + 3, 1);
+        uint64_t off = cfg_rd(d->slot, c + 8, 4);
+        CHECK(cfg_rd(d->slot, c + 4, 1) == 0);
+        if (type == VIRTIO_PCI_CAP_COMMON_CFG)
+            d->common = d->bar + off;
+        if (type == VIRTIO_PCI_CAP_NOTIFY_CFG) {
+            d->notify = d->bar + off;
+            d->notify_mult = cfg_rd(d->slot, c + 16, 4);
+        }
+        if (type == VIRTIO_PCI_CAP_ISR_CFG)
+            d->isr = d->bar + off;
+        if (type == VIRTIO_PCI_CAP_DEVICE_CFG)
+            d->device = d->bar + off;
+        if (type == VIRTIO_PCI_CAP_PCI_CFG)
+            d->pcicfg_cap = (uint8_t)c;
+    }
+    return d->common && d->notify && d->isr && d->msix_cap && d->pcicfg_cap;
+}
+
+static uint8_t status(struct drv *d)
+{
+    return (uint8_t)mr(d->common + VIRTIO_PCI_COMMON_STATUS, 1);
+}
+
+/* Reset, negotiate features; returns whether FEATURES_OK stuck. */
+static bool negotiate(struct drv *d, uint64_t want)
+{
+    mw(d->common + VIRTIO_PCI_COMMON_STATUS, 0, 1);
+    CHECK(status(d) == 0);
+    mw(d->common + VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
+    mw(d->common + VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_DRIVER, 1);
+    uint64_t host = 0;
+    for (unsigned sel = 0; sel < 2; sel++) {
+        mw(d->common + VIRTIO_PCI_COMMON_DFSELECT, sel, 4);
+        host |= mr(d->common + VIRTIO_PCI_COMMON_DF, 4) << (32 * sel);
+    }
+    CHECK(host & (1ull << VIRTIO_F_VERSION_1));
+    for (unsigned sel = 0; sel < 2; sel++) {
+        mw(d->common + VIRTIO_PCI_COMMON_GFSELECT, sel, 4);
+        mw(d->common + VIRTIO_PCI_COMMON_GF, (uint32_t)(want >> (32 * sel)), 4);
+    }
+    mw(d->common + VIRTIO_PCI_COMMON_STATUS, status(d) | VIRTIO_CONFIG_S_FEATURES_OK, 1);
+    return status(d) & VIRTIO_CONFIG_S_FEATURES_OK;
+}
+
+static void queue_setup(struct drv *d, unsigned q, struct test_ring *r, uint16_t vector)
+{
+    mw(d->common + VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
+    mw(d->common + VIRTIO_PCI_COMMON_Q_SIZE, r->size, 2);
+    mw(d->common + VIRTIO_PCI_COMMON_Q_DESCLO, r->desc, 8);
+    mw(d->common + VIRTIO_PCI_COMMON_Q_AVAILLO, (uint32_t)r->avail, 4); /* as two halves */
+    mw(d->common + VIRTIO_PCI_COMMON_Q_AVAILHI, r->avail >> 32, 4);
+    mw(d->common + VIRTIO_PCI_COMMON_Q_USEDLO, r->used, 8);
+    mw(d->common + VIRTIO_PCI_COMMON_Q_MSIX, vector, 2);
+    mw(d->common + VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+}
+
+static void driver_ok(struct drv *d)
+{
+    mw(d->common + VIRTIO_PCI_COMMON_STATUS, status(d) | VIRTIO_CONFIG_S_DRIVER_OK, 1);
+}
+
+static void kick(struct drv *d, unsigned q)
+{
+    mw(d->notify + q * d->notify_mult, q, 2);
+}
+
+/* Wait (at most 5 s) for the device thread to bring used idx to `want`. */
+static bool wait_used(struct test_ring *r, uint16_t want)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (tr_used_idx(r) == want)
+            return true;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return false;
+}
+
+static void settle(void)
+{
+    nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
+}
+
+static char img[] = "/tmp/hv-test-transport-XXXXXX";
+
+static void test_pci(struct drv *d)
+{
+    /* Host bridge at slot 0, nothing at slot 31, ECAM agrees with CF8. */
+    CHECK(cfg_rd(0, 0, 4) == 0x29c08086);
+    CHECK(cfg_rd(31, 0, 4) == 0xffffffff);
+    CHECK(mr(MEM_PCI_ECAM_BASE + ((uint64_t)d->slot << 15), 4) == cfg_rd(d->slot, 0, 4));
+    CHECK(mr(MEM_PCI_ECAM_BASE + ((uint64_t)d->slot << 15) + (1 << 12), 4) == 0xffffffff);
+    /* The vendor and device IDs are read-only. */
+    cfg_wr(d->slot, 0, 0x12345678, 4);
+    CHECK(cfg_rd(d->slot, 0, 2) == 0x1af4);
+
+    /* BAR sizing: all ones reads back the size mask; restore. */
+    cfg_wr(d->slot, 0x10, 0xffffffff, 4);
+    CHECK(cfg_rd(d->slot, 0x10, 4) == (uint32_t) ~(VIRTIO_BAR_SIZE - 1));
+    cfg_wr(d->slot, 0x10, (uint32_t)d->bar, 4);
+    CHECK(cfg_rd(d->slot, 0x10, 4) == d->bar);
+    CHECK(mr(d->common + VIRTIO_PCI_COMMON_NUMQ, 2) == 1);
+
+    /* Memory decode off: the BAR disappears. */
+    cfg_wr(d->slot, 4, 0, 2);
+    CHECK(mr(d->common + VIRTIO_PCI_COMMON_NUMQ, 2) == 0xffff);
+    cfg_wr(d->slot, 4, 6, 2);
+
+    /* Move BAR 0: the registers follow, the old place is empty. */
+    uint64_t old = d->bar, new = 0xd0000000;
+    cfg_wr(d->slot, 0x10, (uint32_t) new, 4);
+    CHECK(mr(old + VIRTIO_PCI_COMMON_NUMQ, 2) == 0xffff);
+    d->common += new - old, d->notify += new - old, d->isr += new - old, d->device += new - old,
+        d->bar = new;
+    CHECK(mr(d->common + VIRTIO_PCI_COMMON_NUMQ, 2) == 1);
+
+    /* The PCI_CFG window reaches the same registers. */
+    cfg_wr(d->slot, d->pcicfg_cap + 4, 0, 1);
+    cfg_wr(d->slot, d->pcicfg_cap + 8, VIRTIO_PCI_COMMON_NUMQ, 4);
+    cfg_wr(d->slot, d->pcicfg_cap + 12, 2, 4);
+    CHECK(cfg_rd(d->slot, d->pcicfg_cap + 16, 2) == 1);
+}
+
+static void test_blk_io(struct drv *d, struct test_ring *r)
+{
+    CHECK(negotiate(d, 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_EVENT_IDX));
+    CHECK(mr(d->device, 8) == 2048); /* 1 MiB in sectors */
+    tr_init(r, &vm.mem, 16, 0x10000);
+    queue_setup(d, 0, r, 1);
+    /* MSI-X on, vector 1 masked: the interrupt must show up in the PBA. */
+    cfg_wr(d->slot, d->msix_cap + 3, 0x80, 1);
+    mw(d->msix_bar + 16, 0xfee00000, 4);
+    mw(d->msix_bar + 16 + 8, 0x31, 4);
+    mw(d->msix_bar + 16 + 12, 1, 4);
+    driver_ok(d);
+    CHECK(status(d) == 0x0f);
+
+    /* Write 512 bytes at sector 1 then read them back. */
+    uint8_t hdr[16] = {0};
+    virtio_put32(hdr, VIRTIO_BLK_T_OUT);
+    virtio_put64(hdr + 8, 1);
+    guest_mem_write(&vm.mem, 0x20000, hdr, 16);
+    uint8_t *data = guest_mem_ptr(&vm.mem, 0x21000, 512);
+    for (int i = 0; i < 512; i++)
+        data[i] = (uint8_t)(i ^ 0x5a);
+    tr_desc(r, 0, 0x20000, 16, VRING_DESC_F_NEXT, 1);
+    tr_desc(r, 1, 0x21000, 512, VRING_DESC_F_NEXT, 2);
+    tr_desc(r, 2, 0x22000, 1, VRING_DESC_F_WRITE, 0);
+    tr_publish(r, 0);
+    kick(d, 0);
+    CHECK(wait_used(r, 1));
+    CHECK(*(uint8_t *)guest_mem_ptr(&vm.mem, 0x22000, 1) == VIRTIO_BLK_S_OK);
+
+    uint8_t file[512];
+    int fd = open(img, O_RDONLY);
+    CHECK(pread(fd, file, 512, 512) == 512 && memcmp(file, data, 512) == 0);
+    close(fd);
+    CHECK(mr(d->msix_bar + MSIX_PBA_OFF, 8) == 2); /* vector 1 pending */
+    mw(d->msix_bar + 16 + 12, 0, 4);               /* unmask: delivered */
+    CHECK(mr(d->msix_bar + MSIX_PBA_OFF, 8) == 0);
+
+    /* A kick on a queue that does not exist is ignored. */
+    mw(d->notify + 7 * d->notify_mult, 7, 2);
+}
+
+static void test_hostile(struct drv *blk, struct test_ring *r, struct drv *rng)
+{
+    /* FEATURES_OK refused without VERSION_1, or with bits not offered. */
+    CHECK(!negotiate(blk, 0));
+    CHECK(!negotiate(blk, 1ull << VIRTIO_F_VERSION_1 | 1ull << 50));
+
+    /* Queue size not a power of two. */
+    CHECK(negotiate(blk, 1ull << VIRTIO_F_VERSION_1));
+    tr_init(r, &vm.mem, 16, 0x10000);
+    r->size = 12;
+    queue_setup(blk, 0, r, 0);
+    CHECK(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET);
+
+    /* Rings in MMIO space. */
+    CHECK(negotiate(blk, 1ull << VIRTIO_F_VERSION_1));
+    CHECK(!(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET)); /* reset cleared it */
+    struct test_ring bad = *r;
+    bad.size = 16;
+    bad.desc = MEM_PCI_MMIO_BASE;
+    queue_setup(blk, 0, &bad, 0);
+    CHECK(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET);
+
+    /* Kick before DRIVER_OK is ignored; DRIVER_OK then serves the queue. */
+    CHECK(negotiate(blk, 1ull << VIRTIO_F_VERSION_1));
+    tr_init(r, &vm.mem, 16, 0x10000);
+    queue_setup(blk, 0, r, 0);
+    uint8_t hdr[16] = {0};
+    virtio_put32(hdr, VIRTIO_BLK_T_GET_ID);
+    guest_mem_write(&vm.mem, 0x20000, hdr, 16);
+    tr_desc(r, 0, 0x20000, 16, VRING_DESC_F_NEXT, 1);
+    tr_desc(r, 1, 0x21000, 21, VRING_DESC_F_WRITE, 0);
+    tr_publish(r, 0);
+    kick(blk, 0);
+    settle();
+    CHECK(tr_used_idx(r) == 0);
+    driver_ok(blk);
+    CHECK(wait_used(r, 1));
+
+    /* A descriptor loop: the device needs a reset, and says so. */
+    tr_desc(r, 2, 0x20000, 16, VRING_DESC_F_NEXT, 3);
+    tr_desc(r, 3, 0x21000, 16, VRING_DESC_F_NEXT, 2);
+    tr_publish(r, 2);
+    kick(blk, 0);
+    for (int i = 0; i < 500 && !(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET); i++)
+        settle();
+    CHECK(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET);
+    CHECK(tr_used_idx(r) == 1);
+
+    /* The other device is not affected: virtio-rng still answers. */
+    struct test_ring rr;
+    CHECK(negotiate(rng, 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_INDIRECT_DESC));
+    tr_init(&rr, &vm.mem, 8, 0x40000);
+    queue_setup(rng, 0, &rr, 0);
+    driver_ok(rng);
+    uint8_t *buf = guest_mem_ptr(&vm.mem, 0x50000, 64);
+    memset(buf, 0, 64);
+    tr_desc_at(&vm.mem, 0x48000, 0, 0x50000, 64, VRING_DESC_F_WRITE, 0);
+    tr_desc(&rr, 0, 0x48000, 16, VRING_DESC_F_INDIRECT, 0);
+    tr_publish(&rr, 0);
+    kick(rng, 0);
+    CHECK(wait_used(&rr, 1));
+    uint32_t id, len;
+    tr_used_elem(&rr, 0, &id, &len);
+    uint8_t zero[64] = {0};
+    CHECK(id == 0 && len == 64 && memcmp(buf, zero, 64) != 0);
+
+    /* Reset brings the broken device back. */
+    CHECK(negotiate(blk, 1ull << VIRTIO_F_VERSION_1));
+    CHECK(!(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET));
+}
+
+int main(void)
+{
+    hv_log_init("test");
+    int fd = mkstemp(img);
+    CHECK(fd >= 0 && ftruncate(fd, 1 * MiB) == 0);
+    close(fd);
+
+    vm.vm_fd = vm.kvm_fd = -1;
+    CHECK(guest_mem_init(&vm.mem, 64 * MiB) == 0);
+    io_bus_init(&vm.pio, "pio");
+    io_bus_init(&vm.mmio, "mmio");
+    CHECK(pci_bus_init(&vm.pci, &vm.pio, &vm.mmio) == 0);
+    CHECK(virtio_blk_create(&vm, img, false) == 0);
+    CHECK(virtio_rng_create(&vm) == 0);
+    CHECK(virtio_blk_create(&vm, "/nonexistent/disk.img", false) == -ENOENT);
+    CHECK(virtio_console_create(&vm, "bogus") == -EINVAL);
+
+    struct drv blk, rng;
+    struct test_ring r;
+    CHECK(probe(&blk, 0x1042));
+    CHECK(probe(&rng, 0x1044));
+    test_pci(&blk);
+    test_blk_io(&blk, &r);
+    test_hostile(&blk, &r, &rng);
+    unlink(img);
+    CHECK_DONE();
+}

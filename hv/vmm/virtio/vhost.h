@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The generic vhost ioctls shared by vhost-net and vhost-vsock: the kernel
+ * serves the rings itself, reading guest RAM through our memory table, kicked
+ * by the queue's ioeventfd and interrupting through the MSI-X vector's
+ * eventfd (an irqfd), so no byte goes through hv-vmm.
+ */
+#ifndef HV_VMM_VIRTIO_VHOST_H
+#define HV_VMM_VIRTIO_VHOST_H
+
+#include <stdint.h>
+
+#include "virtio.h"
+
+/* Open a vhost device and take ownership. Returns the fd or -errno (not logged). */
+int vhost_open(const char *path);
+/* VHOST_GET_FEATURES; 0 on failure. */
+uint64_t vhost_features(int fd);
+/*
+ * Program features, memory table and the given rings from the transport's
+ * negotiated state. Returns 0 or -errno, logged.
+ */
+int vhost_start_rings(struct virtio_dev *vd, int fd, const unsigned *queues, unsigned n);
+/* Stop the rings (GET_VRING_BASE) so they can be programmed again. */
+void vhost_stop_rings(int fd, const unsigned *queues, unsigned n);
+
+#endif

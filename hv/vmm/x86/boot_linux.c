@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "boot_linux.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* Setup header offsets (boot.rst, "The Real-Mode Kernel Header"). */
+#define HDR_SETUP_SECTS     0x1f1
+#define HDR_VID_MODE        0x1fa
+#define HDR_BOOT_FLAG       0x1fe
+#define HDR_JUMP            0x200
+#define HDR_HEADER          0x202
+#define HDR_VERSION         0x206
+#define HDR_TYPE_OF_LOADER  0x210
+#define HDR_LOADFLAGS       0x211
+#define HDR_RAMDISK_IMAGE   0x218
+#define HDR_RAMDISK_SIZE    0x21c
+#define HDR_HEAP_END_PTR    0x224
+#define HDR_CMD_LINE_PTR    0x228
+#define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_XLOADFLAGS      0x236
+#define HDR_CMDLINE_SIZE    0x238
+#define HDR_INIT_SIZE       0x260
+#define HDR_MIN_END         0x264 /* we read fields up to init_size */
+
+/* Zero-page offsets (zero-page.rst). */
+#define ZP_ACPI_RSDP_ADDR  0x070
+#define ZP_EXT_RAMDISK_IMG 0x0c0
+#define ZP_EXT_RAMDISK_SZ  0x0c4
+#define ZP_EXT_CMD_LINE    0x0c8
+#define ZP_E820_ENTRIES    0x1e8
+#define ZP_E820_TABLE      0x2d0
+#define ZP_E820_MAX        128
+
+#define HDRS_MAGIC         0x53726448 /* "HdrS" */
+#define LOADED_HIGH        0x01
+#define CAN_USE_HEAP       0x80
+#define XLF_KERNEL_64      0x01
+#define LOADER_UNDEFINED   0xff
+
+/* PVH: hvm_start_info (xen/interface/hvm/start_info.h). */
+#define PVH_MAGIC          0x336ec578
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+    wr32(p, (uint32_t)v);
+    wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ---- memory map ---- */
+
+static unsigned e820_add(struct e820_entry *out, unsigned n, unsigned max, uint64_t addr,
+                         uint64_t size, uint32_t type)
+{
+    if (size == 0 || n >= max)
+        return n;
+    out[n] = (struct e820_entry){addr, size, type};
+    return n + 1;
+}
+
+unsigned e820_build(const struct guest_mem *mem, struct e820_entry *out, unsigned max)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < mem->nr_regions; i++) {
+        const struct mem_region *r = &mem->regions[i];
+        uint64_t end = r->gpa + r->size;
+        if (r->gpa == 0) {
+            /* Low RAM minus the PC holes: EBDA, VGA, option ROMs, BIOS (our ACPI tables). */
+            n = e820_add(out, n, max, 0, MIN(end, BOOT_EBDA_GPA), E820_RAM);
+            if (end > BOOT_EBDA_GPA)
+                n = e820_add(out, n, max, BOOT_EBDA_GPA, 0xa0000 - BOOT_EBDA_GPA, E820_RESERVED);
+            if (end > BOOT_BIOS_GPA)
+                n = e820_add(out, n, max, BOOT_BIOS_GPA, 0x100000 - BOOT_BIOS_GPA, E820_RESERVED);
+            if (end > 0x100000)
+                n = e820_add(out, n, max, 0x100000, end - 0x100000, E820_RAM);
+            /* The ECAM must be reserved, or Linux refuses MMCONFIG (and our PCIe space). */
+            n = e820_add(out, n, max, MEM_PCI_ECAM_BASE, MEM_PCI_ECAM_SIZE, E820_RESERVED);
+        } else {
+            n = e820_add(out, n, max, r->gpa, r->size, E820_RAM);
+        }
+    }
+    return n;
+}
+
+/* ---- bzImage ---- */
+
+int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi, const char **err)
+{
+    memset(bi, 0, sizeof(*bi));
+    if (len < HDR_MIN_END + 4 || rd32(img + HDR_HEADER) != HDRS_MAGIC ||
+        rd16(img + HDR_BOOT_FLAG) != 0xaa55) {
+        *err = "it is not a Linux bzImage (no \"HdrS\" boot header)";
+        return -1;
+    }
+    bi->version = rd16(img + HDR_VERSION);
+    bi->setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
+    bi->loadflags = img[HDR_LOADFLAGS];
+    bi->header_end = 0x202 + (size_t)img[HDR_JUMP + 1];
+    bi->payload_offset = ((size_t)bi->setup_sects + 1) * 512;
+    if (bi->version < 0x020c) {
+        *err = "its boot protocol is older than 2.12 (a kernel before Linux 3.8)";
+        return -1;
+    }
+    if (!(bi->loadflags & LOADED_HIGH)) {
+        *err = "it is a zImage, not a bzImage";
+        return -1;
+    }
+    bi->xloadflags = rd16(img + HDR_XLOADFLAGS);
+    if (!(bi->xloadflags & XLF_KERNEL_64)) {
+        *err = "it is not a 64-bit kernel (no 64-bit entry point)";
+        return -1;
+    }
+    if (bi->header_end > bi->payload_offset || bi->header_end < HDR_MIN_END ||
+        bi->payload_offset >= len) {
+        *err = "its setup header is inconsistent (sizes beyond the file)";
+        return -1;
+    }
+    bi->initrd_addr_max = rd32(img + HDR_INITRD_ADDR_MAX);
+    bi->cmdline_size = rd32(img + HDR_CMDLINE_SIZE);
+    bi->init_size = rd32(img + HDR_INIT_SIZE);
+    return 0;
+}
+
+/* ---- ELF (PVH) ---- */
+
+/* Walk the notes in [p, p + len) looking for Xen's PHYS32_ENTRY. */
+static uint32_t scan_notes(const uint8_t *p, uint64_t len)
+{
+    uint64_t off = 0;
+
+    while (len - off >= 12) {
+        uint32_t namesz = rd32(p + off), descsz = rd32(p + off + 4), type = rd32(p + off + 8);
+        uint64_t name_off = off + 12;
+        uint64_t desc_off = name_off + align_up(namesz, 4);
+        uint64_t next = desc_off + align_up(descsz, 4);
+        if (desc_off > len || next > len || next <= off)
+            break;
+        if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
+            memcmp(p + name_off, "Xen", 4) == 0 && descsz >= 4)
+            return rd32(p + desc_off); /* the low 32 bits, whatever descsz says */
+        off = next;
+    }
+    return 0;
+}
+
+#define ELF_PHDR_LOAD 1
+#define ELF_PHDR_NOTE 4
+
+/* Validate an ELF64 x86-64 header; fill the program header table bounds. */
+static bool elf_phdrs(const uint8_t *img, size_t len, uint64_t *phoff, unsigned *phnum)
+{
+    if (len < 64 || memcmp(img, "\177ELF", 4) != 0 || img[4] != 2 /* 64-bit */ ||
+        img[5] != 1 /* little endian */ || rd16(img + 18) != 62 /* x86-64 */)
+        return false;
+    *phoff = rd64(img + 32);
+    *phnum = rd16(img + 56);
+    uint16_t phentsize = rd16(img + 54);
+    return phentsize == 56 && range_within(*phoff, (uint64_t)*phnum * 56, len);
+}
+
+uint32_t pvh_find_entry(const uint8_t *img, size_t len)
+{
+    uint64_t phoff;
+    unsigned phnum;
+
+    if (!elf_phdrs(img, len, &phoff, &phnum))
+        return 0;
+    for (unsigned i = 0; i < phnum; i++) {
+        const uint8_t *ph = img + phoff + (uint64_t)i * 56;
+        uint64_t off = rd64(ph + 8), filesz = rd64(ph + 32);
+        if (rd32(ph) != ELF_PHDR_NOTE || !range_within(off, filesz, len))
+            continue;
+        uint32_t entry = scan_notes(img + off, filesz);
+        if (entry)
+            return entry;
+    }
+    return 0;
+}
+
+/* ---- loading ---- */
+
+/* Read a whole file (kernel or initrd) into memory, at most max bytes. */
+static uint8_t *read_file(const char *what, const char *path, uint64_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        log_err("cannot open the %s %s: %s", what, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        log_err("the %s %s is not a regular file", what, path);
+        close(fd);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > max) {
+        log_err("the %s %s is too large (%llu MiB) for this guest's memory", what, path,
+                (unsigned long long)(st.st_size >> 20));
+        close(fd);
+        return NULL;
+    }
+    uint8_t *buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+    if (!buf || read_full(fd, buf, (size_t)st.st_size) != st.st_size) {
+        log_err("cannot read the %s %s: %s", what, path, buf ? strerror(errno) : "out of memory");
+        free(buf);
+        close(fd);
+        return NULL;
+    }
+    close(fd);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+static uint64_t low_ram_end(const struct guest_mem *mem)
+{
+    return mem->regions[0].size;
+}
+
+/* Put the initrd as high as allowed in low RAM, above the kernel. */
+static int place_initrd(const struct guest_mem *mem, const char *path, uint64_t kernel_end,
+                        uint64_t limit, uint64_t *gpa, uint64_t *size)
+{
+    size_t len;
+    uint64_t top = MIN(low_ram_end(mem), limit) & ~UINT64_C(0xfff);
+    uint8_t *data = read_file("initrd", path, top, &len);
+    if (!data)
+        return -1;
+    uint64_t start = (top - len) & ~UINT64_C(0xfff);
+    if (len > top || start < kernel_end) {
+        log_err("the initrd %s (%llu MiB) does not fit in guest memory beside the kernel: give "
+                "the VM more --memory",
+                path, (unsigned long long)(len >> 20));
+        free(data);
+        return -1;
+    }
+    guest_mem_write(mem, start, data, len);
+    free(data);
+    *gpa = start;
+    *size = len;
+    return 0;
+}
+
+static int write_cmdline(const struct guest_mem *mem, const char *cmdline, uint64_t max)
+{
+    size_t n = strlen(cmdline);
+    if (n >= max || n >= BOOT_CMDLINE_MAX) {
+        log_err("the kernel command line is %zu bytes, this kernel takes at most %llu", n,
+                (unsigned long long)MIN(max, BOOT_CMDLINE_MAX) - 1);
+        return -1;
+    }
+    return guest_mem_write(mem, BOOT_CMDLINE_GPA, cmdline, n + 1);
+}
+
+/* Identity map of the first 4 GiB with 2 MiB pages: the kernel, zero page, cmdline, initrd. */
+static void write_page_tables(const struct guest_mem *mem)
+{
+    uint8_t *pml4 = guest_mem_ptr(mem, BOOT_PML4_GPA, 6 * 4096);
+    uint8_t *pdpt = pml4 + 4096, *pd = pml4 + 2 * 4096;
+
+    memset(pml4, 0, 6 * 4096);
+    wr64(pml4, (BOOT_PML4_GPA + 4096) | 0x3); /* present, writable */
+    for (uint64_t i = 0; i < 4; i++)
+        wr64(pdpt + 8 * i, (BOOT_PML4_GPA + (2 + i) * 4096) | 0x3);
+    for (uint64_t i = 0; i < 4 * 512; i++)
+        wr64(pd + 8 * i, (i << 21) | 0x83); /* present, writable, 2 MiB page */
+}
+
+static void write_gdt(const struct guest_mem *mem)
+{
+    /* 0x10: code (64-bit for the Linux entry, 32-bit for PVH), 0x18: data, 0x20: TSS. */
+    static const uint64_t gdt[] = {
+        0, 0, UINT64_C(0x00af9b000000ffff), UINT64_C(0x00cf93000000ffff),
+        UINT64_C(0x0000890000000067), UINT64_C(0x00cf9b000000ffff),
+    };
+    uint8_t *p = guest_mem_ptr(mem, BOOT_GDT_GPA, sizeof(gdt));
+    for (size_t i = 0; i < ARRAY_SIZE(gdt); i++)
+        wr64(p + 8 * i, gdt[i]);
+}
+
+static int load_bzimage(const struct guest_mem *mem, const uint8_t *img, size_t len,
+                        const struct bzimage_info *bi, const char *initrd, const char *cmdline,
+                        uint64_t rsdp_gpa, struct boot_info *out)
+{
+    size_t payload = len - bi->payload_offset;
+    uint64_t kernel_end = BOOT_KERNEL_GPA + MAX((uint64_t)bi->init_size, (uint64_t)payload);
+    if (kernel_end > low_ram_end(mem)) {
+        log_err("the kernel needs %llu MiB to boot, more than the guest's memory: give the VM "
+                "more --memory",
+                (unsigned long long)(kernel_end >> 20));
+        return -1;
+    }
+    guest_mem_write(mem, BOOT_KERNEL_GPA, img + bi->payload_offset, payload);
+
+    uint8_t *zp = guest_mem_ptr(mem, BOOT_ZERO_PAGE_GPA, 4096);
+    memset(zp, 0, 4096);
+    memcpy(zp + HDR_SETUP_SECTS, img + HDR_SETUP_SECTS, bi->header_end - HDR_SETUP_SECTS);
+    wr16(zp + HDR_VID_MODE, 0xffff);
+    zp[HDR_TYPE_OF_LOADER] = LOADER_UNDEFINED;
+    zp[HDR_LOADFLAGS] = (uint8_t)(bi->loadflags | CAN_USE_HEAP);
+    wr16(zp + HDR_HEAP_END_PTR, 0xfe00);
+    wr32(zp + HDR_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_GPA);
+    if (write_cmdline(mem, cmdline, bi->cmdline_size + (uint64_t)1) < 0)
+        return -1;
+    if (initrd) {
+        uint64_t gpa, size;
+        uint64_t limit = (uint64_t)bi->initrd_addr_max + 1;
+        if (place_initrd(mem, initrd, kernel_end, limit, &gpa, &size) < 0)
+            return -1;
+        wr32(zp + HDR_RAMDISK_IMAGE, (uint32_t)gpa);
+        wr32(zp + HDR_RAMDISK_SIZE, (uint32_t)size);
+        wr32(zp + ZP_EXT_RAMDISK_IMG, (uint32_t)(gpa >> 32));
+        wr32(zp + ZP_EXT_RAMDISK_SZ, (uint32_t)(size >> 32));
+    }
+    wr64(zp + ZP_ACPI_RSDP_ADDR, rsdp_gpa);
+
+    struct e820_entry map[E820_MAX];
+    unsigned n = e820_build(mem, map, E820_MAX);
+    zp[ZP_E820_ENTRIES] = (uint8_t)n;
+    for (unsigned i = 0; i < n && i < ZP_E820_MAX; i++) {
+        uint8_t *e = zp + ZP_E820_TABLE + 20 * i;
+        wr64(e, map[i].addr);
+        wr64(e + 8, map[i].size);
+        wr32(e + 16, map[i].type);
+    }
+    write_page_tables(mem);
+    out->kind = BOOT_LINUX64;
+    out->entry = BOOT_KERNEL_GPA + 0x200;
+    out->params_gpa = BOOT_ZERO_PAGE_GPA;
+    return 0;
+}
+
+static int load_pvh(const struct guest_mem *mem, const uint8_t *img, size_t len, uint32_t entry,
+                    const char *kernel, const char *initrd, const char *cmdline, uint64_t rsdp_gpa,
+                    struct boot_info *out)
+{
+    uint64_t phoff, kernel_end = 0;
+    unsigned phnum;
+
+    elf_phdrs(img, len, &phoff, &phnum);
+    for (unsigned i = 0; i < phnum; i++) {
+        const uint8_t *ph = img + phoff + (uint64_t)i * 56;
+        if (rd32(ph) != ELF_PHDR_LOAD)
+            continue;
+        uint64_t off = rd64(ph + 8), paddr = rd64(ph + 24);
+        uint64_t filesz = rd64(ph + 32), memsz = rd64(ph + 40);
+        uint8_t *dst = guest_mem_ptr(mem, paddr, memsz);
+        if (filesz > memsz || !range_within(off, filesz, len) || !dst) {
+            log_err("the kernel %s has a segment outside the file or the guest's memory (at "
+                    "0x%llx, %llu bytes): give the VM more --memory",
+                    kernel, (unsigned long long)paddr, (unsigned long long)memsz);
+            return -1;
+        }
+        memcpy(dst, img + off, filesz);
+        memset(dst + filesz, 0, memsz - filesz);
+        kernel_end = MAX(kernel_end, paddr + memsz);
+    }
+
+    uint8_t *si = guest_mem_ptr(mem, BOOT_START_INFO_GPA, 4096);
+    memset(si, 0, 4096);
+    wr32(si, PVH_MAGIC);
+    wr32(si + 4, 1); /* version 1: Linux needs the memory map */
+    if (write_cmdline(mem, cmdline, BOOT_CMDLINE_MAX) < 0)
+        return -1;
+    wr64(si + 24, BOOT_CMDLINE_GPA);
+    wr64(si + 32, rsdp_gpa);
+
+    /* Memory map at +0x100 (24-byte entries), module list at +0x800. */
+    struct e820_entry map[E820_MAX];
+    unsigned n = e820_build(mem, map, E820_MAX);
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *e = si + 0x100 + 24 * i;
+        wr64(e, map[i].addr);
+        wr64(e + 8, map[i].size);
+        wr32(e + 16, map[i].type);
+    }
+    wr64(si + 40, BOOT_START_INFO_GPA + 0x100);
+    wr32(si + 48, n);
+    if (initrd) {
+        uint64_t gpa, size;
+        if (place_initrd(mem, initrd, kernel_end, UINT64_C(1) << 32, &gpa, &size) < 0)
+            return -1;
+        wr32(si + 12, 1);
+        wr64(si + 16, BOOT_START_INFO_GPA + 0x800);
+        wr64(si + 0x800, gpa);
+        wr64(si + 0x808, size);
+    }
+    out->kind = BOOT_PVH;
+    out->entry = entry;
+    out->params_gpa = BOOT_START_INFO_GPA;
+    return 0;
+}
+
+int boot_linux_load(const struct guest_mem *mem, const char *kernel, const char *initrd,
+                    const char *cmdline, uint64_t rsdp_gpa, struct boot_info *out)
+{
+    size_t len;
+    const char *why;
+    struct bzimage_info bi;
+    int ret = -1;
+
+    uint8_t *img = read_file("kernel", kernel, low_ram_end(mem), &len);
+    if (!img)
+        return -1;
+    write_gdt(mem);
+    uint32_t pvh_entry = pvh_find_entry(img, len);
+    if (pvh_entry)
+        ret = load_pvh(mem, img, len, pvh_entry, kernel, initrd, cmdline, rsdp_gpa, out);
+    else if (memcmp(img, "\177ELF", len < 4 ? len : 4) == 0 && len >= 4)
+        log_err("the kernel %s is an ELF file without a PVH entry note (build it with "
+                "CONFIG_PVH=y, or give the bzImage)",
+                kernel);
+    else if (bzimage_parse(img, len, &bi, &why) < 0)
+        log_err("the kernel %s cannot be booted: %s", kernel, why);
+    else
+        ret = load_bzimage(mem, img, len, &bi, initrd, cmdline, rsdp_gpa, out);
+    free(img);
+    return ret;
+}
+
+static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64)
+{
+    memset(s, 0, sizeof(*s));
+    s->base = 0;
+    s->limit = 0xffffffff;
+    s->selector = sel;
+    s->type = type;
+    s->present = 1;
+    s->s = 1;
+    s->g = 1;
+    s->l = code64;
+    s->db = !code64;
+}
+
+int boot_linux_setup_vcpu(int vcpu_fd, const struct boot_info *info)
+{
+    struct kvm_sregs sregs;
+    struct kvm_regs regs;
+
+    if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+        return -errno;
+    bool lm = info->kind == BOOT_LINUX64;
+    flat_segment(&sregs.cs, lm ? 0x10 : 0x28, 0xb, lm);
+    flat_segment(&sregs.ds, 0x18, 0x3, false);
+    sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+    sregs.gdt.base = BOOT_GDT_GPA;
+    sregs.gdt.limit = 6 * 8 - 1;
+    memset(&sregs.tr, 0, sizeof(sregs.tr));
+    sregs.tr.selector = 0x20;
+    sregs.tr.limit = 0x67;
+    sregs.tr.type = 0xb; /* busy 32-bit TSS */
+    sregs.tr.present = 1;
+    if (lm) {
+        sregs.cr0 = 0x80000031; /* PG, NE, ET, PE */
+        sregs.cr3 = BOOT_PML4_GPA;
+        sregs.cr4 = 0x20; /* PAE */
+        sregs.efer = 0x500; /* LMA, LME */
+    } else {
+        sregs.cr0 = 0x11; /* PE (and ET, hard-wired) */
+        sregs.cr3 = 0;
+        sregs.cr4 = 0;
+        sregs.efer = 0;
+    }
+    if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+        return -errno;
+
+    memset(&regs, 0, sizeof(regs));
+    regs.rflags = 0x2;
+    regs.rip = info->entry;
+    if (lm)
+        regs.rsi = info->params_gpa;
+    else
+        regs.rbx = info->params_gpa;
+    if (ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0)
+        return -errno;
+    return 0;
+}

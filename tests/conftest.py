@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""pytest fixtures for hv's end-to-end tests (see docs/testing.md).
+
+    laptop_image   session: the cached laptop image (built if needed)
+    laptop         module: one booted virtual laptop per test module
+
+The laptop is always stopped (QEMU killed, its temp folder removed), and when
+a test of the module failed, or the boot itself did, its console and QEMU
+logs are copied to $HV_ARTIFACTS (default build/test-artifacts/).
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS / "vlaptop"))
+
+import build_image  # noqa: E402
+import vlaptop  # noqa: E402
+
+_timings = []      # lines for the terminal summary
+_failed_modules = set()
+
+
+def artifacts_dir():
+    return Path(os.environ.get("HV_ARTIFACTS") or TESTS.parent / "build" / "test-artifacts")
+
+
+def note_timing(line):
+    """Adds a line to the 'vlaptop timings' section of pytest's summary."""
+    _timings.append(line)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "vlaptop: needs the virtual laptop (QEMU TCG)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        _failed_modules.add(item.module.__name__)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _timings:
+        terminalreporter.section("vlaptop timings")
+        for line in _timings:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def laptop_image():
+    try:
+        img = build_image.ensure_image()
+    except build_image.BuildError as e:
+        pytest.fail(f"cannot build the laptop image: {e}", pytrace=False)
+    note_timing(f"vlaptop: image ready in {img.build_seconds:.1f} s "
+                f"(rebuilt: {', '.join(img.rebuilt) or 'nothing'})")
+    return img
+
+
+@pytest.fixture(scope="module")
+def laptop(request, laptop_image):
+    """A booted laptop shared by the tests of one module."""
+    module = request.module.__name__
+    lt = vlaptop.Laptop(image=laptop_image, name=f"vlaptop-{module}")
+    try:
+        try:
+            lt.start()
+        except vlaptop.LaptopError as e:
+            lt.save_artifacts(artifacts_dir(), prefix=module)
+            pytest.fail(f"the laptop did not boot: {e}", pytrace=False)
+        note_timing(f"vlaptop: boot to shell {lt.boot_seconds:.1f} s ({module})")
+        print(f"\nvlaptop: boot to shell {lt.boot_seconds:.1f} s")
+        yield lt
+        if module in _failed_modules:
+            lt.save_artifacts(artifacts_dir(), prefix=module)
+    finally:
+        lt.stop()
+
+
+@pytest.fixture
+def timed():
+    """timed(label) as a context manager: records how long a step took."""
+    class _Timed:
+        def __init__(self, label):
+            self.label = label
+
+        def __enter__(self):
+            self.t0 = time.monotonic()
+            return self
+
+        def __exit__(self, *exc):
+            self.seconds = time.monotonic() - self.t0
+            note_timing(f"vlaptop: {self.label} {self.seconds:.1f} s")
+    return _Timed

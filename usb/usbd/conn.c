@@ -1,0 +1,562 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One USB/IP connection: the OP phase (DEVLIST / IMPORT, TCP only) and the
+ * URB phase, where each CMD_SUBMIT becomes an async libusb transfer and
+ * each completion a RET_SUBMIT. Everything the peer sends is checked by the
+ * usbip library first; a protocol error closes the connection, never the
+ * daemon. Reads are non-blocking and incremental so a slow or hostile
+ * peer cannot stall the main loop; writes block with a send timeout.
+ */
+#include "log.h"
+#include "usbd.h"
+#include "util.h"
+#include "xlate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+struct conn *usbd_conns;
+
+/* Bounds what one client can make us hold (transfers and their buffers). */
+#define MAX_XFERS_PER_CONN 512
+
+enum { EPT_UNKNOWN = 0xff };
+
+static void send_ret_submit(struct conn *c, uint32_t seqnum, int status, const uint8_t *data,
+                            uint32_t len, bool in);
+
+void conn_kill(struct conn *c, const char *why)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    if (c->dev)
+        log_info("connection for %s closed: %s", c->dev->info.busid, why);
+    else
+        log_info("connection closed: %s", why);
+    /* Shut down now so the peer (vhci) sees the disconnect at once. */
+    shutdown(c->fd, SHUT_RDWR);
+    for (struct xfer *x = c->xfers; x; x = x->next)
+        libusb_cancel_transfer(x->t);
+}
+
+struct conn *conn_new(int fd, enum conn_phase phase, struct usbd_dev *d)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    struct timeval tv = {.tv_sec = 5};
+
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->phase = phase;
+    c->dev = d;
+    c->hdr_want = phase == CONN_OP ? USBIP_OP_HDR_SIZE : USBIP_HDR_SIZE;
+    /* A peer that stops reading gets dropped instead of blocking everyone. */
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    c->next = usbd_conns;
+    usbd_conns = c;
+    return c;
+}
+
+static void release_device(struct conn *c)
+{
+    if (!c->h)
+        return;
+    for (int i = 0; i < 32; i++) {
+        if (c->claimed & (1u << i))
+            libusb_release_interface(c->h, i);
+        /* Give the interface back to the host's driver. */
+        if (c->detached & (1u << i))
+            libusb_attach_kernel_driver(c->h, i);
+    }
+    c->claimed = c->detached = 0;
+    libusb_close(c->h);
+    c->h = NULL;
+}
+
+void conn_reap(void)
+{
+    struct conn **pp = &usbd_conns;
+
+    while (*pp) {
+        struct conn *c = *pp;
+        if (!c->dead || c->nxfers) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        release_device(c);
+        if (c->dev) {
+            c->dev->conn = NULL;
+            c->dev->owner[0] = '\0';
+        }
+        close(c->fd);
+        free(c->payload);
+        free(c);
+    }
+}
+
+/* Endpoint types of the active configuration's current alt settings. */
+static uint8_t ep_type(struct conn *c, uint32_t ep, uint32_t dir)
+{
+    struct libusb_config_descriptor *cfg;
+    uint8_t addr = (uint8_t)(ep | (dir == USBIP_DIR_IN ? 0x80 : 0));
+    uint8_t type = EPT_UNKNOWN;
+
+    if (libusb_get_active_config_descriptor(c->dev->dev, &cfg))
+        return EPT_UNKNOWN;
+    for (int i = 0; i < cfg->bNumInterfaces && type == EPT_UNKNOWN; i++) {
+        for (int a = 0; a < cfg->interface[i].num_altsetting; a++) {
+            const struct libusb_interface_descriptor *alt = &cfg->interface[i].altsetting[a];
+            for (int e = 0; e < alt->bNumEndpoints; e++)
+                if (alt->endpoint[e].bEndpointAddress == addr)
+                    type = alt->endpoint[e].bmAttributes & 3;
+        }
+    }
+    libusb_free_config_descriptor(cfg);
+    return type;
+}
+
+static int claim_all(struct conn *c)
+{
+    struct libusb_config_descriptor *cfg;
+    int r = libusb_get_active_config_descriptor(c->dev->dev, &cfg);
+
+    if (r)
+        return r == LIBUSB_ERROR_NOT_FOUND ? 0 : r; /* unconfigured: nothing to claim */
+    for (int i = 0; i < cfg->bNumInterfaces && i < 32; i++) {
+        int ifn =
+            cfg->interface[i].num_altsetting ? cfg->interface[i].altsetting[0].bInterfaceNumber : i;
+        if (ifn >= 32)
+            continue;
+        if (libusb_kernel_driver_active(c->h, ifn) == 1) {
+            r = libusb_detach_kernel_driver(c->h, ifn);
+            if (r == 0)
+                c->detached |= 1u << ifn;
+        }
+        r = libusb_claim_interface(c->h, ifn);
+        if (r) {
+            log_warn("%s: claim interface %d: %s", c->dev->info.busid, ifn, libusb_strerror(r));
+            break;
+        }
+        c->claimed |= 1u << ifn;
+    }
+    libusb_free_config_descriptor(cfg);
+    return r;
+}
+
+int conn_start_urb(struct conn *c, struct usbd_dev *d)
+{
+    int r;
+
+    c->dev = d;
+    c->devid = d->info.busnum << 16 | d->info.devnum;
+    r = libusb_open(d->dev, &c->h);
+    if (r) {
+        log_warn("%s: open: %s", d->info.busid, libusb_strerror(r));
+        c->h = NULL;
+        return -1;
+    }
+    r = claim_all(c);
+    if (r) {
+        release_device(c);
+        return -1;
+    }
+    d->conn = c;
+    c->phase = CONN_URB;
+    c->hdr_want = USBIP_HDR_SIZE;
+    c->hdr_have = 0;
+    return 0;
+}
+
+static int send_all(struct conn *c, const void *buf, size_t len)
+{
+    if (c->dead)
+        return -1;
+    if (write_full(c->fd, buf, len) != (ssize_t)len) {
+        conn_kill(c, "send failed or timed out");
+        return -1;
+    }
+    return 0;
+}
+
+static void send_ret_submit(struct conn *c, uint32_t seqnum, int status, const uint8_t *data,
+                            uint32_t len, bool in)
+{
+    struct usbip_hdr r = {.command = USBIP_RET_SUBMIT, .seqnum = seqnum};
+    uint8_t hdr[USBIP_HDR_SIZE];
+
+    r.u.ret_submit.status = status;
+    r.u.ret_submit.actual_length = len;
+    r.u.ret_submit.start_frame = 0;
+    r.u.ret_submit.number_of_packets = 0;
+    usbip_hdr_encode(hdr, &r);
+    if (send_all(c, hdr, sizeof(hdr)) == 0 && in && len)
+        send_all(c, data, len);
+}
+
+static void send_ret_unlink(struct conn *c, uint32_t seqnum, int status)
+{
+    struct usbip_hdr r = {.command = USBIP_RET_UNLINK, .seqnum = seqnum};
+    uint8_t hdr[USBIP_HDR_SIZE];
+
+    r.u.ret_unlink.status = status;
+    usbip_hdr_encode(hdr, &r);
+    send_all(c, hdr, sizeof(hdr));
+}
+
+static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
+{
+    struct xfer *x = t->user_data;
+    struct conn *c = x->c;
+
+    for (struct xfer **pp = &c->xfers; *pp; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            break;
+        }
+    c->nxfers--;
+    if (!c->dead) {
+        if (x->unlink_seqnum) {
+            /* Unlinked: RET_UNLINK only, no RET_SUBMIT (usbip_protocol.rst). */
+            send_ret_unlink(c, x->unlink_seqnum, -ECONNRESET);
+        } else {
+            bool in = x->direction == USBIP_DIR_IN;
+            uint32_t want =
+                x->control ? t->length - LIBUSB_CONTROL_SETUP_SIZE : (uint32_t)t->length;
+            uint32_t got = (uint32_t)t->actual_length;
+            uint8_t *data = x->control ? t->buffer + LIBUSB_CONTROL_SETUP_SIZE : t->buffer;
+            int st = xlate_transfer_status(t->status, x->short_not_ok, got < want);
+            if (t->status == LIBUSB_TRANSFER_NO_DEVICE)
+                log_info("%s: transfer failed, device gone", c->dev->info.busid);
+            send_ret_submit(c, x->seqnum, st, data, MIN(got, want), in);
+        }
+    }
+    free(t->buffer);
+    libusb_free_transfer(t);
+    free(x);
+}
+
+/* Requests the host must perform itself (specs §1.5), answered at once. */
+static bool intercept_control(struct conn *c, const struct usb_setup *s, int *status)
+{
+    int r;
+
+    if (s->request_type == 0x00 && s->request == LIBUSB_REQUEST_SET_CONFIGURATION) {
+        int cur = -1;
+        libusb_get_configuration(c->h, &cur);
+        if (cur == s->value) {
+            r = 0; /* already so: don't disturb the claimed interfaces */
+        } else {
+            for (int i = 0; i < 32; i++)
+                if (c->claimed & (1u << i))
+                    libusb_release_interface(c->h, i);
+            c->claimed = 0;
+            r = libusb_set_configuration(c->h, s->value);
+            if (r == 0)
+                r = claim_all(c);
+        }
+        *status = xlate_error(r);
+        return true;
+    }
+    if (s->request_type == 0x01 && s->request == LIBUSB_REQUEST_SET_INTERFACE) {
+        *status = xlate_error(libusb_set_interface_alt_setting(c->h, s->index, s->value));
+        return true;
+    }
+    if (s->request_type == 0x02 && s->request == LIBUSB_REQUEST_CLEAR_FEATURE && s->value == 0) {
+        *status = xlate_error(libusb_clear_halt(c->h, (unsigned char)s->index));
+        return true;
+    }
+    if (s->request_type == 0x23 && s->request == LIBUSB_REQUEST_SET_FEATURE && s->value == 4) {
+        *status = xlate_error(libusb_reset_device(c->h));
+        return true;
+    }
+    return false;
+}
+
+static struct xfer *find_xfer(struct conn *c, uint32_t seqnum)
+{
+    for (struct xfer *x = c->xfers; x; x = x->next)
+        if (x->seqnum == seqnum)
+            return x;
+    return NULL;
+}
+
+static void handle_submit(struct conn *c)
+{
+    const struct usbip_hdr *h = &c->cur;
+    bool in = h->direction == USBIP_DIR_IN;
+    uint32_t len = h->u.submit.transfer_buffer_length;
+    struct usb_setup s;
+    struct libusb_transfer *t;
+    struct xfer *x;
+    uint8_t *buf;
+    int st;
+
+    if (find_xfer(c, h->seqnum)) {
+        conn_kill(c, "CMD_SUBMIT reuses a pending seqnum");
+        return;
+    }
+    if (c->nxfers >= MAX_XFERS_PER_CONN) {
+        conn_kill(c, "too many outstanding URBs");
+        return;
+    }
+    if (h->ep == 0) {
+        if (usbip_check_control(h, &s)) {
+            conn_kill(c, usbip_strerror(USBIP_E_SETUP));
+            return;
+        }
+        if (intercept_control(c, &s, &st)) {
+            send_ret_submit(c, h->seqnum, st, NULL, 0, false);
+            return;
+        }
+        len = s.length; /* the setup's wLength is what moves */
+    } else {
+        uint8_t type = ep_type(c, h->ep, h->direction);
+        if (type == EPT_UNKNOWN || type == LIBUSB_TRANSFER_TYPE_CONTROL) {
+            send_ret_submit(c, h->seqnum, -EPIPE, NULL, 0, false);
+            return;
+        }
+        if (type == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS) {
+            /* Not implemented yet (docs/usb.md): the driver sees an error, not a hang. */
+            send_ret_submit(c, h->seqnum, -EOPNOTSUPP, NULL, 0, false);
+            return;
+        }
+    }
+    x = calloc(1, sizeof(*x));
+    t = libusb_alloc_transfer(0);
+    buf = malloc((h->ep == 0 ? LIBUSB_CONTROL_SETUP_SIZE : 0) + (size_t)len + 1);
+    if (!x || !t || !buf) {
+        free(x);
+        free(buf);
+        libusb_free_transfer(t);
+        send_ret_submit(c, h->seqnum, -ENOMEM, NULL, 0, false);
+        return;
+    }
+    x->c = c;
+    x->t = t;
+    x->seqnum = h->seqnum;
+    x->direction = h->direction;
+    x->control = h->ep == 0;
+    x->short_not_ok = in && (h->u.submit.transfer_flags & USBIP_URB_SHORT_NOT_OK);
+    if (x->control) {
+        memcpy(buf, h->u.submit.setup, 8);
+        if (!in && len)
+            memcpy(buf + 8, c->payload, len);
+        libusb_fill_control_transfer(t, c->h, buf, xfer_done, x, 0);
+    } else {
+        uint8_t addr = (uint8_t)(h->ep | (in ? 0x80 : 0));
+        if (!in && len)
+            memcpy(buf, c->payload, len);
+        if (ep_type(c, h->ep, h->direction) == LIBUSB_TRANSFER_TYPE_BULK)
+            libusb_fill_bulk_transfer(t, c->h, addr, buf, (int)len, xfer_done, x, 0);
+        else
+            libusb_fill_interrupt_transfer(t, c->h, addr, buf, (int)len, xfer_done, x, 0);
+        t->flags = xlate_flags(h->u.submit.transfer_flags, in);
+    }
+    int r = libusb_submit_transfer(t);
+    if (r) {
+        free(buf);
+        libusb_free_transfer(t);
+        free(x);
+        send_ret_submit(c, h->seqnum, xlate_error(r), NULL, 0, false);
+        return;
+    }
+    x->next = c->xfers;
+    c->xfers = x;
+    c->nxfers++;
+}
+
+static void handle_unlink(struct conn *c)
+{
+    const struct usbip_hdr *h = &c->cur;
+    uint32_t target = h->u.unlink.unlink_seqnum;
+    struct xfer *x = find_xfer(c, target);
+
+    if (x && !x->unlink_seqnum) {
+        x->unlink_seqnum = h->seqnum ? h->seqnum : 1;
+        libusb_cancel_transfer(x->t);
+        return; /* RET_UNLINK goes out from the completion */
+    }
+    if (target > c->max_seqnum) {
+        conn_kill(c, "CMD_UNLINK names a seqnum never submitted");
+        return;
+    }
+    send_ret_unlink(c, h->seqnum, 0); /* already completed */
+}
+
+static void send_devlist(struct conn *c)
+{
+    struct usbip_dev_info infos[USBIP_MAX_DEVLIST];
+    const struct usbip_intf_info *intfs[USBIP_MAX_DEVLIST];
+    size_t n = 0;
+
+    for (struct usbd_dev *d = usbd_devs; d && n < USBIP_MAX_DEVLIST; d = d->next) {
+        if (d->gone || !d->exported)
+            continue;
+        infos[n] = d->info;
+        intfs[n] = d->intf;
+        n++;
+    }
+    size_t size = usbip_devlist_size(n, infos);
+    uint8_t *buf = malloc(size);
+    if (buf && usbip_rep_devlist_encode(buf, size, n, infos, intfs) == size)
+        send_all(c, buf, size);
+    free(buf);
+}
+
+static void handle_import(struct conn *c)
+{
+    uint8_t rep[USBIP_REP_IMPORT_SIZE];
+    char busid[USBIP_BUSID_SIZE];
+    int r = usbip_req_import_decode(c->hdr, c->hdr_have, busid);
+    struct usbd_dev *d;
+    uint32_t status = USBIP_ST_OK;
+
+    if (r) {
+        conn_kill(c, usbip_strerror(r));
+        return;
+    }
+    d = dev_find(busid);
+    if (!d || !d->exported)
+        status = USBIP_ST_NODEV;
+    else if (d->conn)
+        status = USBIP_ST_DEV_BUSY;
+    else if (conn_start_urb(c, d))
+        status = USBIP_ST_DEV_ERR;
+    size_t n = usbip_rep_import_encode(rep, status, status ? NULL : &d->info);
+    if (send_all(c, rep, n) == 0 && status == USBIP_ST_OK) {
+        snprintf(d->owner, sizeof(d->owner), "tcp");
+        log_info("%s imported over TCP", busid);
+        return;
+    }
+    conn_kill(c, status ? "import refused" : "send failed");
+}
+
+static void op_header_done(struct conn *c)
+{
+    struct usbip_op_hdr oh;
+    int r = usbip_op_hdr_decode(c->hdr, c->hdr_have, &oh);
+
+    if (r) {
+        conn_kill(c, usbip_strerror(r));
+        return;
+    }
+    if (oh.code == USBIP_OP_REQ_DEVLIST && c->hdr_have == USBIP_OP_HDR_SIZE) {
+        send_devlist(c);
+        conn_kill(c, "device list sent");
+    } else if (oh.code == USBIP_OP_REQ_IMPORT && c->hdr_have == USBIP_OP_HDR_SIZE) {
+        c->hdr_want = USBIP_REQ_IMPORT_SIZE; /* read the busid too */
+    } else if (oh.code == USBIP_OP_REQ_IMPORT) {
+        handle_import(c);
+    } else {
+        conn_kill(c, usbip_strerror(USBIP_E_CODE));
+    }
+}
+
+/* A URB header is complete: check it, and size the payload that follows. */
+static void urb_header_done(struct conn *c)
+{
+    size_t dl = 0, il = 0;
+    int r = usbip_cmd_decode(c->hdr, sizeof(c->hdr), &c->cur);
+
+    c->hdr_have = 0;
+    if (r) {
+        conn_kill(c, usbip_strerror(r));
+        return;
+    }
+    if (c->cur.devid != c->devid) {
+        conn_kill(c, "devid does not match the attached device");
+        return;
+    }
+    if (c->cur.command == USBIP_CMD_UNLINK) {
+        handle_unlink(c);
+        return;
+    }
+    if (c->cur.seqnum > c->max_seqnum)
+        c->max_seqnum = c->cur.seqnum;
+    bool iso =
+        c->cur.ep && ep_type(c, c->cur.ep, c->cur.direction) == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS;
+    r = usbip_submit_payload(&c->cur, iso, &dl, &il);
+    if (r) {
+        conn_kill(c, usbip_strerror(r));
+        return;
+    }
+    c->payload_len = dl + il;
+    c->payload_have = 0;
+    if (c->payload_len == 0) {
+        handle_submit(c);
+        return;
+    }
+    c->payload = malloc(c->payload_len);
+    if (!c->payload)
+        conn_kill(c, "out of memory for a URB");
+}
+
+static void urb_payload_done(struct conn *c)
+{
+    size_t dl = 0, il = 0;
+    bool iso =
+        c->cur.ep && ep_type(c, c->cur.ep, c->cur.direction) == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS;
+    static struct usbip_iso_desc descs[USBIP_MAX_ISO_PACKETS];
+
+    usbip_submit_payload(&c->cur, iso, &dl, &il);
+    if (il) {
+        int r = usbip_iso_decode_cmd(c->payload + dl, il, il / USBIP_ISO_DESC_SIZE,
+                                     c->cur.u.submit.transfer_buffer_length, descs);
+        if (r) {
+            conn_kill(c, usbip_strerror(r));
+            return;
+        }
+    }
+    handle_submit(c);
+    free(c->payload);
+    c->payload = NULL;
+    c->payload_len = 0;
+}
+
+/* Read what is there; returns 1 when `want` bytes are in, 0 to wait, -1 closed. */
+static int fill(struct conn *c, uint8_t *buf, size_t want, size_t *have)
+{
+    while (*have < want) {
+        ssize_t n = recv(c->fd, buf + *have, want - *have, MSG_DONTWAIT);
+        if (n > 0) {
+            *have += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        conn_kill(c, n == 0 ? "peer closed the connection" : "receive error");
+        return -1;
+    }
+    return 1;
+}
+
+void conn_on_readable(struct conn *c)
+{
+    /* Bounded per wake-up so one busy client cannot starve the others. */
+    for (int round = 0; round < 64 && !c->dead; round++) {
+        int r;
+        if (c->payload) {
+            r = fill(c, c->payload, c->payload_len, &c->payload_have);
+            if (r <= 0)
+                return;
+            urb_payload_done(c);
+            continue;
+        }
+        r = fill(c, c->hdr, c->hdr_want, &c->hdr_have);
+        if (r <= 0)
+            return;
+        if (c->phase == CONN_OP)
+            op_header_done(c);
+        else
+            urb_header_done(c);
+    }
+}
