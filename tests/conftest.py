@@ -49,9 +49,10 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_terminal_summary(terminalreporter):
     if _timings:
+        terminalreporter.ensure_newline()
         terminalreporter.section("vlaptop timings")
         for line in _timings:
-            terminalreporter.write_line(line)
+            terminalreporter.write(line + "\n")
 
 
 @pytest.fixture(scope="session")

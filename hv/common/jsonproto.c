@@ -150,8 +150,7 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int jp_recv(int fd, struct jp_reader *r, int timeout_ms, struct json_object **out,
-            const char **err)
+int jp_recv(int fd, struct jp_reader *r, int timeout_ms, struct json_object **out, const char **err)
 {
     long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     char buf[16384];

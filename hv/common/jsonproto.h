@@ -32,8 +32,8 @@ int jp_reader_feed(struct jp_reader *r, const void *data, size_t n);
 size_t jp_reader_pending(const struct jp_reader *r);
 
 enum jp_next {
-    JP_NONE = 0,     /* no complete line yet */
-    JP_LINE = 1,     /* *line is a NUL-terminated line, valid until the next call */
+    JP_NONE = 0,       /* no complete line yet */
+    JP_LINE = 1,       /* *line is a NUL-terminated line, valid until the next call */
     JP_TOO_LARGE = -1, /* the current line exceeds max: the stream cannot go on */
 };
 

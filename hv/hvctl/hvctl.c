@@ -41,8 +41,8 @@ static _Noreturn void usage(void)
 
 static void print_json(struct json_object *o)
 {
-    puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(json_object_to_json_string_ext(o,
+                                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 static void connect_hvd(void)
@@ -55,8 +55,7 @@ static void connect_hvd(void)
     strcpy(sa.sun_path, socket_path);
     sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        fprintf(stderr, "hvctl: cannot connect to hvd at %s: %s\n", socket_path,
-                strerror(errno));
+        fprintf(stderr, "hvctl: cannot connect to hvd at %s: %s\n", socket_path, strerror(errno));
         exit(EXIT_CONNECT);
     }
     jp_reader_init(&reader, JP_MAX_MESSAGE);
@@ -306,8 +305,8 @@ static void print_image(struct json_object *img)
     struct json_object *u;
     json_object_object_get_ex(img, "used_by", &u);
     printf("%-24s %-6s %9s %9s %-16s %s\n", str(img, "name"), str(img, "format"), vs, as,
-           str(img, "backing"), u ? json_object_to_json_string_ext(u, JSON_C_TO_STRING_PLAIN)
-                                  : "[]");
+           str(img, "backing"),
+           u ? json_object_to_json_string_ext(u, JSON_C_TO_STRING_PLAIN) : "[]");
 }
 
 static int cmd_disk(int argc, char **argv)
@@ -381,9 +380,8 @@ static int cmd_net(int argc, char **argv)
         for (size_t i = 0; i < json_object_array_length(nets); i++) {
             struct json_object *n = json_object_array_get_idx(nets, i), *vms;
             json_object_object_get_ex(n, "vms", &vms);
-            printf("%-8s %-8s %-16s %-8s %s\n", str(n, "name"), str(n, "bridge"),
-                   str(n, "subnet"), str(n, "active"),
-                   json_object_to_json_string_ext(vms, JSON_C_TO_STRING_PLAIN));
+            printf("%-8s %-8s %-16s %-8s %s\n", str(n, "name"), str(n, "bridge"), str(n, "subnet"),
+                   str(n, "active"), json_object_to_json_string_ext(vms, JSON_C_TO_STRING_PLAIN));
         }
     }
     json_object_put(reply);
@@ -437,8 +435,8 @@ int main(int argc, char **argv)
     int nargs = argc - i - 1;
     char **args = argv + i + 1;
     static const char *const by_name[][2] = {
-        {"start", "vm.start"},   {"shutdown", "vm.shutdown"}, {"destroy", "vm.destroy"},
-        {"pause", "vm.pause"},   {"resume", "vm.resume"},     {"undefine", "vm.undefine"},
+        {"start", "vm.start"}, {"shutdown", "vm.shutdown"}, {"destroy", "vm.destroy"},
+        {"pause", "vm.pause"}, {"resume", "vm.resume"},     {"undefine", "vm.undefine"},
     };
     for (size_t k = 0; k < ARRAY_SIZE(by_name); k++) {
         if (strcmp(cmd, by_name[k][0]) == 0) {

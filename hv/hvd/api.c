@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define CONSOLE_DEFAULT 16384
-#define CONSOLE_MAX 262144
+#define CONSOLE_MAX     262144
 
 typedef struct json_object *(*method_fn)(struct hvd *d, struct client *c,
                                          struct json_object *params, struct api_error *e);
@@ -118,8 +118,8 @@ static uint64_t meminfo(const char *key)
     return (uint64_t)kb * 1024;
 }
 
-static struct json_object *m_host_info(struct hvd *d, struct client *c,
-                                       struct json_object *params, struct api_error *e)
+static struct json_object *m_host_info(struct hvd *d, struct client *c, struct json_object *params,
+                                       struct api_error *e)
 {
     (void)c;
     (void)params;
@@ -156,8 +156,7 @@ static struct json_object *m_events_subscribe(struct hvd *d, struct client *c,
     client_subscribe(c);
     struct json_object *r = json_object_new_object();
     struct json_object *all = json_object_new_array();
-    static const char *const kinds[] = {"vm.state", "vm.defined", "vm.undefined",
-                                        "disk.changed"};
+    static const char *const kinds[] = {"vm.state", "vm.defined", "vm.undefined", "disk.changed"};
     for (size_t i = 0; i < 4; i++)
         json_object_array_add(all, json_object_new_string(kinds[i]));
     json_object_object_add(r, "subscribed", all);
@@ -180,8 +179,8 @@ static struct json_object *m_vm_list(struct hvd *d, struct client *c, struct jso
     return r;
 }
 
-static struct json_object *m_vm_define(struct hvd *d, struct client *c,
-                                       struct json_object *params, struct api_error *e)
+static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct json_object *params,
+                                       struct api_error *e)
 {
     (void)c;
     struct vmdef_ctx ctx;
@@ -203,8 +202,8 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c,
         free(err);
         return NULL;
     }
-    bool replace = json_object_object_get_ex(params, "replace", &rep) &&
-                   json_object_get_boolean(rep);
+    bool replace =
+        json_object_object_get_ex(params, "replace", &rep) && json_object_get_boolean(rep);
     struct vm *old = hvd_find_vm(d, def->name);
     if (old && !replace) {
         api_fail(e, "exists", "A VM named '%s' is already defined.", def->name);
@@ -299,8 +298,8 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
                            vm_is_active(vm) && vm->started_at > 0
                                ? json_object_new_double(now - vm->started_at)
                                : NULL);
-    json_object_object_add(r, "vsock", vm->def->vsock ? json_object_new_int64(vm->def->vsock)
-                                                      : NULL);
+    json_object_object_add(r, "vsock",
+                           vm->def->vsock ? json_object_new_int64(vm->def->vsock) : NULL);
     struct json_object *disks = json_object_new_array();
     for (char **dk = vm->def->disks; dk && *dk; dk++)
         json_object_array_add(disks, json_object_new_string(*dk));
@@ -308,8 +307,8 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
     json_object_object_add(r, "net", json_object_new_string(vm->def->net));
     char mac[18];
     vmdef_mac(vm->def, mac);
-    json_object_object_add(r, "mac", strcmp(vm->def->net, "none") ? json_object_new_string(mac)
-                                                                   : NULL);
+    json_object_object_add(r, "mac",
+                           strcmp(vm->def->net, "none") ? json_object_new_string(mac) : NULL);
     char *p = vm_run_path(d, vm, "console.log");
     json_object_object_add(r, "console_log", json_object_new_string(p));
     g_free(p);
@@ -321,15 +320,15 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
 
 /* ---- lifecycle ---- */
 
-#define LIFECYCLE(fn, call)                                                                  \
-    static struct json_object *fn(struct hvd *d, struct client *c, struct json_object *params, \
-                                  struct api_error *e)                                       \
-    {                                                                                        \
-        (void)c;                                                                             \
-        struct vm *vm = param_vm(d, params, e);                                              \
-        if (!vm || call < 0)                                                                 \
-            return NULL;                                                                     \
-        return name_state(vm);                                                               \
+#define LIFECYCLE(fn, call)                                                                        \
+    static struct json_object *fn(struct hvd *d, struct client *c, struct json_object *params,     \
+                                  struct api_error *e)                                             \
+    {                                                                                              \
+        (void)c;                                                                                   \
+        struct vm *vm = param_vm(d, params, e);                                                    \
+        if (!vm || call < 0)                                                                       \
+            return NULL;                                                                           \
+        return name_state(vm);                                                                     \
     }
 
 LIFECYCLE(m_vm_start, vm_start(d, vm, e))
@@ -338,8 +337,8 @@ LIFECYCLE(m_vm_destroy, vm_destroy(d, vm, e))
 LIFECYCLE(m_vm_pause, vm_pause(d, vm, true, e))
 LIFECYCLE(m_vm_resume, vm_pause(d, vm, false, e))
 
-static struct json_object *m_vm_console(struct hvd *d, struct client *c,
-                                        struct json_object *params, struct api_error *e)
+static struct json_object *m_vm_console(struct hvd *d, struct client *c, struct json_object *params,
+                                        struct api_error *e)
 {
     (void)c;
     struct vm *vm = param_vm(d, params, e);
@@ -393,20 +392,20 @@ static struct json_object *m_vm_screenshot(struct hvd *d, struct client *c,
 
 /* ---- disks and networks ---- */
 
-static struct json_object *m_disk_list(struct hvd *d, struct client *c,
-                                       struct json_object *params, struct api_error *e)
+static struct json_object *m_disk_list(struct hvd *d, struct client *c, struct json_object *params,
+                                       struct api_error *e)
 {
     (void)c;
     (void)params;
     return disk_list(d, e);
 }
 
-#define DISK(fn, call)                                                                       \
-    static struct json_object *fn(struct hvd *d, struct client *c, struct json_object *params, \
-                                  struct api_error *e)                                       \
-    {                                                                                        \
-        (void)c;                                                                             \
-        return call(d, params, e);                                                           \
+#define DISK(fn, call)                                                                             \
+    static struct json_object *fn(struct hvd *d, struct client *c, struct json_object *params,     \
+                                  struct api_error *e)                                             \
+    {                                                                                              \
+        (void)c;                                                                                   \
+        return call(d, params, e);                                                                 \
     }
 
 DISK(m_disk_create, disk_create)

@@ -75,8 +75,9 @@ int disk_check_image(const char *path, struct api_error *e)
         char *err = NULL;
         int c = run_cmd(argv, NULL, &err);
         if (c != 0)
-            rc = api_fail(e, "bad-image", "Image '%s' is corrupt or truncated (qemu-img check: %s).",
-                          path, err && *err ? err : "errors found");
+            rc =
+                api_fail(e, "bad-image", "Image '%s' is corrupt or truncated (qemu-img check: %s).",
+                         path, err && *err ? err : "errors found");
         free(err);
     }
     json_object_put(info);
@@ -387,8 +388,8 @@ struct json_object *disk_clone(struct hvd *d, struct json_object *params, struct
         struct json_object *info = image_info(spath, e);
         char *fmt = g_strdup(info ? info_str(info, "format") : "raw");
         json_object_put(info);
-        const char *argv[] = {"qemu-img", "convert", "-U", "-q", "-f", fmt, "-O", fmt,
-                              spath,      dpath,     NULL};
+        const char *argv[] = {"qemu-img", "convert", "-U",  "-q",  "-f", fmt,
+                              "-O",       fmt,       spath, dpath, NULL};
         int rc = run_tool(argv, "qemu-img convert", e);
         g_free(fmt);
         if (rc < 0) {

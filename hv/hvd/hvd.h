@@ -56,8 +56,8 @@ struct hvd {
     char *run_dir; /* per-VM runtime state */
     char *socket_path;
     char *vmm_path;
-    int vsock_port;      /* <0: no vsock listener */
-    uint32_t uivm_cid;   /* 0: only CIDs of role=uivm VMs */
+    int vsock_port;    /* <0: no vsock listener */
+    uint32_t uivm_cid; /* 0: only CIDs of role=uivm VMs */
     bool autostart;
     struct vm *vms; /* sorted by name */
     struct client *clients;
@@ -95,8 +95,8 @@ bool vm_is_active(const struct vm *vm);
 struct json_object *vm_exit_json(const struct vm_exit *x);
 
 /* ---- vmmctl.c: hv-vmm's control socket ---- */
-struct json_object *vmmctl_call(const char *socket_path, const char *cmd, int timeout_ms,
-                                char *err, size_t errlen);
+struct json_object *vmmctl_call(const char *socket_path, const char *cmd, int timeout_ms, char *err,
+                                size_t errlen);
 
 /* ---- server.c: clients and events ---- */
 int server_listen_unix(struct hvd *d);

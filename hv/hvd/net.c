@@ -39,8 +39,8 @@ static int run_quiet(const char *const *argv, struct api_error *e)
     char *err = NULL;
     int rc = run_cmd(argv, NULL, &err);
     if (rc != 0 && e)
-        api_fail(e, "internal", "Setting up the NAT network: '%s %s' failed: %s.", argv[0],
-                 argv[1], err && *err ? err : "no message");
+        api_fail(e, "internal", "Setting up the NAT network: '%s %s' failed: %s.", argv[0], argv[1],
+                 err && *err ? err : "no message");
     free(err);
     return rc == 0 ? 0 : -1;
 }

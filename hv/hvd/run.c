@@ -13,8 +13,8 @@ int run_cmd(const char *const *argv, char **out, char **errout)
     int status = 0;
     GError *gerr = NULL;
 
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &o, &e,
-                      &status, &gerr)) {
+    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &o, &e, &status,
+                      &gerr)) {
         if (errout)
             *errout = strdup(gerr->message);
         g_error_free(gerr);

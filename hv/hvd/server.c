@@ -20,9 +20,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_QUEUED (4 * 1024 * 1024)
+#define MAX_QUEUED  (4 * 1024 * 1024)
 #define MAX_CLIENTS 1000
-#define READ_CHUNK 65536
+#define READ_CHUNK  65536
 
 struct client {
     struct client *next;
@@ -84,8 +84,8 @@ static void update_events(struct client *c)
 static int flush_out(struct client *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -419,8 +419,8 @@ int server_listen_vsock(struct hvd *d)
     struct sockaddr_vm sa = {
         .svm_family = AF_VSOCK, .svm_port = (unsigned)d->vsock_port, .svm_cid = VMADDR_CID_ANY};
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
-        log_info("cannot listen on vsock port %d (%s); serving the unix socket only",
-                 d->vsock_port, strerror(errno));
+        log_info("cannot listen on vsock port %d (%s); serving the unix socket only", d->vsock_port,
+                 strerror(errno));
         close(fd);
         return 0;
     }

@@ -27,12 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MONITOR_COMM "hvd-monitor"
+#define MONITOR_COMM  "hvd-monitor"
 #define EXIT_POWEROFF 0
-#define EXIT_ERROR 1
-#define EXIT_USAGE 2
-#define EXIT_REBOOT 3
-#define EXIT_KILLED 4
+#define EXIT_ERROR    1
+#define EXIT_USAGE    2
+#define EXIT_REBOOT   3
+#define EXIT_KILLED   4
 
 int api_fail(struct api_error *e, const char *code, const char *fmt, ...)
 {
@@ -271,8 +271,8 @@ static void handle_exit(struct hvd *d, struct vm *vm)
     remove_run_file(d, vm, "monitor.pid");
     remove_run_file(d, vm, "started");
 
-    bool crashed = strcmp(vm->last_exit.reason, "crashed") == 0 ||
-                   strcmp(vm->last_exit.reason, "error") == 0;
+    bool crashed =
+        strcmp(vm->last_exit.reason, "crashed") == 0 || strcmp(vm->last_exit.reason, "error") == 0;
     log_info("VM %s ended: %s (%s %d)", vm->def->name, vm->last_exit.reason,
              signalled ? "signal" : "exit", code);
     vm->state = crashed ? VM_CRASHED : VM_SHUTOFF;
@@ -349,7 +349,7 @@ static char **build_argv(struct hvd *d, struct vm *vm)
 {
     GPtrArray *a = g_ptr_array_new();
     const struct vmdef *def = vm->def;
-#define ADD(s) g_ptr_array_add(a, g_strdup(s))
+#define ADD(s)    g_ptr_array_add(a, g_strdup(s))
 #define ADDF(...) g_ptr_array_add(a, g_strdup_printf(__VA_ARGS__))
     ADD(d->vmm_path);
     ADD("--name");
@@ -408,11 +408,11 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
         return api_fail(e, "bad-state", "VM '%s' is already %s.", vm->def->name,
                         vm_state_name(vm->state));
     if (access(vm->def->kernel, R_OK) != 0)
-        return api_fail(e, "bad-params", "VM '%s': its kernel '%s' cannot be read.",
-                        vm->def->name, vm->def->kernel);
+        return api_fail(e, "bad-params", "VM '%s': its kernel '%s' cannot be read.", vm->def->name,
+                        vm->def->kernel);
     if (vm->def->initrd && access(vm->def->initrd, R_OK) != 0)
-        return api_fail(e, "bad-params", "VM '%s': its initrd '%s' cannot be read.",
-                        vm->def->name, vm->def->initrd);
+        return api_fail(e, "bad-params", "VM '%s': its initrd '%s' cannot be read.", vm->def->name,
+                        vm->def->initrd);
     if (access(d->vmm_path, X_OK) != 0)
         return api_fail(e, "internal", "The VMM '%s' cannot be run: %s.", d->vmm_path,
                         strerror(errno));
@@ -455,8 +455,8 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
     g_free(exit_path);
     if (mon < 0) {
         net_detach(d, vm);
-        return api_fail(e, "internal", "Cannot start a process for VM '%s': %s.",
-                        vm->def->name, strerror(errno));
+        return api_fail(e, "internal", "Cannot start a process for VM '%s': %s.", vm->def->name,
+                        strerror(errno));
     }
     pid_t vmm = -1;
     if (read_full(pipefd[0], &vmm, sizeof(vmm)) != sizeof(vmm))
@@ -566,8 +566,7 @@ int vm_destroy(struct hvd *d, struct vm *vm, struct api_error *e)
             kill(vm->vmm_pid, SIGKILL);
         if (!wait_gone(vm->monitor_pidfd, 3000)) {
             vm->destroying = false;
-            return api_fail(e, "internal", "VM '%s' did not stop after SIGKILL.",
-                            vm->def->name);
+            return api_fail(e, "internal", "VM '%s' did not stop after SIGKILL.", vm->def->name);
         }
     }
     handle_exit(d, vm);
@@ -604,6 +603,7 @@ static void reattach(struct hvd *d, struct vm *vm)
     bool have = g_file_get_contents(pidfile, &text, NULL, NULL) &&
                 sscanf(text, "%d %d", &mon, &vmm) == 2 && mon > 0;
     g_free(text);
+    text = NULL;
     g_free(pidfile);
     if (!have)
         return;
@@ -639,8 +639,7 @@ static void reattach(struct hvd *d, struct vm *vm)
     }
     if (strcmp(vm->def->net, "nat") == 0)
         vm->tap = net_tap_name(vm);
-    log_info("VM %s re-attached (hv-vmm pid %d, %s)", vm->def->name, vmm,
-             vm_state_name(vm->state));
+    log_info("VM %s re-attached (hv-vmm pid %d, %s)", vm->def->name, vmm, vm_state_name(vm->state));
     emit_state(d, vm, "reattached");
 }
 

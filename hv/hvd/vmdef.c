@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 static const char *const known_keys[] = {
-    "name", "memory", "cpus", "kernel", "initrd", "cmdline", "disk",      "net",
-    "mac",  "vsock",  "colour", "os",   "role",   "autostart",
+    "name", "memory", "cpus",  "kernel", "initrd", "cmdline", "disk",
+    "net",  "mac",    "vsock", "colour", "os",     "role",    "autostart",
 };
 
 #define DEFAULT_MEMORY (512ULL << 20)
@@ -345,8 +345,7 @@ fail:
     return NULL;
 }
 
-struct vmdef *vmdef_from_text(const char *text, size_t len, const struct vmdef_ctx *ctx,
-                              char **err)
+struct vmdef *vmdef_from_text(const char *text, size_t len, const struct vmdef_ctx *ctx, char **err)
 {
     GKeyFile *kf = g_key_file_new();
     GError *gerr = NULL;

@@ -21,11 +21,11 @@ struct vmdef {
     uint64_t memory;
     unsigned cpus;
     char *kernel;
-    char *initrd;  /* NULL: none */
-    char *cmdline; /* NULL: hv-vmm's default */
-    char **disks;  /* NULL-terminated, each "PATH[,ro]" as written */
-    char *net;     /* "none" or "nat" */
-    char *mac;     /* NULL: derived from the name */
+    char *initrd;   /* NULL: none */
+    char *cmdline;  /* NULL: hv-vmm's default */
+    char **disks;   /* NULL-terminated, each "PATH[,ro]" as written */
+    char *net;      /* "none" or "nat" */
+    char *mac;      /* NULL: derived from the name */
     uint32_t vsock; /* 0: none */
     char *colour;   /* "#rrggbb" */
     char *os;       /* linux, windows, other */

@@ -9,8 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-struct json_object *vmmctl_call(const char *socket_path, const char *cmd, int timeout_ms,
-                                char *err, size_t errlen)
+struct json_object *vmmctl_call(const char *socket_path, const char *cmd, int timeout_ms, char *err,
+                                size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(socket_path) >= sizeof(sa.sun_path)) {

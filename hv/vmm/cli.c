@@ -31,6 +31,8 @@ void cli_usage(FILE *f)
           "  --on-reboot ACTION     restart (default) or exit (exit code 3)\n"
           "  --stop-timeout SEC     power button to forced stop on SIGTERM (default 30)\n"
           "  --name NAME            the VM's name, for messages and queries\n"
+          "  --display SOCKET[,name=N,colour=RRGGBB,slot=K,uivm,size=WxH]\n"
+          "                         virtio-gpu, keyboard and tablet shown by hv-switch\n"
           "  -v, --verbose          log debugging details\n"
           "  -h, --help             show this help\n"
           "\n"
@@ -66,6 +68,7 @@ enum {
     OPT_ON_REBOOT,
     OPT_STOP_TIMEOUT,
     OPT_NAME,
+    OPT_DISPLAY,
 };
 
 static const struct option options[] = {
@@ -82,6 +85,7 @@ static const struct option options[] = {
     {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
     {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
     {"name", required_argument, NULL, OPT_NAME},
+    {"display", required_argument, NULL, OPT_DISPLAY},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -196,6 +200,9 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
             break;
         case OPT_NAME:
             cfg->name = optarg;
+            break;
+        case OPT_DISPLAY: /* checked by display.c when the VM is created */
+            cfg->display = optarg;
             break;
         case 'v':
             hv_log_set_level(HV_LOG_DEBUG);

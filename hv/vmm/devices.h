@@ -64,5 +64,7 @@ HV_WEAK int virtio_vsock_create(struct vm *vm, uint64_t guest_cid);
 HV_WEAK int virtio_rng_create(struct vm *vm);
 HV_WEAK int virtio_console_create(struct vm *vm, const char *spec);
 HV_WEAK int virtio_balloon_create(struct vm *vm);
+/* --display: virtio-gpu, keyboard and tablet, connected to hv-switch (display.c). */
+HV_WEAK int virtio_display_create(struct vm *vm, const char *spec);
 
 #endif

@@ -212,6 +212,52 @@ static void handle_mmio(struct vcpu *v)
     io_bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
 }
 
+/*
+ * Developer aid: HV_VMM_TRACE=1 single-steps the boot vCPU and keeps the
+ * last RIPs, printed when the guest dies (a triple fault loses the state).
+ */
+#define TRACE_RING 32
+static uint64_t trace_rip[TRACE_RING];
+static uint64_t trace_count;
+
+static void trace_step(struct vcpu *v)
+{
+    trace_rip[trace_count++ % TRACE_RING] = v->run->debug.arch.pc;
+}
+
+static void trace_dump(void)
+{
+    for (uint64_t i = trace_count > TRACE_RING ? trace_count - TRACE_RING : 0; i < trace_count; i++)
+        log_warn("trace: step %llu rip 0x%llx", (unsigned long long)i,
+                 (unsigned long long)trace_rip[i % TRACE_RING]);
+}
+
+static void trace_enable(struct vcpu *v)
+{
+    const char *t = getenv("HV_VMM_TRACE");
+    if (v->id != 0 || !t || strcmp(t, "1") != 0)
+        return;
+    struct kvm_guest_debug dbg = {.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP};
+    if (ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) < 0)
+        log_warn("KVM_SET_GUEST_DEBUG: %s", strerror(errno));
+}
+
+/* Where the vCPU was, for the log of a guest that died. */
+static void dump_state(struct vcpu *v, const char *what)
+{
+    struct kvm_regs r;
+    struct kvm_sregs s;
+
+    if (trace_count)
+        trace_dump();
+    if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+        return;
+    log_warn("vCPU %u %s: rip 0x%llx rsp 0x%llx cr0 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx",
+             v->id, what, (unsigned long long)r.rip, (unsigned long long)r.rsp,
+             (unsigned long long)s.cr0, (unsigned long long)s.cr3, (unsigned long long)s.cr4,
+             (unsigned long long)s.efer);
+}
+
 /* Handle one exit; returns false when the vCPU must stop and wait for the main thread. */
 static bool handle_exit(struct vcpu *v)
 {
@@ -224,13 +270,16 @@ static bool handle_exit(struct vcpu *v)
     case KVM_EXIT_MMIO:
         handle_mmio(v);
         return true;
+    case KVM_EXIT_DEBUG:
+        trace_step(v);
+        return true;
     case KVM_EXIT_INTR:
     case KVM_EXIT_HLT: /* not with an in-kernel LAPIC; harmless */
         return true;
     case KVM_EXIT_SHUTDOWN:
         /* A triple fault: what a PC does then is reset. */
-        log_info("vCPU %u: triple fault, resetting the VM", v->id);
-        vm_request(v->vm, VM_REQ_RESET);
+        dump_state(v, "triple fault");
+        vm_request(v->vm, VM_REQ_TRIPLE_FAULT);
         return false;
     case KVM_EXIT_SYSTEM_EVENT:
         switch (run->system_event.type) {
@@ -257,10 +306,7 @@ static bool handle_exit(struct vcpu *v)
         log_err("vCPU %u: unexpected KVM exit %u", v->id, run->exit_reason);
         break;
     }
-    struct kvm_regs regs;
-    if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0)
-        log_err("vCPU %u: rip 0x%llx rsp 0x%llx", v->id, (unsigned long long)regs.rip,
-                (unsigned long long)regs.rsp);
+    dump_state(v, "stopped");
     vm_request(v->vm, VM_REQ_CRASH);
     return false;
 }
@@ -274,6 +320,7 @@ static void *vcpu_thread(void *arg)
     sigaddset(&set, VCPU_KICK_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+    trace_enable(v);
     while (!wait_while_paused(v)) {
         if (ioctl(v->fd, KVM_RUN, 0) < 0) {
             int err = errno;

@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -40,6 +41,14 @@ struct vm_saved {
     struct kvm_irqchip chips[3]; /* PIC master, PIC slave, IOAPIC */
     struct kvm_pit_state2 pit;
 };
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 const char *vm_state_name(enum vm_state s)
 {
@@ -173,6 +182,14 @@ static int create_virtio_devices(struct vm *vm)
             return -1;
         }
         if (virtio_vsock_create(vm, cfg->vsock_cid) < 0)
+            return -1;
+    }
+    if (cfg->display) {
+        if (!virtio_display_create) {
+            log_err("this hv-vmm was built without virtio-gpu: --display cannot be used");
+            return -1;
+        }
+        if (virtio_display_create(vm, cfg->display) < 0)
             return -1;
     }
     /* Every guest gets entropy and a balloon when this build has them. */
@@ -381,8 +398,19 @@ static int reset_in_place(struct vm *vm)
     if (boot_linux_setup_vcpu(vm->vcpus[0]->fd, vm->boot) < 0)
         return -1;
     atomic_store(&vm->requests, 0);
+    vm->started_ns = now_ns();
     resume_vcpus(vm);
     return 0;
+}
+
+/* Is the guest stuck faulting right after each start? Counts this fault. */
+static bool fault_loop(struct vm *vm)
+{
+    if (now_ns() - vm->started_ns < (uint64_t)VM_FAULT_LOOP_SECONDS * 1000000000u)
+        vm->nr_quick_faults++;
+    else
+        vm->nr_quick_faults = 1;
+    return vm->nr_quick_faults >= VM_FAULT_LOOP_COUNT;
 }
 
 static void handle_requests(struct vm *vm)
@@ -398,18 +426,20 @@ static void handle_requests(struct vm *vm)
     } else if (req & VM_REQ_POWEROFF) {
         log_info("the guest powered off");
         finish(vm, VM_EXIT_POWEROFF);
-    } else if (req & VM_REQ_RESET) {
-        if (vm->cfg->reboot_exits) {
+    } else if (req & (VM_REQ_RESET | VM_REQ_TRIPLE_FAULT)) {
+        if (req & VM_REQ_TRIPLE_FAULT && fault_loop(vm)) {
+            log_err("the guest triple-faulted %u times in a row within %u s of its start: "
+                    "giving up (is the kernel right for this VM?)",
+                    vm->nr_quick_faults, VM_FAULT_LOOP_SECONDS);
+            finish(vm, VM_EXIT_CRASHED);
+        } else if (vm->cfg->reboot_exits) {
             log_info("the guest rebooted: exiting (--on-reboot exit)");
             finish(vm, VM_EXIT_REBOOT);
         } else if (reset_in_place(vm) < 0) {
             log_err("cannot restart the guest after its reboot");
             finish(vm, VM_EXIT_ERROR);
-        } else if (vm->state == VM_STATE_STOPPING) {
-            vm->state = VM_STATE_RUNNING; /* a reboot forgets the button press */
-            struct itimerspec off = {0};
-            timerfd_settime(vm->stop_timer_fd, 0, &off, NULL);
         }
+        /* A pending stop (power button + timer) stays in force across the reboot. */
     }
 }
 
@@ -452,6 +482,7 @@ int vm_run(struct vm *vm)
     }
     vcpu_signals_init();
     vm->state = VM_STATE_RUNNING;
+    vm->started_ns = now_ns();
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         if (vcpu_start(vm->vcpus[i]) < 0) {
             finish(vm, VM_EXIT_ERROR);

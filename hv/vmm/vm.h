@@ -50,6 +50,7 @@ struct vm_config {
     uint64_t vsock_cid;  /* 0: no vsock */
     const char *control; /* control socket path, NULL: none */
     const char *console; /* "stdio" or "file:PATH" (the serial port) */
+    const char *display; /* --display spec (display.c), NULL: none */
     bool reboot_exits;   /* --on-reboot exit */
     unsigned stop_timeout; /* seconds between the power button and a forced stop */
 };
@@ -69,7 +70,12 @@ enum vm_request {
     VM_REQ_POWEROFF = 1 << 0,
     VM_REQ_RESET = 1 << 1,
     VM_REQ_CRASH = 1 << 2,
+    VM_REQ_TRIPLE_FAULT = 1 << 3, /* a reset the guest did not ask for */
 };
+
+/* Triple faults this soon after a (re)start, this many times in a row: a crash. */
+#define VM_FAULT_LOOP_SECONDS 5
+#define VM_FAULT_LOOP_COUNT   3
 
 struct vm {
     int kvm_fd;
@@ -103,6 +109,8 @@ struct vm {
     struct serial_dev *serial;
     struct control *control;
     unsigned nr_reboots;
+    unsigned nr_quick_faults; /* consecutive triple faults soon after a start */
+    uint64_t started_ns;      /* CLOCK_MONOTONIC of the last (re)start */
 
     /* The main loop (vm.c): an epoll set of watches, and how the VM ended. */
     int epoll_fd;

@@ -76,13 +76,14 @@ def hv(laptop):
     # Can hv-vmm boot the test guest at all? (It is being written beside hvd.)
     probe = laptop.run(
         f"timeout 90 {VMM} --kernel {GUEST}/vmlinuz --initrd {GUEST}/initrd.img "
-        f"--memory 256M --console file:/tmp/probe.log --name probe & pid=$!; "
+        f"--memory 256M --console file:/tmp/probe.log --name probe 2>/tmp/probe.err & pid=$!; "
         f"for i in $(seq 90); do grep -q 'hv-guest: hello' /tmp/probe.log 2>/dev/null && break; "
         f"sleep 1; done; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; "
         f"grep -c 'hv-guest: hello' /tmp/probe.log", timeout=120)
     if "1" not in probe.stdout:
         pytest.skip("hv-vmm cannot boot the test guest to userspace in the laptop yet "
-                    f"(probe console: {laptop.run('tail -5 /tmp/probe.log').stdout!r})")
+                    f"(probe console: {laptop.run('tail -c 300 /tmp/probe.log').stdout!r}, "
+                    f"hv-vmm said: {laptop.run('tail -c 300 /tmp/probe.err').stdout!r})")
     start_hvd(laptop)
     for name in ("vm1", "vm2"):
         text = (f"[vm]\nname={name}\nmemory=256M\ncpus=1\nkernel={GUEST}/vmlinuz\n"

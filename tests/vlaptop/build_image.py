@@ -54,14 +54,16 @@ def default_build_dir():
 
 
 def meson_install(build_dir, dest):
-    """`meson install --destdir dest`; an unconfigured build dir is an error."""
+    """`meson install --destdir dest` (it builds what is out of date first).
+
+    An unconfigured build folder is an error: the image needs our agent.
+    """
     build_dir = Path(build_dir)
     if not (build_dir / "build.ninja").exists():
         raise BuildError(f"{build_dir} is not a configured meson build folder: run "
                          f"'meson setup {build_dir} && ninja -C {build_dir}' "
                          f"(or set HV_BUILD_DIR)")
-    run(["meson", "install", "-C", str(build_dir), "--destdir", str(dest), "--quiet",
-         "--no-rebuild"])
+    run(["meson", "install", "-C", str(build_dir), "--destdir", str(dest), "--quiet"])
 
 
 def layer_tree(install_tree, guest, dest):
@@ -73,6 +75,7 @@ def layer_tree(install_tree, guest, dest):
     shutil.copy2(BOOT / "inittab", layer / "etc" / "inittab")
     shutil.copy2(BOOT / "rc", etc / "rc")
     shutil.copy2(BOOT / "agent", etc / "agent")
+    shutil.copy2(BOOT / "boot-modules", etc / "boot-modules")
     (layer / "etc" / "modprobe.d").mkdir(exist_ok=True)
     shutil.copy2(BOOT / "modprobe.conf", layer / "etc" / "modprobe.d" / "hv-laptop.conf")
     gdir = layer / GUEST_DIR_IN_LAPTOP.lstrip("/")
@@ -116,7 +119,7 @@ def ensure_image(build_dir=None):
                                             ("layer", built)) if b]
             imagelib.prune_stale(keep={base, guest, layer})
     return LaptopImage(
-        kernel=base / "vmlinuz",
+        kernel=base / "vmlinux" if (base / "vmlinux").exists() else base / "vmlinuz",
         initrd=layer / "initrd.img",
         rootfs=base / "rootfs.ext4",
         kernel_version=(base / "kernel-version").read_text().strip(),

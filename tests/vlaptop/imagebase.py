@@ -89,6 +89,8 @@ def build(out):
     kernel = out / "kernel"
     kver, vmlinuz = imagelib.extract_kernel(KERNEL_META, kernel)
     shutil.move(vmlinuz, out / "vmlinuz")
+    if imagelib.extract_vmlinux(out / "vmlinuz", out / "vmlinux"):
+        log("extracted vmlinux: the laptop boots it through the PVH entry")
     (tree / "usr/lib/modules").mkdir(parents=True, exist_ok=True)
     shutil.move(kernel / "lib/modules" / kver, tree / "usr/lib/modules" / kver)
     shutil.rmtree(kernel)

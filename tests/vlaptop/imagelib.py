@@ -15,9 +15,12 @@ builders of concurrent test runs.
 import contextlib
 import fcntl
 import hashlib
+import lzma
 import os
+import re
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -252,6 +255,30 @@ def extract_kernel(package_meta, dest):
     kver = kvers[0]
     run(["depmod", "-b", str(dest), kver])
     return kver, Path(dest) / "boot" / f"vmlinuz-{kver}"
+
+
+def extract_vmlinux(bzimage, out):
+    """Writes the uncompressed ELF kernel inside an xz bzImage to out.
+
+    QEMU boots such an ELF through its PVH entry point, skipping the
+    real-mode setup and the in-guest decompression (about 2 s under TCG).
+    Returns False when bzimage holds no xz-compressed ELF with a PVH note.
+    """
+    data = Path(bzimage).read_bytes()
+    start = data.find(b"\xfd7zXZ\x00")
+    if start < 0:
+        return False
+    try:
+        elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[start:])
+    except lzma.LZMAError:
+        return False
+    # XEN_ELFNOTE_PHYS32_ENTRY (18) in a "Xen" note marks the PVH entry.
+    pvh_note = re.compile(re.escape(struct.pack("<I", 4)) + b"(?:\x04|\x08)\0\0\0" +
+                          re.escape(struct.pack("<I", 18) + b"Xen\0"))
+    if not elf.startswith(b"\x7fELF") or not pvh_note.search(elf):
+        return False
+    Path(out).write_bytes(elf)
+    return True
 
 
 def kernel_key(package_meta):

@@ -10,6 +10,7 @@
 See docs/testing.md for the whole picture.
 """
 
+import ctypes
 import json
 import os
 import shutil
@@ -278,7 +279,9 @@ class Laptop:
         self.qemu_bin = qemu or QEMU
         self.name = name
         self._own_workdir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="vlaptop."))
+        # QEMU's unix sockets live here: keep the path short (108 bytes max).
+        tmp = tempfile.gettempdir() if len(tempfile.gettempdir()) < 60 else "/tmp"
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="vlaptop.", dir=tmp))
         self.console_log = self.workdir / "console.log"
         self.qemu_log = self.workdir / "qemu.log"
         self.proc = None
@@ -340,7 +343,7 @@ class Laptop:
             "-device", "virtio-vga,id=panel",
             "-device", "bochs-display,id=gpu2",
             "-netdev", "user,id=net0,restrict=on",
-            "-device", "e1000e,id=nic0,netdev=net0",
+            "-device", "e1000e,id=nic0,netdev=net0,romfile=",
             "-device", "qemu-xhci,id=xhci",
             "-device", "usb-tablet,id=tablet,bus=xhci.0",
             "-device", "virtio-rng-pci",
@@ -355,7 +358,8 @@ class Laptop:
             try:
                 self.proc = subprocess.Popen(self.qemu_args(), stdin=subprocess.DEVNULL,
                                              stdout=qlog, stderr=subprocess.STDOUT,
-                                             start_new_session=True)
+                                             start_new_session=True,
+                                             preexec_fn=_die_with_parent)
             except OSError as e:
                 raise LaptopError(f"cannot start QEMU ({self.qemu_bin}): {e}") from None
         try:
@@ -449,13 +453,20 @@ class Laptop:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def save_artifacts(self, dest, prefix=None):
-        """Copies the console and QEMU logs to dest (before stop())."""
+        """Copies the console and QEMU logs, and the laptop's dmesg if it still
+        answers, to dest (before stop())."""
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
         prefix = prefix or self.name
         for src in (self.console_log, self.qemu_log):
             if src.exists():
                 shutil.copy2(src, dest / f"{prefix}-{src.name}")
+        if self.agent and not self.agent.broken:
+            try:
+                dmesg = self.run("dmesg", timeout=15).stdout_bytes
+                (dest / f"{prefix}-dmesg.txt").write_bytes(dmesg)
+            except LaptopError:
+                pass
 
     # -- commands and files
 
@@ -582,6 +593,15 @@ class Laptop:
         if device:
             args["device"] = device
         self.qmp("input-send-event", **args)
+
+
+def _die_with_parent():
+    """In QEMU's child process: SIGKILL it if the Python process dies, so no
+    QEMU outlives a test run that was killed (pytest timeout, ^C, OOM)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:
+        os._exit(1)
 
 
 def _try_connect(path):

@@ -19,6 +19,14 @@ GtkWidget *form_add_field(GtkGrid *grid, int *row, const char *label, GtkWidget 
     /* The accessible name of the field is its label, without the mnemonic. */
     hv_set_accessible_name(field, gtk_label_get_text(GTK_LABEL(l)));
 
+    GtkWidget *msg = form_message_label();
+    gtk_grid_attach(grid, msg, 1, *row, 1, 1);
+    (*row)++;
+    return msg;
+}
+
+GtkWidget *form_message_label(void)
+{
     GtkWidget *msg = gtk_label_new("");
     gtk_label_set_xalign(GTK_LABEL(msg), 0);
     gtk_label_set_line_wrap(GTK_LABEL(msg), TRUE);
@@ -30,8 +38,6 @@ GtkWidget *form_add_field(GtkGrid *grid, int *row, const char *label, GtkWidget 
     gtk_label_set_attributes(GTK_LABEL(msg), attrs);
     pango_attr_list_unref(attrs);
     gtk_widget_set_no_show_all(msg, TRUE);
-    gtk_grid_attach(grid, msg, 1, *row, 1, 1);
-    (*row)++;
     return msg;
 }
 

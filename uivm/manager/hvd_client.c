@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <gio/gunixsocketaddress.h>
 #include <linux/vm_sockets.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -206,7 +207,7 @@ static void handle_message(HvClient *self, JsonObject *msg)
 {
     if (json_object_has_member(msg, "event")) {
         const char *name = json_object_get_string_member_with_default(msg, "event", "");
-        JsonObject *params = json_object_get_object_member(msg, "params");
+        JsonObject *params = hv_json_object(msg, "params");
         JsonObject *empty = NULL;
         if (!params)
             params = empty = json_object_new();
@@ -227,7 +228,7 @@ static void handle_message(HvClient *self, JsonObject *msg)
         return;
     }
     g_queue_pop_head(self->pending);
-    JsonObject *eo = json_object_get_object_member(msg, "error");
+    JsonObject *eo = hv_json_object(msg, "error");
     if (eo) {
         HvError err = {
             json_object_get_string_member_with_default(eo, "code", "internal"),
@@ -428,6 +429,20 @@ static void connect_now(HvClient *self)
                                       unix_connected, op);
         g_object_unref(addr);
     }
+}
+
+/* ---- JSON helpers ---- */
+
+JsonObject *hv_json_object(JsonObject *o, const char *key)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+}
+
+JsonArray *hv_json_array(JsonObject *o, const char *key)
+{
+    JsonNode *n = o ? json_object_get_member(o, key) : NULL;
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
 }
 
 /* ---- object ---- */

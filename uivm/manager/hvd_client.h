@@ -38,6 +38,10 @@ const char *hv_client_address(HvClient *self);
 void hv_client_call(HvClient *self, const char *method, JsonObject *params, GObject *owner,
                     HvReplyFunc callback, gpointer user_data);
 
+/* The member key of o if it is an object / array, else NULL (json-glib's getters warn). */
+JsonObject *hv_json_object(JsonObject *o, const char *key);
+JsonArray *hv_json_array(JsonObject *o, const char *key);
+
 /*
  * Signals:
  *   "connection-changed" (gboolean connected)

@@ -64,7 +64,7 @@ static void run_action(Details *d, const char *method, const char *what)
     json_object_set_string_member(p, "name", d->name);
     ActionCtx *ctx = g_new0(ActionCtx, 1);
     ctx->root = d->root;
-    ctx->what = g_strdup_printf(what, d->name);
+    ctx->what = g_strdup(what);
     hv_client_call(d->session->client, method, p, G_OBJECT(d->root), action_done, ctx);
 }
 
@@ -72,36 +72,36 @@ static void on_start(GtkButton *b, Details *d)
 {
     (void)b;
     if (g_strcmp0(d->state, "paused") == 0)
-        run_action(d, "vm.resume", _("Could not resume “%s”"));
+        run_action(d, "vm.resume", _("Could not resume the virtual machine"));
     else
-        run_action(d, "vm.start", _("Could not start “%s”"));
+        run_action(d, "vm.start", _("Could not start the virtual machine"));
 }
 
 static void on_shutdown(GtkButton *b, Details *d)
 {
     (void)b;
-    run_action(d, "vm.shutdown", _("Could not shut down “%s”"));
+    run_action(d, "vm.shutdown", _("Could not shut down the virtual machine"));
 }
 
 static void on_destroy(GtkButton *b, Details *d)
 {
     (void)b;
-    run_action(d, "vm.destroy", _("Could not force off “%s”"));
+    run_action(d, "vm.destroy", _("Could not force off the virtual machine"));
 }
 
 static void on_pause(GtkButton *b, Details *d)
 {
     (void)b;
     if (g_strcmp0(d->state, "paused") == 0)
-        run_action(d, "vm.resume", _("Could not resume “%s”"));
+        run_action(d, "vm.resume", _("Could not resume the virtual machine"));
     else
-        run_action(d, "vm.pause", _("Could not pause “%s”"));
+        run_action(d, "vm.pause", _("Could not pause the virtual machine"));
 }
 
 static void on_switch(GtkButton *b, Details *d)
 {
     (void)b;
-    run_action(d, "vm.switch", _("Could not switch to “%s”"));
+    run_action(d, "vm.switch", _("Could not switch to the virtual machine"));
 }
 
 static void on_settings(GtkButton *b, Details *d)
@@ -128,7 +128,7 @@ static void on_undefine(GtkButton *b, Details *d)
     int resp = gtk_dialog_run(GTK_DIALOG(dlg));
     gtk_widget_destroy(dlg);
     if (resp == GTK_RESPONSE_ACCEPT)
-        run_action(d, "vm.undefine", _("Could not delete “%s”"));
+        run_action(d, "vm.undefine", _("Could not delete the virtual machine"));
 }
 
 /* ---- thumbnail ---- */

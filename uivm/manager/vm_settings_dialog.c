@@ -115,7 +115,7 @@ static void get_done(JsonNode *result, const HvError *error, gpointer data)
         return;
     }
     JsonObject *o = json_node_get_object(result);
-    JsonObject *def = json_object_get_object_member(o, "definition");
+    JsonObject *def = hv_json_object(o, "definition");
     if (!def)
         return;
     s->definition = json_object_ref(def);

@@ -226,6 +226,10 @@ def test_definitions(d, top):
     check(names == ["alpha", "beta"], f"list has both, sorted ({names})")
     r = subprocess.run([HVCTL, "--socket", "/nonexistent/sock", "list"], capture_output=True)
     check(r.returncode == 3, "hvctl exit 3 when hvd is unreachable")
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            HVCTL, "--socket", d.sock, "list"], capture_output=True, text=True)
+        check(r.returncode == 3, f"a user outside root/hv is refused ({r.stderr.strip()})")
     r = subprocess.run([HVCTL, "frob"], capture_output=True)
     check(r.returncode == 2, "hvctl exit 2 on bad usage")
 

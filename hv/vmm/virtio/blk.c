@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * virtio-blk (virtio 1.2 §5.2) on a raw image file or block device. Requests
- * are served synchronously on the device's thread with preadv/pwritev, so a
- * slow disk never stalls a vCPU. Every sector range is checked against the
- * capacity before it reaches the file.
+ * virtio-blk (virtio 1.2 §5.2) on a disk image (block/block.h: raw file or
+ * block device, qcow2). Requests are served synchronously on the device's
+ * thread, so a slow disk never stalls a vCPU. Every sector range is checked
+ * against the capacity before it reaches the image.
  */
 #include "blk.h"
 
@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../block/block.h"
 #include "../devices.h"
 #include "../vm.h"
 #include "log.h"
@@ -39,40 +40,16 @@ static unsigned nr_disks;
 
 int blk_disk_open(struct blk_disk *d, const char *path, bool readonly)
 {
-    struct stat st;
-    uint64_t bytes = 0;
-    int err = 0;
+    char err[BDEV_ERR_LEN];
 
     d->readonly = readonly;
-    d->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (d->fd < 0) {
-        err = errno;
-        log_err("cannot open disk image %s: %s", path, strerror(err));
-        return -err;
+    int ret = bdev_open(&d->bdev, path, readonly, BDEV_FMT_PROBE, err);
+    if (ret) {
+        log_err("%s", err);
+        d->bdev = NULL;
+        return ret;
     }
-    /* Two VMs writing one image corrupt it: refuse a second writer. */
-    if (flock(d->fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-        err = errno;
-        log_err("disk image %s is in use by another program (%s)", path,
-                err == EWOULDBLOCK ? "it is locked" : strerror(err));
-    } else if (fstat(d->fd, &st) < 0) {
-        err = errno;
-    } else if (S_ISBLK(st.st_mode)) {
-        if (ioctl(d->fd, BLKGETSIZE64, &bytes) < 0)
-            err = errno;
-    } else if (S_ISREG(st.st_mode)) {
-        bytes = (uint64_t)st.st_size;
-    } else {
-        err = EINVAL;
-        log_err("disk image %s is neither a file nor a block device", path);
-    }
-    if (err) {
-        if (err != EWOULDBLOCK && err != EINVAL)
-            log_err("cannot use disk image %s: %s", path, strerror(err));
-        close(d->fd);
-        d->fd = -1;
-        return -err;
-    }
+    uint64_t bytes = d->bdev->size;
     if (bytes % BLK_SECTOR)
         log_warn("disk image %s: the last %llu bytes (not a whole sector) are not visible", path,
                  (unsigned long long)(bytes % BLK_SECTOR));
@@ -88,9 +65,8 @@ int blk_disk_open(struct blk_disk *d, const char *path, bool readonly)
 
 void blk_disk_close(struct blk_disk *d)
 {
-    if (d->fd >= 0)
-        close(d->fd);
-    d->fd = -1;
+    bdev_close(d->bdev);
+    d->bdev = NULL;
 }
 
 static bool in_capacity(const struct blk_disk *d, uint64_t sector, uint64_t nsect)
@@ -98,28 +74,15 @@ static bool in_capacity(const struct blk_disk *d, uint64_t sector, uint64_t nsec
     return range_within(sector, nsect, d->sectors);
 }
 
-/* preadv/pwritev until done: the kernel may return short counts. */
-static int rw_full(int fd, struct iovec *iov, unsigned n, uint64_t off, bool write)
+static uint8_t io_status(struct blk_disk *d, int ret)
 {
-    while (n) {
-        ssize_t r =
-            write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1; /* error, or EOF inside capacity (the image shrank) */
-        off += (uint64_t)r;
-        while (n && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n) {
-            iov->iov_base = (uint8_t *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-        }
+    if (!ret)
+        return VIRTIO_BLK_S_OK;
+    if (!d->logged_ioerr) {
+        d->logged_ioerr = true;
+        log_err("%s: I/O error on the image: %s", d->name, strerror(-ret));
     }
-    return 0;
+    return VIRTIO_BLK_S_IOERR;
 }
 
 static uint8_t do_rw(struct blk_disk *d, const struct iovec *iov, unsigned n, size_t off,
@@ -132,14 +95,9 @@ static uint8_t do_rw(struct blk_disk *d, const struct iovec *iov, unsigned n, si
     unsigned k = iov_slice(iov, n, off, len, seg, ARRAY_SIZE(seg));
     if (iov_total(seg, k) != len)
         return VIRTIO_BLK_S_IOERR; /* more segments than we advertised */
-    if (rw_full(d->fd, seg, k, sector * BLK_SECTOR, write) < 0) {
-        if (!d->logged_ioerr) {
-            d->logged_ioerr = true;
-            log_err("%s: I/O error on the image: %s", d->name, strerror(errno ? errno : EIO));
-        }
-        return VIRTIO_BLK_S_IOERR;
-    }
-    return VIRTIO_BLK_S_OK;
+    int ret = write ? bdev_pwritev(d->bdev, seg, k, sector * BLK_SECTOR)
+                    : bdev_preadv(d->bdev, seg, k, sector * BLK_SECTOR);
+    return io_status(d, ret);
 }
 
 /* DISCARD and WRITE_ZEROES: an array of {le64 sector, le32 num, le32 flags}. */
@@ -161,21 +119,11 @@ static uint8_t do_ranges(struct blk_disk *d, const struct iovec *iov, unsigned n
             return VIRTIO_BLK_S_UNSUPP;
         if (!in_capacity(d, sector, num))
             return VIRTIO_BLK_S_IOERR;
-        int mode =
-            FALLOC_FL_KEEP_SIZE |
-            (type == VIRTIO_BLK_T_DISCARD || unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
-        off_t start = (off_t)(sector * BLK_SECTOR), bytes = (off_t)num * BLK_SECTOR;
-        if (num && fallocate(d->fd, mode, start, bytes) < 0) {
-            /* Discard is a hint; zeroing is not: fall back to writing zeros. */
-            if (type == VIRTIO_BLK_T_DISCARD)
-                continue;
-            static const uint8_t zeros[64 * 1024];
-            for (off_t o = 0; o < bytes; o += sizeof(zeros)) {
-                size_t k = (size_t)MIN((off_t)sizeof(zeros), bytes - o);
-                if (pwrite(d->fd, zeros, k, start + o) != (ssize_t)k)
-                    return VIRTIO_BLK_S_IOERR;
-            }
-        }
+        uint64_t start = sector * BLK_SECTOR, bytes = (uint64_t)num * BLK_SECTOR;
+        int ret = type == VIRTIO_BLK_T_DISCARD ? bdev_discard(d->bdev, start, bytes)
+                                               : bdev_write_zeroes(d->bdev, start, bytes, unmap);
+        if (ret)
+            return io_status(d, ret);
     }
     return VIRTIO_BLK_S_OK;
 }
@@ -213,7 +161,7 @@ uint32_t blk_disk_request(struct blk_disk *d, const struct iovec *iov, unsigned 
                              : do_rw(d, iov, nr_out, sizeof(hdr), data_out, sector, true);
         break;
     case VIRTIO_BLK_T_FLUSH:
-        status = d->readonly || fdatasync(d->fd) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+        status = d->readonly ? VIRTIO_BLK_S_OK : io_status(d, bdev_flush(d->bdev));
         break;
     case VIRTIO_BLK_T_GET_ID:
         written = (uint32_t)MIN(data_in, sizeof(d->serial));
@@ -292,7 +240,7 @@ int virtio_blk_create(struct vm *vm, const char *path, bool readonly)
     if ((ret = virtio_dev_start(&b->vd)))
         return ret;
     nr_disks++;
-    log_info("%s: %s, %llu MiB%s", b->name, path,
+    log_info("%s: %s (%s), %llu MiB%s", b->name, path, b->disk.bdev->format,
              (unsigned long long)(b->disk.sectors * BLK_SECTOR / MiB),
              readonly ? ", read-only" : "");
     return 0;

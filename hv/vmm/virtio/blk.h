@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * virtio-blk request handling on a raw image, apart from the transport so
- * that unit tests and the fuzzer drive it with plain iovecs.
+ * virtio-blk request handling on a disk image (raw or qcow2, through
+ * block/block.h), apart from the transport so that unit tests and the
+ * fuzzer drive it with plain iovecs.
  */
 #ifndef HV_VMM_VIRTIO_BLK_H
 #define HV_VMM_VIRTIO_BLK_H
@@ -17,16 +18,18 @@
 #define BLK_DISCARD_SEGS 32
 #define BLK_DISCARD_MAX  0x3fffff /* sectors per segment (2 GiB - 512) */
 
+struct bdev;
+
 struct blk_disk {
     const char *name; /* for messages */
-    int fd;
+    struct bdev *bdev;
     bool readonly;
     uint64_t sectors;
     char serial[BLK_ID_BYTES];
     bool logged_malformed, logged_ioerr;
 };
 
-/* Open the image (locked against other writers). Returns 0 or -errno, logged. */
+/* Open the image (format probed, locked against other writers). Returns 0 or -errno, logged. */
 int blk_disk_open(struct blk_disk *d, const char *path, bool readonly);
 void blk_disk_close(struct blk_disk *d);
 

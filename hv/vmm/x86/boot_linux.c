@@ -505,6 +505,7 @@ int boot_linux_setup_vcpu(int vcpu_fd, const struct boot_info *info)
     memset(&regs, 0, sizeof(regs));
     regs.rflags = 0x2;
     regs.rip = info->entry;
+    regs.rsp = BOOT_STACK_GPA;
     if (lm)
         regs.rsi = info->params_gpa;
     else

@@ -15,6 +15,7 @@
 #define BOOT_GDT_GPA        UINT64_C(0x500)
 #define BOOT_START_INFO_GPA UINT64_C(0x6000) /* PVH hvm_start_info, memmap, modules */
 #define BOOT_ZERO_PAGE_GPA  UINT64_C(0x7000)
+#define BOOT_STACK_GPA      UINT64_C(0x8ff0) /* Linux's entry pushes before it sets a stack */
 #define BOOT_PML4_GPA       UINT64_C(0x9000) /* then the PDPT and four PDs: 4 GiB identity */
 #define BOOT_CMDLINE_GPA    UINT64_C(0x20000)
 #define BOOT_CMDLINE_MAX    UINT64_C(0x10000)

@@ -12,6 +12,7 @@
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_ECX_HYPERVISOR   (1u << 31)
 #define CPUID_1_EDX_HTT          (1u << 28)
+#define CPUID_7_ECX_LA57         (1u << 16)
 
 struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd)
 {
@@ -71,6 +72,15 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned apic_i
             if (e->eax & 0x1f)
                 e->eax = (e->eax & 0x3fff) | ((nr_cpus - 1) << 26);
             break;
+        case 7:
+            /*
+             * No 5-level paging: Linux would leave long mode through a
+             * trampoline under 1 MiB to turn it on, for address space no
+             * desktop guest needs.
+             */
+            if (e->index == 0)
+                e->ecx &= ~CPUID_7_ECX_LA57;
+            break;
         case 0xb:
         case 0x1f:
             /* x2APIC topology: level 0 threads (1 each), level 1 cores. */
@@ -87,6 +97,10 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned apic_i
                 e->ecx = e->index;
             }
             e->edx = apic_id;
+            break;
+        case 0x8000001f:
+            /* No SEV/SME for our guests: an SEV bit makes Linux read SEV MSRs early. */
+            e->eax = e->ebx = e->ecx = e->edx = 0;
             break;
         case 0x8000001e:
             /* AMD topology extensions: extended APIC ID, core ID, node 0. */

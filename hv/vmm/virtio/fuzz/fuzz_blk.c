@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../block/block.h"
 #include "blk.h"
 #include "queue.h"
 #include "util.h"
@@ -17,13 +18,15 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint8_t buf[8][4096];
-static struct blk_disk disk = {.name = "fuzz", .fd = -1};
+static struct blk_disk disk = {.name = "fuzz"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (disk.fd < 0) {
-        disk.fd = memfd_create("fuzz-disk", MFD_CLOEXEC);
-        if (disk.fd < 0 || ftruncate(disk.fd, 64 * KiB) < 0)
+    if (!disk.bdev) {
+        char err[BDEV_ERR_LEN];
+        int fd = memfd_create("fuzz-disk", MFD_CLOEXEC);
+        if (fd < 0 || ftruncate(fd, 64 * KiB) < 0 ||
+            bdev_open_fd(&disk.bdev, fd, "fuzz-disk", false, BDEV_FMT_RAW, err))
             return 0;
         disk.sectors = 64 * KiB / BLK_SECTOR;
         memcpy(disk.serial, "fuzz-serial", 11);
@@ -32,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     unsigned nseg = (data[0] & 7) + 1, nout = MIN((unsigned)data[1], nseg);
     disk.readonly = data[1] & 0x80;
+    disk.bdev->readonly = disk.readonly;
     data += 2, size -= 2;
     struct iovec iov[8];
     for (unsigned i = 0; i < nseg; i++) {

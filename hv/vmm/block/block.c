@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The generic part of the image backends: opening (probe, lock, backing
+ * chains), range checks in front of every backend, and iovec helpers.
+ */
+#include "block.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qcow2.h"
+#include "util.h"
+
+struct bdev_chain {
+    bool lock; /* flock() each image: exclusive for the writable top, shared otherwise */
+    unsigned depth;
+    dev_t dev[BDEV_MAX_CHAIN];
+    ino_t ino[BDEV_MAX_CHAIN];
+};
+
+int bdev_fd_size(int fd, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (S_ISBLK(st.st_mode))
+        return ioctl(fd, BLKGETSIZE64, size) < 0 ? -errno : 0;
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* Remember the image in the chain; refuse a file already in it, or a chain too long. */
+static int chain_add(struct bdev_chain *chain, int fd, const char *path, char *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        bdev_errf(err, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        bdev_errf(err, "%s: neither a file nor a block device", path);
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < chain->depth; i++) {
+        if (chain->dev[i] == st.st_dev && chain->ino[i] == st.st_ino) {
+            bdev_errf(err, "%s: backing file loop (the image is its own backing)", path);
+            return -ELOOP;
+        }
+    }
+    if (chain->depth >= BDEV_MAX_CHAIN) {
+        bdev_errf(err, "%s: backing chain longer than %d images", path, BDEV_MAX_CHAIN);
+        return -ELOOP;
+    }
+    chain->dev[chain->depth] = st.st_dev;
+    chain->ino[chain->depth] = st.st_ino;
+    chain->depth++;
+    return 0;
+}
+
+int bdev_open_chain(struct bdev **out, int fd, const char *path, bool readonly,
+                    enum bdev_format fmt, struct bdev_chain *chain, char *err)
+{
+    int ret = chain_add(chain, fd, path, err);
+    if (ret) {
+        close(fd);
+        return ret;
+    }
+    /* Two writers corrupt an image: a writer locks it exclusively, readers shared. */
+    if (chain->lock && flock(fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+        ret = -errno;
+        bdev_errf(err, "disk image %s is in use by another program (%s)", path,
+                  ret == -EWOULDBLOCK ? "it is locked" : strerror(-ret));
+        close(fd);
+        return ret;
+    }
+    bool probed = fmt == BDEV_FMT_PROBE;
+    if (probed) {
+        uint8_t magic[4] = {0};
+        ssize_t r = pread(fd, magic, sizeof(magic), 0);
+        if (r < 0) {
+            ret = -errno;
+            bdev_errf(err, "%s: cannot read: %s", path, strerror(errno));
+            close(fd);
+            return ret;
+        }
+        fmt = r == 4 && memcmp(magic, QCOW2_MAGIC, 4) == 0 ? BDEV_FMT_QCOW2 : BDEV_FMT_RAW;
+    }
+    if (fmt == BDEV_FMT_QCOW2)
+        ret = qcow2_open(out, fd, path, readonly, chain, err);
+    else
+        ret = raw_open(out, fd, path, readonly, err);
+    if (!ret)
+        (*out)->probed = probed;
+    return ret;
+}
+
+static int open_file(const char *path, bool readonly, int *fdp, char *err)
+{
+    int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        bdev_errf(err, "cannot open disk image %s: %s", path, strerror(e));
+        return -e;
+    }
+    *fdp = fd;
+    return 0;
+}
+
+int bdev_open(struct bdev **out, const char *path, bool readonly, enum bdev_format fmt,
+              char err[BDEV_ERR_LEN])
+{
+    struct bdev_chain chain = {.lock = true};
+    int fd = -1;
+    int ret = open_file(path, readonly, &fd, err);
+    return ret ? ret : bdev_open_chain(out, fd, path, readonly, fmt, &chain, err);
+}
+
+int bdev_open_fd(struct bdev **out, int fd, const char *path, bool readonly, enum bdev_format fmt,
+                 char err[BDEV_ERR_LEN])
+{
+    struct bdev_chain chain = {0};
+    return bdev_open_chain(out, fd, path, readonly, fmt, &chain, err);
+}
+
+int bdev_open_backing(struct bdev **out, const char *overlay, const char *name,
+                      enum bdev_format fmt, struct bdev_chain *chain, char *err)
+{
+    char *path;
+    const char *slash = strrchr(overlay, '/');
+    int n = name[0] == '/' || !slash
+                ? asprintf(&path, "%s", name)
+                : asprintf(&path, "%.*s/%s", (int)(slash - overlay), overlay, name);
+    if (n < 0) {
+        bdev_errf(err, "%s: out of memory", overlay);
+        return -ENOMEM;
+    }
+    int fd = -1;
+    char sub[BDEV_ERR_LEN];
+    int ret = open_file(path, true, &fd, sub);
+    if (!ret)
+        ret = bdev_open_chain(out, fd, path, true, fmt, chain, sub);
+    /* The innermost failure names its image and the overlay pointing at it. */
+    if (ret && strstr(sub, ": backing file: "))
+        memcpy(err, sub, BDEV_ERR_LEN);
+    else if (ret)
+        bdev_errf(err, "%s: backing file: %s", overlay, sub);
+    free(path);
+    return ret;
+}
+
+void bdev_close(struct bdev *b)
+{
+    if (b)
+        b->ops->close(b);
+}
+
+/* ---- checked entry points ---- */
+
+static int check_range(struct bdev *b, uint64_t off, uint64_t len, bool write)
+{
+    if (write && b->readonly)
+        return -EROFS;
+    return range_within(off, len, b->size) ? 0 : -ERANGE;
+}
+
+int bdev_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    if (n > BDEV_IOV_MAX)
+        return -EINVAL;
+    int ret = check_range(b, off, bdev_iov_total(iov, n), false);
+    return ret ? ret : b->ops->preadv(b, iov, n, off);
+}
+
+int bdev_pwritev(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    if (n > BDEV_IOV_MAX)
+        return -EINVAL;
+    int ret = check_range(b, off, bdev_iov_total(iov, n), true);
+    return ret ? ret : b->ops->pwritev(b, iov, n, off);
+}
+
+int bdev_pread(struct bdev *b, void *buf, size_t len, uint64_t off)
+{
+    struct iovec iov = {buf, len};
+    return bdev_preadv(b, &iov, 1, off);
+}
+
+int bdev_pwrite(struct bdev *b, const void *buf, size_t len, uint64_t off)
+{
+    struct iovec iov = {(void *)buf, len};
+    return bdev_pwritev(b, &iov, 1, off);
+}
+
+int bdev_flush(struct bdev *b)
+{
+    return b->readonly ? 0 : b->ops->flush(b);
+}
+
+int bdev_discard(struct bdev *b, uint64_t off, uint64_t len)
+{
+    int ret = check_range(b, off, len, true);
+    return ret || !len ? ret : b->ops->discard(b, off, len);
+}
+
+int bdev_write_zeroes(struct bdev *b, uint64_t off, uint64_t len, bool unmap)
+{
+    int ret = check_range(b, off, len, true);
+    return ret || !len ? ret : b->ops->write_zeroes(b, off, len, unmap);
+}
+
+void bdev_errf(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, BDEV_ERR_LEN, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- iovecs ---- */
+
+size_t bdev_iov_total(const struct iovec *iov, unsigned n)
+{
+    size_t t = 0;
+    for (unsigned i = 0; i < n; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
+unsigned bdev_iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
+                        struct iovec *dst, unsigned max)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < n && len && k < max; i++) {
+        if (off >= iov[i].iov_len) {
+            off -= iov[i].iov_len;
+            continue;
+        }
+        size_t take = MIN(iov[i].iov_len - off, len);
+        dst[k++] = (struct iovec){(uint8_t *)iov[i].iov_base + off, take};
+        len -= take;
+        off = 0;
+    }
+    return k;
+}
+
+void bdev_iov_memset(const struct iovec *iov, unsigned n, size_t off, int c, size_t len)
+{
+    struct iovec seg[BDEV_IOV_MAX];
+    unsigned k = bdev_iov_slice(iov, n, off, len, seg, BDEV_IOV_MAX);
+    for (unsigned i = 0; i < k; i++)
+        memset(seg[i].iov_base, c, seg[i].iov_len);
+}
+
+void bdev_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+{
+    struct iovec seg[BDEV_IOV_MAX];
+    unsigned k = bdev_iov_slice(iov, n, off, len, seg, BDEV_IOV_MAX);
+    uint8_t *p = buf;
+    for (unsigned i = 0; i < k; i++, p += seg[i - 1].iov_len)
+        memcpy(p, seg[i].iov_base, seg[i].iov_len);
+}
+
+void bdev_iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len)
+{
+    struct iovec seg[BDEV_IOV_MAX];
+    unsigned k = bdev_iov_slice(iov, n, off, len, seg, BDEV_IOV_MAX);
+    const uint8_t *p = buf;
+    for (unsigned i = 0; i < k; i++, p += seg[i - 1].iov_len)
+        memcpy(seg[i].iov_base, p, seg[i].iov_len);
+}
+
+int bdev_rw_full(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write)
+{
+    struct iovec seg[BDEV_IOV_MAX];
+    if (n > BDEV_IOV_MAX)
+        return -EINVAL;
+    memcpy(seg, iov, n * sizeof(*iov));
+    struct iovec *v = seg;
+    while (n) {
+        if (!v->iov_len) {
+            v++, n--;
+            continue;
+        }
+        ssize_t r = write ? pwritev(fd, v, (int)n, (off_t)off) : preadv(fd, v, (int)n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0) {
+            if (write)
+                return -EIO;
+            /* Past the end of the file: zeros, as for a sparse file. */
+            for (unsigned i = 0; i < n; i++)
+                memset(v[i].iov_base, 0, v[i].iov_len);
+            return 0;
+        }
+        off += (uint64_t)r;
+        while (n && (size_t)r >= v->iov_len) {
+            r -= (ssize_t)v->iov_len;
+            v++;
+            n--;
+        }
+        if (n) {
+            v->iov_base = (uint8_t *)v->iov_base + r;
+            v->iov_len -= (size_t)r;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Disk image backends of hv-vmm (docs/disks.md): raw files or block devices
+ * and qcow2 v2/v3 images with backing files. The format is probed from the
+ * image's first bytes (or forced by the caller), never guessed from a name.
+ *
+ * A struct bdev is used by one thread at a time. Every function returns 0 or
+ * -errno. Opening checks every field of the image it relies on: an image that
+ * does not pass is refused with a sentence in err, never half-used.
+ */
+#ifndef HV_VMM_BLOCK_BLOCK_H
+#define HV_VMM_BLOCK_BLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define BDEV_ERR_LEN   320
+#define BDEV_MAX_CHAIN 16  /* images in a backing chain, the top one included */
+#define BDEV_IOV_MAX   512 /* segments per request */
+
+enum bdev_format {
+    BDEV_FMT_PROBE, /* qcow2 if the file starts with its magic, raw otherwise */
+    BDEV_FMT_RAW,
+    BDEV_FMT_QCOW2,
+};
+
+struct bdev;
+
+struct bdev_ops {
+    /* [off, off + total length of iov) lies within the capacity (checked by the wrappers). */
+    int (*preadv)(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off);
+    int (*pwritev)(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off);
+    int (*flush)(struct bdev *b);
+    /* A hint: the range may read back as anything afterwards (zeros here). */
+    int (*discard)(struct bdev *b, uint64_t off, uint64_t len);
+    /* The range reads back as zeros; unmap: host space may be released. */
+    int (*write_zeroes)(struct bdev *b, uint64_t off, uint64_t len, bool unmap);
+    void (*close)(struct bdev *b);
+};
+
+struct bdev {
+    const struct bdev_ops *ops;
+    const char *format; /* "raw" or "qcow2" */
+    char *path;
+    int fd;
+    bool readonly;
+    bool probed;          /* the format came from probing (raw: sector 0 may not turn into qcow2) */
+    uint64_t size;        /* bytes the guest sees */
+    struct bdev *backing; /* qcow2: the backing image, opened read-only, or NULL */
+};
+
+/*
+ * Open an image. A read-write image is flock()ed exclusively, a read-only one
+ * (and every backing file) shared: a second writer is refused. On failure
+ * err holds a sentence naming the image and the reason.
+ */
+int bdev_open(struct bdev **out, const char *path, bool readonly, enum bdev_format fmt,
+              char err[BDEV_ERR_LEN]);
+
+/*
+ * The same on an open fd (taken over: closed by bdev_close, or on failure).
+ * path names the image in messages and locates relative backing file names.
+ * No locking. For tests and fuzzers.
+ */
+int bdev_open_fd(struct bdev **out, int fd, const char *path, bool readonly, enum bdev_format fmt,
+                 char err[BDEV_ERR_LEN]);
+
+void bdev_close(struct bdev *b);
+
+int bdev_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off);
+int bdev_pwritev(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off);
+int bdev_pread(struct bdev *b, void *buf, size_t len, uint64_t off);
+int bdev_pwrite(struct bdev *b, const void *buf, size_t len, uint64_t off);
+int bdev_flush(struct bdev *b);
+int bdev_discard(struct bdev *b, uint64_t off, uint64_t len);
+int bdev_write_zeroes(struct bdev *b, uint64_t off, uint64_t len, bool unmap);
+
+/* ---- for the backends ---- */
+
+struct bdev_chain; /* the images opened so far in one chain (loop detection) */
+
+int bdev_open_chain(struct bdev **out, int fd, const char *path, bool readonly,
+                    enum bdev_format fmt, struct bdev_chain *chain, char *err);
+int raw_open(struct bdev **out, int fd, const char *path, bool readonly, char *err);
+int qcow2_open(struct bdev **out, int fd, const char *path, bool readonly, struct bdev_chain *chain,
+               char *err);
+/* Open a backing file, read-only and locked shared, relative to the overlay's directory. */
+int bdev_open_backing(struct bdev **out, const char *overlay, const char *name,
+                      enum bdev_format fmt, struct bdev_chain *chain, char *err);
+
+/* Set an error sentence (BDEV_ERR_LEN bytes, truncated if need be). */
+void bdev_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+size_t bdev_iov_total(const struct iovec *iov, unsigned n);
+/* Segments covering [off, off + len) of iov, into dst (at most max). Returns their count. */
+unsigned bdev_iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
+                        struct iovec *dst, unsigned max);
+void bdev_iov_memset(const struct iovec *iov, unsigned n, size_t off, int c, size_t len);
+void bdev_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
+void bdev_iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf,
+                       size_t len);
+/* preadv/pwritev the whole range, retrying short transfers; reads past EOF give zeros. */
+int bdev_rw_full(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write);
+int bdev_fd_size(int fd, uint64_t *size);
+
+#endif

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Raw images: a regular file or a block device, byte for byte. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block.h"
+#include "qcow2.h"
+#include "util.h"
+
+static int raw_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return bdev_rw_full(b->fd, iov, n, off, false);
+}
+
+static int raw_pwritev(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    /*
+     * A probed raw image must stay raw: a guest writing a qcow2 header into
+     * its sector 0 would otherwise make hv open it as qcow2 next time, with
+     * a backing file of the guest's choosing.
+     */
+    if (b->probed && off < 4) {
+        uint8_t head[4] = {0};
+        size_t len = MIN(bdev_iov_total(iov, n), 4 - off);
+        uint8_t cur[4] = {0};
+        if (pread(b->fd, cur, sizeof(cur), 0) < 0)
+            return -errno;
+        memcpy(head, cur, 4);
+        bdev_iov_to_buf(iov, n, 0, head + off, len);
+        if (memcmp(head, QCOW2_MAGIC, 4) == 0)
+            return -EPERM;
+    }
+    return bdev_rw_full(b->fd, iov, n, off, true);
+}
+
+static int raw_flush(struct bdev *b)
+{
+    return fdatasync(b->fd) < 0 ? -errno : 0;
+}
+
+static int write_zero_buf(struct bdev *b, uint64_t off, uint64_t len)
+{
+    static const uint8_t zeros[64 * 1024];
+    for (uint64_t o = 0; o < len; o += sizeof(zeros)) {
+        struct iovec iov = {(void *)zeros, (size_t)MIN(sizeof(zeros), len - o)};
+        int ret = bdev_rw_full(b->fd, &iov, 1, off + o, true);
+        if (ret)
+            return ret;
+    }
+    return 0;
+}
+
+static int raw_discard(struct bdev *b, uint64_t off, uint64_t len)
+{
+    /* A hint: a file system or device that cannot punch holes just keeps the data. */
+    (void)fallocate(b->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t)off, (off_t)len);
+    return 0;
+}
+
+static int raw_write_zeroes(struct bdev *b, uint64_t off, uint64_t len, bool unmap)
+{
+    int mode = FALLOC_FL_KEEP_SIZE | (unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+    if (fallocate(b->fd, mode, (off_t)off, (off_t)len) == 0)
+        return 0;
+    return write_zero_buf(b, off, len);
+}
+
+static void raw_close(struct bdev *b)
+{
+    close(b->fd);
+    free(b->path);
+    free(b);
+}
+
+static const struct bdev_ops raw_ops = {
+    .preadv = raw_preadv,
+    .pwritev = raw_pwritev,
+    .flush = raw_flush,
+    .discard = raw_discard,
+    .write_zeroes = raw_write_zeroes,
+    .close = raw_close,
+};
+
+int raw_open(struct bdev **out, int fd, const char *path, bool readonly, char *err)
+{
+    uint64_t size;
+    int ret = bdev_fd_size(fd, &size);
+    struct bdev *b = ret ? NULL : calloc(1, sizeof(*b));
+    if (ret || !b || !(b->path = strdup(path))) {
+        ret = ret ? ret : -ENOMEM;
+        bdev_errf(err, "%s: cannot use as a raw image: %s", path, strerror(-ret));
+        free(b);
+        close(fd);
+        return ret;
+    }
+    b->ops = &raw_ops;
+    b->format = "raw";
+    b->fd = fd;
+    b->readonly = readonly;
+    b->size = size;
+    *out = b;
+    return 0;
+}

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The connection to hv-switch (docs/display-protocol.md). A thread of its
+ * own connects (again every second while hv-switch is away), reads input
+ * events and hands them on; the GPU's thread sends scanouts and damage
+ * through display_scanout()/display_damage(), which never block: a damage
+ * that does not fit in the socket buffer is remembered and widened into the
+ * next one.
+ */
+#include "display.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "devices.h"
+#include "log.h"
+#include "util.h"
+#include "virtio/gpu.h"
+#include "virtio/input.h"
+#include "vm.h"
+
+#define RECONNECT_MS 1000
+
+struct display {
+    struct display_config cfg;
+    struct display_input in;
+    pthread_t thread;
+    int stop_fd;
+
+    pthread_mutex_t lock; /* everything below */
+    int sock;             /* -1 while disconnected */
+    bool welcomed;
+    int surface_fd; /* our dup of the scanout memfd, -1 if none */
+    uint32_t width, height, stride;
+    bool blanked;       /* BLANK sent (or to send): no surface at hv-switch */
+    bool surface_sent;  /* hv-switch has our current surface */
+    bool damage_lost;   /* a damage did not fit: send the whole surface next time */
+    bool logged_absent; /* "not reachable" said once per outage */
+};
+
+/* ---- the command-line spec ---- */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n >= DISP_NAME_MAX || s[0] == ' ')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static int parse_option(char *opt, struct display_config *cfg, char *err, size_t errlen)
+{
+    char *val = strchr(opt, '=');
+    if (val)
+        *val++ = '\0';
+    char *end;
+    if (!strcmp(opt, "uivm") && !val) {
+        cfg->uivm = true;
+    } else if (!strcmp(opt, "name") && val) {
+        if (!name_ok(val))
+            return fail(err, errlen,
+                        "--display name=%s: a name is 1 to 31 printable ASCII characters, "
+                        "not starting with a space",
+                        val);
+        snprintf(cfg->name, sizeof(cfg->name), "%s", val);
+    } else if ((!strcmp(opt, "colour") || !strcmp(opt, "color")) && val) {
+        errno = 0;
+        unsigned long c = strtoul(val, &end, 16);
+        if (strlen(val) != 6 || *end || errno || c > 0xffffff)
+            return fail(err, errlen, "--display colour=%s: give six hex digits RRGGBB", val);
+        cfg->colour = (uint32_t)c;
+    } else if (!strcmp(opt, "slot") && val) {
+        uint64_t v;
+        if (parse_uint(val, 0, 9, &v) < 0)
+            return fail(err, errlen, "--display slot=%s: a slot is 0 (any) to 9", val);
+        cfg->slot = (uint32_t)v;
+    } else if (!strcmp(opt, "size") && val) {
+        unsigned long w = strtoul(val, &end, 10), h = 0;
+        if (*end == 'x')
+            h = strtoul(end + 1, &end, 10);
+        if (*end || w < 64 || h < 64 || w > 4096 || h > 4096)
+            return fail(err, errlen, "--display size=%s: give WxH, each from 64 to 4096", val);
+        cfg->width = (uint32_t)w;
+        cfg->height = (uint32_t)h;
+    } else {
+        return fail(err, errlen,
+                    "--display: unknown option '%s'; the options are name=N, colour=RRGGBB, "
+                    "slot=K, uivm and size=WxH",
+                    opt);
+    }
+    return 0;
+}
+
+int display_parse(const char *spec, const char *default_name, struct display_config *cfg, char *err,
+                  size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->width = GPU_DEFAULT_WIDTH;
+    cfg->height = GPU_DEFAULT_HEIGHT;
+    cfg->colour = 0x808080;
+    snprintf(cfg->name, sizeof(cfg->name), "%s",
+             default_name && name_ok(default_name) ? default_name : "vm");
+    char buf[512];
+    if (!spec || strlen(spec) >= sizeof(buf))
+        return fail(err, errlen,
+                    "--display needs a socket path, as in --display "
+                    "/run/hv/switch.sock,name=work,colour=3366ff");
+    strcpy(buf, spec);
+    char *save, *path = strtok_r(buf, ",", &save);
+    if (!path || spec[0] == ',' || strlen(path) >= sizeof(cfg->socket))
+        return fail(err, errlen, "--display %s: the socket path is missing or too long", spec);
+    strcpy(cfg->socket, path);
+    for (char *opt; (opt = strtok_r(NULL, ",", &save));)
+        if (parse_option(opt, cfg, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- sending (lock held) ---- */
+
+static void disconnect(struct display *d, const char *why)
+{
+    if (d->sock < 0)
+        return;
+    log_warn("display: connection to hv-switch lost (%s); reconnecting", why);
+    close(d->sock);
+    d->sock = -1;
+    d->welcomed = false;
+    d->surface_sent = false;
+}
+
+/* 0, or -1 when the message did not fit (EAGAIN); a broken connection is closed. */
+static int send_msg(struct display *d, const void *msg, size_t len, int fd)
+{
+    if (d->sock < 0)
+        return -1;
+    struct iovec iov = {(void *)msg, len};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        m.msg_control = u.buf;
+        m.msg_controllen = sizeof(u.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    if (sendmsg(d->sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len)
+        return 0;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+        disconnect(d, strerror(errno));
+    return -1;
+}
+
+/* Bring hv-switch up to date: the surface (whole), or BLANK. */
+static void sync_surface(struct display *d)
+{
+    if (d->sock < 0 || d->surface_sent)
+        return;
+    if (d->blanked || d->surface_fd < 0) {
+        struct disp_blank b = {DISP_BLANK};
+        if (d->blanked)
+            send_msg(d, &b, sizeof(b), -1);
+        d->surface_sent = true; /* nothing more to send until a new surface */
+        return;
+    }
+    struct disp_scanout s = {.type = DISP_SCANOUT,
+                             .width = d->width,
+                             .height = d->height,
+                             .stride = d->stride,
+                             .format = DISP_FORMAT_XRGB8888};
+    if (send_msg(d, &s, sizeof(s), d->surface_fd) == 0) {
+        d->surface_sent = true;
+        d->damage_lost = false;
+    }
+}
+
+void display_scanout(struct display *d, int fd, uint32_t width, uint32_t height, uint32_t stride)
+{
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (nfd < 0) {
+        log_warn("display: cannot keep the scanout: %s", strerror(errno));
+        return;
+    }
+    pthread_mutex_lock(&d->lock);
+    if (d->surface_fd >= 0)
+        close(d->surface_fd);
+    d->surface_fd = nfd;
+    d->width = width, d->height = height, d->stride = stride;
+    d->blanked = false;
+    d->surface_sent = false;
+    sync_surface(d);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void display_damage(struct display *d, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+    pthread_mutex_lock(&d->lock);
+    if (d->blanked) {
+        d->blanked = false; /* the guest draws again on the same surface */
+        d->surface_sent = false;
+    }
+    if (!d->surface_sent) {
+        sync_surface(d);
+    } else if (d->surface_fd >= 0 && d->sock >= 0) {
+        if (d->damage_lost)
+            x = y = 0, w = d->width, h = d->height;
+        struct disp_damage m = {DISP_DAMAGE, {x, y, w, h}};
+        d->damage_lost = send_msg(d, &m, sizeof(m), -1) < 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+void display_blank(struct display *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->blanked = true;
+    d->surface_sent = false;
+    sync_surface(d);
+    pthread_mutex_unlock(&d->lock);
+}
+
+bool display_connected(struct display *d)
+{
+    pthread_mutex_lock(&d->lock);
+    bool ok = d->welcomed;
+    pthread_mutex_unlock(&d->lock);
+    return ok;
+}
+
+/* ---- the connection thread ---- */
+
+static void try_connect(struct display *d)
+{
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, d->cfg.socket, sizeof(a.sun_path));
+    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        if (!d->logged_absent)
+            log_info("display: hv-switch is not reachable at %s (%s); trying every second",
+                     d->cfg.socket, strerror(errno));
+        d->logged_absent = true;
+        if (s >= 0)
+            close(s);
+        return;
+    }
+    struct disp_hello h = {.type = DISP_HELLO,
+                           .version = DISP_VERSION,
+                           .flags = d->cfg.uivm ? DISP_HELLO_UIVM : 0,
+                           .slot = d->cfg.slot,
+                           .colour = d->cfg.colour};
+    memcpy(h.name, d->cfg.name, sizeof(h.name));
+    pthread_mutex_lock(&d->lock);
+    d->sock = s;
+    d->surface_sent = false;
+    if (send_msg(d, &h, sizeof(h), -1) == 0)
+        sync_surface(d);
+    pthread_mutex_unlock(&d->lock);
+    d->logged_absent = false;
+}
+
+static void handle(struct display *d, const uint8_t *buf, size_t len)
+{
+    uint32_t type;
+    memcpy(&type, buf, sizeof(type));
+    const struct display_input *in = &d->in;
+    if (type == DISP_WELCOME && len == sizeof(struct disp_welcome)) {
+        struct disp_welcome w;
+        memcpy(&w, buf, sizeof(w));
+        log_info("display: hv-switch took vm '%s', slot %d", d->cfg.name,
+                 w.slot == DISP_NO_SLOT ? -1 : (int)w.slot);
+        pthread_mutex_lock(&d->lock);
+        d->welcomed = true;
+        pthread_mutex_unlock(&d->lock);
+    } else if (type == DISP_KEY && len == sizeof(struct disp_key)) {
+        struct disp_key k;
+        memcpy(&k, buf, sizeof(k));
+        if (in->key)
+            in->key(in->ctx, k.code, k.pressed != 0);
+    } else if (type == DISP_POINTER && len == sizeof(struct disp_pointer)) {
+        struct disp_pointer p;
+        memcpy(&p, buf, sizeof(p));
+        if (in->pointer)
+            in->pointer(in->tablet_ctx, p.x, p.y, p.buttons);
+    } else if (type == DISP_WHEEL && len == sizeof(struct disp_wheel)) {
+        struct disp_wheel w;
+        memcpy(&w, buf, sizeof(w));
+        if (in->wheel)
+            in->wheel(in->tablet_ctx, w.dx, w.dy);
+    } else if (type != DISP_FOCUS || len != sizeof(struct disp_focus)) {
+        log_debug("display: ignored a message of type %#x and %zu bytes", type, len);
+    }
+}
+
+static void *display_thread(void *arg)
+{
+    struct display *d = arg;
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        int s = d->sock;
+        pthread_mutex_unlock(&d->lock);
+        if (s < 0) {
+            try_connect(d);
+            pthread_mutex_lock(&d->lock);
+            s = d->sock;
+            pthread_mutex_unlock(&d->lock);
+        }
+        struct pollfd p[2] = {{d->stop_fd, POLLIN, 0}, {s, POLLIN, 0}};
+        int n = poll(p, s >= 0 ? 2 : 1, s >= 0 ? -1 : RECONNECT_MS);
+        if (n < 0 && errno != EINTR)
+            return NULL;
+        if (p[0].revents)
+            return NULL;
+        if (s < 0 || !p[1].revents)
+            continue;
+        uint8_t buf[DISP_MAX_MSG];
+        ssize_t r = recv(s, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+        if (r > 0 && (size_t)r <= sizeof(buf) && r >= 4) {
+            handle(d, buf, (size_t)r);
+            continue;
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        pthread_mutex_lock(&d->lock);
+        if (d->sock == s)
+            disconnect(d, r == 0 ? "hv-switch closed it" : "bad message");
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+struct display *display_start(const struct display_config *cfg, const struct display_input *in)
+{
+    struct display *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->cfg = *cfg;
+    if (in)
+        d->in = *in;
+    d->sock = d->surface_fd = -1;
+    pthread_mutex_init(&d->lock, NULL);
+    d->stop_fd = eventfd(0, EFD_CLOEXEC);
+    int err = d->stop_fd < 0 ? errno : pthread_create(&d->thread, NULL, display_thread, d);
+    if (err) {
+        log_err("display: cannot start: %s", strerror(err));
+        if (d->stop_fd >= 0)
+            close(d->stop_fd);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void display_stop(struct display *d)
+{
+    uint64_t one = 1;
+    if (write(d->stop_fd, &one, sizeof(one)) == sizeof(one))
+        pthread_join(d->thread, NULL);
+    close(d->stop_fd);
+    if (d->sock >= 0)
+        close(d->sock);
+    if (d->surface_fd >= 0)
+        close(d->surface_fd);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+/* ---- --display: wiring the devices together ---- */
+
+static void sink_scanout(void *ctx, int fd, uint32_t w, uint32_t h, uint32_t stride)
+{
+    display_scanout(ctx, fd, w, h, stride);
+}
+
+static void sink_damage(void *ctx, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+    display_damage(ctx, x, y, w, h);
+}
+
+static void sink_blank(void *ctx)
+{
+    display_blank(ctx);
+}
+
+static void in_key(void *ctx, uint32_t code, bool pressed)
+{
+    virtio_input_key(ctx, code, pressed);
+}
+
+static void in_pointer(void *ctx, uint32_t x, uint32_t y, uint32_t buttons)
+{
+    virtio_input_pointer(ctx, x, y, buttons);
+}
+
+static void in_wheel(void *ctx, int32_t dx, int32_t dy)
+{
+    virtio_input_wheel(ctx, dx, dy);
+}
+
+int virtio_display_create(struct vm *vm, const char *spec)
+{
+    struct display_config cfg;
+    char err[256];
+    if (display_parse(spec, vm->cfg ? vm->cfg->name : NULL, &cfg, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        return -EINVAL;
+    }
+    struct virtio_input *kbd = virtio_input_create(vm, INPUT_KEYBOARD);
+    struct virtio_input *tablet = kbd ? virtio_input_create(vm, INPUT_TABLET) : NULL;
+    if (!tablet)
+        return -ENOMEM; /* logged; the VM is not started, so nothing to undo */
+    struct display_input in = {kbd, in_key, in_pointer, in_wheel, tablet};
+    struct display *d = display_start(&cfg, &in);
+    if (!d)
+        return -ENOMEM;
+    struct gpu_sink sink = {d, sink_scanout, sink_damage, sink_blank};
+    return virtio_gpu_create(vm, cfg.width, cfg.height, &sink);
+}
