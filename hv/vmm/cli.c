@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "x86/boot_linux.h"
 
 void cli_usage(FILE *f)
 {
@@ -105,8 +106,9 @@ static enum cli_result parse_disk(char *arg, struct vm_config *cfg, char *err, s
         *comma = '\0';
     }
     if (!*arg)
-        return fail(err, errlen, "--disk needs a file name, as in --disk disk.img or "
-                                 "--disk disk.img,ro");
+        return fail(err, errlen,
+                    "--disk needs a file name, as in --disk disk.img or "
+                    "--disk disk.img,ro");
     d->path = arg;
     cfg->nr_disks++;
     return CLI_RUN;
@@ -194,8 +196,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
             break;
         case OPT_STOP_TIMEOUT:
             if (parse_uint(optarg, 1, 3600, &v) < 0)
-                return fail(err, errlen, "--stop-timeout %s: give seconds from 1 to 3600",
-                            optarg);
+                return fail(err, errlen, "--stop-timeout %s: give seconds from 1 to 3600", optarg);
             cfg->stop_timeout = (unsigned)v;
             break;
         case OPT_NAME:
@@ -239,8 +240,7 @@ static uint64_t mem_total(const char *path)
     return (uint64_t)kb * 1024;
 }
 
-static int check_file(const char *what, const char *path, bool need_write, char *err,
-                      size_t errlen)
+static int check_file(const char *what, const char *path, bool need_write, char *err, size_t errlen)
 {
     struct stat st;
 
@@ -261,10 +261,10 @@ static int check_file(const char *what, const char *path, bool need_write, char 
     return 0;
 }
 
-int cli_check_host(const struct vm_config *cfg, const char *meminfo_path, char *err,
-                   size_t errlen)
+int cli_check_host(const struct vm_config *cfg, const char *meminfo_path, char *err, size_t errlen)
 {
-    if (check_file("kernel", cfg->kernel, false, err, errlen) < 0)
+    if (check_file("kernel", cfg->kernel, false, err, errlen) < 0 ||
+        boot_kernel_check(cfg->kernel, err, errlen) < 0)
         return -1;
     if (cfg->initrd && check_file("initrd", cfg->initrd, false, err, errlen) < 0)
         return -1;

@@ -4,13 +4,13 @@
 #define HV_VMM_CLI_H
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "vm.h"
 
-#define VMM_MIN_MEMORY     (UINT64_C(64) << 20)
-#define VMM_DEFAULT_MEMORY (UINT64_C(512) << 20)
+#define VMM_MIN_MEMORY           (UINT64_C(64) << 20)
+#define VMM_DEFAULT_MEMORY       (UINT64_C(512) << 20)
 #define VMM_DEFAULT_STOP_TIMEOUT 30
 
 enum cli_result {
@@ -29,8 +29,7 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
  * Checks against this host: the kernel, initrd and disks exist, the memory
  * fits in MemTotal of meminfo_path (normally /proc/meminfo). 0 or -1 + err.
  */
-int cli_check_host(const struct vm_config *cfg, const char *meminfo_path, char *err,
-                   size_t errlen);
+int cli_check_host(const struct vm_config *cfg, const char *meminfo_path, char *err, size_t errlen);
 
 void cli_usage(FILE *f);
 

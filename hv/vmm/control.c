@@ -2,8 +2,8 @@
 #include "control.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>

@@ -146,8 +146,8 @@ int irq_msi_update(struct irq_router *r, uint32_t gsi, uint64_t addr, uint32_t d
     pthread_mutex_lock(&r->lock);
     struct kvm_irq_routing_entry *e = find_msi(r, gsi);
     if (e) {
-        if (e->u.msi.address_lo == (uint32_t)addr && e->u.msi.address_hi == (uint32_t)(addr >> 32) &&
-            e->u.msi.data == data) {
+        if (e->u.msi.address_lo == (uint32_t)addr &&
+            e->u.msi.address_hi == (uint32_t)(addr >> 32) && e->u.msi.data == data) {
             ret = 0; /* unchanged: spare the ioctl, the guest rewrites entries often */
         } else {
             e->u.msi.address_lo = (uint32_t)addr;
@@ -166,8 +166,7 @@ static int irqfd(struct irq_router *r, int efd, uint32_t gsi, uint32_t flags)
 
     if (ioctl(r->vm_fd, KVM_IRQFD, &req) < 0) {
         int err = errno;
-        log_err("KVM_IRQFD %s for GSI %u: %s", flags ? "deassign" : "assign", gsi,
-                strerror(err));
+        log_err("KVM_IRQFD %s for GSI %u: %s", flags ? "deassign" : "assign", gsi, strerror(err));
         return -err;
     }
     return 0;

@@ -106,16 +106,11 @@ int kvm_open(void)
         long cap;
         const char *name;
     } needed[] = {
-        {KVM_CAP_IRQCHIP, "in-kernel irqchip"},
-        {KVM_CAP_USER_MEMORY, "user memory"},
-        {KVM_CAP_SET_TSS_ADDR, "TSS address"},
-        {KVM_CAP_PIT2, "in-kernel PIT"},
-        {KVM_CAP_IRQ_ROUTING, "GSI routing"},
-        {KVM_CAP_IRQFD, "irqfd"},
-        {KVM_CAP_IOEVENTFD, "ioeventfd"},
-        {KVM_CAP_EXT_CPUID, "CPUID"},
-        {KVM_CAP_IMMEDIATE_EXIT, "immediate exit"},
-        {KVM_CAP_MP_STATE, "MP state"},
+        {KVM_CAP_IRQCHIP, "in-kernel irqchip"},     {KVM_CAP_USER_MEMORY, "user memory"},
+        {KVM_CAP_SET_TSS_ADDR, "TSS address"},      {KVM_CAP_PIT2, "in-kernel PIT"},
+        {KVM_CAP_IRQ_ROUTING, "GSI routing"},       {KVM_CAP_IRQFD, "irqfd"},
+        {KVM_CAP_IOEVENTFD, "ioeventfd"},           {KVM_CAP_EXT_CPUID, "CPUID"},
+        {KVM_CAP_IMMEDIATE_EXIT, "immediate exit"}, {KVM_CAP_MP_STATE, "MP state"},
     };
     const char *path = getenv("HV_KVM_DEVICE");
     if (!path)
@@ -129,8 +124,7 @@ int kvm_open(void)
                     "module, and enable virtualisation in the firmware)",
                     path);
         else if (err == EACCES || err == EPERM)
-            log_err("cannot open %s: permission denied (run as root or join the kvm group)",
-                    path);
+            log_err("cannot open %s: permission denied (run as root or join the kvm group)", path);
         else
             log_err("cannot open %s: %s", path, strerror(err));
         return -1;

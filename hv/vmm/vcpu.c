@@ -2,8 +2,8 @@
 #include "vcpu.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -18,13 +18,21 @@
 #define VCPU_KICK_SIGNAL SIGUSR1
 
 /* LAPIC register offsets and LVT delivery modes (Intel SDM vol. 3, 10.5.1). */
-#define APIC_LVT0      0x350
-#define APIC_LVT1      0x360
-#define APIC_MODE_NMI  0x4
+#define APIC_LVT0        0x350
+#define APIC_LVT1        0x360
+#define APIC_MODE_NMI    0x4
 #define APIC_MODE_EXTINT 0x7
 
-#define MSR_IA32_MISC_ENABLE     0x1a0
-#define MISC_ENABLE_FAST_STRING  (1u << 0)
+/* KVM's paravirtual MSRs (Documentation/virt/kvm/x86/msr.rst) and the TSC deadline. */
+#define MSR_KVM_SYSTEM_TIME     0x12
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
+#define MSR_KVM_ASYNC_PF_EN     0x4b564d02
+#define MSR_KVM_STEAL_TIME      0x4b564d03
+#define MSR_KVM_PV_EOI_EN       0x4b564d04
+#define MSR_IA32_TSC_DEADLINE   0x6e0
+
+#define MSR_IA32_MISC_ENABLE    0x1a0
+#define MISC_ENABLE_FAST_STRING (1u << 0)
 
 static void kick_handler(int sig)
 {
@@ -72,24 +80,37 @@ static int setup_lapic(struct vcpu *v)
     return vcpu_ioctl(v, KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
 }
 
+/* KVM_SET_MSRS of a few MSRs (struct kvm_msrs ends in a flexible array). */
+static int set_msrs(struct vcpu *v, const uint32_t *index, const uint64_t *data, unsigned n)
+{
+    union {
+        struct kvm_msrs hdr;
+        uint8_t bytes[sizeof(struct kvm_msrs) + 8 * sizeof(struct kvm_msr_entry)];
+    } m;
+
+    if (n > 8)
+        return -1;
+    memset(&m, 0, sizeof(m));
+    m.hdr.nmsrs = n;
+    for (unsigned i = 0; i < n; i++) {
+        m.hdr.entries[i].index = index[i];
+        m.hdr.entries[i].data = data[i];
+    }
+    return ioctl(v->fd, KVM_SET_MSRS, &m.hdr) == (int)n ? 0 : -1;
+}
+
 static int setup_msrs_fpu(struct vcpu *v)
 {
-    struct {
-        struct kvm_msrs hdr;
-        struct kvm_msr_entry e[1];
-    } msrs;
+    static const uint32_t index[] = {MSR_IA32_MISC_ENABLE};
+    static const uint64_t data[] = {MISC_ENABLE_FAST_STRING};
     struct kvm_fpu fpu;
 
-    memset(&msrs, 0, sizeof(msrs));
-    msrs.hdr.nmsrs = 1;
-    msrs.e[0].index = MSR_IA32_MISC_ENABLE;
-    msrs.e[0].data = MISC_ENABLE_FAST_STRING;
-    if (ioctl(v->fd, KVM_SET_MSRS, &msrs) != 1)
+    if (set_msrs(v, index, data, 1) < 0)
         log_debug("vCPU %u: MISC_ENABLE not set", v->id);
 
     memset(&fpu, 0, sizeof(fpu));
-    fpu.fcw = 0x37f;     /* x87 power-on control word */
-    fpu.mxcsr = 0x1f80;  /* SSE: all exceptions masked */
+    fpu.fcw = 0x37f;    /* x87 power-on control word */
+    fpu.mxcsr = 0x1f80; /* SSE: all exceptions masked */
     return vcpu_ioctl(v, KVM_SET_FPU, &fpu, "KVM_SET_FPU");
 }
 
@@ -147,6 +168,18 @@ int vcpu_reset(struct vcpu *v)
         vcpu_ioctl(v, KVM_SET_LAPIC, &v->reset_lapic, "KVM_SET_LAPIC") < 0 ||
         vcpu_ioctl(v, KVM_SET_MP_STATE, &v->reset_mp, "KVM_SET_MP_STATE") < 0)
         return -EIO;
+    /*
+     * The paravirtual MSRs point KVM at guest memory (kvmclock, steal time...):
+     * left set, KVM would keep writing into the next kernel's pages.
+     */
+    static const uint32_t pv_index[] = {MSR_KVM_SYSTEM_TIME_NEW, MSR_KVM_SYSTEM_TIME,
+                                        MSR_KVM_ASYNC_PF_EN,     MSR_KVM_STEAL_TIME,
+                                        MSR_KVM_PV_EOI_EN,       MSR_IA32_TSC_DEADLINE};
+    static const uint64_t zero = 0;
+    for (size_t i = 0; i < sizeof(pv_index) / sizeof(pv_index[0]); i++)
+        set_msrs(v, &pv_index[i], &zero, 1); /* one at a time: some may not exist */
+    setup_msrs_fpu(v);
+
     struct kvm_vcpu_events ev;
     memset(&ev, 0, sizeof(ev)); /* drop pending exceptions, interrupts, NMIs */
     ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING;

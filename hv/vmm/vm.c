@@ -125,8 +125,7 @@ static int create_kvm_vm(struct vm *vm)
     if (max <= 0)
         max = kvm_check_cap(vm->vm_fd, KVM_CAP_NR_VCPUS);
     if (max > 0 && vm->cfg->nr_cpus > (unsigned)max) {
-        log_err("this KVM runs at most %d vCPUs per VM, %u were asked for", max,
-                vm->cfg->nr_cpus);
+        log_err("this KVM runs at most %d vCPUs per VM, %u were asked for", max, vm->cfg->nr_cpus);
         return -1;
     }
     return 0;
@@ -140,8 +139,8 @@ static int save_chip_state(struct vm *vm)
         return -ENOMEM;
     for (unsigned i = 0; i < 3; i++) {
         vm->saved->chips[i].chip_id = i;
-        if (vm_ioctl(vm, KVM_GET_IRQCHIP, (unsigned long)&vm->saved->chips[i],
-                     "KVM_GET_IRQCHIP") < 0)
+        if (vm_ioctl(vm, KVM_GET_IRQCHIP, (unsigned long)&vm->saved->chips[i], "KVM_GET_IRQCHIP") <
+            0)
             return -1;
     }
     return vm_ioctl(vm, KVM_GET_PIT2, (unsigned long)&vm->saved->pit, "KVM_GET_PIT2");
@@ -150,8 +149,8 @@ static int save_chip_state(struct vm *vm)
 static int restore_chip_state(struct vm *vm)
 {
     for (unsigned i = 0; i < 3; i++)
-        if (vm_ioctl(vm, KVM_SET_IRQCHIP, (unsigned long)&vm->saved->chips[i],
-                     "KVM_SET_IRQCHIP") < 0)
+        if (vm_ioctl(vm, KVM_SET_IRQCHIP, (unsigned long)&vm->saved->chips[i], "KVM_SET_IRQCHIP") <
+            0)
             return -1;
     return vm_ioctl(vm, KVM_SET_PIT2, (unsigned long)&vm->saved->pit, "KVM_SET_PIT2");
 }

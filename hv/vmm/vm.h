@@ -46,16 +46,16 @@ struct vm_config {
     unsigned nr_cpus;
     struct vm_disk disks[VM_MAX_DISKS];
     unsigned nr_disks;
-    const char *net_tap; /* NULL: no network */
-    uint64_t vsock_cid;  /* 0: no vsock */
-    const char *control; /* control socket path, NULL: none */
-    const char *console; /* "stdio" or "file:PATH" (the serial port) */
-    const char *display; /* --display spec (display.c), NULL: none */
-    bool reboot_exits;   /* --on-reboot exit */
+    const char *net_tap;   /* NULL: no network */
+    uint64_t vsock_cid;    /* 0: no vsock */
+    const char *control;   /* control socket path, NULL: none */
+    const char *console;   /* "stdio" or "file:PATH" (the serial port) */
+    const char *display;   /* --display spec (display.c), NULL: none */
+    bool reboot_exits;     /* --on-reboot exit */
     unsigned stop_timeout; /* seconds between the power button and a forced stop */
 };
 
-#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1"
+#define VM_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
 
 enum vm_state {
     VM_STATE_CREATED,

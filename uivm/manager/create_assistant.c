@@ -95,8 +95,8 @@ static char *colour_hex(Assistant *a)
 
 static void check_name_page(Assistant *a)
 {
-    char *msg = hv_check_vm_name(gtk_entry_get_text(GTK_ENTRY(a->name)),
-                                 hv_session_vm_names(a->session));
+    char *msg =
+        hv_check_vm_name(gtk_entry_get_text(GTK_ENTRY(a->name)), hv_session_vm_names(a->session));
     form_set_message(a->name_msg, a->name, msg);
     gtk_assistant_set_page_complete(GTK_ASSISTANT(a->assistant), a->p_name, msg == NULL);
     g_free(msg);
@@ -478,8 +478,8 @@ static void build_storage_page(Assistant *a)
     GtkWidget *g = page_grid();
     int row = 0;
     a->disk_new = gtk_radio_button_new_with_mnemonic(NULL, _("Create a _new disk"));
-    a->disk_existing = gtk_radio_button_new_with_mnemonic_from_widget(
-        GTK_RADIO_BUTTON(a->disk_new), _("Use an _existing image"));
+    a->disk_existing = gtk_radio_button_new_with_mnemonic_from_widget(GTK_RADIO_BUTTON(a->disk_new),
+                                                                      _("Use an _existing image"));
     a->disk_none = gtk_radio_button_new_with_mnemonic_from_widget(GTK_RADIO_BUTTON(a->disk_new),
                                                                   _("No _disk"));
     gtk_grid_attach(GTK_GRID(g), a->disk_new, 0, row++, 2, 1);
@@ -548,7 +548,6 @@ static void build_summary_pages(Assistant *a)
     g_object_set(box, "margin", 18, NULL);
     a->summary = gtk_label_new("");
     gtk_label_set_xalign(GTK_LABEL(a->summary), 0);
-    hv_set_accessible_name(a->summary, _("Summary"));
     a->summary_error = gtk_label_new("");
     gtk_label_set_xalign(GTK_LABEL(a->summary_error), 0);
     gtk_label_set_line_wrap(GTK_LABEL(a->summary_error), TRUE);
@@ -558,7 +557,6 @@ static void build_summary_pages(Assistant *a)
     gtk_label_set_attributes(GTK_LABEL(a->summary_error), attrs);
     pango_attr_list_unref(attrs);
     gtk_widget_set_no_show_all(a->summary_error, TRUE);
-    hv_set_accessible_name(a->summary_error, _("Error from hvd"));
     gtk_box_pack_start(GTK_BOX(box), a->summary, FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(box), a->summary_error, FALSE, FALSE, 0);
     a->p_summary = box;

@@ -149,8 +149,8 @@ static void write_next(HvClient *self)
     self->writing = TRUE;
     gsize len;
     const void *buf = g_bytes_get_data(op->bytes, &len);
-    g_output_stream_write_all_async(self->out, buf, len, G_PRIORITY_DEFAULT, op->cancel,
-                                    write_done, op);
+    g_output_stream_write_all_async(self->out, buf, len, G_PRIORITY_DEFAULT, op->cancel, write_done,
+                                    op);
 }
 
 static void send_request(HvClient *self, const char *method, JsonObject *params, GObject *owner,
@@ -257,8 +257,8 @@ static void read_done(GObject *src, GAsyncResult *res, gpointer data)
     HvClient *self = op->self;
     GError *error = NULL;
     gsize len = 0;
-    char *line = g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(src), res, &len,
-                                                          &error);
+    char *line =
+        g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(src), res, &len, &error);
     if (g_cancellable_is_cancelled(op->cancel)) {
         g_free(line);
     } else if (!line) {
@@ -373,8 +373,8 @@ static void vsock_connect_thread(GTask *task, gpointer source, gpointer data, GC
     }
     int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        g_task_return_new_error(task, G_IO_ERROR, g_io_error_from_errno(errno),
-                                "vsock socket: %s", g_strerror(errno));
+        g_task_return_new_error(task, G_IO_ERROR, g_io_error_from_errno(errno), "vsock socket: %s",
+                                g_strerror(errno));
         return;
     }
     struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};

@@ -70,8 +70,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "hv-manager: give --socket or --vsock, not both\n");
         return 2;
     }
-    char *address = opt_vsock ? g_strdup_printf("vsock:%s", opt_vsock)
-                              : g_strdup_printf("unix:%s", opt_socket ? opt_socket : DEFAULT_SOCKET);
+    char *address = opt_vsock
+                        ? g_strdup_printf("vsock:%s", opt_vsock)
+                        : g_strdup_printf("unix:%s", opt_socket ? opt_socket : DEFAULT_SOCKET);
     if (opt_vsock) {
         unsigned cid, port;
         char extra;

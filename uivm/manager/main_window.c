@@ -102,8 +102,7 @@ static void vms_listed(JsonNode *result, const HvError *error, gpointer data)
 
 static void refresh_list(MainWindow *m)
 {
-    hv_client_call(m->session.client, "vm.list", NULL, G_OBJECT(m->window), vms_listed,
-                   m->window);
+    hv_client_call(m->session.client, "vm.list", NULL, G_OBJECT(m->window), vms_listed, m->window);
 }
 
 static int sort_rows(GtkListBoxRow *a, GtkListBoxRow *b, gpointer data)
@@ -129,7 +128,8 @@ static void host_info_done(JsonNode *result, const HvError *error, gpointer data
     JsonObject *o = json_node_get_object(result);
     g_free(m->session.hostname);
     m->session.hostname = g_strdup(json_object_get_string_member_with_default(o, "hostname", ""));
-    m->session.memory_total = (guint64)json_object_get_int_member_with_default(o, "memory_total", 0);
+    m->session.memory_total =
+        (guint64)json_object_get_int_member_with_default(o, "memory_total", 0);
     m->session.host_cpus = (guint)json_object_get_int_member_with_default(o, "cpus", 0);
     char *mem = g_format_size_full(m->session.memory_total, G_FORMAT_SIZE_IEC_UNITS);
     char *sub = g_strdup_printf(_("%s · %u processors · %s"), m->session.hostname,
@@ -204,8 +204,8 @@ static GtkWidget *build_infobar(MainWindow *m)
     GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
     GtkWidget *spinner = gtk_spinner_new();
     gtk_spinner_start(GTK_SPINNER(spinner));
-    char *text = g_strdup_printf(_("Reconnecting to hvd at %s…"),
-                                 hv_client_address(m->session.client));
+    char *text =
+        g_strdup_printf(_("Reconnecting to hvd at %s…"), hv_client_address(m->session.client));
     m->infobar_label = gtk_label_new(text);
     g_free(text);
     gtk_label_set_xalign(GTK_LABEL(m->infobar_label), 0);
@@ -264,7 +264,6 @@ GtkWidget *main_window_new(GtkApplication *app, HvClient *client)
     gtk_header_bar_pack_start(GTK_HEADER_BAR(m->header), m->new_vm);
     m->host_label = gtk_label_new("");
     gtk_style_context_add_class(gtk_widget_get_style_context(m->host_label), "dim-label");
-    hv_set_accessible_name(m->host_label, _("Host"));
     gtk_header_bar_pack_end(GTK_HEADER_BAR(m->header), m->host_label);
     gtk_window_set_titlebar(GTK_WINDOW(m->window), m->header);
 

@@ -133,8 +133,8 @@ static GtkWidget *device_row(UsbPage *u, JsonObject *dev)
     GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
     g_object_set(box, "margin", 8, NULL);
     char *title = g_strdup_printf("%s %s", vendor, product);
-    char *sub = g_strdup_printf(_("Port %s · %s · %s"), busid, id,
-                                owner ? owner : _("with the host"));
+    char *sub =
+        g_strdup_printf(_("Port %s · %s · %s"), busid, id, owner ? owner : _("with the host"));
     GtkWidget *text = gtk_box_new(GTK_ORIENTATION_VERTICAL, 2);
     GtkWidget *t = gtk_label_new(g_strstrip(title));
     gtk_label_set_xalign(GTK_LABEL(t), 0);
@@ -230,8 +230,7 @@ static void devices_listed(JsonNode *result, const HvError *error, gpointer data
     }
     gtk_widget_show_all(u->devices);
     gtk_stack_set_visible_child_name(GTK_STACK(u->root), "devices");
-    hv_client_call(u->session->client, "usb.rules", NULL, G_OBJECT(u->root), rules_listed,
-                   u->root);
+    hv_client_call(u->session->client, "usb.rules", NULL, G_OBJECT(u->root), rules_listed, u->root);
 }
 
 void usb_page_refresh(GtkWidget *page)

@@ -48,10 +48,9 @@ char *hv_check_cpus(guint cpus, guint host_cpus)
     if (cpus > HV_MAX_CPUS)
         return g_strdup_printf(_("At most %d processors."), HV_MAX_CPUS);
     if (host_cpus > 0 && cpus > host_cpus)
-        return g_strdup_printf(
-            g_dngettext(NULL, "This laptop has only %u processor.",
-                        "This laptop has only %u processors.", host_cpus),
-            host_cpus);
+        return g_strdup_printf(g_dngettext(NULL, "This laptop has only %u processor.",
+                                           "This laptop has only %u processors.", host_cpus),
+                               host_cpus);
     return NULL;
 }
 

@@ -15,8 +15,8 @@
 typedef struct {
     HvSession *session;
     GtkWidget *root;
-    char *name;  /* the VM shown, or NULL */
-    char *state; /* its state */
+    char *name;       /* the VM shown, or NULL */
+    char *state;      /* its state */
     GtkWidget *stack; /* "empty" | "vm" */
     GtkWidget *title, *os_icon, *facts;
     GtkWidget *thumb_stack, *thumb_image, *thumb_placeholder_label;
@@ -241,9 +241,9 @@ void vm_details_show(GtkWidget *details, JsonObject *summary)
     g_free(d->name);
     g_free(d->state);
     d->name = g_strdup(name);
-    d->state = summary ? g_strdup(json_object_get_string_member_with_default(summary, "state",
-                                                                            "shutoff"))
-                       : NULL;
+    d->state =
+        summary ? g_strdup(json_object_get_string_member_with_default(summary, "state", "shutoff"))
+                : NULL;
     if (!summary) {
         gtk_stack_set_visible_child_name(GTK_STACK(d->stack), "empty");
         return;
@@ -253,13 +253,12 @@ void vm_details_show(GtkWidget *details, JsonObject *summary)
     gtk_label_set_text(GTK_LABEL(d->title), name);
     gtk_image_set_from_icon_name(GTK_IMAGE(d->os_icon), vm_os_icon_name(os), GTK_ICON_SIZE_DIALOG);
     hv_set_accessible_name(d->os_icon, vm_os_label(os));
-    char *mem = g_format_size_full(
-        (guint64)json_object_get_int_member_with_default(summary, "memory", 0),
-        G_FORMAT_SIZE_IEC_UNITS);
-    char *facts = g_strdup_printf(_("State: %s\nMemory: %s\nProcessors: %d\nOperating system: %s"),
-                                  vm_state_label(d->state), mem,
-                                  (int)json_object_get_int_member_with_default(summary, "cpus", 1),
-                                  vm_os_label(os));
+    char *mem =
+        g_format_size_full((guint64)json_object_get_int_member_with_default(summary, "memory", 0),
+                           G_FORMAT_SIZE_IEC_UNITS);
+    char *facts = g_strdup_printf(
+        _("State: %s\nMemory: %s\nProcessors: %d\nOperating system: %s"), vm_state_label(d->state),
+        mem, (int)json_object_get_int_member_with_default(summary, "cpus", 1), vm_os_label(os));
     gtk_label_set_text(GTK_LABEL(d->facts), facts);
     g_free(facts);
     g_free(mem);
@@ -336,7 +335,6 @@ GtkWidget *vm_details_new(HvSession *session)
     d->facts = gtk_label_new("");
     gtk_label_set_xalign(GTK_LABEL(d->facts), 0);
     gtk_label_set_selectable(GTK_LABEL(d->facts), FALSE);
-    hv_set_accessible_name(d->facts, _("Facts"));
     gtk_box_pack_start(GTK_BOX(box), d->facts, FALSE, FALSE, 0);
 
     GtkWidget *bb = gtk_flow_box_new();
@@ -359,7 +357,7 @@ GtkWidget *vm_details_new(HvSession *session)
                                 G_CALLBACK(on_settings), d);
     d->undefine = action_button(_("De_lete…"), _("Remove this virtual machine's definition"),
                                 G_CALLBACK(on_undefine), d);
-    GtkWidget *buttons[] = {d->start,     d->shutdown, d->destroy,  d->pause,
+    GtkWidget *buttons[] = {d->start,     d->shutdown, d->destroy, d->pause,
                             d->switch_to, d->settings, d->undefine};
     for (size_t i = 0; i < G_N_ELEMENTS(buttons); i++)
         gtk_container_add(GTK_CONTAINER(bb), buttons[i]);

@@ -28,9 +28,9 @@ static void settings_free(gpointer data)
 
 static void validate(Settings *s)
 {
-    char *mem = hv_check_memory_mib(
-        (guint64)gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(s->memory)),
-        s->session->memory_total);
+    char *mem =
+        hv_check_memory_mib((guint64)gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(s->memory)),
+                            s->session->memory_total);
     char *cpus = hv_check_cpus((guint)gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(s->cpus)),
                                s->session->host_cpus);
     form_set_message(s->memory_msg, s->memory, mem);
@@ -94,8 +94,7 @@ static void save(Settings *s)
     gtk_widget_set_sensitive(s->save, FALSE);
     gtk_widget_show(s->progress);
     gtk_progress_bar_pulse(GTK_PROGRESS_BAR(s->progress));
-    hv_client_call(s->session->client, "vm.define", p, G_OBJECT(s->dialog), define_done,
-                   s->dialog);
+    hv_client_call(s->session->client, "vm.define", p, G_OBJECT(s->dialog), define_done, s->dialog);
 }
 
 static void on_response(GtkDialog *dlg, int response, Settings *s)
@@ -141,11 +140,10 @@ void vm_settings_dialog_run(GtkWindow *parent, HvSession *session, const char *n
     s->session = session;
     s->name = g_strdup(name);
     char *title = g_strdup_printf(_("Settings of “%s”"), name);
-    s->dialog = gtk_dialog_new_with_buttons(title, parent,
-                                            GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT |
-                                                GTK_DIALOG_USE_HEADER_BAR,
-                                            _("_Cancel"), GTK_RESPONSE_CANCEL, _("_Save"),
-                                            GTK_RESPONSE_APPLY, NULL);
+    s->dialog = gtk_dialog_new_with_buttons(
+        title, parent,
+        GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT | GTK_DIALOG_USE_HEADER_BAR, _("_Cancel"),
+        GTK_RESPONSE_CANCEL, _("_Save"), GTK_RESPONSE_APPLY, NULL);
     g_free(title);
     g_object_set_data_full(G_OBJECT(s->dialog), "hv-settings", s, settings_free);
     s->save = gtk_dialog_get_widget_for_response(GTK_DIALOG(s->dialog), GTK_RESPONSE_APPLY);
@@ -161,8 +159,8 @@ void vm_settings_dialog_run(GtkWindow *parent, HvSession *session, const char *n
     s->memory_msg = form_add_field(GTK_GRID(grid), &row, _("_Memory (MiB)"), s->memory);
     s->cpus = gtk_spin_button_new_with_range(1, HV_MAX_CPUS, 1);
     s->cpus_msg = form_add_field(GTK_GRID(grid), &row, _("_Processors"), s->cpus);
-    s->os = form_combo(_("Operating system"), "linux", _("Linux"), "windows", _("Windows"),
-                       "other", _("Other"), NULL);
+    s->os = form_combo(_("Operating system"), "linux", _("Linux"), "windows", _("Windows"), "other",
+                       _("Other"), NULL);
     form_add_field(GTK_GRID(grid), &row, _("_Operating system"), s->os);
     s->colour = gtk_color_button_new();
     form_add_field(GTK_GRID(grid), &row, _("_Colour"), s->colour);
@@ -180,7 +178,6 @@ void vm_settings_dialog_run(GtkWindow *parent, HvSession *session, const char *n
     gtk_label_set_line_wrap(GTK_LABEL(s->status), TRUE);
     gtk_label_set_max_width_chars(GTK_LABEL(s->status), 50);
     gtk_widget_set_no_show_all(s->status, TRUE);
-    hv_set_accessible_name(s->status, _("Status"));
     gtk_grid_attach(GTK_GRID(grid), s->status, 0, row++, 2, 1);
     gtk_container_add(GTK_CONTAINER(gtk_dialog_get_content_area(GTK_DIALOG(s->dialog))), grid);
 

@@ -16,17 +16,17 @@
 #include "pci.h"
 #include "vm.h"
 
-#define PM1_STS     0 /* offsets in the block */
-#define PM1_EN      2
-#define PM1_CNT     4
-#define PM_TMR      8
+#define PM1_STS 0 /* offsets in the block */
+#define PM1_EN  2
+#define PM1_CNT 4
+#define PM_TMR  8
 
-#define PWRBTN      (1u << 8) /* in PM1_STS and PM1_EN */
-#define SCI_EN      (1u << 0) /* in PM1_CNT */
-#define SLP_TYP(c)  (((c) >> 10) & 7)
-#define SLP_EN      (1u << 13)
-#define STS_W1C     0x8731 /* status bits the guest clears by writing 1 */
-#define EN_MASK     0x0721
+#define PWRBTN     (1u << 8) /* in PM1_STS and PM1_EN */
+#define SCI_EN     (1u << 0) /* in PM1_CNT */
+#define SLP_TYP(c) (((c) >> 10) & 7)
+#define SLP_EN     (1u << 13)
+#define STS_W1C    0x8731 /* status bits the guest clears by writing 1 */
+#define EN_MASK    0x0721
 
 #define PM_TMR_HZ   3579545
 #define CF9_RST_CPU 0x04
@@ -97,7 +97,7 @@ static void pm_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool 
             mask[off + i] = 0xff;
         }
         uint16_t sts_w = (uint16_t)((w[0] & mask[0]) | (w[1] & mask[1]) << 8);
-        pm->sts &= (uint16_t)~(sts_w & STS_W1C);
+        pm->sts &= (uint16_t) ~(sts_w & STS_W1C);
         if (mask[2] | mask[3])
             pm->en = (uint16_t)((w[2] | w[3] << 8) & EN_MASK);
         if (mask[4] | mask[5])

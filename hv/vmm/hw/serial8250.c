@@ -22,19 +22,19 @@
 #define COM1_BASE 0x3f8
 #define COM1_IRQ  4
 
-#define IER_RDI  0x01 /* received data available */
-#define IER_THRI 0x02 /* transmitter holding register empty */
-#define IER_RLSI 0x04 /* receiver line status */
-#define IIR_NONE 0x01
-#define IIR_THRI 0x02
-#define IIR_RDI  0x04
-#define IIR_FIFO 0xc0
-#define LCR_DLAB 0x80
-#define MCR_LOOP 0x10
-#define LSR_DR   0x01
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-#define FCR_FIFO 0x01
+#define IER_RDI    0x01 /* received data available */
+#define IER_THRI   0x02 /* transmitter holding register empty */
+#define IER_RLSI   0x04 /* receiver line status */
+#define IIR_NONE   0x01
+#define IIR_THRI   0x02
+#define IIR_RDI    0x04
+#define IIR_FIFO   0xc0
+#define LCR_DLAB   0x80
+#define MCR_LOOP   0x10
+#define LSR_DR     0x01
+#define LSR_THRE   0x20
+#define LSR_TEMT   0x40
+#define FCR_FIFO   0x01
 #define FCR_CLR_RX 0x02
 
 #define RX_SIZE 256

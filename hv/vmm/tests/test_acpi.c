@@ -52,6 +52,7 @@ static void test_tables(unsigned cpus)
 
     const uint8_t *xsdt = table(rd64(buf + 24));
     CHECK(memcmp(xsdt, "XSDT", 4) == 0);
+    CHECK(rd32(xsdt + 4) == 36 + 3 * 8); /* exactly FADT, MADT, MCFG */
     CHECK(acpi_checksum(xsdt, rd32(xsdt + 4)) == 0);
 
     const char *sigs[] = {"FACP", "APIC", "MCFG"};
@@ -78,8 +79,8 @@ static void test_tables(unsigned cpus)
     CHECK(p != NULL);
     if (p) {
         p += sizeof(s5);
-        CHECK(p[0] == 8);          /* PkgLength: 1 + 1 + 2 + 2 + 1 + 1 */
-        CHECK(p[1] == 4);          /* NumElements */
+        CHECK(p[0] == 8); /* PkgLength: 1 + 1 + 2 + 2 + 1 + 1 */
+        CHECK(p[1] == 4); /* NumElements */
         CHECK(p[2] == 0x0a && p[3] == PM_S5_TYP);
         CHECK(p[4] == 0x0a && p[5] == PM_S5_TYP);
         CHECK(p[6] == 0x00 && p[7] == 0x00);

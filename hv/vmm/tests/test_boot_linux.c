@@ -24,15 +24,15 @@ static void put32(uint8_t *p, uint32_t v)
 static void make_bzimage(void)
 {
     memset(img, 0, sizeof(img));
-    img[0x1f1] = 4;                 /* setup_sects */
+    img[0x1f1] = 4; /* setup_sects */
     put16(img + 0x1fe, 0xaa55);
     img[0x200] = 0xeb;
     img[0x201] = 0x6a;              /* header ends at 0x26c */
     put32(img + 0x202, 0x53726448); /* HdrS */
     put16(img + 0x206, 0x020f);
-    img[0x211] = 0x01;              /* LOADED_HIGH */
+    img[0x211] = 0x01; /* LOADED_HIGH */
     put32(img + 0x22c, 0x7fffffff);
-    put16(img + 0x236, 0x0003);     /* XLF_KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
+    put16(img + 0x236, 0x0003); /* XLF_KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
     put32(img + 0x238, 2047);
     put32(img + 0x260, 0x01000000);
 }
@@ -93,7 +93,7 @@ static void test_pvh_note(void)
     put16(img + 54, 56);
     put16(img + 56, 1);
     uint8_t *ph = img + 64;
-    put32(ph, 4); /* PT_NOTE */
+    put32(ph, 4);         /* PT_NOTE */
     put32(ph + 8, 0x100); /* offset */
     put32(ph + 32, 40);   /* filesz */
     /* A "GNU" note first, then Xen's PHYS32_ENTRY (18). */

@@ -39,9 +39,9 @@ static void test_ok(void)
     CHECK(strcmp(cfg.console, "stdio") == 0 && !cfg.reboot_exits);
 
     CHECK(parse("--kernel", "/k", "--initrd", "/i", "--memory", "2G", "--cpus", "4", "--disk",
-                "/a.img,ro", "--disk", "/b.img", "--net", "tap=tap0", "--vsock", "42",
-                "--control", "/run/c.sock", "--console", "file:/tmp/c.log", "--on-reboot", "exit",
-                "--name", "vm1", "--cmdline", "console=ttyS0 quiet", NULL) == CLI_RUN);
+                "/a.img,ro", "--disk", "/b.img", "--net", "tap=tap0", "--vsock", "42", "--control",
+                "/run/c.sock", "--console", "file:/tmp/c.log", "--on-reboot", "exit", "--name",
+                "vm1", "--cmdline", "console=ttyS0 quiet", NULL) == CLI_RUN);
     CHECK(cfg.ram_size == 2ull << 30 && cfg.nr_cpus == 4);
     CHECK(cfg.nr_disks == 2 && cfg.disks[0].readonly && strcmp(cfg.disks[0].path, "/a.img") == 0);
     CHECK(!cfg.disks[1].readonly && strcmp(cfg.disks[1].path, "/b.img") == 0);
@@ -59,8 +59,7 @@ static void test_errors(void)
           strstr(err, "too small"));
     CHECK(parse("--kernel", "/k", "--cpus", "0", NULL) == CLI_ERROR && strstr(err, "--cpus 0"));
     CHECK(parse("--kernel", "/k", "--cpus", "999", NULL) == CLI_ERROR);
-    CHECK(parse("--kernel", "/k", "--net", "eth0", NULL) == CLI_ERROR &&
-          strstr(err, "tap=IFNAME"));
+    CHECK(parse("--kernel", "/k", "--net", "eth0", NULL) == CLI_ERROR && strstr(err, "tap=IFNAME"));
     CHECK(parse("--kernel", "/k", "--vsock", "2", NULL) == CLI_ERROR && strstr(err, "reserved"));
     CHECK(parse("--kernel", "/k", "--console", "tty", NULL) == CLI_ERROR);
     CHECK(parse("--kernel", "/k", "--on-reboot", "maybe", NULL) == CLI_ERROR);
@@ -71,6 +70,22 @@ static void test_errors(void)
     CHECK(parse("--kernel", "/k", "--disk", ",ro", NULL) == CLI_ERROR);
 }
 
+/* Just enough of a bzImage header to pass the kernel check. */
+static const uint8_t *fake_bzimage(void)
+{
+    static uint8_t img[8192];
+    img[0x1f1] = 4;
+    img[0x1fe] = 0x55;
+    img[0x1ff] = 0xaa;
+    img[0x201] = 0x6a;
+    memcpy(img + 0x202, "HdrS", 4);
+    img[0x206] = 0x0f;
+    img[0x207] = 0x02;
+    img[0x211] = 1;
+    img[0x236] = 1;
+    return img;
+}
+
 static void test_host(void)
 {
     char meminfo[] = "/tmp/hv-test-meminfo-XXXXXX";
@@ -78,21 +93,32 @@ static void test_host(void)
     CHECK(fd >= 0);
     dprintf(fd, "MemTotal:        1048576 kB\nMemFree: 1 kB\n");
     close(fd);
+    char kernel[] = "/tmp/hv-test-kernel-XXXXXX";
+    fd = mkstemp(kernel);
+    CHECK(fd >= 0);
+    CHECK(write(fd, fake_bzimage(), 8192) == 8192);
+    close(fd);
 
     CHECK(parse("--kernel", "/nonexistent/vmlinuz", NULL) == CLI_RUN);
     CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "does not exist"));
 
-    CHECK(parse("--kernel", meminfo, "--memory", "2G", NULL) == CLI_RUN);
+    /* A file that is not a kernel is refused before KVM is touched. */
+    CHECK(parse("--kernel", meminfo, NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 &&
+          strstr(err, "not a Linux bzImage"));
+
+    CHECK(parse("--kernel", kernel, "--memory", "2G", NULL) == CLI_RUN);
     CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 &&
           strstr(err, "more than this host has"));
-    CHECK(parse("--kernel", meminfo, "--memory", "512M", NULL) == CLI_RUN);
+    CHECK(parse("--kernel", kernel, "--memory", "512M", NULL) == CLI_RUN);
     CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) == 0);
 
-    CHECK(parse("--kernel", meminfo, "--disk", "/nonexistent.img", NULL) == CLI_RUN);
+    CHECK(parse("--kernel", kernel, "--disk", "/nonexistent.img", NULL) == CLI_RUN);
     CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "disk"));
     CHECK(parse("--kernel", "/tmp", NULL) == CLI_RUN);
     CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "directory"));
     unlink(meminfo);
+    unlink(kernel);
 }
 
 int main(void)

@@ -64,15 +64,21 @@ static size_t table_begin(struct tbuf *t, const char *sig, uint8_t rev)
     return off;
 }
 
-/* Fill in the length and checksum of the table that started at off. */
-static void table_end(struct tbuf *t, size_t off)
+/* Set the length and checksum of the table of len bytes at off. */
+static void table_seal(struct tbuf *t, size_t off, size_t len)
 {
     if (t->full)
         return;
     uint8_t *h = t->p + off;
-    put(h + 4, t->len - off, 4);
+    put(h + 4, len, 4);
     h[9] = 0;
-    h[9] = (uint8_t)(0x100 - acpi_checksum(h, t->len - off));
+    h[9] = (uint8_t)(0x100 - acpi_checksum(h, len));
+}
+
+/* The table that started at off ends here. */
+static void table_end(struct tbuf *t, size_t off)
+{
+    table_seal(t, off, t->len - off);
 }
 
 /* Generic Address Structure in system I/O space. */
@@ -105,8 +111,11 @@ static void build_fadt(struct tbuf *t, uint64_t gpa, uint64_t facs, uint64_t dsd
     put(f + 96, 101, 2);  /* P_LVL2_LAT > 100: no C2 */
     put(f + 98, 1001, 2); /* P_LVL3_LAT > 1000: no C3 */
     f[108] = 0x32;        /* RTC century register */
-    /* IAPC_BOOT_ARCH: legacy devices, an 8042 (for its reset line), no VGA. */
-    put(f + 109, (1 << 0) | (1 << 1) | (1 << 2), 2);
+    /*
+     * IAPC_BOOT_ARCH: legacy devices, no VGA. The 8042 bit stays clear: our
+     * i8042 only has its reset line, and Linux would spend seconds probing it.
+     */
+    put(f + 109, (1 << 0) | (1 << 2), 2);
     /* Flags: WBINVD, C1, no sleep button, 32-bit PM timer, reset register. */
     put(f + 112, (1 << 0) | (1 << 2) | (1 << 5) | (1 << 8) | (1 << 10), 4);
     put_gas_io(f + 116, 8, 1, PM_RESET_PORT);
@@ -319,7 +328,7 @@ size_t acpi_build(uint8_t *buf, size_t cap, uint64_t gpa, unsigned nr_cpus)
     enum { NR_TABLES = 3 };
     size_t xsdt_entries = t.len;
     tb_reserve(&t, 8 * NR_TABLES);
-    table_end(&t, xsdt);
+    size_t xsdt_len = t.len - xsdt;
 
     build_facs(&t);
     size_t facs = t.len - 64;
@@ -337,7 +346,7 @@ size_t acpi_build(uint8_t *buf, size_t cap, uint64_t gpa, unsigned nr_cpus)
     const size_t tables[NR_TABLES] = {fadt, madt, mcfg};
     for (size_t i = 0; i < NR_TABLES; i++)
         put(buf + xsdt_entries + 8 * i, gpa + tables[i], 8);
-    table_end(&t, xsdt);
+    table_seal(&t, xsdt, xsdt_len);
 
     memcpy(rsdp, "RSD PTR ", 8);
     memcpy(rsdp + 9, "HVHV  ", 6);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -42,14 +43,14 @@
 #define ZP_E820_TABLE      0x2d0
 #define ZP_E820_MAX        128
 
-#define HDRS_MAGIC         0x53726448 /* "HdrS" */
-#define LOADED_HIGH        0x01
-#define CAN_USE_HEAP       0x80
-#define XLF_KERNEL_64      0x01
-#define LOADER_UNDEFINED   0xff
+#define HDRS_MAGIC       0x53726448 /* "HdrS" */
+#define LOADED_HIGH      0x01
+#define CAN_USE_HEAP     0x80
+#define XLF_KERNEL_64    0x01
+#define LOADER_UNDEFINED 0xff
 
 /* PVH: hvm_start_info (xen/interface/hvm/start_info.h). */
-#define PVH_MAGIC          0x336ec578
+#define PVH_MAGIC                0x336ec578
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 
 static uint16_t rd16(const uint8_t *p)
@@ -308,8 +309,12 @@ static void write_gdt(const struct guest_mem *mem)
 {
     /* 0x10: code (64-bit for the Linux entry, 32-bit for PVH), 0x18: data, 0x20: TSS. */
     static const uint64_t gdt[] = {
-        0, 0, UINT64_C(0x00af9b000000ffff), UINT64_C(0x00cf93000000ffff),
-        UINT64_C(0x0000890000000067), UINT64_C(0x00cf9b000000ffff),
+        0,
+        0,
+        UINT64_C(0x00af9b000000ffff),
+        UINT64_C(0x00cf93000000ffff),
+        UINT64_C(0x0000890000000067),
+        UINT64_C(0x00cf9b000000ffff),
     };
     uint8_t *p = guest_mem_ptr(mem, BOOT_GDT_GPA, sizeof(gdt));
     for (size_t i = 0; i < ARRAY_SIZE(gdt); i++)
@@ -456,6 +461,32 @@ int boot_linux_load(const struct guest_mem *mem, const char *kernel, const char 
     return ret;
 }
 
+int boot_kernel_check(const char *path, char *err, size_t errlen)
+{
+    uint8_t buf[65536];
+    struct bzimage_info bi;
+    const char *why;
+
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open the kernel %s: %s", path, strerror(errno));
+        return -1;
+    }
+    ssize_t n = read_full(fd, buf, sizeof(buf));
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen, "cannot read the kernel %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (n >= 4 && memcmp(buf, "\177ELF", 4) == 0)
+        return 0; /* the PVH note is looked for when loading */
+    if (bzimage_parse(buf, (size_t)n, &bi, &why) < 0) {
+        snprintf(err, errlen, "the kernel %s cannot be booted: %s", path, why);
+        return -1;
+    }
+    return 0;
+}
+
 static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64)
 {
     memset(s, 0, sizeof(*s));
@@ -491,7 +522,7 @@ int boot_linux_setup_vcpu(int vcpu_fd, const struct boot_info *info)
     if (lm) {
         sregs.cr0 = 0x80000031; /* PG, NE, ET, PE */
         sregs.cr3 = BOOT_PML4_GPA;
-        sregs.cr4 = 0x20; /* PAE */
+        sregs.cr4 = 0x20;   /* PAE */
         sregs.efer = 0x500; /* LMA, LME */
     } else {
         sregs.cr0 = 0x11; /* PE (and ET, hard-wired) */

@@ -77,6 +77,13 @@ struct boot_info {
 int boot_linux_load(const struct guest_mem *mem, const char *kernel, const char *initrd,
                     const char *cmdline, uint64_t rsdp_gpa, struct boot_info *out);
 
+/*
+ * Can this file be booted at all (a bzImage, or an ELF left to the loader)?
+ * Checked before KVM is touched, so a wrong file gets its own message.
+ * 0, or -1 with a sentence in err.
+ */
+int boot_kernel_check(const char *path, char *err, size_t errlen);
+
 /* Put the boot vCPU in the entry state for info. */
 int boot_linux_setup_vcpu(int vcpu_fd, const struct boot_info *info);
 

@@ -44,8 +44,8 @@ static unsigned id_bits(unsigned n)
     return b;
 }
 
-struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned apic_id,
-                                  unsigned nr_cpus, bool tsc_deadline)
+struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned apic_id, unsigned nr_cpus,
+                                  bool tsc_deadline)
 {
     size_t size = sizeof(*base) + base->nent * sizeof(struct kvm_cpuid_entry2);
     struct kvm_cpuid2 *c = malloc(size);

@@ -15,7 +15,7 @@ struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd);
  * core counts (one package, one thread per core), the hypervisor bit, and
  * the TSC deadline timer when KVM can emulate it. free() the result.
  */
-struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned apic_id,
-                                  unsigned nr_cpus, bool tsc_deadline);
+struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned apic_id, unsigned nr_cpus,
+                                  bool tsc_deadline);
 
 #endif

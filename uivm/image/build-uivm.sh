@@ -1,0 +1,105 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Builds the UIVM: a minimal Debian 12 guest that boots straight into
+# hv-manager, full screen under the cage kiosk compositor, talking to hvd
+# over vsock (CID 2, port 5140). Output, for hv-vmm's direct kernel boot:
+#   $OUT/vmlinuz  $OUT/initrd.img  $OUT/rootfs.ext4  $OUT/cmdline
+# OUT defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/hv/uivm; the image is
+# rebuilt only when this script or the hv-manager binary changed.
+#
+# usage: build-uivm.sh [--manager PATH] [--out DIR] [--force]
+# needs (as root, or with mmdebstrap's unshare mode): mmdebstrap, e2fsprogs.
+# The Debian mirror comes from the host's own apt sources; no hostname here.
+set -eu
+
+manager=${HV_MANAGER:-build/uivm/manager/hv-manager}
+out=${XDG_CACHE_HOME:-$HOME/.cache}/hv/uivm
+force=0
+sources=/etc/apt/sources.list.d/debian.sources
+while [ $# -gt 0 ]; do
+    case $1 in
+    --manager) manager=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --force) force=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "build-uivm: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+die() { echo "build-uivm: $*" >&2; exit 1; }
+[ -x "$manager" ] || die "hv-manager not found at $manager (ninja -C build, or --manager PATH)"
+[ -r "$sources" ] || die "$sources is missing: it names the Debian mirror to use"
+command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (apt-get install mmdebstrap)"
+command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 is not installed (apt-get install e2fsprogs)"
+
+stamp=$(cat "$0" "$manager" | sha256sum | cut -c1-16)
+if [ "$force" = 0 ] && [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ]; then
+    echo "build-uivm: $out is up to date"
+    exit 0
+fi
+mkdir -p "$out"
+work=$(mktemp -d "${TMPDIR:-/tmp}/hv-uivm.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+
+# The guest: the generic kernel (virtio-gpu DRM, virtio-input and vsock are
+# modules there), cage, the GTK 3 and json-glib libraries hv-manager links,
+# fonts, and nothing a user logs into.
+packages=linux-image-amd64,initramfs-tools,systemd-sysv,udev,cage,libgtk-3-0,libjson-glib-1.0-0,librsvg2-common,adwaita-icon-theme,fonts-dejavu-core,dbus,libgl1-mesa-dri,seatd
+
+mmdebstrap --variant=minbase --include="$packages" \
+    --customize-hook='mkdir -p "$1/usr/local/bin"' \
+    --customize-hook="upload $manager /usr/local/bin/hv-manager" \
+    --customize-hook='chmod 755 "$1/usr/local/bin/hv-manager"' \
+    --customize-hook='echo uivm > "$1/etc/hostname"' \
+    --customize-hook='useradd --root "$1" -m -G video,input,render -s /usr/sbin/nologin hv' \
+    --customize-hook='printf "%s\n" virtio_gpu virtio_input vmw_vsock_virtio_transport virtio_blk >> "$1/etc/initramfs-tools/modules"' \
+    --customize-hook='cat > "$1/etc/systemd/system/hv-manager.service" <<UNIT
+[Unit]
+Description=hv Manager (kiosk)
+After=systemd-user-sessions.service seatd.service
+Wants=seatd.service
+
+[Service]
+User=hv
+PAMName=login
+TTYPath=/dev/tty1
+StandardInput=tty
+Environment=XDG_RUNTIME_DIR=/run/hv-manager
+RuntimeDirectory=hv-manager
+RuntimeDirectoryMode=0700
+ExecStart=/usr/bin/cage -d -- /usr/local/bin/hv-manager --vsock 2:5140 --fullscreen
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+UNIT' \
+    --customize-hook='chroot "$1" systemctl enable hv-manager.service seatd.service' \
+    --customize-hook='chroot "$1" systemctl mask getty@tty1.service' \
+    --customize-hook='chroot "$1" update-initramfs -u -k all' \
+    --customize-hook="sync-out /boot $work/boot" \
+    bookworm "$work/rootfs.tar" "$sources"
+
+cp "$(ls "$work"/boot/vmlinuz-* | head -1)" "$out/vmlinuz"
+cp "$(ls "$work"/boot/initrd.img-* | head -1)" "$out/initrd.img"
+truncate -s 2G "$work/rootfs.ext4"
+mkfs.ext4 -q -L uivm-root -d "$work/rootfs.tar" "$work/rootfs.ext4" 2>/dev/null || {
+    mkdir "$work/root" && tar -C "$work/root" -xf "$work/rootfs.tar" &&
+        mkfs.ext4 -q -L uivm-root -d "$work/root" "$work/rootfs.ext4"
+}
+mv "$work/rootfs.ext4" "$out/rootfs.ext4"
+echo "root=/dev/vda rw console=ttyS0 quiet" > "$out/cmdline"
+echo "$stamp" > "$out/stamp"
+cat <<MSG
+build-uivm: built $out
+  define it for hvd, e.g.:
+    [vm]
+    name=uivm
+    role=uivm
+    vsock=3
+    memory=768M
+    kernel=$out/vmlinuz
+    initrd=$out/initrd.img
+    cmdline=$(cat "$out/cmdline")
+    disk=$out/rootfs.ext4
+MSG
