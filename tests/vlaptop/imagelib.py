@@ -149,6 +149,9 @@ def cached(kind, hasher, build):
     return final, True
 
 
+IN_USE_HOURS = 3
+
+
 def prune_stale(keep, per_kind=3):
     """Removes cache entries unused for STALE_DAYS, and all but the per_kind
     most recently used entries of each kind; never those in keep.
@@ -166,10 +169,15 @@ def prune_stale(keep, per_kind=3):
             shutil.rmtree(entry, ignore_errors=True)
             continue
         by_kind.setdefault(entry.name.rsplit("-", 1)[0], []).append(entry)
+    # Entries used in the last hours may belong to a test run going on now
+    # (several build trees share one cache): only older ones count as spare.
+    recent = time.time() - IN_USE_HOURS * 3600
     for kind, entries in by_kind.items():
         entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
         kept = sum(1 for k in keep if k.name.startswith(kind + "-"))
         for entry in entries[max(per_kind - kept, 0):]:
+            if entry.stat().st_mtime > recent:
+                continue
             log(f"removing old cache entry {entry.name}")
             shutil.rmtree(entry, ignore_errors=True)
 

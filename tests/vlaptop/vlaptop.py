@@ -30,6 +30,8 @@ QEMU = os.environ.get("HV_QEMU", "qemu-system-x86_64")
 AGENT_PORT = "org.hv.agent"
 GUEST_KERNEL = build_image.GUEST_DIR_IN_LAPTOP + "/vmlinuz"
 GUEST_INITRD = build_image.GUEST_DIR_IN_LAPTOP + "/initrd.img"
+DESKTOP_KERNEL = build_image.DESKTOP_GUEST_DIR_IN_LAPTOP + "/vmlinuz"
+DESKTOP_INITRD = build_image.DESKTOP_GUEST_DIR_IN_LAPTOP + "/initrd.img"
 
 # Agent protocol (tests/vlaptop/agent/hv-test-agent.c has the full picture).
 MAGIC = 0x41545648
@@ -292,6 +294,9 @@ class Laptop:
     # -- in-laptop paths of the test guest
     guest_kernel = GUEST_KERNEL
     guest_initrd = GUEST_INITRD
+    # the desktop flavour (generic kernel: virtio-gpu, virtio-input, USB)
+    desktop_kernel = DESKTOP_KERNEL
+    desktop_initrd = DESKTOP_INITRD
 
     def __enter__(self):
         self.start()
@@ -353,6 +358,8 @@ class Laptop:
         """Boots the laptop and waits for its agent, within boot_timeout."""
         self._resolve_image()
         self._check_inputs()
+        for path in (self.initrd, self.rootfs):  # in use: keep prune_stale() away from it
+            os.utime(Path(path).parent)
         t0 = time.monotonic()
         with open(self.qemu_log, "wb") as qlog:
             try:
