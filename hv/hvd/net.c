@@ -91,8 +91,23 @@ static int setup_bridge(struct hvd *d, struct api_error *e)
     return 0;
 }
 
+/*
+ * TAPs need /dev/net/tun. With systemd, kmod-static-nodes creates it and its
+ * first open loads tun; without (a minimal host, the virtual laptop) nothing
+ * does, so load the module, which makes devtmpfs create the node.
+ */
+static void ensure_tun(void)
+{
+    if (access("/dev/net/tun", F_OK) == 0)
+        return;
+    const char *modprobe[] = {"modprobe", "tun", NULL};
+    if (run_quiet(modprobe, NULL) < 0)
+        log_warn("/dev/net/tun is missing and 'modprobe tun' failed");
+}
+
 char *net_attach(struct hvd *d, struct vm *vm, struct api_error *e)
 {
+    ensure_tun();
     if (setup_bridge(d, e) < 0)
         return NULL;
     char *tap = net_tap_name(vm);

@@ -379,8 +379,12 @@ static char **build_argv(struct hvd *d, struct vm *vm)
         free(path);
     }
     if (vm->tap) {
+        char mac[18];
+        vmdef_mac(def, mac);
         ADD("--net");
         ADDF("tap=%s", vm->tap);
+        ADD("--mac");
+        ADD(mac);
     }
     if (def->vsock) {
         ADD("--vsock");

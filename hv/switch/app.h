@@ -9,10 +9,19 @@
 #include "registry.h"
 
 #include <SDL.h>
+#include <linux/input.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #define MAX_CLIENTS (REG_MAX_VMS + 8) /* VMs plus connections still saying hello */
+#define ABSPTR_MAX  4                 /* tablets read directly on KMSDRM (absptr.c) */
+
+/* A tablet read by hv-switch itself (absptr.c). */
+struct absptr {
+    int fd;
+    struct input_absinfo ax, ay;
+    int x, y; /* raw */
+};
 
 /* One producer connection; its address is stable (registry entries point here). */
 struct client {
@@ -45,6 +54,11 @@ struct app {
     bool switch_pending;
     uint64_t switch_t0;
     struct lat_stats lat;
+    /* Tablets read directly (KMSDRM only) and the pointer's window position. */
+    struct absptr abs[ABSPTR_MAX];
+    int nabs;
+    uint64_t abs_last_ns;
+    int ptr_x, ptr_y;
 };
 
 uint64_t now_ns(void);
@@ -68,5 +82,12 @@ void input_event(struct app *a, const SDL_Event *ev);
 /* Sends what a focus change says (releases, FOCUS messages) and schedules a redraw. */
 void input_apply(struct app *a, const struct focus_out *out, bool from_user, uint64_t t0);
 uint32_t keymap_evdev(SDL_Scancode sc); /* 0 when unmapped */
+/* The pointer is at window pixel (x, y): tell the focused VM. */
+void input_pointer_at(struct app *a, int x, int y);
+
+/* absptr.c: tablets on KMSDRM, where SDL 2.26 does not scale them. */
+void absptr_open(struct app *a);
+void absptr_read(struct app *a);
+bool absptr_owns_motion(struct app *a); /* SDL's motion event is a tablet's: ignore it */
 
 #endif

@@ -65,10 +65,17 @@ static void pointer(struct app *a, int x, int y)
     struct lrect pic;
     struct disp_pointer p = {.type = DISP_POINTER, .buttons = held_buttons};
 
-    if (!comp_focused_rect(a, &pic))
+    a->ptr_x = x;
+    a->ptr_y = y;
+    if (a->focus.overlay || !comp_focused_rect(a, &pic))
         return;
     layout_to_abs(pic, x, y, &p.x, &p.y);
     client_send(a, a->focus.focused, &p, sizeof(p));
+}
+
+void input_pointer_at(struct app *a, int x, int y)
+{
+    pointer(a, x, y);
 }
 
 void input_event(struct app *a, const SDL_Event *ev)
@@ -79,15 +86,20 @@ void input_event(struct app *a, const SDL_Event *ev)
         key(a, &ev->key, now_ns());
         break;
     case SDL_MOUSEMOTION:
-        pointer(a, ev->motion.x, ev->motion.y);
+        if (!absptr_owns_motion(a))
+            pointer(a, ev->motion.x, ev->motion.y);
         break;
     case SDL_MOUSEBUTTONDOWN:
-        held_buttons |= button_bit(ev->button.button);
-        pointer(a, ev->button.x, ev->button.y);
-        break;
     case SDL_MOUSEBUTTONUP:
-        held_buttons &= ~button_bit(ev->button.button);
-        pointer(a, ev->button.x, ev->button.y);
+        if (ev->type == SDL_MOUSEBUTTONDOWN)
+            held_buttons |= button_bit(ev->button.button);
+        else
+            held_buttons &= ~button_bit(ev->button.button);
+        /* With a tablet read directly, SDL's position is not the pointer's. */
+        if (a->nabs)
+            pointer(a, a->ptr_x, a->ptr_y);
+        else
+            pointer(a, ev->button.x, ev->button.y);
         break;
     case SDL_MOUSEWHEEL:
         if (!a->focus.overlay && a->focus.focused) {

@@ -34,7 +34,7 @@ uint64_t now_ns(void)
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct pollfd fds[MAX_CLIENTS + 2];
+    struct pollfd fds[MAX_CLIENTS + ABSPTR_MAX + 2];
     int nfds;
     unsigned generation;
     bool stop;
@@ -44,7 +44,7 @@ static struct {
 
 static void *poller_main(void *arg)
 {
-    struct pollfd fds[MAX_CLIENTS + 2];
+    struct pollfd fds[MAX_CLIENTS + ABSPTR_MAX + 2];
     unsigned seen = 0;
     int n;
 
@@ -80,6 +80,8 @@ static void poller_arm(struct app *a)
         if (a->clients[i].used)
             poller.fds[poller.nfds++] = (struct pollfd){.fd = a->clients[i].fd, .events = POLLIN};
     }
+    for (int i = 0; i < a->nabs; i++)
+        poller.fds[poller.nfds++] = (struct pollfd){.fd = a->abs[i].fd, .events = POLLIN};
     poller.generation++;
     pthread_cond_signal(&poller.cond);
     pthread_mutex_unlock(&poller.lock);
@@ -171,6 +173,7 @@ int main(int argc, char **argv)
 
     drv = getenv("SDL_VIDEODRIVER");
     if (drv && !strcmp(drv, "kmsdrm")) {
+        absptr_open(&a);
         fullscreen = true;
         if (!renderer)
             renderer = "opengles2"; /* the one that draws everything right there */
@@ -200,6 +203,7 @@ int main(int argc, char **argv)
             if (ev.type == SDL_QUIT) {
                 a.quit = true;
             } else if (ev.type == poller.event) {
+                absptr_read(&a);
                 server_service(&a);
                 poller_arm(&a);
             } else if (ev.type == SDL_WINDOWEVENT) {

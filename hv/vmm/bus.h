@@ -48,7 +48,6 @@ int io_bus_move(struct io_bus *bus, uint64_t old_base, uint64_t new_base);
  * Dispatch one access. Returns false when nothing is registered there: reads
  * then see all ones (data filled with 0xff), writes are dropped.
  */
-bool io_bus_access(struct io_bus *bus, uint64_t addr, uint8_t *data, uint32_t len,
-                   bool is_write);
+bool io_bus_access(struct io_bus *bus, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
 
 #endif

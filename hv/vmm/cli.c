@@ -26,9 +26,11 @@ void cli_usage(FILE *f)
           "  --cpus N               number of vCPUs (default 1)\n"
           "  --disk PATH[,ro]       a virtio disk; repeat for more\n"
           "  --net tap=IFNAME       a virtio network card on a tap interface\n"
+          "  --mac MAC              its MAC address, e.g. 52:54:00:12:34:56\n"
           "  --vsock CID            a virtio vsock device with this guest CID (>= 3)\n"
           "  --control SOCKET       serve the control protocol on this unix socket\n"
           "  --console SPEC         serial console: stdio (default), file:PATH or none\n"
+          "  --virtio-console SPEC  a virtio console (hvc0): socket:PATH or file:PATH\n"
           "  --on-reboot ACTION     restart (default) or exit (exit code 3)\n"
           "  --stop-timeout SEC     power button to forced stop on SIGTERM (default 30)\n"
           "  --name NAME            the VM's name, for messages and queries\n"
@@ -63,6 +65,7 @@ enum {
     OPT_CPUS,
     OPT_DISK,
     OPT_NET,
+    OPT_MAC,
     OPT_VSOCK,
     OPT_CONTROL,
     OPT_CONSOLE,
@@ -70,6 +73,7 @@ enum {
     OPT_STOP_TIMEOUT,
     OPT_NAME,
     OPT_DISPLAY,
+    OPT_VIRTIO_CONSOLE,
 };
 
 static const struct option options[] = {
@@ -80,6 +84,7 @@ static const struct option options[] = {
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"disk", required_argument, NULL, OPT_DISK},
     {"net", required_argument, NULL, OPT_NET},
+    {"mac", required_argument, NULL, OPT_MAC},
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"control", required_argument, NULL, OPT_CONTROL},
     {"console", required_argument, NULL, OPT_CONSOLE},
@@ -87,6 +92,7 @@ static const struct option options[] = {
     {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
     {"name", required_argument, NULL, OPT_NAME},
     {"display", required_argument, NULL, OPT_DISPLAY},
+    {"virtio-console", required_argument, NULL, OPT_VIRTIO_CONSOLE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -169,6 +175,19 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
                             optarg);
             cfg->net_tap = optarg + 4;
             break;
+        case OPT_MAC: {
+            unsigned m[6];
+            char end;
+            if (sscanf(optarg, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4],
+                       &m[5], &end) != 6 || strlen(optarg) != 17 || (m[0] & 1) ||
+                !(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]))
+                return fail(err, errlen,
+                            "--mac %s: write a unicast MAC address such as 52:54:00:12:34:56",
+                            optarg);
+            for (int i = 0; i < 6; i++)
+                cfg->net_mac[i] = (uint8_t)m[i];
+            break;
+        }
         case OPT_VSOCK:
             if (parse_uint(optarg, 3, UINT32_MAX - 1, &v) < 0)
                 return fail(err, errlen,
@@ -201,6 +220,13 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
             break;
         case OPT_NAME:
             cfg->name = optarg;
+            break;
+        case OPT_VIRTIO_CONSOLE:
+            if (!((strncmp(optarg, "socket:", 7) == 0 && optarg[7]) ||
+                  (strncmp(optarg, "file:", 5) == 0 && optarg[5])))
+                return fail(err, errlen, "--virtio-console %s: give socket:PATH or file:PATH",
+                            optarg);
+            cfg->virtio_console = optarg;
             break;
         case OPT_DISPLAY: /* checked by display.c when the VM is created */
             cfg->display = optarg;

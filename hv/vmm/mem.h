@@ -23,15 +23,15 @@
 #define MEM_MAX_REGIONS 2
 
 struct mem_region {
-    uint64_t gpa;    /* guest-physical start */
-    uint64_t size;   /* bytes */
-    uint8_t *hva;    /* host address of gpa */
+    uint64_t gpa;  /* guest-physical start */
+    uint64_t size; /* bytes */
+    uint8_t *hva;  /* host address of gpa */
 };
 
 struct guest_mem {
     int memfd;
-    uint8_t *base;   /* host mapping of the whole memfd */
-    uint64_t size;   /* RAM bytes in total */
+    uint8_t *base; /* host mapping of the whole memfd */
+    uint64_t size; /* RAM bytes in total */
     unsigned nr_regions;
     struct mem_region regions[MEM_MAX_REGIONS];
 };

@@ -183,6 +183,15 @@ static int create_virtio_devices(struct vm *vm)
         if (virtio_vsock_create(vm, cfg->vsock_cid) < 0)
             return -1;
     }
+    if (cfg->virtio_console) {
+        if (!virtio_console_create) {
+            log_err("this hv-vmm was built without virtio-console: --virtio-console cannot be "
+                    "used");
+            return -1;
+        }
+        if (virtio_console_create(vm, cfg->virtio_console) < 0)
+            return -1;
+    }
     if (cfg->display) {
         if (!virtio_display_create) {
             log_err("this hv-vmm was built without virtio-gpu: --display cannot be used");

@@ -3,13 +3,16 @@
 
 Two Linux VMs defined from files, started, both reach userspace; one shut down
 through ACPI, the other destroyed; kill -9 of one hv-vmm is reported as a
-crash while the other runs on; kill -9 of hvd and a restart keep both.
+crash while the other runs on; kill -9 of hvd and a restart keep both; a
+golden qcow2 image backs two VMs whose writes stay in their own overlays; a VM
+on the NAT network gets a DHCP lease and reaches the bridge.
 
 Run alone:  /usr/bin/python3 -m pytest tests/hvd/test_hvd.py -v
 The tests skip (with the reason) when hv-vmm cannot boot the test guest in the
 laptop yet: that is checked, not assumed.
 """
 
+import hashlib
 import json
 import time
 
@@ -64,6 +67,20 @@ def console(laptop, name):
     return hvctl_ok(laptop, "console", name, "--bytes", "65536")["data"]
 
 
+def ensure_off(laptop, *names):
+    """A test starts from shut-off VMs even when the one before it failed."""
+    for name in names:
+        if vm_state(laptop, name) in ("running", "paused", "shutting-down"):
+            hvctl_ok(laptop, "destroy", name)
+
+
+def define(laptop, name, extra="", cmdline="console=ttyS0 panic=-1"):
+    text = (f"[vm]\nname={name}\nmemory=256M\ncpus=1\nkernel={GUEST}/vmlinuz\n"
+            f"initrd={GUEST}/initrd.img\ncmdline={cmdline}\n{extra}")
+    laptop.put(text.encode(), f"/tmp/{name}.conf")
+    hvctl_ok(laptop, "define", f"/tmp/{name}.conf")
+
+
 @pytest.fixture(scope="module")
 def hv(laptop):
     """The laptop with KVM, hvd running, and hv-vmm shown able to boot the test guest."""
@@ -86,12 +103,10 @@ def hv(laptop):
                     f"hv-vmm said: {laptop.run('tail -c 300 /tmp/probe.err').stdout!r})")
     start_hvd(laptop)
     for name in ("vm1", "vm2"):
-        text = (f"[vm]\nname={name}\nmemory=256M\ncpus=1\nkernel={GUEST}/vmlinuz\n"
-                f"initrd={GUEST}/initrd.img\ncmdline=console=ttyS0 panic=-1\n")
-        laptop.put(text.encode(), f"/tmp/{name}.conf")
-        hvctl_ok(laptop, "define", f"/tmp/{name}.conf")
+        define(laptop, name)
     yield laptop
-    laptop.run(f"{HVCTL} destroy vm1; {HVCTL} destroy vm2; pkill -x hvd", timeout=30)
+    laptop.run(f"for vm in $({HVCTL} list | awk 'NR>1 {{print $1}}'); do "
+               f"{HVCTL} destroy $vm; done; pkill -x hvd", timeout=60)
 
 
 def test_two_vms_reach_userspace_and_list_running(hv):
@@ -115,6 +130,14 @@ def test_acpi_shutdown_and_destroy(hv):
     info = hvctl_ok(laptop, "info", "vm1")
     assert info["last_exit"]["reason"] == "poweroff", (
         f"vm1 did not power off cleanly through ACPI: {info['last_exit']}")
+    assert info["last_exit"]["status"] == 0           # hv-vmm's exit code
+    text = console(laptop, "vm1")
+    assert "hv-guest: power button pressed, powering off" in text, text[-1000:]
+    assert "reboot: Power down" in text, text[-1000:]
+    events = [json.loads(line) for line in
+              laptop.check("cat /tmp/events.log").stdout.splitlines() if line.startswith("{")]
+    vm1 = [e["params"]["reason"] for e in events if e["params"].get("name") == "vm1"]
+    assert vm1[-2:] == ["shutting-down", "poweroff"], vm1
     hvctl_ok(laptop, "destroy", "vm2")
     info = hvctl_ok(laptop, "info", "vm2")
     assert info["state"] == "shutoff" and info["last_exit"]["reason"] == "killed"
@@ -122,6 +145,7 @@ def test_acpi_shutdown_and_destroy(hv):
 
 def test_kill9_of_one_vmm_is_a_crash_and_the_other_runs_on(hv):
     laptop = hv
+    ensure_off(laptop, "vm1", "vm2")
     for name in ("vm1", "vm2"):
         hvctl_ok(laptop, "start", name)
     wait_for(lambda: "hv-guest: hello" in console(laptop, "vm2"), 120, "vm2 up")
@@ -137,7 +161,12 @@ def test_kill9_of_one_vmm_is_a_crash_and_the_other_runs_on(hv):
 
 def test_kill9_of_hvd_and_restart_keeps_both(hv):
     laptop = hv
+    ensure_off(laptop, "vm1")
+    if vm_state(laptop, "vm2") != "running":
+        ensure_off(laptop, "vm2")
+        hvctl_ok(laptop, "start", "vm2")
     hvctl_ok(laptop, "start", "vm1")
+    wait_for(lambda: "hv-guest: hello" in console(laptop, "vm1"), 120, "vm1 up")
     pids = {n: hvctl_ok(laptop, "info", n)["pid"] for n in ("vm1", "vm2")}
     laptop.check("pkill -9 -x hvd")
     time.sleep(1)
@@ -147,9 +176,97 @@ def test_kill9_of_hvd_and_restart_keeps_both(hv):
     vms = {v["name"]: v for v in hvctl_ok(laptop, "list")["vms"]}
     for name, pid in pids.items():
         assert vms[name]["state"] == "running" and vms[name]["pid"] == pid
+    for name in ("vm1", "vm2"):      # the definitions came back from disk
+        assert hvctl_ok(laptop, "show", name), name
     hvctl_ok(laptop, "pause", "vm2")
     assert vm_state(laptop, "vm2") == "paused"
     hvctl_ok(laptop, "resume", "vm2")
-    hvctl_ok(laptop, "destroy", "vm1")
+    # The re-attached VMs are controllable: vm1 shut down through ACPI, vm2 destroyed.
+    hvctl_ok(laptop, "shutdown", "vm1")
+    wait_for(lambda: vm_state(laptop, "vm1") in ("shutoff", "crashed"), 90, "vm1 to power off")
+    assert hvctl_ok(laptop, "info", "vm1")["last_exit"]["reason"] == "poweroff"
     hvctl_ok(laptop, "destroy", "vm2")
-    assert vm_state(laptop, "vm1") == "shutoff"
+    info = hvctl_ok(laptop, "info", "vm2")
+    assert info["state"] == "shutoff" and info["last_exit"]["reason"] == "killed"
+    for pid in pids.values():
+        assert laptop.run(f"kill -0 {pid}").rc != 0, "an hv-vmm outlived its VM"
+
+
+IMAGES = "/var/lib/hv/images"
+MIB = 1 << 20
+
+
+def qemu_io_read(laptop, path, *checks):
+    """qemu-io read -P of each (pattern, offset, length), read-only; fails with the output."""
+    cmds = " ".join(f"-c 'read -P {pat:#x} {off} {length}'" for pat, off, length in checks)
+    res = laptop.run(f"qemu-io -r -f qcow2 {cmds} {path}", timeout=60)
+    assert res.rc == 0 and "verification failed" not in res.stdout + res.stderr, (
+        f"qemu-io on {path}: rc {res.rc}: {res.stdout} {res.stderr}")
+
+
+def test_golden_qcow2_backs_two_vms(hv):
+    """One golden qcow2 backs two overlays; each VM writes its own pattern from
+    inside the guest (hv.test=diskpattern); the writes stay in its overlay."""
+    laptop = hv
+    hvctl_ok(laptop, "disk", "create", "golden", "64M", "--format", "qcow2")
+    golden = f"{IMAGES}/golden"
+    laptop.check(f"qemu-io -f qcow2 -c 'write -P 0x11 0 4M' {golden}")
+    golden_sum = laptop.check(f"sha256sum {golden}").stdout.split()[0]
+    vms = {"g1": ("ov1", 0xa1), "g2": ("ov2", 0xa2)}
+    for name, (disk, pat) in vms.items():
+        hvctl_ok(laptop, "disk", "clone", "golden", disk, "--overlay")
+        define(laptop, name, extra=f"disk={disk}\n",
+               cmdline=f"console=ttyS0 panic=-1 hv.test=diskpattern hv.pattern={pat:o}")
+    images = {i["name"]: i for i in hvctl_ok(laptop, "disk", "list")["images"]}
+    assert images["ov1"]["backing"] == "golden" and images["ov2"]["backing"] == "golden"
+    assert images["golden"]["format"] == "qcow2"
+    for name in vms:                      # both run at once on the same golden image
+        hvctl_ok(laptop, "start", name)
+    for name in vms:
+        wait_for(lambda n=name: vm_state(laptop, n) in ("shutoff", "crashed"), 120,
+                 f"{name} to run its disk test and power off")
+    golden_mib0 = hashlib.md5(b"\x11" * MIB).hexdigest()
+    for name, (disk, pat) in vms.items():
+        text = console(laptop, name)
+        assert "hv-guest: test diskpattern exit 0" in text, text[-2000:]
+        assert f"hv-guest: diskpattern wrote {pat:o} md5 {hashlib.md5(bytes([pat]) * MIB).hexdigest()}" in text
+        assert f"hv-guest: diskpattern mib0 md5 {golden_mib0}" in text, text[-2000:]
+        assert hvctl_ok(laptop, "info", name)["last_exit"]["reason"] == "poweroff"
+        # Its own pattern at MiB 1, the golden's data around it, zeroes beyond.
+        qemu_io_read(laptop, f"{IMAGES}/{disk}", (pat, MIB, MIB), (0x11, 0, MIB),
+                     (0x11, 2 * MIB, 2 * MIB), (0, 4 * MIB, 60 * MIB))
+    # The golden image is untouched: same bytes, still 0x11 at MiB 1.
+    assert laptop.check(f"sha256sum {golden}").stdout.split()[0] == golden_sum
+    qemu_io_read(laptop, golden, (0x11, 0, 4 * MIB), (0, 4 * MIB, 60 * MIB))
+    for img in ("golden", "ov1", "ov2"):
+        res = laptop.run(f"qemu-img check {IMAGES}/{img}", timeout=60)
+        assert res.rc == 0, f"qemu-img check {img}: {res.stdout} {res.stderr}"
+    for name, (disk, _) in vms.items():
+        hvctl_ok(laptop, "undefine", name)
+        hvctl_ok(laptop, "disk", "delete", disk)
+    hvctl_ok(laptop, "disk", "delete", "golden")
+
+
+def test_nat_vm_gets_a_lease_and_reaches_the_bridge(hv):
+    """net=nat: hvd's bridge, TAP and dnsmasq; the guest (hv.test=nat) gets a
+    DHCP lease and pings the bridge address; its MAC is the one hvd reports."""
+    laptop = hv
+    define(laptop, "n1", extra="net=nat\n",
+           cmdline="console=ttyS0 panic=-1 hv.test=nat")
+    mac = hvctl_ok(laptop, "info", "n1")["mac"]
+    hvctl_ok(laptop, "start", "n1")
+    wait_for(lambda: vm_state(laptop, "n1") in ("shutoff", "crashed"), 150,
+             "n1 to run its network test and power off")
+    text = console(laptop, "n1")
+    vmm_log = laptop.run("cat /run/hv/vms/n1/vmm.log").stdout
+    assert "hv-guest: test nat exit 0" in text, (
+        f"console: {text[-2000:]}\nhv-vmm: {vmm_log[-1000:]}\n"
+        f"hvd: {laptop.run('tail -20 /tmp/hvd.log').stdout}")
+    assert "hv-guest: nat lease 10.77.0." in text and "router 10.77.0.1" in text
+    assert "hv-guest: nat ping 10.77.0.1 ok" in text
+    assert f"hv-guest: nat mac {mac.lower()}" in text, (mac, text[-1500:])
+    nets = hvctl_ok(laptop, "net", "list")["networks"]
+    assert nets[0]["active"] and "n1" in nets[0]["vms"]
+    # The VM's TAP went with it; the bridge stays.
+    assert laptop.run("ip -o link show master hvbr0 | grep -c hvt").stdout.strip() in ("", "0")
+    hvctl_ok(laptop, "undefine", "n1")

@@ -9,6 +9,8 @@ Three cached steps, each keyed on a hash of its inputs:
   laptop-base-*   Debian 12 root image (mmdebstrap), linux-image-amd64,
                   busybox + the modules that mount root     (imagebase.py)
   test-guest-*    cloud kernel + busybox initramfs for guests (tests/guest/)
+  test-guest-desktop-*  the same on the generic kernel, with virtio-gpu,
+                  virtio-input and USB modules               (tests/guest/)
   laptop-layer-*  the final layer: `meson install` of HV_BUILD_DIR, the
                   test guest and the laptop's boot scripts, as a cpio
                   appended to the base initramfs                 (here)
@@ -34,6 +36,7 @@ import build_guest  # noqa: E402
 
 BOOT = HERE / "boot"
 GUEST_DIR_IN_LAPTOP = "/var/lib/hv/test-guest"
+DESKTOP_GUEST_DIR_IN_LAPTOP = "/var/lib/hv/test-guest-desktop"
 
 
 @dataclass
@@ -47,6 +50,8 @@ class LaptopImage:
     guest_initrd: Path
     build_seconds: float
     rebuilt: list
+    desktop_kernel: Path = None
+    desktop_initrd: Path = None
 
 
 def default_build_dir():
@@ -66,7 +71,7 @@ def meson_install(build_dir, dest):
     run(["meson", "install", "-C", str(build_dir), "--destdir", str(dest), "--quiet"])
 
 
-def layer_tree(install_tree, guest, dest):
+def layer_tree(install_tree, guest, dest, desktop=None):
     """The files copied over the read-only root at boot."""
     layer = dest / "layer"
     shutil.copytree(install_tree, layer, symlinks=True, dirs_exist_ok=True)
@@ -82,22 +87,29 @@ def layer_tree(install_tree, guest, dest):
     gdir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(guest / "vmlinuz", gdir / "vmlinuz")
     shutil.copy2(guest / "initrd.img", gdir / "initrd.img")
+    if desktop:
+        ddir = layer / DESKTOP_GUEST_DIR_IN_LAPTOP.lstrip("/")
+        ddir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(desktop / "vmlinuz", ddir / "vmlinuz")
+        shutil.copy2(desktop / "initrd.img", ddir / "initrd.img")
     shutil.copy2(BOOT / "stage1-init", dest / "init")
 
 
-def build_layer(base, guest, install_tree, out):
+def build_layer(base, guest, install_tree, out, desktop=None):
     root = out / "root"
     root.mkdir()
-    layer_tree(install_tree, guest, root)
+    layer_tree(install_tree, guest, root, desktop)
     imagelib.make_cpio(root, out / "layer.cpio")
     imagelib.concat([base / "initramfs-base.cpio", out / "layer.cpio"], out / "initrd.img")
     (out / "layer.cpio").unlink()
     shutil.rmtree(root)
 
 
-def layer_key(base, guest, install_tree):
+def layer_key(base, guest, install_tree, desktop=None):
     h = imagelib.Hasher("laptop-layer")
     h.text("base", base.name).text("guest", guest.name)
+    if desktop:
+        h.text("desktop-guest", desktop.name)
     h.tree(install_tree).tree(BOOT).file(Path(__file__))
     return h
 
@@ -113,11 +125,14 @@ def ensure_image(build_dir=None):
         with imagelib.cache_lock():
             base, base_built = imagebase.ensure()
             guest, guest_built = build_guest.ensure()
+            desktop, desktop_built = build_guest.ensure_desktop()
             layer, built = imagelib.cached(
-                "laptop-layer", layer_key(base, guest, install_tree), lambda out: build_layer(base, guest, install_tree, out))
+                "laptop-layer", layer_key(base, guest, install_tree, desktop),
+                lambda out: build_layer(base, guest, install_tree, out, desktop))
             rebuilt = [name for name, b in (("base", base_built), ("guest", guest_built),
+                                            ("desktop guest", desktop_built),
                                             ("layer", built)) if b]
-            imagelib.prune_stale(keep={base, guest, layer})
+            imagelib.prune_stale(keep={base, guest, desktop, layer})
     return LaptopImage(
         kernel=base / "vmlinux" if (base / "vmlinux").exists() else base / "vmlinuz",
         initrd=layer / "initrd.img",
@@ -125,6 +140,8 @@ def ensure_image(build_dir=None):
         kernel_version=(base / "kernel-version").read_text().strip(),
         guest_kernel=guest / "vmlinuz",
         guest_initrd=guest / "initrd.img",
+        desktop_kernel=desktop / "vmlinuz",
+        desktop_initrd=desktop / "initrd.img",
         build_seconds=time.monotonic() - start,
         rebuilt=rebuilt,
     )
@@ -145,6 +162,7 @@ def main():
     print(f"rootfs:       {img.rootfs}")
     print(f"guest kernel: {img.guest_kernel}")
     print(f"guest initrd: {img.guest_initrd}")
+    print(f"desktop guest: {img.desktop_kernel} {img.desktop_initrd}")
     print(f"vlaptop: image ready in {img.build_seconds:.1f} s "
           f"(rebuilt: {', '.join(img.rebuilt) or 'nothing'})")
     return 0

@@ -8,19 +8,19 @@
 
 static int check_failures;
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            check_failures++;                                                            \
-        }                                                                                \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            check_failures++;                                                                      \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_DONE()                                                                     \
-    do {                                                                                 \
-        if (check_failures)                                                              \
-            fprintf(stderr, "%d check(s) failed\n", check_failures);                     \
-        return check_failures ? EXIT_FAILURE : EXIT_SUCCESS;                             \
+#define CHECK_DONE()                                                                               \
+    do {                                                                                           \
+        if (check_failures)                                                                        \
+            fprintf(stderr, "%d check(s) failed\n", check_failures);                               \
+        return check_failures ? EXIT_FAILURE : EXIT_SUCCESS;                                       \
     } while (0)
 
 #endif

@@ -48,10 +48,19 @@ static void test_ok(void)
     CHECK(strcmp(cfg.net_tap, "tap0") == 0 && cfg.vsock_cid == 42);
     CHECK(cfg.reboot_exits && strcmp(cfg.name, "vm1") == 0);
     CHECK(strcmp(cfg.cmdline, "console=ttyS0 quiet") == 0);
+
+    CHECK(parse("--kernel", "/k", "--net", "tap=tap0", "--mac", "52:54:00:ab:CD:0f", NULL) ==
+          CLI_RUN);
+    CHECK(memcmp(cfg.net_mac, "\x52\x54\x00\xab\xcd\x0f", 6) == 0);
 }
 
 static void test_errors(void)
 {
+    CHECK(parse("--kernel", "/k", "--mac", "01:00:5e:00:00:01", NULL) == CLI_ERROR &&
+          strstr(err, "--mac 01:00:5e:00:00:01: write a unicast MAC"));
+    CHECK(parse("--kernel", "/k", "--mac", "52:54:00:12:34", NULL) == CLI_ERROR &&
+          strstr(err, "--mac"));
+    CHECK(parse("--kernel", "/k", "--mac", "52:54:00:12:34:567", NULL) == CLI_ERROR);
     CHECK(parse(NULL) == CLI_ERROR && strstr(err, "no kernel given"));
     CHECK(parse("--kernel", "/k", "--memory", "lots", NULL) == CLI_ERROR &&
           strstr(err, "--memory lots"));

@@ -225,7 +225,10 @@ int virtio_net_create(struct vm *vm, const char *tap_ifname)
     uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_CSUM) |
                  BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) |
                  BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_HOST_ECN);
-    int vfd = vhost_open("/dev/vhost-net");
+    /* HV_VMM_NET_USERSPACE=1 keeps the packets in hv-vmm even where vhost-net exists
+     * (tests of the userspace path, benchmarks). */
+    const char *us = getenv("HV_VMM_NET_USERSPACE");
+    int vfd = us && *us && strcmp(us, "0") ? -1 : vhost_open("/dev/vhost-net");
     uint64_t vf = vfd >= 0 ? vhost_features(vfd) : 0;
     if (vfd >= 0 && (vf & BIT(VIRTIO_F_VERSION_1))) {
         n->vhost_fd = vfd;
@@ -244,7 +247,11 @@ int virtio_net_create(struct vm *vm, const char *tap_ifname)
         goto err;
     n->vd.pci.class_code = 0x020000; /* network controller, Ethernet */
     uint8_t *c = n->vd.config;
-    make_mac(tap_ifname, c);
+    static const uint8_t no_mac[6];
+    if (memcmp(vm->cfg->net_mac, no_mac, 6) != 0)
+        memcpy(c, vm->cfg->net_mac, 6); /* --mac */
+    else
+        make_mac(tap_ifname, c);
     virtio_put16(c + 6, VIRTIO_NET_S_LINK_UP);
     virtio_put16(c + 8, 1); /* max_virtqueue_pairs */
     if (n->vhost_fd >= 0) {
