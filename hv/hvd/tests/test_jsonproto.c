@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The newline-delimited JSON framing: whole, split, oversize, garbage. */
-#include "../../vmm/tests/check.h"
+#include "check.h"
 #include "jsonproto.h"
 
 #include <string.h>

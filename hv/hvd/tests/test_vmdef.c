@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The VM definition validator: each bad field gives its field and reason. */
-#include "../../vmm/tests/check.h"
+#include "check.h"
 #include "vmdef.h"
 
 #include <stdio.h>

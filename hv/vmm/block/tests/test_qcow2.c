@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../tests/check.h"
+#include "check.h"
 #include "block/block.h"
 #include "util.h"
 

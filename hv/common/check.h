@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Assertions for hv-switch's unit tests: exit status says pass or fail. */
-#ifndef HV_SWITCH_TESTS_CHECK_H
-#define HV_SWITCH_TESTS_CHECK_H
+/* Assertions for hv's C unit tests: failures are counted, the exit status says. */
+#ifndef HV_TESTS_CHECK_H
+#define HV_TESTS_CHECK_H
 
 #include <stdio.h>
 #include <stdlib.h>
