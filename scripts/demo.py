@@ -6,8 +6,10 @@ Boots the virtual laptop (QEMU emulating a laptop with an SVM CPU, an IOMMU,
 USB and a panel) from the cached hv host image, then, inside it:
   1. loads KVM and boots a Linux guest with hv-vmm (its console is printed);
   2. starts hvd, defines two VMs from files and lists them with hvctl;
-  3. starts hv-switch on the laptop's panel (SDL2 on KMSDRM) with two
-     displays, switches between them with the hotkeys and opens the overlay.
+  3. starts hv-switch on the laptop's panel (SDL2 on KMSDRM) and two real
+     guests with hv-vmm --display (virtio-gpu, virtio-input): each paints its
+     name in its colour; switches between them with the hotkeys, opens the
+     overlay, and shows keys and the mouse reaching the focused guest only.
 The panel is shown in a window when $DISPLAY is set, and saved as PNG files
 under build/demo/ in any case.
 """
@@ -78,25 +80,73 @@ def demo_toolstack(lt):
     show(lt, "hvctl console work | tail -3")
 
 
+DISPLAY_VMS = (("work", "2060c0", 1), ("personal", "c03020", 2))
+
+
+def wait_painted(lt, names, timeout=300):
+    """Waits until each guest's hv-desk says it painted its picture."""
+    deadline = time.time() + timeout
+    left = set(names)
+    while left and time.time() < deadline:
+        for name in sorted(left):
+            if "hv-desk: painted" in lt.run(f"cat /tmp/desk-{name}.con").stdout:
+                print(f"  {name} painted its picture", flush=True)
+                left.discard(name)
+        time.sleep(2)
+    return not left
+
+
+def wait_panel(lt, pred, what, timeout=60):
+    """Waits until the panel's picture satisfies pred (the laptop is emulated:
+    a switch can take a second or more there)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if pred(lt.screendump()):
+            print(f"  the panel shows {what} after {time.time() - t0:.1f} s", flush=True)
+            return True
+        time.sleep(0.5)
+    print(f"  the panel did not show {what} within {timeout} s", flush=True)
+    return False
+
+
 def demo_switch(lt):
-    step("hv-switch on the laptop's panel (SDL2 on KMSDRM)")
+    step("hv-switch on the laptop's panel (SDL2 on KMSDRM) and two guests that draw")
+    show(lt, "hvctl destroy work; hvctl destroy personal")  # the laptop has two CPUs only
     show(lt, "modprobe virtio_gpu; sleep 1; ls /dev/dri")
     show(lt, "SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket /run/hv/switch.sock "
              ">/tmp/switch.log 2>&1 < /dev/null & sleep 3; cat /tmp/switch.log")
-    for slot, (name, colour) in enumerate((("work", "2060c0"), ("personal", "c03020")), 1):
-        show(lt, f"setsid hv-fake-display --socket /run/hv/switch.sock --name {name} "
-                 f"--colour {colour} --slot {slot} >/tmp/display-{name}.log 2>&1 "
-                 f"< /dev/null &")
-    time.sleep(3)
+    for name, colour, slot in DISPLAY_VMS:
+        show(lt, f"setsid hv-vmm --name {name} --kernel {lt.desktop_kernel} "
+                 f"--initrd {lt.desktop_initrd} --memory 256M "
+                 f"--cmdline 'console=ttyS0 quiet hv.test=desk hv.colour={colour} "
+                 f"hv.name={name}' --console file:/tmp/desk-{name}.con "
+                 f"--display /run/hv/switch.sock,name={name},colour={colour},slot={slot} "
+                 f">/tmp/desk-{name}.log 2>&1 < /dev/null &")
+    print("  the guests boot (Debian's kernel, virtio-gpu, a minute or two under "
+          "emulation)...", flush=True)
+    if not wait_painted(lt, [n for n, _, _ in DISPLAY_VMS]):
+        print("  a guest did not paint in time", flush=True)
+    show(lt, "grep -h 'hv-desk: \\(fb\\|painted\\|input\\)' /tmp/desk-*.con")
+    work, personal = bytes.fromhex("2060c0"), bytes.fromhex("c03020")
+    lt.send_key("ctrl", "alt", "1")
+    wait_panel(lt, lambda s: s.count(work) > s.count(personal) * 10, "work")
     snap(lt, "1-work")
     lt.send_key("ctrl", "alt", "2")
-    time.sleep(2)
+    wait_panel(lt, lambda s: s.count(personal) > s.count(work) * 10, "personal")
     snap(lt, "2-personal")
     lt.send_key("ctrl", "alt", "tab")
-    time.sleep(2)
+    wait_panel(lt, lambda s: min(s.count(work), s.count(personal)) > 0.05 * s.width * s.height,
+               "the overlay with both")
     snap(lt, "3-overlay")
     lt.send_key("esc")
-    show(lt, "tail -5 /tmp/switch.log")
+    wait_panel(lt, lambda s: s.count(personal) > s.count(work) * 10, "personal")
+    step("keys and the mouse reach the focused guest (personal) only")
+    lt.type_text("hv")
+    lt.mouse_move(16384, 16384)
+    time.sleep(3)
+    show(lt, "for n in work personal; do echo \"$n:\"; grep 'hv-desk: key [0-9]* [01]$' "
+             "/tmp/desk-$n.con | tail -6; grep 'hv-desk: abs' /tmp/desk-$n.con | tail -2; done")
+    show(lt, "grep -E 'connected|focus|latency' /tmp/switch.log | tail -8")
 
 
 def main():

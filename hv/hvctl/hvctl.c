@@ -34,6 +34,9 @@ static _Noreturn void usage(void)
           "  disk list | disk create NAME SIZE [--format raw|qcow2] [--backing IMAGE]\n"
           "  disk resize NAME SIZE | disk clone SOURCE NAME [--overlay] | disk delete NAME\n"
           "  net list | host | events\n"
+          "  usb list | usb attach BUSID VM | usb detach BUSID\n"
+          "  usb rules | usb rules add TARGET [--id VID:PID] [--class N] [--port BUSID]\n"
+          "  usb rules remove INDEX | usb rules clear\n"
           "Exit: 0 ok, 1 error from hvd, 2 usage, 3 cannot connect. See hvctl(1).\n",
           stderr);
     exit(EXIT_USAGE);
@@ -388,6 +391,143 @@ static int cmd_net(int argc, char **argv)
     return EXIT_OK;
 }
 
+static void print_usb_rules(struct json_object *r)
+{
+    struct json_object *rules;
+    json_object_object_get_ex(r, "rules", &rules);
+    printf("%-5s %-11s %-5s %-10s %s\n", "INDEX", "ID", "CLASS", "PORT", "TARGET");
+    for (size_t i = 0; i < json_object_array_length(rules); i++) {
+        struct json_object *o = json_object_array_get_idx(rules, i), *cls;
+        char c[8] = "*";
+        if (json_object_object_get_ex(o, "class", &cls))
+            snprintf(c, sizeof(c), "%d", json_object_get_int(cls));
+        const char *id = str(o, "id"), *port = str(o, "port");
+        printf("%-5zu %-11s %-5s %-10s %s\n", i, strcmp(id, "-") ? id : "*:*", c,
+               strcmp(port, "-") ? port : "*", str(o, "target"));
+    }
+}
+
+/* usb rules add|remove|clear: read the rules, change them, set them all. */
+static int cmd_usb_rules(int argc, char **argv)
+{
+    struct json_object *reply, *r, *rules;
+    if (argc == 0) {
+        r = call("usb.rules", NULL, &reply);
+        if (json_out)
+            print_json(r);
+        else
+            print_usb_rules(r);
+        json_object_put(reply);
+        return EXIT_OK;
+    }
+    const char *sub = argv[0];
+    struct json_object *set = json_object_new_array();
+    if (strcmp(sub, "clear") == 0 && argc == 1) {
+        /* nothing to keep */
+    } else if ((strcmp(sub, "add") == 0 && argc >= 2) ||
+               (strcmp(sub, "remove") == 0 && argc == 2)) {
+        long skip = -1;
+        if (sub[0] == 'r') {
+            char *end;
+            skip = strtol(argv[1], &end, 10);
+            if (*end || skip < 0)
+                usage();
+        }
+        r = call("usb.rules", NULL, &reply);
+        json_object_object_get_ex(r, "rules", &rules);
+        size_t n = rules ? json_object_array_length(rules) : 0;
+        if (skip >= (long)n) {
+            fprintf(stderr, "hvctl: no rule %ld (see hvctl usb rules)\n", skip);
+            json_object_put(reply);
+            json_object_put(set);
+            return EXIT_HVD;
+        }
+        for (size_t i = 0; i < n; i++)
+            if ((long)i != skip)
+                json_object_array_add(set, json_object_get(json_object_array_get_idx(rules, i)));
+        json_object_put(reply);
+        if (sub[0] == 'a') {
+            struct json_object *rule = json_object_new_object();
+            json_object_object_add(rule, "target", json_object_new_string(argv[1]));
+            for (int i = 2; i < argc; i++) {
+                if (i + 1 < argc && strcmp(argv[i], "--id") == 0)
+                    json_object_object_add(rule, "id", json_object_new_string(argv[++i]));
+                else if (i + 1 < argc && strcmp(argv[i], "--port") == 0)
+                    json_object_object_add(rule, "port", json_object_new_string(argv[++i]));
+                else if (i + 1 < argc && strcmp(argv[i], "--class") == 0)
+                    json_object_object_add(rule, "class",
+                                           json_object_new_int((int)strtol(argv[++i], NULL, 0)));
+                else
+                    usage();
+            }
+            json_object_array_add(set, rule);
+        }
+    } else {
+        json_object_put(set);
+        usage();
+    }
+    struct json_object *p = json_object_new_object();
+    json_object_object_add(p, "set", set);
+    r = call("usb.rules", p, &reply);
+    if (json_out)
+        print_json(r);
+    else
+        print_usb_rules(r);
+    json_object_put(reply);
+    return EXIT_OK;
+}
+
+static int cmd_usb(int argc, char **argv)
+{
+    if (argc < 1)
+        usage();
+    const char *sub = argv[0];
+    struct json_object *p = json_object_new_object(), *reply, *r;
+    if (strcmp(sub, "rules") == 0) {
+        json_object_put(p);
+        return cmd_usb_rules(argc - 1, argv + 1);
+    }
+    if (strcmp(sub, "list") == 0 && argc == 1) {
+        json_object_put(p);
+        r = call("usb.list", NULL, &reply);
+        if (json_out) {
+            print_json(r);
+        } else {
+            struct json_object *devs;
+            json_object_object_get_ex(r, "devices", &devs);
+            printf("%-10s %-9s %-6s %-12s %s\n", "BUSID", "ID", "SPEED", "VM", "NAME");
+            for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
+                struct json_object *dv = json_object_array_get_idx(devs, i);
+                const char *owner = str(dv, "owner");
+                printf("%-10s %-9s %-6s %-12s %s %s\n", str(dv, "busid"), str(dv, "id"),
+                       str(dv, "speed"), strcmp(owner, "-") ? owner : "(host)", str(dv, "vendor"),
+                       str(dv, "product"));
+            }
+        }
+        json_object_put(reply);
+        return EXIT_OK;
+    }
+    if (strcmp(sub, "attach") == 0 && argc == 3) {
+        json_object_object_add(p, "busid", json_object_new_string(argv[1]));
+        json_object_object_add(p, "vm", json_object_new_string(argv[2]));
+        r = call("usb.attach", p, &reply);
+    } else if (strcmp(sub, "detach") == 0 && argc == 2) {
+        json_object_object_add(p, "busid", json_object_new_string(argv[1]));
+        r = call("usb.detach", p, &reply);
+    } else {
+        json_object_put(p);
+        usage();
+    }
+    if (json_out)
+        print_json(r);
+    else if (sub[0] == 'a')
+        printf("%s: attached to %s\n", str(r, "busid"), str(r, "vm"));
+    else
+        printf("%s: back on the host\n", str(r, "busid"));
+    json_object_put(reply);
+    return EXIT_OK;
+}
+
 static int cmd_events(void)
 {
     struct json_object *reply;
@@ -463,6 +603,8 @@ int main(int argc, char **argv)
         return cmd_net(nargs, args);
     if (strcmp(cmd, "events") == 0 && nargs == 0)
         return cmd_events();
+    if (strcmp(cmd, "usb") == 0)
+        return cmd_usb(nargs, args);
     if (strcmp(cmd, "host") == 0 && nargs == 0) {
         struct json_object *reply;
         struct json_object *r = call("host.info", NULL, &reply);

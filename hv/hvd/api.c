@@ -412,6 +412,10 @@ DISK(m_disk_create, disk_create)
 DISK(m_disk_resize, disk_resize)
 DISK(m_disk_clone, disk_clone)
 DISK(m_disk_delete, disk_delete)
+DISK(m_usb_list, usb_list)
+DISK(m_usb_attach, usb_attach)
+DISK(m_usb_detach, usb_detach)
+DISK(m_usb_rules, usb_rules)
 
 static struct json_object *m_net_list(struct hvd *d, struct client *c, struct json_object *params,
                                       struct api_error *e)
@@ -447,6 +451,10 @@ static const struct {
     {"disk.clone", m_disk_clone},
     {"disk.delete", m_disk_delete},
     {"net.list", m_net_list},
+    {"usb.list", m_usb_list},
+    {"usb.attach", m_usb_attach},
+    {"usb.detach", m_usb_detach},
+    {"usb.rules", m_usb_rules},
 };
 
 struct json_object *api_dispatch(struct hvd *d, struct client *c, const char *method,

@@ -126,6 +126,14 @@ void net_detach(struct hvd *d, struct vm *vm);
 /* The VM's TAP device name, stable for its name (malloc'd). */
 char *net_tap_name(const struct vm *vm);
 
+/* ---- usb.c: usb.* methods, a front for hv-usbd's control socket ---- */
+#define HVD_USBD_SOCKET_DEFAULT "/run/hv/usbd.sock"
+void usb_set_socket(const char *path);
+struct json_object *usb_list(struct hvd *d, struct json_object *params, struct api_error *e);
+struct json_object *usb_attach(struct hvd *d, struct json_object *params, struct api_error *e);
+struct json_object *usb_detach(struct hvd *d, struct json_object *params, struct api_error *e);
+struct json_object *usb_rules(struct hvd *d, struct json_object *params, struct api_error *e);
+
 /* ---- run.c: external programs ---- */
 /* Run argv, capture stdout (malloc'd in *out if out) and stderr; returns exit status or -1. */
 int run_cmd(const char *const *argv, char **out, char **errout);

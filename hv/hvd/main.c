@@ -25,6 +25,7 @@ static void usage(FILE *f)
             "  --vsock-port PORT  API on vsock for the UIVM (default 5140; -1: off)\n"
             "  --uivm-cid CID     also accept vsock clients from this CID\n"
             "  --no-autostart     do not start autostart=true VMs\n"
+            "  --usbd-socket PATH hv-usbd's control socket (default " HVD_USBD_SOCKET_DEFAULT ")\n"
             "  --verbose          debug logging\n"
             "See docs/hvd.md and docs/hvd-api.md.\n",
             HV_VMM_PATH);
@@ -49,7 +50,7 @@ static int make_dir(const char *path, mode_t mode)
 
 int main(int argc, char **argv)
 {
-    enum { O_SOCKET = 256, O_STATE, O_RUN, O_VMM, O_VPORT, O_CID, O_NOAUTO, O_VERBOSE };
+    enum { O_SOCKET = 256, O_STATE, O_RUN, O_VMM, O_VPORT, O_CID, O_NOAUTO, O_VERBOSE, O_USBD };
     static const struct option opts[] = {
         {"socket", required_argument, NULL, O_SOCKET},
         {"state-dir", required_argument, NULL, O_STATE},
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
         {"vsock-port", required_argument, NULL, O_VPORT},
         {"uivm-cid", required_argument, NULL, O_CID},
         {"no-autostart", no_argument, NULL, O_NOAUTO},
+        {"usbd-socket", required_argument, NULL, O_USBD},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -89,6 +91,9 @@ int main(int argc, char **argv)
             break;
         case O_NOAUTO:
             d.autostart = false;
+            break;
+        case O_USBD:
+            usb_set_socket(optarg);
             break;
         case O_VERBOSE:
             hv_log_set_level(HV_LOG_DEBUG);

@@ -15,7 +15,8 @@ The result (vmlinuz, initrd.img) is cached under ~/.cache/hv/. The guest's
 /init (tests/guest/init) prints "hv-guest: hello" on the console and runs
 tests/guest/tests/NAME.sh when the kernel command line says hv.test=NAME.
 Both carry /bin/hv-desk (tools/hv-desk.c, static): paints /dev/fb0 and logs
-input events.
+input events; and /bin/hv-hostile-gpu (tools/hv-hostile-gpu.c): a hostile
+virtio-gpu driver (tests/hostile-gpu.sh).
 """
 
 import shutil
@@ -56,9 +57,10 @@ def guest_key(flavour="cloud"):
 def build_tools(bindir):
     """Static programs of tools/ for the guest's /bin."""
     imagelib.need_tool("gcc", "gcc")
-    imagelib.run(["gcc", "-std=c17", "-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror",
-                  "-I", str(FONT), "-o", str(bindir / "hv-desk"), str(TOOLS / "hv-desk.c"),
-                  str(FONT / "font.c")])
+    cc = ["gcc", "-std=c17", "-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror"]
+    imagelib.run(cc + ["-I", str(FONT), "-o", str(bindir / "hv-desk"), str(TOOLS / "hv-desk.c"),
+                       str(FONT / "font.c")])
+    imagelib.run(cc + ["-o", str(bindir / "hv-hostile-gpu"), str(TOOLS / "hv-hostile-gpu.c")])
 
 
 def build(out, flavour="cloud"):

@@ -17,8 +17,10 @@ Run alone:  /usr/bin/python3 -m pytest tests/switch/test_vm_display.py -v
 One laptop boot for the module; the tests run in order and share the guests.
 """
 
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,10 +28,12 @@ pytestmark = pytest.mark.vlaptop
 
 VMM = "/usr/local/bin/hv-vmm"
 SOCK = "/run/hv/switch.sock"
-RED, BLUE = (0xC0, 0x20, 0x20), (0x20, 0x40, 0xC0)
-GUESTS = {"red": (1, RED), "blue": (2, BLUE)}  # name: (slot, colour)
+RED, BLUE = (0xC0, 0x20, 0x20), (0x20, 0x40, 0xC0)  # what the guests paint
+# name: (slot, what the guest paints, the VM's colour in hv-switch's bar). They
+# differ so that counting a guest's colour counts its picture, not the bar.
+GUESTS = {"red": (1, RED, "c03030"), "blue": (2, BLUE, "3050c0")}
 # evdev codes of the hotkeys' last keys: no guest may ever see them.
-KEY_1, KEY_2, KEY_TAB, KEY_Q, KEY_W = 2, 3, 15, 16, 17
+KEY_1, KEY_2, KEY_3, KEY_TAB, KEY_Q, KEY_W = 2, 3, 4, 15, 16, 17
 
 
 def hexcol(c):
@@ -89,13 +93,13 @@ def desk(laptop):
     laptop.check(f"mkdir -p /run/hv && SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket {SOCK} "
                  f"</dev/null >/tmp/switch.log 2>&1 &")
     wait_for(lambda: laptop.run(f"test -S {SOCK}").rc == 0, 30, "hv-switch's socket")
-    for name, (slot, colour) in GUESTS.items():
+    for name, (slot, colour, bar) in GUESTS.items():
         laptop.check(
             f"setsid {VMM} --name {name} --kernel {laptop.desktop_kernel} "
             f"--initrd {laptop.desktop_initrd} --memory 256M "
             f"--cmdline 'console=ttyS0 panic=-1 quiet hv.test=desk hv.colour={hexcol(colour)} "
             f"hv.name={name}' --console file:/tmp/{name}.con "
-            f"--display {SOCK},name={name},colour={hexcol(colour)},slot={slot} "
+            f"--display {SOCK},name={name},colour={bar},slot={slot} "
             f"</dev/null >/tmp/{name}.vmm 2>&1 &")
     for name in GUESTS:
         wait_for(lambda: "hv-desk: painted" in console(laptop, name)
@@ -107,6 +111,25 @@ def desk(laptop):
              30, "both VMs connected to hv-switch" + logs(laptop))
     yield laptop
     laptop.run("pkill -x hv-vmm; pkill -x hv-switch", timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def _dump_on_failure(request, laptop):
+    """Keeps the panel and the logs of a failed test in $HV_ARTIFACTS/switch/."""
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is None or not rep.failed:
+        return
+    out = Path(os.environ.get("HV_ARTIFACTS") or Path(__file__).resolve().parents[2] /
+               "build" / "test-artifacts") / "switch" / request.node.name
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        laptop.screendump(out / "panel.png")
+        for f in ("switch.log", "red.con", "blue.con", "evil.con", "red.vmm", "blue.vmm",
+                  "evil.vmm"):
+            (out / f).write_text(laptop.run(f"cat /tmp/{f} 2>/dev/null").stdout)
+    except Exception as e:  # the laptop may be gone
+        (out / "error.txt").write_text(str(e))
 
 
 def test_panel_shows_guest_a(desk):
@@ -192,9 +215,43 @@ def test_hostile_producers_are_refused_on_the_panel(desk):
     shows(desk, BLUE, RED)
 
 
+GREEN = (0x20, 0xC0, 0x40)
+HOSTILE_GPU = {  # request: the answer wanted (virtio-gpu response types)
+    "create-ok": 0x1100, "create-huge": 0x1205, "backing-outside": 0x1205,
+    "backing-ok": 0x1100, "scanout-absurd": 0x1205, "transfer-outside": 0x1205,
+    "scanout-ok": 0x1100, "transfer-ok": 0x1100, "flush-ok": 0x1100,
+}
+
+
+def test_hostile_guest_gpu_driver_is_refused(desk):
+    """A third guest unbinds Linux's virtio-gpu driver and drives the device
+    itself (tests/guest/tools/hv-hostile-gpu.c): a 65536x65536 resource,
+    backing outside guest RAM, a 9000x9000 scanout, a transfer whose rows
+    run past the backing are refused; the same device then shows a picture;
+    every hv-vmm and hv-switch keep running and the others keep showing."""
+    desk.check(
+        f"setsid {VMM} --name evil --kernel {desk.desktop_kernel} "
+        f"--initrd {desk.desktop_initrd} --memory 256M "
+        f"--cmdline 'console=ttyS0 panic=-1 quiet hv.test=hostile-gpu "
+        f"hv.colour={hexcol(GREEN)} hv.hold=600' --console file:/tmp/evil.con "
+        f"--display {SOCK},name=evil,colour=40a060,slot=3 </dev/null >/tmp/evil.vmm 2>&1 &")
+    wait_for(lambda: "hostile-gpu: flush-ok" in console(desk, "evil")
+             or "hv-guest: test" in console(desk, "evil"), 240,
+             "the hostile guest's requests" + logs(desk) + console(desk, "evil")[-1500:])
+    got = dict(re.findall(r"^hostile-gpu: (\S+) resp (0x[0-9a-f]+)", console(desk, "evil"), re.M))
+    assert {k: int(v, 16) for k, v in got.items()} == HOSTILE_GPU, (got, console(desk, "evil"))
+    assert desk.run("pgrep -x hv-vmm | wc -l").stdout.strip() == "3", logs(desk)
+    assert desk.run("pgrep -x hv-switch").rc == 0, logs(desk)
+    print(desk.run("cat /tmp/evil.vmm").stdout)
+    desk.send_key("ctrl", "alt", "3")  # its 64x64 picture, scaled to the panel
+    shows(desk, GREEN, BLUE)
+    desk.send_key("ctrl", "alt", "2")
+    shows(desk, BLUE, GREEN)
+
+
 def test_no_guest_ever_saw_a_switching_hotkey(desk):
     for name in GUESTS:
         codes = {c for c, _ in keys_seen(desk, name)}
-        assert not codes & {KEY_1, KEY_2, KEY_TAB}, (name, keys_seen(desk, name))
+        assert not codes & {KEY_1, KEY_2, KEY_3, KEY_TAB}, (name, keys_seen(desk, name))
         vmm = desk.run(f"cat /tmp/{name}.vmm").stdout
         assert "error" not in vmm.lower(), vmm

@@ -5,8 +5,10 @@ hv-usbd runs inside the laptop. A usb-storage device holding a known file
 is hotplugged with QMP; hv-usbd serves it over USB/IP on TCP loopback and
 Debian's own `usbip` client attaches it to the laptop's vhci-hcd, so the
 kernel's vhci is the frontend and a client nobody here wrote speaks to
-hv-usbd. The vsock path into a guest needs hv-vmm's vhost-vsock and skips
-with the reason when that is not there.
+hv-usbd. Then the product path: hvd runs the desktop test guest (generic
+kernel: vhci-hcd, usb-storage) with a vsock CID, a static hv-usb-agent in
+an appended cpio, and `hvctl usb attach|detach|rules` move the stick into
+the guest over vsock and back; unplugged while the guest reads, replugged.
 """
 
 import hashlib
@@ -229,13 +231,293 @@ def test_surprise_removal(laptop, usb):
     laptop.usb_del("stick")
 
 
-def test_vsock_guest(laptop, usb):
-    """The real path: hv-usbd -> vsock -> hv-usb-agent -> the guest's vhci-hcd."""
-    res = laptop.run("hv-vmm --help 2>&1")
-    if "--vsock" not in res.stdout:
-        pytest.skip("hv-vmm in this image has no --vsock (vhost-vsock not implemented yet), "
-                    "so no guest can reach hv-usbd over vsock")
+def test_isochronous_audio(laptop, usb):
+    """Isochronous OUT through hv-usbd: QEMU's usb-audio (a speaker) served over TCP
+    to the laptop's vhci-hcd; snd-usb-audio binds and 2 s of sound play to the end."""
+    laptop.qmp("device_add", driver="usb-audio", id="snd", bus="xhci.0")
+    try:
+        busid = wait(lambda: next((d["busid"] for d in ctl(laptop, {"cmd": "list"})["devices"]
+                                   if d["id"] == "46f4:0002"), None), 60,
+                     "hv-usbd to list the usb-audio device")
+        assert ctl(laptop, {"cmd": "attach", "busid": busid, "tcp": True})["ok"]
+        laptop.check(f"usbip attach -r 127.0.0.1 -b {busid}", timeout=60)
+        laptop.run("modprobe -a snd-usb-audio snd-pcm-oss", timeout=60)
+
+        def vhci_card():
+            res = laptop.run("for c in /sys/class/sound/card*; do "
+                             "readlink -f $c/device | grep -q vhci_hcd && basename $c; done")
+            return res.stdout.strip().replace("card", "")
+
+        card = wait(vhci_card, 60, "a sound card under vhci_hcd")
+        dsp = "/dev/dsp" if card == "0" else f"/dev/dsp{card}"
+        wait(lambda: laptop.run(f"[ -e {dsp} ]").ok, 30, f"{dsp}")
+        # OSS's default is 8 kHz u8 mono: 16000 bytes are 2 s of sound, sent as
+        # isochronous OUT URBs at the device's rate; they must all complete.
+        res = laptop.run(f"timeout 60 dd if=/dev/zero of={dsp} bs=4000 count=4 2>&1; "
+                         f"echo rc=$?", timeout=90)
+        assert "rc=0" in res.stdout, f"{res.stdout}\n{laptop.run('dmesg | tail -20').stdout}"
+        log = usbd_log(laptop)
+        assert f"{busid}: isochronous OUT" in log, log
+        for port in usbip_port(laptop):
+            laptop.check(f"usbip detach -p {port}")
+        assert usbd_alive(laptop)
+    finally:
+        laptop.qmp("device_del", id="snd")
+
+
+# ---- the product path: hv-usbd -> vsock -> hv-usb-agent -> the guest's vhci-hcd ----
+
+VMM = "/usr/local/bin/hv-vmm"
+CID = 23
+W = "/tmp/usbvm"
+
+# The guest's /test.sh (busybox sh), appended to the desktop test guest's
+# initramfs with a static hv-usb-agent. It follows the stick through the
+# phases the host drives, printing "hv-guest: WHAT VALUE" lines, every wait
+# bounded: attach by hand (read known.bin, write new.bin), detach, attach by
+# rule, unplug while reading, plugged in again.
+GUEST_SH = r"""
+say() { echo "hv-guest: $*"; }
+vdisk() {
+    for d in /sys/block/sd*; do
+        [ -e "$d" ] || continue
+        case "$(readlink -f "$d")" in *vhci_hcd*) basename "$d"; return 0 ;; esac
+    done
+    return 1
+}
+# until COND SECONDS: polls COND every half second
+until_() { i=0; while [ $i -lt $(($2 * 2)) ]; do eval "$1" && return 0; sleep 0.5; i=$((i + 1)); done; return 1; }
+[ -d /sys/devices/platform/vhci_hcd.0 ] || { say "fail no vhci_hcd"; exit 1; }
+/hv-usb-agent > /tmp/agent.log 2>&1 &
+agent=$!
+mkdir -p /mnt
+sleep 0.5
+say "agent up"
+
+# 1. attached by hand: read the known file, write a new one
+until_ vdisk 300 || { say "fail no disk"; cat /tmp/agent.log; exit 1; }
+sd=$(vdisk); say "disk $sd"
+until_ "mount -t ext4 /dev/$sd /mnt 2>/dev/null" 30 || { say "fail mount"; exit 1; }
+say "known $(sha256sum /mnt/known.bin | cut -d' ' -f1)"
+dd if=/dev/urandom of=/mnt/new.bin bs=64k count=32 2>/dev/null
+say "new $(sha256sum /mnt/new.bin | cut -d' ' -f1)"
+umount /mnt && say "unmounted"
+until_ "! vdisk >/dev/null" 300 || { say "fail still attached"; exit 1; }
+say "detached"
+
+# 2. attached by a rule on plug-in; unplugged while we read
+until_ vdisk 300 || { say "fail no disk by rule"; exit 1; }
+sd=$(vdisk); say "rule disk $sd"
+( while :; do
+      dd if=/dev/$sd of=/dev/null bs=64k iflag=direct 2>/tmp/dd.err || break
+  done
+  echo "failed: $(tail -n 1 /tmp/dd.err)" > /tmp/reader.rc ) &
+sleep 1
+say "reading"
+until_ "! vdisk >/dev/null" 300 || { say "fail no disconnect"; exit 1; }
+until_ "[ -s /tmp/reader.rc ]" 60 && say "reader $(cat /tmp/reader.rc)"
+dmesg | grep -iE "usb [0-9-]+: USB disconnect|vhci" | tail -n 3 | sed 's/^/hv-guest: dmesg /'
+say "disconnect seen"
+
+# 3. plugged in again: attached again by the rule
+until_ vdisk 300 || { say "fail not attached again"; exit 1; }
+sd=$(vdisk); say "again disk $sd"
+until_ "mount -t ext4 -o ro /dev/$sd /mnt 2>/dev/null" 30 || { say "fail mount again"; exit 1; }
+say "known2 $(sha256sum /mnt/known.bin | cut -d' ' -f1)"
+umount /mnt
+kill -0 $agent && say "agent alive"
+cat /tmp/agent.log
+"""
+
+
+def newc(files):
+    """A cpio archive (newc) of {path: (mode, bytes)}, to append to an initrd."""
+    out = bytearray()
+
+    def entry(name, mode, data, ino):
+        name_b = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
+        out.extend(hdr.encode() + name_b)
+        out.extend(b"\0" * (-len(out) % 4))
+        out.extend(data)
+        out.extend(b"\0" * (-len(out) % 4))
+
+    for ino, (path, (mode, data)) in enumerate(files.items(), start=1):
+        entry(path, mode, data, ino)
+    entry("TRAILER!!!", 0, b"", 0)
+    return bytes(out)
+
+
+HVD, HVCTL = "/usr/local/sbin/hvd", "/usr/local/bin/hvctl"
+
+
+def hvctl(laptop, *args, timeout=90):
+    """hvctl --json ARGS in the laptop; (rc, parsed stdout or None, stderr)."""
+    res = laptop.run(" ".join([HVCTL, "--json", *args]), timeout=timeout)
+    try:
+        out = json.loads(res.stdout) if res.stdout.strip() else None
+    except ValueError:
+        out = res.stdout
+    return res.rc, out, res.stderr
+
+
+def hvctl_ok(laptop, *args, timeout=90):
+    rc, out, err = hvctl(laptop, *args, timeout=timeout)
+    assert rc == 0, f"hvctl {' '.join(args)}: rc {rc}: {out} {err}\n{usbd_log(laptop)[-2000:]}"
+    return out
+
+
+class Guest:
+    """VM 'g' run by hvd (the desktop test guest, vsock CID 23); USB through hvctl."""
+
+    def __init__(self, laptop, initrd):
+        self.lt = laptop
+        laptop.check(f"mkdir -p /run/hv && setsid {HVD} --vsock-port -1 --usbd-socket {CTL} "
+                     f"</dev/null >>/tmp/hvd.log 2>&1 &")
+        wait(lambda: hvctl(laptop, "list")[0] == 0, 20, "hvd to answer")
+        conf = (f"[vm]\nname=g\nmemory=512M\ncpus=2\nkernel={laptop.desktop_kernel}\n"
+                f"initrd={initrd}\ncmdline=console=ttyS0 panic=-1\nvsock={CID}\n")
+        laptop.put(conf.encode(), f"{W}/g.conf")
+        hvctl_ok(laptop, "define", f"{W}/g.conf", "--replace")
+        hvctl_ok(laptop, "start", "g")
+
+    def console(self):
+        rc, out, _ = hvctl(self.lt, "console", "g", "--bytes", "262144")
+        return out["data"] if rc == 0 and isinstance(out, dict) else ""
+
+    def running(self):
+        rc, out, _ = hvctl(self.lt, "info", "g")
+        return rc == 0 and out["state"] == "running"
+
+    def line(self, prefix):
+        """The value after the last 'hv-guest: PREFIX ' on the console, or None."""
+        val = None
+        for line in self.console().splitlines():
+            line = line.strip()
+            if line.startswith(f"hv-guest: {prefix} ") or line == f"hv-guest: {prefix}":
+                val = line[len(f"hv-guest: {prefix}"):].strip()
+        return val
+
+    def wait(self, prefix, timeout=240):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            v = self.line(prefix)
+            if v is not None:
+                return v
+            if self.line("fail") is not None or not self.running():
+                break
+            time.sleep(1)
+        raise AssertionError(f"no 'hv-guest: {prefix}' on the guest's console:\n"
+                             f"{self.console()[-4000:]}\n--- hvd ---\n"
+                             f"{self.lt.run('tail -20 /tmp/hvd.log').stdout}")
+
+    def kill(self):
+        hvctl(self.lt, "destroy", "g")
+        self.lt.run("pkill -x hvd")
+
+
+@pytest.fixture(scope="module")
+def guest(laptop, usb, tmp_path_factory):
+    """The desktop test guest (vhci-hcd, usb-storage) with vsock CID 23 and hv-usb-agent,
+    run by hvd."""
+    if laptop.run(f"test -x {VMM} && test -x {HVD}").rc != 0:
+        pytest.skip(f"hv-vmm or hvd is not installed in the laptop")
+    if laptop.run(f"test -e {laptop.desktop_kernel}").rc != 0:
+        pytest.skip("no desktop test guest in the laptop (its kernel has vhci-hcd)")
+    laptop.check("modprobe kvm_amd")
     if not laptop.run("[ -e /dev/vhost-vsock ] || modprobe vhost_vsock").ok:
         pytest.skip("the laptop kernel has no vhost-vsock")
-    pytest.skip("hv-vmm has --vsock, but the guest image does not start hv-usb-agent yet; "
-                "see docs/usb.md 'vsock end to end'")
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler for a static hv-usb-agent")
+    agent = tmp_path_factory.mktemp("agent") / "hv-usb-agent"
+    src = Path(__file__).resolve().parents[2] / "usb" / "agent" / "hv-usb-agent.c"
+    subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
+                    "-Werror", "-o", str(agent), str(src)], check=True)
+    laptop.check(f"rm -rf {W}; mkdir -p {W}")
+    laptop.put(newc({"test.sh": (0o100755, GUEST_SH.encode()),
+                     "hv-usb-agent": (0o100755, agent.read_bytes())}), f"{W}/usb.cpio")
+    laptop.check(f"cat {laptop.desktop_initrd} {W}/usb.cpio > {W}/usb.initrd")
+    g = Guest(laptop, f"{W}/usb.initrd")
+    try:
+        g.wait("agent up", timeout=300)
+        yield g
+    finally:
+        print(g.console()[-6000:])
+        g.kill()
+
+
+def attach_vsock(laptop, busid):
+    """hvctl usb attach; the agent may need a moment to listen after it says it is up."""
+    for _ in range(10):
+        rc, out, err = hvctl(laptop, "usb", "attach", busid, "g")
+        if rc == 0 or "connect" not in str(out):
+            return rc, out, err
+        time.sleep(1)
+    return rc, out, err
+
+
+def usb_owner(laptop, busid):
+    devs = hvctl_ok(laptop, "usb", "list")["devices"]
+    return next((d["owner"] for d in devs if d["busid"] == busid), "gone")
+
+
+def test_vsock_guest(laptop, usb, guest):
+    """Attached to a running guest over vsock: it reads the known file, writes one;
+    after detach the laptop reads the new file back from the stick."""
+    ctl(laptop, {"cmd": "rules", "set": []})
+    if find_busid(laptop):
+        laptop.usb_del("stick")
+        wait(lambda: not find_busid(laptop), 30, "the old stick to go")
+    busid = plug(laptop, usb)
+    rc, out, err = attach_vsock(laptop, busid)
+    assert rc == 0, f"{out} {err}\n{usbd_log(laptop)}"
+    assert usb_owner(laptop, busid) == "g"
+    # One VM at most: a second attach is refused with the reason.
+    rc, out, err = hvctl(laptop, "usb", "attach", busid, "g")
+    assert rc == 1 and "already attached" in str(out), (out, err)
+    assert guest.wait("known", 300) == KNOWN_SHA
+    new_sha = guest.wait("new", 120)
+    guest.wait("unmounted", 60)
+    hvctl_ok(laptop, "usb", "detach", busid)
+    guest.wait("detached", 120)
+    wait(lambda: usb_owner(laptop, busid) is None, 30, "hv-usbd to free the stick")
+    # Back on the laptop's own usb-storage: the new file is on the stick.
+    sd = wait(lambda: disk_under(laptop, False), 60, "the stick back on usb-storage")
+    laptop.check(f"mkdir -p /mnt/u && mount /dev/{sd} /mnt/u", timeout=60)
+    out = laptop.check("sha256sum /mnt/u/new.bin", timeout=60).stdout
+    laptop.run("umount /mnt/u")
+    assert out.split()[0] == new_sha
+    assert usbd_alive(laptop)
+
+
+def test_vsock_rule_and_surprise_removal(laptop, usb, guest):
+    """A rule gives the stick to the guest on plug-in; unplugged while the guest reads,
+    the guest sees the disconnect and keeps running, so does hv-usbd; plugged in
+    again, the rule attaches it again."""
+    if guest.line("detached") is None:
+        pytest.skip("the guest did not get through test_vsock_guest")
+    hvctl_ok(laptop, "usb", "rules", "add", "g", "--id", STICK_ID)
+    assert ctl(laptop, {"cmd": "rules"})["rules"][0]["cid"] == CID  # hvd filled in the CID
+    laptop.usb_del("stick")
+    wait(lambda: not find_busid(laptop), 30, "the stick to go")
+    plug(laptop, usb)
+    guest.wait("rule disk", 300)
+    guest.wait("reading", 60)
+    laptop.usb_del("stick")
+    guest.wait("disconnect seen", 300)
+    assert guest.running(), guest.console()[-3000:]
+    assert usbd_alive(laptop), usbd_log(laptop)
+    assert "left" in usbd_log(laptop)
+    assert (guest.line("reader") or "").startswith("failed"), guest.console()[-3000:]
+    con = guest.console()
+    assert "USB disconnect" in con or "disconnect" in (guest.line("dmesg") or ""), con[-3000:]
+    # Plugged in again: the rule attaches it again and the guest reads it.
+    plug(laptop, usb)
+    assert guest.wait("known2", 300) == KNOWN_SHA
+    guest.wait("agent alive", 60)
+    hvctl_ok(laptop, "usb", "rules", "clear")
+    hvctl_ok(laptop, "usb", "detach", find_busid(laptop))
+    laptop.usb_del("stick")
+    assert usbd_alive(laptop)

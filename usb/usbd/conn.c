@@ -29,6 +29,7 @@ enum { EPT_UNKNOWN = 0xff };
 
 static void send_ret_submit(struct conn *c, uint32_t seqnum, int status, const uint8_t *data,
                             uint32_t len, bool in);
+static void LIBUSB_CALL xfer_done(struct libusb_transfer *t);
 
 void conn_kill(struct conn *c, const char *why)
 {
@@ -210,6 +211,114 @@ static void send_ret_unlink(struct conn *c, uint32_t seqnum, int status)
     send_all(c, hdr, sizeof(hdr));
 }
 
+/*
+ * An isochronous completion: RET_SUBMIT with number_of_packets and
+ * error_count, for IN the packets' actual bytes back to back (vhci's
+ * usbip_pad_iso moves them to their offsets), then one descriptor per
+ * packet with the request's offset and length and what happened.
+ */
+static void send_ret_iso(struct conn *c, const struct xfer *x, const struct libusb_transfer *t)
+{
+    bool in = x->direction == USBIP_DIR_IN;
+    struct usbip_hdr r = {.command = USBIP_RET_SUBMIT, .seqnum = x->seqnum};
+    uint32_t total = 0, errors = 0, pos = 0, data_len = 0;
+
+    for (uint32_t i = 0; i < x->niso && (int)i < t->num_iso_packets; i++) {
+        const struct libusb_iso_packet_descriptor *p = &t->iso_packet_desc[i];
+        x->iso[i].actual_length = MIN(p->actual_length, x->iso[i].length);
+        x->iso[i].status = xlate_transfer_status(p->status, 0, 0);
+        total += x->iso[i].actual_length;
+        errors += x->iso[i].status != 0;
+    }
+    size_t size = USBIP_HDR_SIZE + (in ? total : 0) + (size_t)x->niso * USBIP_ISO_DESC_SIZE;
+    uint8_t *buf = malloc(size);
+    if (!buf) {
+        conn_kill(c, "out of memory for an isochronous reply");
+        return;
+    }
+    if (in) {
+        for (uint32_t i = 0; i < x->niso; i++) {
+            memcpy(buf + USBIP_HDR_SIZE + data_len, t->buffer + pos, x->iso[i].actual_length);
+            data_len += x->iso[i].actual_length;
+            pos += x->iso[i].length; /* libusb lays packets out back to back by length */
+        }
+    }
+    r.u.ret_submit.status = xlate_transfer_status(t->status, 0, 0);
+    r.u.ret_submit.actual_length = total;
+    r.u.ret_submit.number_of_packets = (int32_t)x->niso;
+    r.u.ret_submit.error_count = (int32_t)errors;
+    usbip_hdr_encode(buf, &r);
+    usbip_iso_encode(buf + USBIP_HDR_SIZE + data_len, x->iso, x->niso);
+    send_all(c, buf, size);
+    free(buf);
+}
+
+/*
+ * CMD_SUBMIT on an isochronous endpoint: one libusb iso transfer with the
+ * request's packet lengths (OUT packets gathered from their offsets).
+ * The descriptors were checked by usbip_iso_decode_cmd: inside the buffer,
+ * lengths summing to at most transfer_buffer_length.
+ */
+static void submit_iso(struct conn *c, const struct usbip_iso_desc *descs, uint32_t n)
+{
+    const struct usbip_hdr *h = &c->cur;
+    bool in = h->direction == USBIP_DIR_IN;
+    uint32_t total = 0;
+
+    if (n == 0 || (int32_t)n != h->u.submit.number_of_packets) {
+        conn_kill(c, usbip_strerror(USBIP_E_ISO));
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        total += descs[i].length;
+    if (!c->iso_seen) {
+        c->iso_seen = true;
+        log_info("%s: isochronous %s on endpoint %u, %u packets per URB", c->dev->info.busid,
+                 in ? "IN" : "OUT", h->ep, n);
+    }
+    struct xfer *x = calloc(1, sizeof(*x));
+    struct libusb_transfer *t = libusb_alloc_transfer((int)n);
+    uint8_t *buf = malloc((size_t)total + 1);
+    struct usbip_iso_desc *iso = malloc(n * sizeof(*iso));
+    if (!x || !t || !buf || !iso) {
+        free(x);
+        free(buf);
+        free(iso);
+        libusb_free_transfer(t);
+        send_ret_submit(c, h->seqnum, -ENOMEM, NULL, 0, false);
+        return;
+    }
+    memcpy(iso, descs, n * sizeof(*iso));
+    uint32_t pos = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!in && iso[i].length)
+            memcpy(buf + pos, c->payload + iso[i].offset, iso[i].length);
+        pos += iso[i].length;
+    }
+    x->c = c;
+    x->t = t;
+    x->seqnum = h->seqnum;
+    x->direction = h->direction;
+    x->iso = iso;
+    x->niso = n;
+    libusb_fill_iso_transfer(t, c->h, (unsigned char)(h->ep | (in ? 0x80 : 0)), buf, (int)total,
+                             (int)n, xfer_done, x, 0);
+    for (uint32_t i = 0; i < n; i++)
+        t->iso_packet_desc[i].length = iso[i].length;
+    int r = libusb_submit_transfer(t);
+    if (r) {
+        free(buf);
+        libusb_free_transfer(t);
+        free(iso);
+        free(x);
+        send_ret_submit(c, h->seqnum, xlate_error(r), NULL, 0, false);
+        return;
+    }
+    x->next = c->xfers;
+    c->xfers = x;
+    c->nxfers++;
+}
+
 static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
 {
     struct xfer *x = t->user_data;
@@ -222,7 +331,9 @@ static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
         }
     c->nxfers--;
     if (!c->dead) {
-        if (x->unlink_seqnum) {
+        if (x->iso && !x->unlink_seqnum) {
+            send_ret_iso(c, x, t);
+        } else if (x->unlink_seqnum) {
             /* Unlinked: RET_UNLINK only, no RET_SUBMIT (usbip_protocol.rst). */
             send_ret_unlink(c, x->unlink_seqnum, -ECONNRESET);
         } else {
@@ -239,6 +350,7 @@ static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
     }
     free(t->buffer);
     libusb_free_transfer(t);
+    free(x->iso);
     free(x);
 }
 
@@ -287,7 +399,7 @@ static struct xfer *find_xfer(struct conn *c, uint32_t seqnum)
     return NULL;
 }
 
-static void handle_submit(struct conn *c)
+static void handle_submit(struct conn *c, const struct usbip_iso_desc *descs, uint32_t ndescs)
 {
     const struct usbip_hdr *h = &c->cur;
     bool in = h->direction == USBIP_DIR_IN;
@@ -323,8 +435,7 @@ static void handle_submit(struct conn *c)
             return;
         }
         if (type == LIBUSB_TRANSFER_TYPE_ISOCHRONOUS) {
-            /* Not implemented yet (docs/usb.md): the driver sees an error, not a hang. */
-            send_ret_submit(c, h->seqnum, -EOPNOTSUPP, NULL, 0, false);
+            submit_iso(c, descs, ndescs);
             return;
         }
     }
@@ -490,7 +601,7 @@ static void urb_header_done(struct conn *c)
     c->payload_len = dl + il;
     c->payload_have = 0;
     if (c->payload_len == 0) {
-        handle_submit(c);
+        handle_submit(c, NULL, 0);
         return;
     }
     c->payload = malloc(c->payload_len);
@@ -514,7 +625,7 @@ static void urb_payload_done(struct conn *c)
             return;
         }
     }
-    handle_submit(c);
+    handle_submit(c, descs, (uint32_t)(il / USBIP_ISO_DESC_SIZE));
     free(c->payload);
     c->payload = NULL;
     c->payload_len = 0;

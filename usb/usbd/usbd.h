@@ -33,6 +33,8 @@ struct xfer {
     uint32_t unlink_seqnum; /* non-zero: a CMD_UNLINK is waiting for this one */
     bool control;
     bool short_not_ok;
+    struct usbip_iso_desc *iso; /* isochronous: the request's packets (offset, length) */
+    uint32_t niso;
 };
 
 enum conn_phase { CONN_OP, CONN_URB };
@@ -46,6 +48,7 @@ struct conn {
     libusb_device_handle *h;
     uint32_t devid;
     uint32_t max_seqnum;
+    bool iso_seen; /* logged the first isochronous URB */
     struct xfer *xfers;
     size_t nxfers;
     uint32_t claimed;  /* bitmap of claimed interface numbers */

@@ -55,7 +55,10 @@ static int set_mem_table(struct virtio_dev *vd, int fd)
 
 int vhost_start_rings(struct virtio_dev *vd, int fd, const unsigned *queues, unsigned n)
 {
-    uint64_t features = vd->features;
+    /* vhost takes the ring and transport bits it offers (and MRG_RXBUF for net),
+     * never the device's own bits the driver acked (CSUM, MAC...): passing
+     * those fails with EOPNOTSUPP. */
+    uint64_t features = vd->features & vhost_features(fd);
     const char *what = "VHOST_SET_FEATURES";
     int ret = 0;
 
