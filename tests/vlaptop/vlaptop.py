@@ -358,6 +358,7 @@ class Laptop:
         """Boots the laptop and waits for its agent, within boot_timeout."""
         self._resolve_image()
         self._check_inputs()
+        self.workdir.mkdir(parents=True, exist_ok=True)  # stop() removes it
         for path in (self.initrd, self.rootfs):  # in use: keep prune_stale() away from it
             os.utime(Path(path).parent)
         t0 = time.monotonic()
@@ -431,6 +432,16 @@ class Laptop:
             if text:
                 out.append(f"--- {label} (last {len(text)} lines) ---\n" + "\n".join(text))
         return "\n".join(out) or "(no console output)"
+
+    def crashed(self):
+        """Why the laptop is gone (QEMU exited, or its kernel panicked), or None."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return f"QEMU exited with status {self.proc.returncode}"
+        if "Kernel panic" in self.console_text():
+            return "the laptop's kernel panicked"
+        return None
 
     def console_text(self):
         try:
