@@ -144,8 +144,8 @@ def demo_switch(lt):
     lt.type_text("hv")
     lt.mouse_move(16384, 16384)
     time.sleep(3)
-    show(lt, "for n in work personal; do echo \"$n:\"; grep 'hv-desk: key [0-9]* [01]$' "
-             "/tmp/desk-$n.con | tail -6; grep 'hv-desk: abs' /tmp/desk-$n.con | tail -2; done")
+    show(lt, "for n in work personal; do echo \"$n:\"; grep 'hv-desk: key' /tmp/desk-$n.con "
+             "| grep -v 'key [0-9]* 2' | tail -6; grep 'hv-desk: abs' /tmp/desk-$n.con | tail -2; done")
     show(lt, "grep -E 'connected|focus|latency' /tmp/switch.log | tail -8")
 
 

@@ -276,8 +276,10 @@ struct json_object *usb_rules(struct hvd *d, struct json_object *params, struct 
     json_object_object_get_ex(r, "rules", &arr);
     for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
         struct json_object *o = json_object_array_get_idx(arr, i);
-        if (json_object_is_type(o, json_type_object))
+        if (json_object_is_type(o, json_type_object)) {
             json_object_object_del(o, "cid");
+            json_object_object_del(o, "port_vsock");
+        }
     }
     return r;
 }

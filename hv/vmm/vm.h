@@ -46,15 +46,15 @@ struct vm_config {
     unsigned nr_cpus;
     struct vm_disk disks[VM_MAX_DISKS];
     unsigned nr_disks;
-    const char *net_tap;   /* NULL: no network */
-    uint8_t net_mac[6];    /* --mac; all zero: derived from the TAP name */
-    uint64_t vsock_cid;    /* 0: no vsock */
-    const char *control;   /* control socket path, NULL: none */
-    const char *console;   /* "stdio" or "file:PATH" (the serial port) */
-    const char *display;   /* --display spec (display.c), NULL: none */
+    const char *net_tap;        /* NULL: no network */
+    uint8_t net_mac[6];         /* --mac; all zero: derived from the TAP name */
+    uint64_t vsock_cid;         /* 0: no vsock */
+    const char *control;        /* control socket path, NULL: none */
+    const char *console;        /* "stdio" or "file:PATH" (the serial port) */
+    const char *display;        /* --display spec (display.c), NULL: none */
     const char *virtio_console; /* --virtio-console spec (virtio/console.c), NULL: none */
-    bool reboot_exits;     /* --on-reboot exit */
-    unsigned stop_timeout; /* seconds between the power button and a forced stop */
+    bool reboot_exits;          /* --on-reboot exit */
+    unsigned stop_timeout;      /* seconds between the power button and a forced stop */
 };
 
 #define VM_DEFAULT_CMDLINE "console=ttyS0 panic=-1"

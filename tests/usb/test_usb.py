@@ -393,7 +393,8 @@ class Guest:
     def line(self, prefix):
         """The value after the last 'hv-guest: PREFIX ' on the console, or None."""
         val = None
-        for line in self.console().splitlines():
+        # Complete lines only: the last one may still be being written.
+        for line in self.console().replace("\r", "").split("\n")[:-1]:
             line = line.strip()
             if line.startswith(f"hv-guest: {prefix} ") or line == f"hv-guest: {prefix}":
                 val = line[len(f"hv-guest: {prefix}"):].strip()
@@ -422,7 +423,7 @@ def guest(laptop, usb, tmp_path_factory):
     """The desktop test guest (vhci-hcd, usb-storage) with vsock CID 23 and hv-usb-agent,
     run by hvd."""
     if laptop.run(f"test -x {VMM} && test -x {HVD}").rc != 0:
-        pytest.skip(f"hv-vmm or hvd is not installed in the laptop")
+        pytest.skip("hv-vmm or hvd is not installed in the laptop")
     if laptop.run(f"test -e {laptop.desktop_kernel}").rc != 0:
         pytest.skip("no desktop test guest in the laptop (its kernel has vhci-hcd)")
     laptop.check("modprobe kvm_amd")

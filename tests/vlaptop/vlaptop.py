@@ -248,6 +248,9 @@ class Agent:
             raise LaptopError(f"the agent channel is unusable: {self.broken}")
         deadline = time.monotonic() + timeout
         try:
+            # sendall() obeys the socket's timeout, which the last recv left at
+            # whatever was left of the previous request's time: big puts failed.
+            self.sock.settimeout(timeout)
             self.send(ftype, payload)
             while True:
                 rtype, data = self.recv(deadline)

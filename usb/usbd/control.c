@@ -268,6 +268,8 @@ static json_object *rules_json(void)
         json_object_object_add(o, "target", json_object_new_string(r->target));
         if (rule_cid[i])
             json_object_object_add(o, "cid", json_object_new_int64(rule_cid[i]));
+        if (rule_port[i])
+            json_object_object_add(o, "port_vsock", json_object_new_int64(rule_port[i]));
         json_object_array_add(a, o);
     }
     return a;
@@ -333,6 +335,44 @@ static const char *set_rules(json_object *arr)
     return NULL;
 }
 
+/* --rules FILE: the rules survive a restart of hv-usbd. */
+static const char *rules_file;
+
+static void save_rules(void)
+{
+    char tmp[4096];
+    json_object *a = rules_json();
+
+    if (!rules_file)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", rules_file);
+    if (json_object_to_file_ext(tmp, a, JSON_C_TO_STRING_PLAIN) || rename(tmp, rules_file))
+        log_warn("cannot save the rules to %s: %s", rules_file, strerror(errno));
+    json_object_put(a);
+}
+
+int control_load_rules(const char *path)
+{
+    const char *why;
+
+    rules_file = path;
+    if (access(path, F_OK) != 0)
+        return 0; /* none saved yet */
+    json_object *a = json_object_from_file(path);
+    if (!a) {
+        log_warn("cannot read the rules in %s; starting without rules", path);
+        return -1;
+    }
+    why = set_rules(a);
+    json_object_put(a);
+    if (why) {
+        log_warn("rules in %s not loaded: %s", path, why);
+        return -1;
+    }
+    log_info("%zu rule(s) loaded from %s", usbd_nrules, path);
+    return 0;
+}
+
 static json_object *handle(json_object *req)
 {
     json_object *v, *busid_o;
@@ -351,8 +391,11 @@ static json_object *handle(json_object *req)
         return o;
     }
     if (strcmp(cmd, "rules") == 0) {
-        if (json_object_object_get_ex(req, "set", &v) && (why = set_rules(v)))
-            return err_reply(why);
+        if (json_object_object_get_ex(req, "set", &v)) {
+            if ((why = set_rules(v)))
+                return err_reply(why);
+            save_rules();
+        }
         json_object *o = ok_reply();
         json_object_object_add(o, "rules", rules_json());
         return o;

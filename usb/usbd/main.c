@@ -32,10 +32,12 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hv-usbd [--control PATH] [--tcp PORT] [--tcp-addr ADDR] [-v]\n"
-               "  --control PATH   JSON control socket (list, attach, detach, rules)\n"
-               "  --tcp PORT       also serve USB/IP over TCP (usbipd-compatible), for tests\n"
-               "  --tcp-addr ADDR  address for --tcp (default 127.0.0.1)\n");
+    fprintf(f,
+            "usage: hv-usbd [--control PATH] [--rules FILE] [--tcp PORT] [--tcp-addr ADDR] [-v]\n"
+            "  --control PATH   JSON control socket (list, attach, detach, rules)\n"
+            "  --rules FILE     keep the rules in FILE (loaded at start, saved on change)\n"
+            "  --tcp PORT       also serve USB/IP over TCP (usbipd-compatible), for tests\n"
+            "  --tcp-addr ADDR  address for --tcp (default 127.0.0.1)\n");
 }
 
 static int tcp_listen(const char *addr, unsigned port)
@@ -70,16 +72,19 @@ static void shutdown_all(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"control", required_argument, NULL, 'c'},  {"tcp", required_argument, NULL, 't'},
-        {"tcp-addr", required_argument, NULL, 'a'}, {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    const char *control = NULL, *tcp_addr = "127.0.0.1";
+    static const struct option opts[] = {{"control", required_argument, NULL, 'c'},
+                                         {"tcp", required_argument, NULL, 't'},
+                                         {"tcp-addr", required_argument, NULL, 'a'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"rules", required_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
+    const char *control = NULL, *tcp_addr = "127.0.0.1", *rules = NULL;
     uint64_t tcp_port = 0;
     int o;
 
     hv_log_init("hv-usbd");
-    while ((o = getopt_long(argc, argv, "c:t:a:vh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "c:r:t:a:vh", opts, NULL)) != -1) {
         switch (o) {
         case 'c':
             control = optarg;
@@ -90,6 +95,9 @@ int main(int argc, char **argv)
             break;
         case 'a':
             tcp_addr = optarg;
+            break;
+        case 'r':
+            rules = optarg;
             break;
         case 'v':
             hv_log_set_level(HV_LOG_DEBUG);
@@ -111,6 +119,8 @@ int main(int argc, char **argv)
         hv_die("cannot listen on control socket %s: %s", control, strerror(errno));
     if (tcp_port && (tfd = tcp_listen(tcp_addr, (unsigned)tcp_port)) < 0)
         hv_die("cannot listen on %s:%u: %s", tcp_addr, (unsigned)tcp_port, strerror(errno));
+    if (rules)
+        control_load_rules(rules); /* before the devices: plugged-in ones get the rules */
     if (dev_init())
         return 1;
     if (access("/run/udev/control", F_OK) != 0)

@@ -85,6 +85,7 @@ int control_listen(const char *path);
 void control_accept(int lfd);
 void control_on_readable(int fd);
 int control_fds(int *fds, int max);
+int control_load_rules(const char *path);
 int usbd_attach_vsock(struct usbd_dev *d, const char *vm, unsigned cid, unsigned port,
                       const char **why);
 void usbd_detach(struct usbd_dev *d);

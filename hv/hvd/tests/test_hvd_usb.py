@@ -168,7 +168,8 @@ def main():
 
         fake = FakeUsbd(usock)
         for name, extra in (("work", "vsock=7\n"), ("novsock", "")):
-            r = c.call("vm.define", text=f"[vm]\nname={name}\nmemory=256M\nkernel={kernel}\n{extra}")
+            text = f"[vm]\nname={name}\nmemory=256M\nkernel={kernel}\n{extra}"
+            r = c.call("vm.define", text=text)
             check("result" in r, f"define {name}")
 
         r = c.call("usb.list")

@@ -414,7 +414,9 @@ void virtio_handle_kick(struct virtio_dev *vd, unsigned q)
     if (!(vd->status & VIRTIO_CONFIG_S_DRIVER_OK)) {
         if (!vd->logged_early_kick) {
             vd->logged_early_kick = true;
-            log_warn("%s: queue %u kicked before DRIVER_OK; ignored", vd->name, q);
+            /* Linux's virtio_balloon kicks its stats queue before DRIVER_OK on
+             * every boot: harmless, so not a warning. */
+            log_debug("%s: queue %u kicked before DRIVER_OK; ignored", vd->name, q);
         }
     } else if (virtio_ready(vd) && vq->enabled && !vq->vq.broken) {
         vd->ops->queue_notify(vd, q);

@@ -9,6 +9,7 @@
  * Prints "blkbench: MODE MiB/s N iops N ops N".
  */
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,6 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/fs.h>
 
 static double now(void)
 {
@@ -57,7 +57,8 @@ int main(int argc, char **argv)
             x ^= x << 17;
             blk = x % blocks;
         }
-        ssize_t r = write ? pwrite(fd, buf, bs, (off_t)(blk * bs)) : pread(fd, buf, bs, (off_t)(blk * bs));
+        ssize_t r =
+            write ? pwrite(fd, buf, bs, (off_t)(blk * bs)) : pread(fd, buf, bs, (off_t)(blk * bs));
         if (r != (ssize_t)bs) {
             perror("blkbench: I/O");
             return 1;
@@ -68,7 +69,7 @@ int main(int argc, char **argv)
     if (write)
         fdatasync(fd);
     t = now() - t0;
-    printf("blkbench: %s MiB/s %.1f iops %.0f ops %llu\n", mode, (double)ops * (double)bs / t / 1048576.0,
-           (double)ops / t, (unsigned long long)ops);
+    printf("blkbench: %s MiB/s %.1f iops %.0f ops %llu\n", mode,
+           (double)ops * (double)bs / t / 1048576.0, (double)ops / t, (unsigned long long)ops);
     return 0;
 }

@@ -46,16 +46,16 @@ struct desc {
 #define D_WRITE 2
 
 static volatile uint8_t *bar;
-static uint8_t *pages[4];   /* desc table, avail, used, data */
+static uint8_t *pages[4]; /* desc table, avail, used, data */
 static uint64_t phys[4];
 
-#define R8(o)      (*(volatile uint8_t *)(bar + (o)))
-#define R16(o)     (*(volatile uint16_t *)(bar + (o)))
-#define R32(o)     (*(volatile uint32_t *)(bar + (o)))
-#define W8(o, v)   (*(volatile uint8_t *)(bar + (o)) = (v))
-#define W16(o, v)  (*(volatile uint16_t *)(bar + (o)) = (v))
-#define W32(o, v)  (*(volatile uint32_t *)(bar + (o)) = (v))
-#define W64(o, v)  (W32((o), (uint32_t)(v)), W32((o) + 4, (uint32_t)((uint64_t)(v) >> 32)))
+#define R8(o)     (*(volatile uint8_t *)(bar + (o)))
+#define R16(o)    (*(volatile uint16_t *)(bar + (o)))
+#define R32(o)    (*(volatile uint32_t *)(bar + (o)))
+#define W8(o, v)  (*(volatile uint8_t *)(bar + (o)) = (v))
+#define W16(o, v) (*(volatile uint16_t *)(bar + (o)) = (v))
+#define W32(o, v) (*(volatile uint32_t *)(bar + (o)) = (v))
+#define W64(o, v) (W32((o), (uint32_t)(v)), W32((o) + 4, (uint32_t)((uint64_t)(v) >> 32)))
 
 static void msleep(unsigned ms)
 {
@@ -142,7 +142,7 @@ static void good_request(struct desc *d)
     uint8_t *data = pages[3];
     memset(data, 0, 1024);
     uint32_t *hdr = (uint32_t *)data;
-    hdr[0] = 0; /* VIRTIO_BLK_T_IN */
+    hdr[0] = 0;        /* VIRTIO_BLK_T_IN */
     data[1023] = 0xff; /* status: the device writes 0 */
     d[0] = (struct desc){phys[3], 16, D_NEXT, 1};
     d[1] = (struct desc){phys[3] + 512, 512, D_NEXT | D_WRITE, 2};
@@ -188,10 +188,10 @@ static void run_case(const char *name)
         setup_queue(QSIZE);
         good_request(d);
         publish();
-        kick();                 /* before DRIVER_OK: ignored */
+        kick(); /* before DRIVER_OK: ignored */
         msleep(200);
         int early = used_idx();
-        driver_ok();            /* the device now looks at the queue */
+        driver_ok(); /* the device now looks at the queue */
         used = wait_used(2000);
         printf("hostile: earlykick used before DRIVER_OK %d\n", early);
     } else {
@@ -215,8 +215,8 @@ static void run_case(const char *name)
         msleep(100);
     }
     uint8_t st = R8(0x14);
-    printf("hostile: %s status 0x%02x needs_reset %d used %d\n", name, st,
-           !!(st & S_NEEDS_RESET), used);
+    printf("hostile: %s status 0x%02x needs_reset %d used %d\n", name, st, !!(st & S_NEEDS_RESET),
+           used);
     printf("hostile: %s recovered %d\n", name, run_good());
     fflush(stdout);
 }

@@ -9,6 +9,7 @@
  *                                    "vsock_echo: ok BYTES" or fails (exit 1)
  */
 #include <errno.h>
+#include <linux/vm_sockets.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <linux/vm_sockets.h>
 
 static uint8_t byte_at(uint64_t i)
 {
