@@ -37,7 +37,7 @@ results+=("meson:build-san/meson-logs/testlog.json")
 echo "== clang build with fuzz targets: build-clang/"
 CC=clang setup build-clang -Dfuzz=true -Db_lundef=false && ninja -C build-clang || exit 1
 # (the list is read whole: grep -q would end the pipe early, and pipefail reports that)
-if meson test -C build-clang --list 2>/dev/null | grep -c ' fuzz / ' >/dev/null; then
+if meson test -C build-clang --list 2>/dev/null | grep -c ':fuzz / ' >/dev/null; then
     meson test -C build-clang --suite fuzz --print-errorlogs || status=1
     results+=("meson:build-clang/meson-logs/testlog.json")
 fi
