@@ -50,7 +50,7 @@ if [ "${HV_E2E:-1}" != 0 ]; then
     # nested-SVM crash, see docs/testing.md) runs once more on a fresh laptop;
     # any other failure stands.
     /usr/bin/python3 -m pytest tests -v -rsR --junitxml=build/pytest.xml \
-        --reruns 1 --only-rerun 'laptop went down|agent channel|kernel panicked|QEMU exited' "$@"
+        --reruns 1 --only-rerun 'laptop went down|agent channel|agent did not answer|kernel panicked|QEMU exited' "$@"
     rc=$?
     # pytest's 5 means no test was collected: that is a failure of this script, not a pass.
     [ $rc -eq 0 ] || status=1

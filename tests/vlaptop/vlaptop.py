@@ -444,6 +444,8 @@ class Laptop:
             return f"QEMU exited with status {self.proc.returncode}"
         if "Kernel panic" in self.console_text():
             return "the laptop's kernel panicked"
+        if self.agent and self.agent.broken:
+            return f"the laptop stopped answering ({self.agent.broken})"
         return None
 
     def console_text(self):
