@@ -179,8 +179,8 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
             unsigned m[6];
             char end;
             if (sscanf(optarg, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4],
-                       &m[5], &end) != 6 || strlen(optarg) != 17 || (m[0] & 1) ||
-                !(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]))
+                       &m[5], &end) != 6 ||
+                strlen(optarg) != 17 || (m[0] & 1) || !(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]))
                 return fail(err, errlen,
                             "--mac %s: write a unicast MAC address such as 52:54:00:12:34:56",
                             optarg);

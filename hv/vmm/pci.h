@@ -27,7 +27,7 @@ struct pci_bus;
 struct pci_bar_def {
     uint64_t size; /* 0: no BAR; else a power of two (>= 16 for I/O, >= 4096 for memory) */
     bool is_io;
-    bool is_64;    /* 64-bit memory BAR: also uses the next BAR slot */
+    bool is_64; /* 64-bit memory BAR: also uses the next BAR slot */
     io_handler_fn handler;
     void *opaque;
 };
@@ -68,8 +68,8 @@ struct pci_device {
  * returned in *offset. Capability bytes are read-only unless pci_set_wmask()
  * says otherwise.
  */
-int pci_add_capability(struct pci_device *dev, uint8_t cap_id, const void *body,
-                       uint8_t body_len, uint8_t *offset);
+int pci_add_capability(struct pci_device *dev, uint8_t cap_id, const void *body, uint8_t body_len,
+                       uint8_t *offset);
 void pci_set_wmask(struct pci_device *dev, uint32_t off, const uint8_t *mask, uint32_t len);
 
 /* Create the host bridge and hook CF8/CFC and ECAM on the given buses. */

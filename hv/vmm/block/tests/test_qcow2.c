@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
 #include "block/block.h"
+#include "check.h"
 #include "util.h"
 
 static char dir[] = "/tmp/hv-qcow2-XXXXXX";
