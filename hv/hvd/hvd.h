@@ -44,6 +44,7 @@ struct vm {
     struct vm_exit last_exit;
     bool destroying;
     char *tap; /* TAP device while running with net=nat */
+    int slot;  /* hotkey slot on hv-switch while running: 0 UIVM, 1..9, -1 none */
 };
 
 struct client;
@@ -56,6 +57,7 @@ struct hvd {
     char *run_dir; /* per-VM runtime state */
     char *socket_path;
     char *vmm_path;
+    char *switch_socket; /* hv-switch's producer socket, for display=true VMs */
     int vsock_port;    /* <0: no vsock listener */
     uint32_t uivm_cid; /* 0: only CIDs of role=uivm VMs */
     bool autostart;
@@ -83,6 +85,12 @@ struct api_error {
 };
 int api_fail(struct api_error *e, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* display.c: the VM's screen on hv-switch ---- */
+/* Sets vm->slot for a start (-1 when display=false); -1 with *e when it cannot start. */
+int display_pick_slot(struct hvd *d, struct vm *vm, struct api_error *e);
+/* hv-vmm's --display argument (g_free it), or NULL for display=false. */
+char *display_vmm_arg(struct hvd *d, const struct vm *vm);
 
 char *vm_run_path(struct hvd *d, const struct vm *vm, const char *file);
 int vm_start(struct hvd *d, struct vm *vm, struct api_error *e);

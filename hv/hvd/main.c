@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "  --uivm-cid CID     also accept vsock clients from this CID\n"
             "  --no-autostart     do not start autostart=true VMs\n"
             "  --usbd-socket PATH hv-usbd's control socket (default " HVD_USBD_SOCKET_DEFAULT ")\n"
+            "  --switch-socket PATH  hv-switch's display socket for VMs with display=true\n"
+            "                     (default RUN-DIR/switch.sock)\n"
             "  --verbose          debug logging\n"
             "See docs/hvd.md and docs/hvd-api.md.\n",
             HV_VMM_PATH);
@@ -50,7 +52,7 @@ static int make_dir(const char *path, mode_t mode)
 
 int main(int argc, char **argv)
 {
-    enum { O_SOCKET = 256, O_STATE, O_RUN, O_VMM, O_VPORT, O_CID, O_NOAUTO, O_VERBOSE, O_USBD };
+    enum { O_SOCKET = 256, O_STATE, O_RUN, O_VMM, O_VPORT, O_CID, O_NOAUTO, O_VERBOSE, O_USBD, O_SWITCH };
     static const struct option opts[] = {
         {"socket", required_argument, NULL, O_SOCKET},
         {"state-dir", required_argument, NULL, O_STATE},
@@ -60,12 +62,14 @@ int main(int argc, char **argv)
         {"uivm-cid", required_argument, NULL, O_CID},
         {"no-autostart", no_argument, NULL, O_NOAUTO},
         {"usbd-socket", required_argument, NULL, O_USBD},
+        {"switch-socket", required_argument, NULL, O_SWITCH},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct hvd d = {.vsock_port = 5140, .autostart = true};
     const char *state = "/var/lib/hv", *run = "/run/hv", *sock = NULL, *vmm = HV_VMM_PATH;
+    const char *switch_sock = NULL;
     int c;
 
     hv_log_init("hvd");
@@ -95,6 +99,9 @@ int main(int argc, char **argv)
         case O_USBD:
             usb_set_socket(optarg);
             break;
+        case O_SWITCH:
+            switch_sock = optarg;
+            break;
         case O_VERBOSE:
             hv_log_set_level(HV_LOG_DEBUG);
             break;
@@ -116,6 +123,7 @@ int main(int argc, char **argv)
     d.images_dir = g_strdup_printf("%s/images", state);
     d.socket_path = sock ? g_strdup(sock) : g_strdup_printf("%s/hvd.sock", run);
     d.vmm_path = g_strdup(vmm);
+    d.switch_socket = switch_sock ? g_strdup(switch_sock) : g_strdup_printf("%s/switch.sock", run);
     if (make_dir(d.vms_dir, 0750) < 0 || make_dir(d.images_dir, 0750) < 0 ||
         make_dir(d.run_dir, 0755) < 0)
         return 1;
@@ -156,5 +164,6 @@ int main(int argc, char **argv)
     g_free(d.images_dir);
     g_free(d.socket_path);
     g_free(d.vmm_path);
+    g_free(d.switch_socket);
     return rc < 0 ? 1 : 0;
 }

@@ -33,6 +33,7 @@ struct vm *hvd_add_vm(struct hvd *d, struct vmdef *def)
     vm->def = def;
     vm->hvd = d;
     vm->monitor_pidfd = -1;
+    vm->slot = -1;
     struct vm **p = &d->vms;
     while (*p && strcmp((*p)->def->name, def->name) < 0)
         p = &(*p)->next;

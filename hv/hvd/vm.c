@@ -270,6 +270,8 @@ static void handle_exit(struct hvd *d, struct vm *vm)
     g_free(last_path);
     remove_run_file(d, vm, "monitor.pid");
     remove_run_file(d, vm, "started");
+    remove_run_file(d, vm, "slot");
+    vm->slot = -1;
 
     bool crashed =
         strcmp(vm->last_exit.reason, "crashed") == 0 || strcmp(vm->last_exit.reason, "error") == 0;
@@ -390,6 +392,11 @@ static char **build_argv(struct hvd *d, struct vm *vm)
         ADD("--vsock");
         ADDF("%u", def->vsock);
     }
+    char *display = display_vmm_arg(d, vm);
+    if (display) {
+        ADD("--display");
+        g_ptr_array_add(a, display);
+    }
     char *sock = vm_run_path(d, vm, "control.sock");
     char *console = vm_run_path(d, vm, "console.log");
     ADD("--control");
@@ -441,6 +448,10 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
             return -1;
     }
 
+    if (display_pick_slot(d, vm, e) < 0) {
+        net_detach(d, vm);
+        return -1;
+    }
     char **argv = build_argv(d, vm);
     char *log_path = vm_run_path(d, vm, "vmm.log");
     char *exit_path = vm_run_path(d, vm, "exit");
@@ -484,6 +495,10 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
     write_file(pidfile, text);
     snprintf(text, sizeof(text), "%.3f\n", vm->started_at);
     write_file(startfile, text);
+    char *slotfile = vm_run_path(d, vm, "slot");
+    snprintf(text, sizeof(text), "%d\n", vm->slot);
+    write_file(slotfile, text);
+    g_free(slotfile);
     g_free(pidfile);
     g_free(startfile);
     vm->state = VM_RUNNING;
@@ -623,6 +638,12 @@ static void reattach(struct hvd *d, struct vm *vm)
         vm->started_at = g_ascii_strtod(text, NULL);
     g_free(text);
     g_free(startfile);
+    text = NULL;
+    char *slotfile = vm_run_path(d, vm, "slot");
+    if (g_file_get_contents(slotfile, &text, NULL, NULL))
+        vm->slot = atoi(text);
+    g_free(text);
+    g_free(slotfile);
     vm->state = VM_RUNNING;
     char *sock = vm_run_path(d, vm, "control.sock");
     char err[400];

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 static const char *const known_keys[] = {
-    "name", "memory", "cpus",  "kernel", "initrd", "cmdline", "disk",
-    "net",  "mac",    "vsock", "colour", "os",     "role",    "autostart",
+    "name", "memory", "cpus",   "kernel", "initrd", "cmdline",   "disk",    "net",
+    "mac",  "vsock",  "colour", "os",     "role",   "autostart", "display", "slot",
 };
 
 #define DEFAULT_MEMORY (512ULL << 20)
@@ -194,6 +194,23 @@ out:
     return err;
 }
 
+/* A yes/no field: NULL (and *out untouched when absent), or the error. */
+static char *get_bool(GKeyFile *kf, const char *key, bool *out)
+{
+    char *s = get_str(kf, key);
+    char *err = NULL;
+    if (!s)
+        return NULL;
+    if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "1") == 0)
+        *out = true;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "0") == 0)
+        *out = false;
+    else
+        err = errorf("field '%s': expected true or false (got '%s')", key, s);
+    free(s);
+    return err;
+}
+
 static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **errp)
 {
     static const char *const nets[] = {"none", "nat", NULL};
@@ -324,15 +341,22 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
         def->role = strdup("normal");
     if ((err = check_choice("role", def->role, roles)))
         goto fail;
-    if ((s = get_str(kf, "autostart"))) {
-        if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "1") == 0) {
-            def->autostart = true;
-        } else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "0") == 0) {
-            def->autostart = false;
-        } else {
-            err = errorf("field 'autostart': expected true or false (got '%s')", s);
+    if ((err = get_bool(kf, "autostart", &def->autostart)))
+        goto fail;
+    def->display = true;
+    if ((err = get_bool(kf, "display", &def->display)))
+        goto fail;
+    if ((s = get_str(kf, "slot"))) {
+        if (parse_uint(s, 1, 9, &v) < 0) {
+            err =
+                errorf("field 'slot': the hotkey Ctrl+Alt+N is a number from 1 to 9 (got '%s')", s);
             goto fail;
         }
+        if (strcmp(def->role, "uivm") == 0) {
+            err = errorf("field 'slot': the UIVM always has Ctrl+Alt+0; remove the slot");
+            goto fail;
+        }
+        def->slot = (unsigned)v;
         free(s);
         s = NULL;
     }
@@ -443,6 +467,10 @@ char *vmdef_to_text(const struct vmdef *def)
     g_key_file_set_string(kf, "vm", "colour", def->colour);
     g_key_file_set_string(kf, "vm", "os", def->os);
     g_key_file_set_string(kf, "vm", "role", def->role);
+    if (!def->display)
+        g_key_file_set_boolean(kf, "vm", "display", false);
+    if (def->slot)
+        g_key_file_set_uint64(kf, "vm", "slot", def->slot);
     g_key_file_set_boolean(kf, "vm", "autostart", def->autostart);
     free(mem);
 
@@ -476,6 +504,9 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
     json_object_object_add(o, "colour", json_object_new_string(def->colour));
     json_object_object_add(o, "os", json_object_new_string(def->os));
     json_object_object_add(o, "role", json_object_new_string(def->role));
+    json_object_object_add(o, "display", json_object_new_boolean(def->display));
+    if (def->slot)
+        json_object_object_add(o, "slot", json_object_new_int64(def->slot));
     json_object_object_add(o, "autostart", json_object_new_boolean(def->autostart));
     return o;
 }

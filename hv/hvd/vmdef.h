@@ -31,6 +31,8 @@ struct vmdef {
     char *os;       /* linux, windows, other */
     char *role;     /* normal, uivm */
     bool autostart;
+    bool display;  /* a screen on hv-switch (virtio-gpu + input); default true */
+    unsigned slot; /* preferred hotkey Ctrl+Alt+slot, 1..9; 0: the first free */
 };
 
 /* How far validation looks outside the text itself. */

@@ -33,9 +33,7 @@ static void on_activate(GtkApplication *app, gpointer data)
         gtk_window_present(windows->data);
         return;
     }
-    GtkWidget *win = main_window_new(app, client);
-    if (opt_fullscreen)
-        gtk_window_fullscreen(GTK_WINDOW(win));
+    main_window_new(app, client, opt_fullscreen);
     hv_client_start(client);
 }
 
@@ -52,7 +50,7 @@ int main(int argc, char **argv)
         {"vsock", 'v', 0, G_OPTION_ARG_STRING, &opt_vsock,
          N_("connect to hvd over vsock (inside the UIVM: 2:5140)"), N_("CID:PORT")},
         {"fullscreen", 'f', 0, G_OPTION_ARG_NONE, &opt_fullscreen,
-         N_("fill the screen (kiosk use in the UIVM)"), NULL},
+         N_("fill the screen, no close button (kiosk use in the UIVM)"), NULL},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
     GError *error = NULL;

@@ -241,7 +241,7 @@ static GtkWidget *build_vm_page(MainWindow *m)
     return paned;
 }
 
-GtkWidget *main_window_new(GtkApplication *app, HvClient *client)
+GtkWidget *main_window_new(GtkApplication *app, HvClient *client, gboolean kiosk)
 {
     MainWindow *m = g_new0(MainWindow, 1);
     m->session.client = g_object_ref(client);
@@ -254,7 +254,8 @@ GtkWidget *main_window_new(GtkApplication *app, HvClient *client)
     hv_set_accessible_name(m->window, _("hv Manager"));
 
     m->header = gtk_header_bar_new();
-    gtk_header_bar_set_show_close_button(GTK_HEADER_BAR(m->header), TRUE);
+    /* Nothing to close to in the UIVM: the manager is all its screen shows. */
+    gtk_header_bar_set_show_close_button(GTK_HEADER_BAR(m->header), !kiosk);
     gtk_header_bar_set_title(GTK_HEADER_BAR(m->header), _("hv Manager"));
     m->new_vm = gtk_button_new_from_icon_name("list-add-symbolic", GTK_ICON_SIZE_BUTTON);
     gtk_widget_set_tooltip_text(m->new_vm, _("Create a new virtual machine"));
@@ -265,7 +266,11 @@ GtkWidget *main_window_new(GtkApplication *app, HvClient *client)
     m->host_label = gtk_label_new("");
     gtk_style_context_add_class(gtk_widget_get_style_context(m->host_label), "dim-label");
     gtk_header_bar_pack_end(GTK_HEADER_BAR(m->header), m->host_label);
-    gtk_window_set_titlebar(GTK_WINDOW(m->window), m->header);
+    /* GTK 3 hides a window's title bar while it is full screen, and with it
+     * the new-VM button and the page switcher: in kiosk mode the header bar
+     * is the first row of the window's content instead. */
+    if (!kiosk)
+        gtk_window_set_titlebar(GTK_WINDOW(m->window), m->header);
 
     m->stack = gtk_stack_new();
     gtk_stack_set_transition_type(GTK_STACK(m->stack), GTK_STACK_TRANSITION_TYPE_CROSSFADE);
@@ -279,12 +284,18 @@ GtkWidget *main_window_new(GtkApplication *app, HvClient *client)
     g_signal_connect(m->stack, "notify::visible-child", G_CALLBACK(on_page_changed), m);
 
     GtkWidget *vbox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+    if (kiosk) {
+        gtk_style_context_add_class(gtk_widget_get_style_context(m->header), "titlebar");
+        gtk_box_pack_start(GTK_BOX(vbox), m->header, FALSE, FALSE, 0);
+    }
     gtk_box_pack_start(GTK_BOX(vbox), build_infobar(m), FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(vbox), m->stack, TRUE, TRUE, 0);
     gtk_container_add(GTK_CONTAINER(m->window), vbox);
 
     g_signal_connect(client, "connection-changed", G_CALLBACK(on_connection_changed), m);
     g_signal_connect(client, "event", G_CALLBACK(on_event), m);
+    if (kiosk)
+        gtk_window_fullscreen(GTK_WINDOW(m->window));
     gtk_widget_show_all(m->window);
     gtk_stack_set_visible_child_name(GTK_STACK(m->stack), "vms");
     gtk_widget_set_visible(m->infobar, !hv_client_is_connected(client));

@@ -72,6 +72,11 @@ int main(void)
     expect("role=god\n", "field 'role'");
     expect("autostart=maybe\n", "field 'autostart'");
     expect("vsock=2\n", "field 'vsock'");
+    expect("display=sometimes\n", "field 'display': expected true or false");
+    expect("slot=0\n", "field 'slot': the hotkey Ctrl+Alt+N is a number from 1 to 9");
+    expect("slot=10\n", "field 'slot'");
+    expect("role=uivm\nslot=2\n", "field 'slot': the UIVM always has Ctrl+Alt+0");
+    CHECK(try("display=false\nslot=3\n") == NULL);
     expect("initrd=/nonexistent\n", "field 'initrd': file '/nonexistent' does not exist");
     expect("[extra]\n", "unknown section [extra]");
 
@@ -95,7 +100,7 @@ int main(void)
     char text[512];
     snprintf(text, sizeof(text),
              "[vm]\nname=round\nmemory=768M\ncpus=3\nkernel=%s\ndisk=root.img,ro\nnet=nat\n"
-             "colour=#112233\nautostart=true\nrole=uivm\nvsock=42\n",
+             "colour=#112233\nautostart=true\nrole=uivm\nvsock=42\ndisplay=no\n",
              kernel);
     struct vmdef *a = vmdef_from_text(text, strlen(text), &ctx, &err);
     CHECK(a && a->memory == 768ULL << 20 && a->cpus == 3 && a->autostart && a->vsock == 42);
@@ -105,7 +110,8 @@ int main(void)
           strcmp(b->role, "uivm") == 0);
     struct json_object *j = vmdef_to_json(b);
     struct vmdef *c = vmdef_from_json(j, &ctx, &err);
-    CHECK(c && c->memory == a->memory && c->cpus == 3 && c->autostart);
+    CHECK(c && c->memory == a->memory && c->cpus == 3 && c->autostart && !c->display &&
+          !a->display && !b->display);
     json_object_put(j);
     j = json_tokener_parse("{\"name\":\"j\",\"kernel\":\"/nonexistent\",\"memory\":-5}");
     CHECK(!vmdef_from_json(j, &ctx, &err) && err && strstr(err, "field 'memory'"));
@@ -115,6 +121,22 @@ int main(void)
     vmdef_mac(a, mac1);
     vmdef_mac(b, mac2);
     CHECK(strcmp(mac1, mac2) == 0 && strncmp(mac1, "52:54:", 6) == 0);
+    vmdef_free(a);
+    vmdef_free(b);
+    vmdef_free(c);
+    free(again);
+
+    /* display defaults to on; a slot survives text and JSON */
+    snprintf(text, sizeof(text), "[vm]\nname=s\nkernel=%s\nslot=7\n", kernel);
+    a = vmdef_from_text(text, strlen(text), &ctx, &err);
+    CHECK(a && a->display && a->slot == 7);
+    again = vmdef_to_text(a);
+    b = vmdef_from_text(again, strlen(again), &ctx, &err);
+    CHECK(b && b->display && b->slot == 7);
+    j = vmdef_to_json(b);
+    c = vmdef_from_json(j, &ctx, &err);
+    CHECK(c && c->display && c->slot == 7);
+    json_object_put(j);
     vmdef_free(a);
     vmdef_free(b);
     vmdef_free(c);
