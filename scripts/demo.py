@@ -5,11 +5,13 @@
 Boots the virtual laptop (QEMU emulating a laptop with an SVM CPU, an IOMMU,
 USB and a panel) from the cached hv host image, then, inside it:
   1. loads KVM and boots a Linux guest with hv-vmm (its console is printed);
-  2. starts hvd, defines two VMs from files and lists them with hvctl;
-  3. starts hv-switch on the laptop's panel (SDL2 on KMSDRM) and two real
-     guests with hv-vmm --display (virtio-gpu, virtio-input): each paints its
-     name in its colour; switches between them with the hotkeys, opens the
-     overlay, and shows keys and the mouse reaching the focused guest only.
+  2. runs the product: hv-switch on the laptop's panel (SDL2 on KMSDRM),
+     hvd, and the UIVM (hv-manager full screen in its own VM, talking to
+     hvd over vsock) started by hvd from its definition; then defines two
+     VMs with hvctl and starts them (real guests on virtio-gpu and
+     virtio-input, each paints its name in its colour); shows the manager
+     listing them (Ctrl+Alt+0), each VM on its hotkey, the overlay, and keys
+     and the mouse reaching the focused VM only.
 The panel is shown in a window when $DISPLAY is set, and saved as PNG files
 under build/demo/ in any case.
 """
@@ -21,8 +23,11 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP / "tests" / "vlaptop"))
+sys.path.insert(0, str(TOP / "tests" / "uivm"))
 
 import build_image  # noqa: E402
+import uivm_image  # noqa: E402
+import uivm_laptop  # noqa: E402
 import vlaptop  # noqa: E402
 
 OUT = TOP / "build" / "demo"
@@ -60,26 +65,6 @@ def demo_guest(lt):
              f"grep -E 'hv-guest|hv-vmm' | head -20", timeout=200)
 
 
-VM_DEFS = {
-    "work": "[vm]\nname=work\nmemory=256M\ncpus=1\nkernel={k}\ninitrd={i}\n"
-            "cmdline=console=ttyS0\ncolour=#2060c0\nos=linux\n",
-    "personal": "[vm]\nname=personal\nmemory=256M\ncpus=1\nkernel={k}\ninitrd={i}\n"
-                "cmdline=console=ttyS0\ncolour=#c03020\nos=linux\n",
-}
-
-
-def demo_toolstack(lt):
-    step("hvd, the toolstack daemon, and hvctl")
-    show(lt, "mkdir -p /run/hv /var/lib/hv && setsid hvd >/tmp/hvd.log 2>&1 </dev/null & "
-             "sleep 2; hvctl list")
-    for name, text in VM_DEFS.items():
-        lt.put(text.format(k=lt.guest_kernel, i=lt.guest_initrd).encode(),
-               f"/tmp/{name}.conf")
-        show(lt, f"hvctl define /tmp/{name}.conf")
-    show(lt, "hvctl start work; hvctl start personal; sleep 5; hvctl list")
-    show(lt, "hvctl console work | tail -3")
-
-
 DISPLAY_VMS = (("work", "2060c0", 1), ("personal", "c03020", 2))
 
 
@@ -89,7 +74,7 @@ def wait_painted(lt, names, timeout=300):
     left = set(names)
     while left and time.time() < deadline:
         for name in sorted(left):
-            if "hv-desk: painted" in lt.run(f"cat /tmp/desk-{name}.con").stdout:
+            if "hv-desk: painted" in lt.run(f"hvctl console {name} --bytes 65536").stdout:
                 print(f"  {name} painted its picture", flush=True)
                 left.discard(name)
         time.sleep(2)
@@ -109,25 +94,33 @@ def wait_panel(lt, pred, what, timeout=60):
     return False
 
 
-def demo_switch(lt):
-    step("hv-switch on the laptop's panel (SDL2 on KMSDRM) and two guests that draw")
-    show(lt, "hvctl destroy work; hvctl destroy personal")  # the laptop has two CPUs only
-    show(lt, "modprobe virtio_gpu; sleep 1; ls /dev/dri")
-    show(lt, "SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket /run/hv/switch.sock "
-             ">/tmp/switch.log 2>&1 < /dev/null & sleep 3; cat /tmp/switch.log")
+def demo_product(lt, uivm_files):
+    step("hv-switch on the panel, hvd, and the UIVM started by hvd (hv-manager in its own VM)")
+    print("  the UIVM boots (Debian, cage, GTK: two to three minutes under emulation)...",
+          flush=True)
+    try:
+        seconds = uivm_laptop.bring_up(lt, uivm_files)
+        print(f"  hv-manager in the UIVM reached hvd over vsock after {seconds:.0f} s", flush=True)
+    except uivm_laptop.UivmError as e:
+        print(f"  the UIVM did not come up: {e}", flush=True)
+    show(lt, "grep -E 'connected|focus' /tmp/switch.log")
+    step("two VMs defined and started with hvctl, each with a screen and a hotkey")
     for name, colour, slot in DISPLAY_VMS:
-        show(lt, f"setsid hv-vmm --name {name} --kernel {lt.desktop_kernel} "
-                 f"--initrd {lt.desktop_initrd} --memory 256M "
-                 f"--cmdline 'console=ttyS0 quiet hv.test=desk hv.colour={colour} "
-                 f"hv.name={name}' --console file:/tmp/desk-{name}.con "
-                 f"--display /run/hv/switch.sock,name={name},colour={colour},slot={slot} "
-                 f">/tmp/desk-{name}.log 2>&1 < /dev/null &")
+        conf = (f"[vm]\nname={name}\nmemory=256M\nkernel={lt.desktop_kernel}\n"
+                f"initrd={lt.desktop_initrd}\ncmdline=console=ttyS0 quiet hv.test=desk "
+                f"hv.colour={colour} hv.name={name}\ncolour=#{colour}\nslot={slot}\n")
+        lt.put(conf.encode(), f"/tmp/{name}.conf")
+        show(lt, f"hvctl define /tmp/{name}.conf && hvctl start {name}")
+    show(lt, "hvctl list")
     print("  the guests boot (Debian's kernel, virtio-gpu, a minute or two under "
           "emulation)...", flush=True)
     if not wait_painted(lt, [n for n, _, _ in DISPLAY_VMS]):
         print("  a guest did not paint in time", flush=True)
-    show(lt, "grep -h 'hv-desk: \\(fb\\|painted\\|input\\)' /tmp/desk-*.con")
     work, personal = bytes.fromhex("2060c0"), bytes.fromhex("c03020")
+    white = bytes.fromhex("ffffff")
+    lt.send_key("ctrl", "alt", "0")
+    wait_panel(lt, lambda s: s.count(white) > 0.1 * s.width * s.height, "the manager")
+    snap(lt, "0-manager")
     lt.send_key("ctrl", "alt", "1")
     wait_panel(lt, lambda s: s.count(work) > s.count(personal) * 10, "work")
     snap(lt, "1-work")
@@ -140,12 +133,13 @@ def demo_switch(lt):
     snap(lt, "3-overlay")
     lt.send_key("esc")
     wait_panel(lt, lambda s: s.count(personal) > s.count(work) * 10, "personal")
-    step("keys and the mouse reach the focused guest (personal) only")
+    step("keys and the mouse reach the focused VM (personal) only")
     lt.type_text("hv")
     lt.mouse_move(16384, 16384)
     time.sleep(3)
-    show(lt, "for n in work personal; do echo \"$n:\"; grep 'hv-desk: key' /tmp/desk-$n.con "
-             "| grep -v 'key [0-9]* 2' | tail -6; grep 'hv-desk: abs' /tmp/desk-$n.con | tail -2; done")
+    show(lt, "for n in work personal; do echo \"$n:\"; hvctl console $n --bytes 65536 "
+             "| grep 'hv-desk: key' | grep -v 'key [0-9]* 2' | tail -6; "
+             "hvctl console $n --bytes 65536 | grep 'hv-desk: abs' | tail -2; done")
     show(lt, "grep -E 'connected|focus|latency' /tmp/switch.log | tail -8")
 
 
@@ -155,12 +149,16 @@ def main():
     step("the laptop's host image (built once, then cached)")
     image = build_image.ensure_image()
     print(f"  ready in {image.build_seconds:.1f} s", flush=True)
-    extra = ["-display", "gtk,zoom-to-fit=on"] if os.environ.get("DISPLAY") else []
+    step("the UIVM's image (its Debian base built once, then cached; hv-manager added)")
+    uivm_files, _ = uivm_image.make_uivm(OUT / "uivm")
+    extra = uivm_laptop.laptop_args(uivm_files)
+    if os.environ.get("DISPLAY"):
+        extra += ["-display", "gtk,zoom-to-fit=on"]
     step("booting the virtual laptop" + (" (its panel opens in a window)" if extra else ""))
     with vlaptop.Laptop(image=image, extra_args=extra, name="hv-demo") as lt:
         print(f"  boot to shell: {lt.boot_seconds:.1f} s", flush=True)
         show(lt, "uname -sr; nproc; ls /usr/local/bin")
-        for part in (demo_guest, demo_toolstack, demo_switch):
+        for part in (demo_guest, lambda lt: demo_product(lt, uivm_files)):
             try:
                 part(lt)
             except vlaptop.LaptopError as e:

@@ -3,6 +3,8 @@
 
     laptop_image   session: the cached laptop image (built if needed)
     laptop         module: one booted virtual laptop per test module
+    laptop_options module: extra keyword arguments for that laptop (a module
+                   overrides it, e.g. to plug in another disk)
 
 The laptop is always stopped (QEMU killed, its temp folder removed), and when
 a test of the module failed, or the boot itself did, its console and QEMU
@@ -67,10 +69,16 @@ def laptop_image():
 
 
 @pytest.fixture(scope="module")
-def laptop(request, laptop_image):
+def laptop_options():
+    """Keyword arguments of vlaptop.Laptop beyond the image; {} unless a module overrides it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def laptop(request, laptop_image, laptop_options):
     """A booted laptop shared by the tests of one module."""
     module = request.module.__name__
-    lt = vlaptop.Laptop(image=laptop_image, name=f"vlaptop-{module}")
+    lt = vlaptop.Laptop(image=laptop_image, name=f"vlaptop-{module}", **laptop_options)
     try:
         try:
             lt.start()
@@ -111,7 +119,7 @@ def _revive_crashed_laptop(request):
         pytest.fail(f"the laptop crashed ({why}) and did not boot again: {e}", pytrace=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def timed():
     """timed(label) as a context manager: records how long a step took."""
     class _Timed:

@@ -4,10 +4,18 @@
 # hv-manager, full screen under the cage kiosk compositor, talking to hvd
 # over vsock (CID 2, port 5140). Output, for hv-vmm's direct kernel boot:
 #   $OUT/vmlinuz  $OUT/initrd.img  $OUT/rootfs.ext4  $OUT/cmdline
-# OUT defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/hv/uivm; the image is
-# rebuilt only when this script or the hv-manager binary changed.
+# OUT defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/hv/uivm.
+#
+# Two stages, so that a new hv-manager does not cost a new Debian tree:
+#   base     Debian, cage, the kiosk service (everything but hv-manager);
+#            rebuilt only when this script changes ($OUT/base, or --base-only)
+#   manager  a copy of the base's root file system with hv-manager written
+#            into it (debugfs, no mount, no root needed): seconds
 #
 # usage: build-uivm.sh [--manager PATH] [--out DIR] [--force]
+#        build-uivm.sh --base-only [--out DIR] [--force]   the base, into DIR
+#        build-uivm.sh --base DIR [--manager PATH] --out DIR  add hv-manager to
+#                                                          the base in DIR
 # needs (as root, or with mmdebstrap's unshare mode): mmdebstrap, e2fsprogs.
 # The Debian mirror comes from the host's own apt sources; no hostname here.
 set -eu
@@ -15,29 +23,78 @@ set -eu
 manager=${HV_MANAGER:-build/uivm/manager/hv-manager}
 out=${XDG_CACHE_HOME:-$HOME/.cache}/hv/uivm
 force=0
+mode=all
+base=
 sources=/etc/apt/sources.list.d/debian.sources
 while [ $# -gt 0 ]; do
     case $1 in
     --manager) manager=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --base-only) mode=base; shift ;;
+    --base) mode=manager; base=$2; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "build-uivm: unknown option $1" >&2; exit 2 ;;
     esac
 done
 
 die() { echo "build-uivm: $*" >&2; exit 1; }
-[ -x "$manager" ] || die "hv-manager not found at $manager (ninja -C build, or --manager PATH)"
+need_manager() {
+    [ -x "$manager" ] || die "hv-manager not found at $manager (ninja -C build, or --manager PATH)"
+    command -v debugfs >/dev/null || die "debugfs is not installed (apt-get install e2fsprogs)"
+}
+
+# The base's stamp: this script, minus nothing (any change rebuilds it).
+base_stamp=$(sha256sum "$0" | cut -c1-16)
+
+# install_manager BASE_DIR OUT_DIR: the base's kernel, initrd and command
+# line, and a copy of its root file system with hv-manager in it.
+install_manager() {
+    [ -f "$1/stamp" ] || die "$1 is not a built UIVM base (no stamp; build it with --base-only)"
+    mkdir -p "$2"
+    stamp=$( (cat "$1/stamp"; cat "$manager") | sha256sum | cut -c1-16)
+    if [ "$force" = 0 ] && [ -f "$2/stamp" ] && [ "$(cat "$2/stamp")" = "$stamp" ]; then
+        echo "build-uivm: $2 is up to date"
+        return
+    fi
+    for f in vmlinuz initrd.img cmdline; do
+        cp "$1/$f" "$2/$f.tmp" && mv "$2/$f.tmp" "$2/$f"
+    done
+    cp --sparse=always "$1/rootfs.ext4" "$2/rootfs.ext4.tmp"
+    # debugfs keeps going after a failed command, so check what it wrote.
+    debugfs -w -R "write $manager /usr/local/bin/hv-manager" "$2/rootfs.ext4.tmp" >/dev/null 2>&1
+    debugfs -R "stat /usr/local/bin/hv-manager" "$2/rootfs.ext4.tmp" 2>/dev/null |
+        grep -q "Size: $(stat -c %s "$manager")\b" ||
+        die "could not write hv-manager into $2/rootfs.ext4"
+    mv "$2/rootfs.ext4.tmp" "$2/rootfs.ext4"
+    echo "$stamp" > "$2/stamp"
+}
+
+if [ "$mode" = manager ]; then
+    need_manager
+    install_manager "$base" "$out"
+    echo "build-uivm: $out has hv-manager $manager"
+    exit 0
+fi
+if [ "$mode" = all ]; then
+    need_manager
+    base_out=$out/base
+else
+    base_out=$out
+fi
 [ -r "$sources" ] || die "$sources is missing: it names the Debian mirror to use"
 command -v mmdebstrap >/dev/null || die "mmdebstrap is not installed (apt-get install mmdebstrap)"
 command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 is not installed (apt-get install e2fsprogs)"
 
-stamp=$(cat "$0" "$manager" | sha256sum | cut -c1-16)
-if [ "$force" = 0 ] && [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ]; then
-    echo "build-uivm: $out is up to date"
+if [ "$force" = 0 ] && [ -f "$base_out/stamp" ] && [ "$(cat "$base_out/stamp")" = "$base_stamp" ]; then
+    echo "build-uivm: the base in $base_out is up to date"
+    if [ "$mode" = all ]; then
+        install_manager "$base_out" "$out"
+        echo "build-uivm: $out is ready"
+    fi
     exit 0
 fi
-mkdir -p "$out"
+mkdir -p "$base_out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/hv-uivm.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
@@ -72,8 +129,6 @@ mmdebstrap --variant=minbase --include="$packages" \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --customize-hook='mkdir -p "$1/usr/local/bin"' \
-    --customize-hook="upload $manager /usr/local/bin/hv-manager" \
-    --customize-hook='chmod 755 "$1/usr/local/bin/hv-manager"' \
     --customize-hook='echo uivm > "$1/etc/hostname"' \
     --customize-hook='chroot "$1" useradd -m -G video,input,render -s /usr/sbin/nologin hv' \
     --customize-hook='printf "%s\n" virtio_gpu virtio_input evdev vmw_vsock_virtio_transport virtio_blk >> "$1/etc/initramfs-tools/modules"' \
@@ -110,16 +165,19 @@ UNIT' \
     --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*_Packages' \
     bookworm "$work/root" "$sources"
 
-cp "$(ls "$work"/root/boot/vmlinuz-* | head -1)" "$out/vmlinuz"
-cp "$(ls "$work"/root/boot/initrd.img-* | head -1)" "$out/initrd.img"
+cp "$(ls "$work"/root/boot/vmlinuz-* | head -1)" "$base_out/vmlinuz"
+cp "$(ls "$work"/root/boot/initrd.img-* | head -1)" "$base_out/initrd.img"
 # The root file system: what the tree holds plus a quarter, at least 256 MiB
 # free for logs; sparse, so the file takes only what is used.
 used=$(du -sm "$work/root" | cut -f1)
 truncate -s "$((used + used / 4 + 256))M" "$work/rootfs.ext4"
 mkfs.ext4 -q -L uivm-root -d "$work/root" "$work/rootfs.ext4"
-mv "$work/rootfs.ext4" "$out/rootfs.ext4"
-echo "root=/dev/vda rw console=ttyS0 quiet" > "$out/cmdline"
-echo "$stamp" > "$out/stamp"
+mv "$work/rootfs.ext4" "$base_out/rootfs.ext4"
+echo "root=/dev/vda rw console=ttyS0 quiet" > "$base_out/cmdline"
+echo "$base_stamp" > "$base_out/stamp"
+echo "build-uivm: built the base in $base_out"
+[ "$mode" = base ] && exit 0
+install_manager "$base_out" "$out"
 cat <<MSG
 build-uivm: built $out
   define it for hvd, e.g.:

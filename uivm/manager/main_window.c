@@ -76,7 +76,11 @@ static void vms_listed(JsonNode *result, const HvError *error, gpointer data)
         const char *name = vm ? json_object_get_string_member_with_default(vm, "name", NULL) : NULL;
         if (!name)
             continue;
-        g_ptr_array_add(m->session.vm_names, g_strdup(name));
+        g_ptr_array_add(m->session.vm_names, g_strdup(name)); /* taken, listed or not */
+        /* The UIVM is where this list is shown, not one of the user's
+         * machines: a Force Off button for it would turn the screen off. */
+        if (g_strcmp0(json_object_get_string_member_with_default(vm, "role", ""), "uivm") == 0)
+            continue;
         g_hash_table_add(seen, (gpointer)name);
         GtkWidget *row = find_row(m, name);
         if (row)
@@ -294,9 +298,10 @@ GtkWidget *main_window_new(GtkApplication *app, HvClient *client, gboolean kiosk
 
     g_signal_connect(client, "connection-changed", G_CALLBACK(on_connection_changed), m);
     g_signal_connect(client, "event", G_CALLBACK(on_event), m);
+    gtk_widget_show_all(m->window);
+    /* After mapping: cage ignored a full-screen request made before it. */
     if (kiosk)
         gtk_window_fullscreen(GTK_WINDOW(m->window));
-    gtk_widget_show_all(m->window);
     gtk_stack_set_visible_child_name(GTK_STACK(m->stack), "vms");
     gtk_widget_set_visible(m->infobar, !hv_client_is_connected(client));
     return m->window;
