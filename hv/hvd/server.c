@@ -403,6 +403,8 @@ static int on_vsock_accept(sd_event_source *s, int fd, uint32_t revents, void *u
     }
     char name[64];
     snprintf(name, sizeof(name), "vsock cid %u", peer.svm_cid);
+    /* Rare (the UIVM's manager, once per connection) and worth knowing. */
+    log_info("the UIVM connected over vsock (CID %u)", peer.svm_cid);
     add_client(d, cfd, name);
     return 0;
 }
