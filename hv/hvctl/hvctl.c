@@ -24,6 +24,10 @@ static bool json_out;
 static int sock = -1;
 static struct jp_reader reader;
 static int next_id = 1;
+/* While a disk job runs: the image whose disk.progress events are shown, and how. */
+static const char *progress_name;
+static char progress_label[200];
+static bool progress_shown;
 
 static _Noreturn void usage(void)
 {
@@ -33,7 +37,9 @@ static _Noreturn void usage(void)
           "  start NAME | shutdown NAME | destroy NAME | pause NAME | resume NAME\n"
           "  disk list | disk create NAME SIZE [--format raw|qcow2] [--backing IMAGE]\n"
           "  disk resize NAME SIZE | disk clone SOURCE NAME [--overlay] | disk delete NAME\n"
+          "  disk jobs | disk cancel NAME\n"
           "  net list | host | events\n"
+          "  switch NAME | screenshot NAME FILE [--max WxH]\n"
           "  usb list | usb attach BUSID VM | usb detach BUSID\n"
           "  usb rules | usb rules add TARGET [--id VID:PID] [--class N] [--port BUSID]\n"
           "  usb rules remove INDEX | usb rules clear\n"
@@ -64,20 +70,46 @@ static void connect_hvd(void)
     jp_reader_init(&reader, JP_MAX_MESSAGE);
 }
 
+/* A disk.progress event for progress_name: one line on the terminal, rewritten in place. */
+static void show_progress(struct json_object *msg)
+{
+    struct json_object *ev, *params, *name, *fraction;
+    if (!json_object_object_get_ex(msg, "event", &ev) ||
+        strcmp(json_object_get_string(ev), "disk.progress") != 0 ||
+        !json_object_object_get_ex(msg, "params", &params) ||
+        !json_object_object_get_ex(params, "name", &name) ||
+        strcmp(json_object_get_string(name), progress_name) != 0 ||
+        !json_object_object_get_ex(params, "fraction", &fraction) || !fraction)
+        return;
+    double f = json_object_get_double(fraction);
+    if (!(f >= 0 && f <= 1))
+        return;
+    fprintf(stderr, "\r%s: %3d%%", progress_label, (int)(f * 100));
+    fflush(stderr);
+    progress_shown = true;
+}
+
 /* Reads until the reply to id; events are skipped. Exits on transport errors. */
-static struct json_object *read_reply(int id)
+static struct json_object *read_reply(int id, int timeout_ms)
 {
     for (;;) {
         struct json_object *msg;
         const char *why = "";
-        int rc = jp_recv(sock, &reader, 120000, &msg, &why);
+        int rc = jp_recv(sock, &reader, timeout_ms, &msg, &why);
         if (rc <= 0) {
-            fprintf(stderr, "hvctl: lost hvd: %s\n", rc == 0 ? "it closed the connection" : why);
+            fprintf(stderr, "%shvctl: lost hvd: %s\n", progress_shown ? "\n" : "",
+                    rc == 0 ? "it closed the connection" : why);
             exit(EXIT_CONNECT);
         }
         struct json_object *jid;
-        if (json_object_object_get_ex(msg, "id", &jid) && json_object_get_int(jid) == id)
+        if (json_object_object_get_ex(msg, "id", &jid) && json_object_get_int(jid) == id) {
+            if (progress_shown)
+                fputc('\n', stderr);
+            progress_shown = false;
             return msg;
+        }
+        if (progress_name)
+            show_progress(msg);
         json_object_put(msg);
     }
 }
@@ -98,7 +130,8 @@ static struct json_object *call(const char *method, struct json_object *params,
         exit(EXIT_CONNECT);
     }
     json_object_put(req);
-    *reply = read_reply(id);
+    /* disk jobs take as long as they take: hvd answers when they end */
+    *reply = read_reply(id, strncmp(method, "disk.", 5) == 0 ? -1 : 120000);
     struct json_object *err, *result;
     if (json_object_object_get_ex(*reply, "error", &err)) {
         if (json_out) {
@@ -347,8 +380,24 @@ static int cmd_disk(int argc, char **argv)
     } else if (strcmp(sub, "delete") == 0 && argc == 2) {
         method = "disk.delete";
         json_object_object_add(p, "name", json_object_new_string(argv[1]));
+    } else if (strcmp(sub, "jobs") == 0 && argc == 1) {
+        method = "disk.jobs";
+    } else if (strcmp(sub, "cancel") == 0 && argc == 2) {
+        method = "disk.cancel";
+        json_object_object_add(p, "name", json_object_new_string(argv[1]));
     } else {
         usage();
+    }
+    bool job = strcmp(method, "disk.create") == 0 || strcmp(method, "disk.clone") == 0;
+    if (job && !json_out && isatty(STDERR_FILENO)) {
+        struct json_object *sub_reply;
+        call("events.subscribe", NULL, &sub_reply);
+        json_object_put(sub_reply);
+        progress_name = argv[strcmp(sub, "clone") == 0 ? 2 : 1];
+        if (strcmp(sub, "clone") == 0)
+            snprintf(progress_label, sizeof(progress_label), "copying %s to %s", argv[1], argv[2]);
+        else
+            snprintf(progress_label, sizeof(progress_label), "creating %s", argv[1]);
     }
     r = call(method, p, &reply);
     if (json_out) {
@@ -362,6 +411,19 @@ static int cmd_disk(int argc, char **argv)
             print_image(json_object_array_get_idx(imgs, i));
     } else if (strcmp(method, "disk.delete") == 0) {
         printf("deleted %s\n", str(r, "name"));
+    } else if (strcmp(method, "disk.cancel") == 0) {
+        printf("cancelling the job making %s\n", str(r, "name"));
+    } else if (strcmp(method, "disk.jobs") == 0) {
+        struct json_object *jobs;
+        json_object_object_get_ex(r, "jobs", &jobs);
+        printf("%-24s %-8s %-24s %s\n", "NAME", "OP", "SOURCE", "DONE");
+        for (size_t i = 0; i < json_object_array_length(jobs); i++) {
+            struct json_object *j = json_object_array_get_idx(jobs, i), *f;
+            char done[16] = "-";
+            if (json_object_object_get_ex(j, "fraction", &f) && f)
+                snprintf(done, sizeof(done), "%d%%", (int)(json_object_get_double(f) * 100));
+            printf("%-24s %-8s %-24s %s\n", str(j, "name"), str(j, "op"), str(j, "source"), done);
+        }
     } else {
         print_image(r);
     }
@@ -556,6 +618,60 @@ static int cmd_events(void)
     }
 }
 
+/* Shows the VM on the screen (hv-switch). */
+static int cmd_switch(const char *name)
+{
+    struct json_object *reply;
+    struct json_object *r = call("vm.switch", name_params(name), &reply);
+    if (json_out)
+        print_json(r);
+    else
+        printf("%s: on the screen (Ctrl+Alt+%s)\n", name, str(r, "slot"));
+    json_object_put(reply);
+    return EXIT_OK;
+}
+
+/* screenshot NAME FILE [--max WxH]: the VM's screen as a PNG file. */
+static int cmd_screenshot(int argc, char **argv)
+{
+    unsigned w = 0, h = 0;
+    if (argc == 4 && strcmp(argv[2], "--max") == 0) {
+        if (sscanf(argv[3], "%ux%u", &w, &h) != 2 || !w || !h) {
+            fprintf(stderr, "hvctl: --max %s: want WxH, e.g. 640x400\n", argv[3]);
+            return EXIT_USAGE;
+        }
+    } else if (argc != 2) {
+        usage();
+    }
+    struct json_object *reply, *p = name_params(argv[0]);
+    if (w) {
+        json_object_object_add(p, "max_width", json_object_new_int64(w));
+        json_object_object_add(p, "max_height", json_object_new_int64(h));
+    }
+    struct json_object *r = call("vm.screenshot", p, &reply);
+    gsize len = 0;
+    guchar *png = g_base64_decode(str(r, "data"), &len);
+    FILE *f = fopen(argv[1], "wbe");
+    bool ok = f && fwrite(png, 1, len, f) == len;
+    if (f && fclose(f) != 0)
+        ok = false;
+    g_free(png);
+    if (!ok) {
+        fprintf(stderr, "hvctl: cannot write %s: %s\n", argv[1], strerror(errno));
+        json_object_put(reply);
+        return EXIT_HVD;
+    }
+    if (json_out) {
+        json_object_object_del(r, "data");
+        print_json(r);
+    } else {
+        printf("%s: %sx%s %s, %zu bytes\n", argv[1], str(r, "width"), str(r, "height"),
+               str(r, "format"), (size_t)len);
+    }
+    json_object_put(reply);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     int i = 1;
@@ -605,6 +721,10 @@ int main(int argc, char **argv)
         return cmd_events();
     if (strcmp(cmd, "usb") == 0)
         return cmd_usb(nargs, args);
+    if (strcmp(cmd, "switch") == 0 && nargs == 1)
+        return cmd_switch(args[0]);
+    if (strcmp(cmd, "screenshot") == 0)
+        return cmd_screenshot(nargs, args);
     if (strcmp(cmd, "host") == 0 && nargs == 0) {
         struct json_object *reply;
         struct json_object *r = call("host.info", NULL, &reply);

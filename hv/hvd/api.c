@@ -56,6 +56,9 @@ static struct json_object *vm_summary(struct vm *vm)
     json_object_object_add(o, "autostart", json_object_new_boolean(def->autostart));
     json_object_object_add(o, "pid", vm_is_active(vm) ? json_object_new_int(vm->vmm_pid) : NULL);
     json_object_object_add(o, "last_exit", vm_exit_json(&vm->last_exit));
+    /* hv-switch's hotkey slot while it runs with a display (0 = UIVM). */
+    json_object_object_add(
+        o, "slot", vm_is_active(vm) && vm->slot >= 0 ? json_object_new_int(vm->slot) : NULL);
     return o;
 }
 
@@ -75,8 +78,20 @@ static struct json_object *m_hello(struct hvd *d, struct client *c, struct json_
                                    struct api_error *e)
 {
     (void)d;
-    (void)c;
-    struct json_object *versions;
+    struct json_object *versions, *features;
+    bool async_replies = false;
+    if (json_object_object_get_ex(params, "features", &features)) {
+        if (!json_object_is_type(features, json_type_array)) {
+            api_fail(e, "bad-params", "Parameter 'features' must be an array of strings.");
+            return NULL;
+        }
+        for (size_t i = 0; i < json_object_array_length(features); i++) {
+            struct json_object *f = json_object_array_get_idx(features, i);
+            if (json_object_is_type(f, json_type_string) &&
+                strcmp(json_object_get_string(f), "async-replies") == 0)
+                async_replies = true;
+        }
+    }
     if (json_object_object_get_ex(params, "versions", &versions)) {
         bool ok = false;
         if (!json_object_is_type(versions, json_type_array)) {
@@ -98,6 +113,12 @@ static struct json_object *m_hello(struct hvd *d, struct client *c, struct json_
     struct json_object *vs = json_object_new_array();
     json_object_array_add(vs, json_object_new_int(HVD_API_VERSION));
     json_object_object_add(r, "versions", vs);
+    /* The features this hvd has; those the client asked for are now on. */
+    struct json_object *fs = json_object_new_array();
+    json_object_array_add(fs, json_object_new_string("async-replies"));
+    json_object_object_add(r, "features", fs);
+    if (async_replies)
+        client_set_async_replies(c);
     return r;
 }
 
@@ -156,8 +177,9 @@ static struct json_object *m_events_subscribe(struct hvd *d, struct client *c,
     client_subscribe(c);
     struct json_object *r = json_object_new_object();
     struct json_object *all = json_object_new_array();
-    static const char *const kinds[] = {"vm.state", "vm.defined", "vm.undefined", "disk.changed"};
-    for (size_t i = 0; i < 4; i++)
+    static const char *const kinds[] = {"vm.state", "vm.defined", "vm.undefined", "disk.changed",
+                                        "disk.progress"};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         json_object_array_add(all, json_object_new_string(kinds[i]));
     json_object_object_add(r, "subscribed", all);
     return r;
@@ -384,10 +406,14 @@ static struct json_object *m_vm_screenshot(struct hvd *d, struct client *c,
                                            struct json_object *params, struct api_error *e)
 {
     (void)c;
-    struct vm *vm = param_vm(d, params, e);
-    if (vm)
-        api_fail(e, "no-display", "VM '%s' has no display.", vm->def->name);
-    return NULL;
+    return switchctl_screenshot(d, params, e);
+}
+
+static struct json_object *m_vm_switch(struct hvd *d, struct client *c, struct json_object *params,
+                                       struct api_error *e)
+{
+    (void)c;
+    return switchctl_switch(d, params, e);
 }
 
 /* ---- disks and networks ---- */
@@ -408,10 +434,22 @@ static struct json_object *m_disk_list(struct hvd *d, struct client *c, struct j
         return call(d, params, e);                                                                 \
     }
 
-DISK(m_disk_create, disk_create)
+static struct json_object *m_disk_create(struct hvd *d, struct client *c,
+                                         struct json_object *params, struct api_error *e)
+{
+    return disk_create(d, c, params, e);
+}
+
+static struct json_object *m_disk_clone(struct hvd *d, struct client *c, struct json_object *params,
+                                        struct api_error *e)
+{
+    return disk_clone(d, c, params, e);
+}
+
 DISK(m_disk_resize, disk_resize)
-DISK(m_disk_clone, disk_clone)
 DISK(m_disk_delete, disk_delete)
+DISK(m_disk_jobs, disk_jobs)
+DISK(m_disk_cancel, disk_cancel)
 DISK(m_usb_list, usb_list)
 DISK(m_usb_attach, usb_attach)
 DISK(m_usb_detach, usb_detach)
@@ -445,11 +483,14 @@ static const struct {
     {"vm.resume", m_vm_resume},
     {"vm.console", m_vm_console},
     {"vm.screenshot", m_vm_screenshot},
+    {"vm.switch", m_vm_switch},
     {"disk.list", m_disk_list},
     {"disk.create", m_disk_create},
     {"disk.resize", m_disk_resize},
     {"disk.clone", m_disk_clone},
     {"disk.delete", m_disk_delete},
+    {"disk.jobs", m_disk_jobs},
+    {"disk.cancel", m_disk_cancel},
     {"net.list", m_net_list},
     {"usb.list", m_usb_list},
     {"usb.attach", m_usb_attach},

@@ -3,9 +3,11 @@
  * Disk images in <state-dir>/images/: raw files, and qcow2 through Debian's
  * qemu-img (create, overlays on a golden image, check). Every image is checked
  * with `qemu-img info`/`check` before it is used, so a corrupt or truncated
- * one is refused with a clear error instead of being half-used.
+ * one is refused with a clear error instead of being half-used. Copies and
+ * qcow2 creation run as disk jobs (job.c) so that hvd never waits for them.
  */
 #include "hvd.h"
+#include "job.h"
 
 #include "log.h"
 #include "util.h"
@@ -53,24 +55,47 @@ static const char *info_str(struct json_object *info, const char *key)
     return json_object_object_get_ex(info, key, &v) ? json_object_get_string(v) : NULL;
 }
 
-int disk_check_image(const char *path, struct api_error *e)
+/*
+ * The image's format ("raw" or "qcow2", malloc'd), or NULL with e set when it
+ * is missing, not a file or of another format. Reads only the header.
+ */
+static char *probe_image(const char *path, struct api_error *e)
 {
     struct stat st;
-    if (stat(path, &st) < 0)
-        return api_fail(e, "bad-image", "Image '%s' does not exist.", path);
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-        return api_fail(e, "bad-image", "Image '%s' is not a file or block device.", path);
+    if (stat(path, &st) < 0) {
+        api_fail(e, "bad-image", "Image '%s' does not exist.", path);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        api_fail(e, "bad-image", "Image '%s' is not a file or block device.", path);
+        return NULL;
+    }
     if (!have_qemu_img())
-        return 0; /* a raw image has nothing to check */
+        return g_strdup("raw"); /* a raw image has nothing to check */
     struct json_object *info = image_info(path, e);
     if (!info)
-        return -1;
+        return NULL;
     const char *fmt = info_str(info, "format");
+    char *r = NULL;
+    if (!fmt || (strcmp(fmt, "raw") != 0 && strcmp(fmt, "qcow2") != 0))
+        api_fail(e, "bad-image", "Image '%s' has the unsupported format '%s'.", path,
+                 fmt ? fmt : "unknown");
+    else
+        r = g_strdup(fmt);
+    json_object_put(info);
+    return r;
+}
+
+int disk_check_image(const char *path, struct api_error *e)
+{
+    if (job_check_free(path, false, e) < 0)
+        return -1;
+    char *fmt = probe_image(path, e);
+    if (!fmt)
+        return -1;
     int rc = 0;
-    if (!fmt || (strcmp(fmt, "raw") != 0 && strcmp(fmt, "qcow2") != 0)) {
-        rc = api_fail(e, "bad-image", "Image '%s' has the unsupported format '%s'.", path,
-                      fmt ? fmt : "unknown");
-    } else if (strcmp(fmt, "qcow2") == 0) {
+    if (strcmp(fmt, "qcow2") == 0) {
+        /* Synchronous: bounded by the image's metadata, not its data (docs/hvd.md). */
         const char *argv[] = {"qemu-img", "check", "-U", "-q", path, NULL};
         char *err = NULL;
         int c = run_cmd(argv, NULL, &err);
@@ -80,7 +105,7 @@ int disk_check_image(const char *path, struct api_error *e)
                          path, err && *err ? err : "errors found");
         free(err);
     }
-    json_object_put(info);
+    g_free(fmt);
     return rc;
 }
 
@@ -185,6 +210,7 @@ static void emit(struct hvd *d, const char *name, const char *op)
 
 struct json_object *disk_list(struct hvd *d, struct api_error *e)
 {
+    job_sweep_stale(d->images_dir);
     GDir *dir = g_dir_open(d->images_dir, 0, NULL);
     struct json_object *list = json_object_new_array();
     GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
@@ -219,7 +245,73 @@ static int run_tool(const char *const *argv, const char *what, struct api_error 
     return rc == 0 ? 0 : -1;
 }
 
-struct json_object *disk_create(struct hvd *d, struct json_object *params, struct api_error *e)
+/* A disk job's last word: the new image's entry, and everyone is told. */
+static struct json_object *job_created(struct hvd *d, const char *name, struct api_error *e)
+{
+    struct json_object *r = entry(d, name, e);
+    emit(d, name, "created");
+    return r;
+}
+
+/* A job step that refuses a corrupt qcow2 image (`name` at path) before it is used. */
+static void add_check_step(struct job *j, const char *path, const char *name)
+{
+    const char *argv[] = {"qemu-img", "check", "-U", "-q", path, NULL};
+    char *prefix = g_strdup_printf("Image '%s' is corrupt or truncated (qemu-img check: ", name);
+    job_add_step(j, argv, false, "bad-image", prefix, ").");
+    g_free(prefix);
+}
+
+static int create_raw(const char *path, const char *name, uint64_t size, struct api_error *e)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+        api_fail(e, "internal", "Cannot create image '%s': %s.", name, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* qemu-img create as a disk job: the reply is deferred. */
+static int create_qcow2(struct hvd *d, struct client *c, const char *name, const char *path,
+                        uint64_t size, const char *backing, struct api_error *e)
+{
+    char *bpath = backing ? image_path(d, backing) : NULL, *bfmt = NULL;
+    int rc = -1;
+    if (bpath && (job_check_free(bpath, true, e) < 0 || !(bfmt = probe_image(bpath, e))))
+        goto out;
+    struct job *j = job_new(d, "create", name, path, bpath);
+    if (bfmt && strcmp(bfmt, "qcow2") == 0)
+        add_check_step(j, bpath, backing);
+    char sz[32];
+    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+    const char *argv[12] = {"qemu-img", "create", "-q", "-f", "qcow2"};
+    int n = 5;
+    if (backing) {
+        argv[n++] = "-b";
+        argv[n++] = backing; /* relative: resolved next to the overlay */
+        argv[n++] = "-F";
+        argv[n++] = bfmt;
+    }
+    argv[n++] = job_tmp_path(j);
+    if (size)
+        argv[n++] = sz;
+    argv[n] = NULL;
+    job_add_step(j, argv, false, "bad-image", "qemu-img create failed: ", ".");
+    rc = job_start(j, c, job_created, e);
+out:
+    g_free(bpath);
+    g_free(bfmt);
+    return rc;
+}
+
+struct json_object *disk_create(struct hvd *d, struct client *c, struct json_object *params,
+                                struct api_error *e)
 {
     const char *name = param_name(params, "name", e);
     if (!name)
@@ -246,59 +338,18 @@ struct json_object *disk_create(struct hvd *d, struct json_object *params, struc
         return NULL;
     char *path = image_path(d, name);
     struct json_object *r = NULL;
+    if (job_check_free(path, false, e) < 0)
+        goto out;
     if (access(path, F_OK) == 0) {
         api_fail(e, "exists", "An image named '%s' already exists.", name);
         goto out;
     }
     if (strcmp(fmt, "raw") == 0) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-        if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
-            api_fail(e, "internal", "Cannot create image '%s': %s.", name, strerror(errno));
-            if (fd >= 0) {
-                close(fd);
-                unlink(path);
-            }
-            goto out;
-        }
-        close(fd);
+        if (create_raw(path, name, size, e) == 0)
+            r = job_created(d, name, e);
     } else {
-        char sz[32];
-        snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
-        char *bpath = backing ? image_path(d, backing) : NULL;
-        if (bpath && disk_check_image(bpath, e) < 0) {
-            g_free(bpath);
-            goto out;
-        }
-        g_free(bpath);
-        char *bfmt = NULL;
-        if (backing) {
-            char *bp = image_path(d, backing);
-            struct json_object *info = image_info(bp, e);
-            bfmt = g_strdup(info && info_str(info, "format") ? info_str(info, "format") : "raw");
-            json_object_put(info);
-            g_free(bp);
-        }
-        const char *argv[12] = {"qemu-img", "create", "-q", "-f", "qcow2"};
-        int n = 5;
-        if (backing) {
-            argv[n++] = "-b";
-            argv[n++] = backing; /* relative: resolved next to the overlay */
-            argv[n++] = "-F";
-            argv[n++] = bfmt;
-        }
-        argv[n++] = path;
-        if (size)
-            argv[n++] = sz;
-        argv[n] = NULL;
-        int rc = run_tool(argv, "qemu-img create", e);
-        g_free(bfmt);
-        if (rc < 0) {
-            unlink(path);
-            goto out;
-        }
+        create_qcow2(d, c, name, path, size, backing, e);
     }
-    r = entry(d, name, e);
-    emit(d, name, "created");
 out:
     g_free(path);
     return r;
@@ -311,8 +362,8 @@ struct json_object *disk_resize(struct hvd *d, struct json_object *params, struc
     if (!name || param_size(params, &size, e) < 0)
         return NULL;
     char *path = image_path(d, name);
-    struct json_object *r = NULL, *cur = entry(d, name, e), *running = NULL;
-    if (!cur)
+    struct json_object *r = NULL, *cur = NULL, *running = NULL;
+    if (job_check_free(path, false, e) < 0 || !(cur = entry(d, name, e)))
         goto out;
     struct json_object *v;
     json_object_object_get_ex(cur, "virtual_size", &v);
@@ -334,6 +385,7 @@ struct json_object *disk_resize(struct hvd *d, struct json_object *params, struc
             goto out;
         }
     } else {
+        /* Synchronous: growing a qcow2 only rewrites its tables (docs/hvd.md). */
         char sz[32];
         snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
         const char *argv[] = {"qemu-img", "resize", "-q", path, sz, NULL};
@@ -349,7 +401,46 @@ out:
     return r;
 }
 
-struct json_object *disk_clone(struct hvd *d, struct json_object *params, struct api_error *e)
+/* disk.clone in copy mode: qemu-img convert -p into a temporary file, as a disk job. */
+static void clone_copy(struct hvd *d, struct client *c, const char *src, const char *name,
+                       struct api_error *e)
+{
+    char *spath = image_path(d, src), *dpath = image_path(d, name), *fmt = NULL;
+    if (job_check_free(dpath, false, e) < 0 || job_check_free(spath, true, e) < 0)
+        goto out;
+    if (access(spath, F_OK) != 0) {
+        api_fail(e, "not-found", "No image named '%s'.", src);
+        goto out;
+    }
+    if (access(dpath, F_OK) == 0) {
+        api_fail(e, "exists", "An image named '%s' already exists.", name);
+        goto out;
+    }
+    if (!(fmt = probe_image(spath, e)))
+        goto out;
+    struct job *j = job_new(d, "clone", name, dpath, spath);
+    char *prefix =
+        g_strdup_printf("Cannot copy '%s' (%s: ", src, have_qemu_img() ? "qemu-img convert" : "cp");
+    if (have_qemu_img()) {
+        if (strcmp(fmt, "qcow2") == 0)
+            add_check_step(j, spath, src);
+        const char *argv[] = {"qemu-img", "convert",       "-U", "-p", "-f", fmt, "-O", fmt,
+                              spath,      job_tmp_path(j), NULL};
+        job_add_step(j, argv, true, "bad-image", prefix, ").");
+    } else {
+        const char *argv[] = {"cp", "--sparse=always", spath, job_tmp_path(j), NULL};
+        job_add_step(j, argv, false, "internal", prefix, ").");
+    }
+    g_free(prefix);
+    job_start(j, c, job_created, e);
+out:
+    g_free(spath);
+    g_free(dpath);
+    g_free(fmt);
+}
+
+struct json_object *disk_clone(struct hvd *d, struct client *c, struct json_object *params,
+                               struct api_error *e)
 {
     const char *src = param_name(params, "source", e);
     const char *name = src ? param_name(params, "name", e) : NULL;
@@ -368,47 +459,12 @@ struct json_object *disk_clone(struct hvd *d, struct json_object *params, struct
         json_object_object_add(p, "name", json_object_new_string(name));
         json_object_object_add(p, "format", json_object_new_string("qcow2"));
         json_object_object_add(p, "backing", json_object_new_string(src));
-        struct json_object *r = disk_create(d, p, e);
+        struct json_object *r = disk_create(d, c, p, e);
         json_object_put(p);
         return r;
     }
-    char *spath = image_path(d, src), *dpath = image_path(d, name);
-    struct json_object *r = NULL;
-    if (access(spath, F_OK) != 0) {
-        api_fail(e, "not-found", "No image named '%s'.", src);
-        goto out;
-    }
-    if (access(dpath, F_OK) == 0) {
-        api_fail(e, "exists", "An image named '%s' already exists.", name);
-        goto out;
-    }
-    if (disk_check_image(spath, e) < 0)
-        goto out;
-    if (have_qemu_img()) {
-        struct json_object *info = image_info(spath, e);
-        char *fmt = g_strdup(info ? info_str(info, "format") : "raw");
-        json_object_put(info);
-        const char *argv[] = {"qemu-img", "convert", "-U",  "-q",  "-f", fmt,
-                              "-O",       fmt,       spath, dpath, NULL};
-        int rc = run_tool(argv, "qemu-img convert", e);
-        g_free(fmt);
-        if (rc < 0) {
-            unlink(dpath);
-            goto out;
-        }
-    } else {
-        const char *argv[] = {"cp", "--sparse=always", spath, dpath, NULL};
-        if (run_tool(argv, "cp", e) < 0) {
-            unlink(dpath);
-            goto out;
-        }
-    }
-    r = entry(d, name, e);
-    emit(d, name, "created");
-out:
-    g_free(spath);
-    g_free(dpath);
-    return r;
+    clone_copy(d, c, src, name, e);
+    return NULL; /* deferred, or e says why not */
 }
 
 struct json_object *disk_delete(struct hvd *d, struct json_object *params, struct api_error *e)
@@ -419,6 +475,8 @@ struct json_object *disk_delete(struct hvd *d, struct json_object *params, struc
     char *path = image_path(d, name);
     struct json_object *r = NULL, *users = used_by(d, path, false);
     struct json_object *all = NULL;
+    if (job_check_free(path, false, e) < 0)
+        goto out;
     if (access(path, F_OK) != 0) {
         api_fail(e, "not-found", "No image named '%s'.", name);
         goto out;
@@ -456,5 +514,24 @@ out:
     json_object_put(users);
     json_object_put(all);
     g_free(path);
+    return r;
+}
+
+struct json_object *disk_jobs(struct hvd *d, struct json_object *params, struct api_error *e)
+{
+    (void)d;
+    (void)params;
+    (void)e;
+    return job_list();
+}
+
+struct json_object *disk_cancel(struct hvd *d, struct json_object *params, struct api_error *e)
+{
+    (void)d;
+    const char *name = param_name(params, "name", e);
+    if (!name || job_cancel(name, e) < 0)
+        return NULL;
+    struct json_object *r = json_object_new_object();
+    json_object_object_add(r, "name", json_object_new_string(name));
     return r;
 }

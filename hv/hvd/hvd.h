@@ -58,10 +58,13 @@ struct hvd {
     char *socket_path;
     char *vmm_path;
     char *switch_socket; /* hv-switch's producer socket, for display=true VMs */
+    /* hv-switch's control socket (vm.switch, vm.screenshot) */
+    char *switch_control;
     int vsock_port;    /* <0: no vsock listener */
     uint32_t uivm_cid; /* 0: only CIDs of role=uivm VMs */
     bool autostart;
-    struct vm *vms; /* sorted by name */
+    unsigned vmm_uid_base; /* VM users are base + slot (vmuser.c); 0: hv-vmm runs as hvd's */
+    struct vm *vms;        /* sorted by name */
     struct client *clients;
     unsigned nr_clients;
 };
@@ -92,6 +95,12 @@ int display_pick_slot(struct hvd *d, struct vm *vm, struct api_error *e);
 /* hv-vmm's --display argument (g_free it), or NULL for display=false. */
 char *display_vmm_arg(struct hvd *d, const struct vm *vm);
 
+/* ---- switchctl.c: vm.switch, vm.screenshot through hv-switch's control socket ---- */
+struct json_object *switchctl_switch(struct hvd *d, struct json_object *params,
+                                     struct api_error *e);
+struct json_object *switchctl_screenshot(struct hvd *d, struct json_object *params,
+                                         struct api_error *e);
+
 char *vm_run_path(struct hvd *d, const struct vm *vm, const char *file);
 int vm_start(struct hvd *d, struct vm *vm, struct api_error *e);
 int vm_shutdown(struct hvd *d, struct vm *vm, struct api_error *e);
@@ -111,6 +120,19 @@ int server_listen_unix(struct hvd *d);
 int server_listen_vsock(struct hvd *d);
 void server_emit(struct hvd *d, const char *event, struct json_object *params);
 void server_close_all(struct hvd *d);
+/*
+ * Deferred replies (disk jobs): a method calls server_defer() for the request
+ * being dispatched, returns NULL with api_defer(e), and later answers with
+ * server_reply() (result consumed; e used when result is NULL). The reply is
+ * dropped if the client has gone by then.
+ */
+struct deferred;
+struct deferred *server_defer(struct client *c);
+void server_reply(struct deferred *r, struct json_object *result, const struct api_error *e);
+#define API_DEFERRED "deferred" /* e->code of a method whose reply comes later */
+void api_defer(struct api_error *e);
+/* hello's "async-replies": later requests need not wait for a deferred reply. */
+void client_set_async_replies(struct client *c);
 
 /* ---- api.c: method dispatch ---- */
 struct json_object *api_dispatch(struct hvd *d, struct client *c, const char *method,
@@ -119,11 +141,15 @@ void client_subscribe(struct client *c);
 
 /* ---- disk.c ---- */
 struct json_object *disk_list(struct hvd *d, struct api_error *e);
-struct json_object *disk_create(struct hvd *d, struct json_object *params, struct api_error *e);
+struct json_object *disk_create(struct hvd *d, struct client *c, struct json_object *params,
+                                struct api_error *e);
 struct json_object *disk_resize(struct hvd *d, struct json_object *params, struct api_error *e);
-struct json_object *disk_clone(struct hvd *d, struct json_object *params, struct api_error *e);
+struct json_object *disk_clone(struct hvd *d, struct client *c, struct json_object *params,
+                               struct api_error *e);
 struct json_object *disk_delete(struct hvd *d, struct json_object *params, struct api_error *e);
-/* Refuse a missing, corrupt or truncated image with a clear message. */
+struct json_object *disk_jobs(struct hvd *d, struct json_object *params, struct api_error *e);
+struct json_object *disk_cancel(struct hvd *d, struct json_object *params, struct api_error *e);
+/* Refuse a missing, corrupt, truncated or busy (disk job) image with a clear message. */
 int disk_check_image(const char *path, struct api_error *e);
 
 /* ---- net.c ---- */
@@ -141,6 +167,14 @@ struct json_object *usb_list(struct hvd *d, struct json_object *params, struct a
 struct json_object *usb_attach(struct hvd *d, struct json_object *params, struct api_error *e);
 struct json_object *usb_detach(struct hvd *d, struct json_object *params, struct api_error *e);
 struct json_object *usb_rules(struct hvd *d, struct json_object *params, struct api_error *e);
+
+/* ---- vmuser.c: each VM's own user for its hv-vmm ---- */
+#define HVD_VMM_UID_BASE 1900000000u
+/*
+ * hv-vmm's --user argument for vm in *arg (g_free it), NULL when hvd is not
+ * root or --vmm-uid-base is 0. Also closes the VM's files to other users.
+ */
+int vmuser_arg(struct hvd *d, const struct vm *vm, char **arg, struct api_error *e);
 
 /* ---- run.c: external programs ---- */
 /* Run argv, capture stdout (malloc'd in *out if out) and stderr; returns exit status or -1. */

@@ -3,6 +3,7 @@
 #include "hvd.h"
 
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -28,9 +29,13 @@ static void usage(FILE *f)
             "  --usbd-socket PATH hv-usbd's control socket (default " HVD_USBD_SOCKET_DEFAULT ")\n"
             "  --switch-socket PATH  hv-switch's display socket for VMs with display=true\n"
             "                     (default RUN-DIR/switch.sock)\n"
+            "  --switch-control PATH  hv-switch's control socket, for vm.switch and\n"
+            "                     vm.screenshot (default RUN-DIR/switch-control.sock)\n"
+            "  --vmm-uid-base N   each hv-vmm runs as user and group N + its VM's slot\n"
+            "                     (default %u; 0: as hvd's user; see docs/hvd.md)\n"
             "  --verbose          debug logging\n"
             "See docs/hvd.md and docs/hvd-api.md.\n",
-            HV_VMM_PATH);
+            HV_VMM_PATH, HVD_VMM_UID_BASE);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -52,7 +57,20 @@ static int make_dir(const char *path, mode_t mode)
 
 int main(int argc, char **argv)
 {
-    enum { O_SOCKET = 256, O_STATE, O_RUN, O_VMM, O_VPORT, O_CID, O_NOAUTO, O_VERBOSE, O_USBD, O_SWITCH };
+    enum {
+        O_SOCKET = 256,
+        O_STATE,
+        O_RUN,
+        O_VMM,
+        O_VPORT,
+        O_CID,
+        O_NOAUTO,
+        O_VERBOSE,
+        O_USBD,
+        O_SWITCH,
+        O_SWITCHCTL,
+        O_UIDBASE
+    };
     static const struct option opts[] = {
         {"socket", required_argument, NULL, O_SOCKET},
         {"state-dir", required_argument, NULL, O_STATE},
@@ -63,13 +81,15 @@ int main(int argc, char **argv)
         {"no-autostart", no_argument, NULL, O_NOAUTO},
         {"usbd-socket", required_argument, NULL, O_USBD},
         {"switch-socket", required_argument, NULL, O_SWITCH},
+        {"switch-control", required_argument, NULL, O_SWITCHCTL},
+        {"vmm-uid-base", required_argument, NULL, O_UIDBASE},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct hvd d = {.vsock_port = 5140, .autostart = true};
+    struct hvd d = {.vsock_port = 5140, .autostart = true, .vmm_uid_base = HVD_VMM_UID_BASE};
     const char *state = "/var/lib/hv", *run = "/run/hv", *sock = NULL, *vmm = HV_VMM_PATH;
-    const char *switch_sock = NULL;
+    const char *switch_sock = NULL, *switch_ctl = NULL;
     int c;
 
     hv_log_init("hvd");
@@ -102,6 +122,20 @@ int main(int argc, char **argv)
         case O_SWITCH:
             switch_sock = optarg;
             break;
+        case O_SWITCHCTL:
+            switch_ctl = optarg;
+            break;
+        case O_UIDBASE: {
+            uint64_t v;
+            /* Room for 65535 slots below (uid_t)-1, and never root. */
+            if (parse_uint(optarg, 0, UINT32_MAX - 65536, &v) < 0 || (v > 0 && v < 1000)) {
+                fprintf(stderr, "hvd: --vmm-uid-base %s: give 0 or a number from 1000 to %u\n",
+                        optarg, UINT32_MAX - 65536);
+                return 2;
+            }
+            d.vmm_uid_base = (unsigned)v;
+            break;
+        }
         case O_VERBOSE:
             hv_log_set_level(HV_LOG_DEBUG);
             break;
@@ -124,6 +158,8 @@ int main(int argc, char **argv)
     d.socket_path = sock ? g_strdup(sock) : g_strdup_printf("%s/hvd.sock", run);
     d.vmm_path = g_strdup(vmm);
     d.switch_socket = switch_sock ? g_strdup(switch_sock) : g_strdup_printf("%s/switch.sock", run);
+    d.switch_control =
+        switch_ctl ? g_strdup(switch_ctl) : g_strdup_printf("%s/switch-control.sock", run);
     if (make_dir(d.vms_dir, 0750) < 0 || make_dir(d.images_dir, 0750) < 0 ||
         make_dir(d.run_dir, 0755) < 0)
         return 1;
@@ -165,5 +201,6 @@ int main(int argc, char **argv)
     g_free(d.socket_path);
     g_free(d.vmm_path);
     g_free(d.switch_socket);
+    g_free(d.switch_control);
     return rc < 0 ? 1 : 0;
 }

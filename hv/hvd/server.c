@@ -3,6 +3,10 @@
  * The API's transports: the unix socket (root and group hv only) and vsock
  * (the UIVM's CID only), each connection framed by jsonproto and answered in
  * order. A bad client is dropped without hurting the others.
+ *
+ * A reply can be deferred (disk jobs): the client's later requests then wait,
+ * unread, until it is sent, so replies stay in order — unless the client asked
+ * for "async-replies" in hello, which lets them be answered meanwhile.
  */
 #include "hvd.h"
 
@@ -24,6 +28,12 @@
 #define MAX_CLIENTS 1000
 #define READ_CHUNK  65536
 
+struct deferred {
+    struct deferred *next;
+    struct client *c; /* NULL once the client has gone */
+    struct json_object *id;
+};
+
 struct client {
     struct client *next;
     struct hvd *hvd;
@@ -35,8 +45,19 @@ struct client {
     bool subscribed;
     bool closing; /* flush what is queued, then close */
     bool dead;    /* freed from a deferred callback: never free a client under its own call */
+    bool eof;     /* sent EOF while replies were deferred: close once they are sent */
+    bool async_replies;
+    struct json_object *cur_id; /* id of the request being dispatched */
+    struct deferred *deferreds; /* replies promised to this client */
+    sd_event_source *resume;    /* reads on after the last deferred reply */
     char peer[64];
 };
+
+/* Requests wait while a deferred reply is due (in-order clients). */
+static bool held(const struct client *c)
+{
+    return c->deferreds && !c->async_replies;
+}
 
 static void client_free(struct client *c)
 {
@@ -48,6 +69,9 @@ static void client_free(struct client *c)
         }
     }
     d->nr_clients--;
+    for (struct deferred *r = c->deferreds; r; r = r->next)
+        r->c = NULL; /* the work goes on; its reply is dropped */
+    sd_event_source_disable_unref(c->resume);
     sd_event_source_disable_unref(c->io);
     close(c->fd);
     jp_reader_free(&c->in);
@@ -74,7 +98,7 @@ static void client_kill(struct client *c)
 
 static void update_events(struct client *c)
 {
-    uint32_t ev = c->closing ? 0 : EPOLLIN;
+    uint32_t ev = c->closing || c->eof || held(c) ? 0 : EPOLLIN;
     if (c->out_len > c->out_off)
         ev |= EPOLLOUT;
     sd_event_source_set_io_events(c->io, ev);
@@ -159,9 +183,13 @@ static struct json_object *handle_request(struct client *c, struct json_object *
     struct json_object *empty = NULL;
     if (!params)
         params = empty = json_object_new_object();
+    c->cur_id = id;
     struct json_object *result =
         api_dispatch(c->hvd, c, json_object_get_string(method), params, &e);
+    c->cur_id = NULL;
     json_object_put(empty);
+    if (!result && e.code && strcmp(e.code, API_DEFERRED) == 0)
+        return NULL; /* server_reply() answers later */
     if (!result)
         return error_reply(id, e.code ? e.code : "internal", e.message);
     struct json_object *r = json_object_new_object();
@@ -175,13 +203,19 @@ void client_subscribe(struct client *c)
     c->subscribed = true;
 }
 
+void client_set_async_replies(struct client *c)
+{
+    c->async_replies = true;
+}
+
 /* Returns -1 when the client must go. */
 static int process_input(struct client *c)
 {
     char *line;
     size_t len;
     enum jp_next next;
-    while (!c->closing && !c->dead && (next = jp_reader_next(&c->in, &line, &len)) != JP_NONE) {
+    while (!c->closing && !c->dead && !held(c) &&
+           (next = jp_reader_next(&c->in, &line, &len)) != JP_NONE) {
         struct json_object *reply;
         if (next == JP_TOO_LARGE) {
             char msg[128];
@@ -196,6 +230,8 @@ static int process_input(struct client *c)
             reply = req ? handle_request(c, req) : error_reply(NULL, "bad-json", why);
             json_object_put(req);
         }
+        if (!reply)
+            continue; /* deferred */
         int rc = queue(c, reply);
         json_object_put(reply);
         if (rc < 0)
@@ -212,11 +248,13 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
     if (c->dead)
         return 0;
-    if ((revents & EPOLLIN) && !c->closing) {
+    if ((revents & EPOLLIN) && !c->closing && !c->eof && !held(c)) {
         ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             goto drop;
-        if (n == 0) {
+        if (n == 0 && c->deferreds) {
+            c->eof = true; /* it may still wait for its deferred replies */
+        } else if (n == 0) {
             if (jp_reader_pending(&c->in))
                 log_debug("client %s left in the middle of a message", c->peer);
             goto drop;
@@ -237,6 +275,84 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
 drop:
     client_kill(c);
     return 0;
+}
+
+/* ---- deferred replies ---- */
+
+void api_defer(struct api_error *e)
+{
+    e->code = API_DEFERRED;
+    e->message[0] = '\0';
+}
+
+struct deferred *server_defer(struct client *c)
+{
+    struct deferred *r = calloc(1, sizeof(*r));
+    if (!r)
+        hv_die("out of memory");
+    r->c = c;
+    r->id = c->cur_id ? json_object_get(c->cur_id) : NULL;
+    /* appended: in-order clients get their replies in request order */
+    struct deferred **p = &c->deferreds;
+    while (*p)
+        p = &(*p)->next;
+    *p = r;
+    return r;
+}
+
+/* After the last deferred reply: the requests that waited are read now. */
+static int on_resume(sd_event_source *s, void *userdata)
+{
+    (void)s;
+    struct client *c = userdata;
+    c->resume = sd_event_source_disable_unref(c->resume);
+    if (c->dead)
+        return 0;
+    if (process_input(c) < 0 || flush_out(c) < 0 || (c->closing && c->out_len == c->out_off)) {
+        client_kill(c);
+        return 0;
+    }
+    update_events(c);
+    return 0;
+}
+
+void server_reply(struct deferred *r, struct json_object *result, const struct api_error *e)
+{
+    struct client *c = r->c;
+    if (c) {
+        for (struct deferred **p = &c->deferreds; *p; p = &(*p)->next) {
+            if (*p == r) {
+                *p = r->next;
+                break;
+            }
+        }
+    }
+    if (c && !c->dead) {
+        struct json_object *msg;
+        if (result) {
+            msg = json_object_new_object();
+            json_object_object_add(msg, "id", r->id ? json_object_get(r->id) : NULL);
+            json_object_object_add(msg, "result", result);
+            result = NULL;
+        } else {
+            msg = error_reply(r->id, e->code ? e->code : "internal", e->message);
+        }
+        int rc = queue(c, msg);
+        json_object_put(msg);
+        if (!c->deferreds && c->eof)
+            c->closing = true;
+        if (rc < 0 || flush_out(c) < 0 || (c->closing && c->out_len == c->out_off)) {
+            client_kill(c);
+        } else {
+            if (!c->deferreds && !c->resume && !c->closing &&
+                sd_event_add_defer(c->hvd->loop, &c->resume, on_resume, c) < 0)
+                log_err("cannot resume reading from client %s", c->peer);
+            update_events(c);
+        }
+    }
+    json_object_put(result);
+    json_object_put(r->id);
+    free(r);
 }
 
 static void add_client(struct hvd *d, int fd, const char *peer)

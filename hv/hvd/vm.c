@@ -270,11 +270,16 @@ static void handle_exit(struct hvd *d, struct vm *vm)
     g_free(last_path);
     remove_run_file(d, vm, "monitor.pid");
     remove_run_file(d, vm, "started");
+    remove_run_file(d, vm, "control.sock"); /* hv-vmm's user may not remove it */
     remove_run_file(d, vm, "slot");
     vm->slot = -1;
 
     bool crashed =
         strcmp(vm->last_exit.reason, "crashed") == 0 || strcmp(vm->last_exit.reason, "error") == 0;
+    if (signalled && code == SIGSYS)
+        log_err("VM %s: hv-vmm made a system call that its sandbox forbids, and was killed (the "
+                "kernel log names it: audit type=1326 ... syscall=N)",
+                vm->def->name);
     log_info("VM %s ended: %s (%s %d)", vm->def->name, vm->last_exit.reason,
              signalled ? "signal" : "exit", code);
     vm->state = crashed ? VM_CRASHED : VM_SHUTOFF;
@@ -347,7 +352,7 @@ static int check_disks(struct hvd *d, struct vm *vm, struct api_error *e)
     return 0;
 }
 
-static char **build_argv(struct hvd *d, struct vm *vm)
+static char **build_argv(struct hvd *d, struct vm *vm, const char *user)
 {
     GPtrArray *a = g_ptr_array_new();
     const struct vmdef *def = vm->def;
@@ -405,6 +410,10 @@ static char **build_argv(struct hvd *d, struct vm *vm)
     ADDF("file:%s", console);
     ADD("--on-reboot");
     ADD("exit");
+    if (user) { /* hv-vmm drops to it once the VM is built (vmuser.c) */
+        ADD("--user");
+        ADD(user);
+    }
     g_free(sock);
     g_free(console);
     g_ptr_array_add(a, NULL);
@@ -448,11 +457,13 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
             return -1;
     }
 
-    if (display_pick_slot(d, vm, e) < 0) {
+    char *user = NULL;
+    if (display_pick_slot(d, vm, e) < 0 || vmuser_arg(d, vm, &user, e) < 0) {
         net_detach(d, vm);
         return -1;
     }
-    char **argv = build_argv(d, vm);
+    char **argv = build_argv(d, vm, user);
+    g_free(user);
     char *log_path = vm_run_path(d, vm, "vmm.log");
     char *exit_path = vm_run_path(d, vm, "exit");
     int pipefd[2];

@@ -15,6 +15,7 @@
 
 #define MAX_CLIENTS (REG_MAX_VMS + 8) /* VMs plus connections still saying hello */
 #define ABSPTR_MAX  4                 /* tablets read directly on KMSDRM (absptr.c) */
+#define CTL_CLIENTS 8                 /* control connections (control.c) */
 
 /* A tablet read by hv-switch itself (absptr.c). */
 struct absptr {
@@ -41,11 +42,19 @@ struct client {
     struct disp_rect damage; /* union of damage not yet uploaded */
 };
 
+/* A connection on the control socket (hvd). */
+struct ctl_client {
+    bool used;
+    int fd;
+};
+
 struct app {
     struct registry reg;
     struct focus focus;
     struct client clients[MAX_CLIENTS];
     int listen_fd;
+    int ctl_fd; /* the control socket, -1 without one */
+    struct ctl_client ctl[CTL_CLIENTS];
     SDL_Window *win;
     SDL_Renderer *ren;
     bool redraw;
@@ -69,6 +78,11 @@ void server_service(struct app *a);
 void server_close_all(struct app *a);
 void client_send(struct app *a, int vm_id, const void *msg, size_t len);
 struct client *client_of(struct app *a, int vm_id);
+
+/* control.c: the control socket (focus, list, thumbnails) */
+int control_listen(const char *path);
+void control_service(struct app *a);
+void control_close_all(struct app *a);
 
 /* compositor.c */
 int comp_init(struct app *a, int w, int h, bool fullscreen, bool vsync, const char *renderer);

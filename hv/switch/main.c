@@ -31,10 +31,13 @@ uint64_t now_ns(void)
  * the main loop with an SDL event. It then waits until the main thread has
  * read them and handed it the new set of descriptors ("re-armed").
  */
+/* Producers and their socket, tablets, the control socket and its clients. */
+#define POLL_MAX (1 + MAX_CLIENTS + ABSPTR_MAX + 1 + CTL_CLIENTS)
+
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct pollfd fds[MAX_CLIENTS + ABSPTR_MAX + 2];
+    struct pollfd fds[POLL_MAX];
     int nfds;
     unsigned generation;
     bool stop;
@@ -44,7 +47,7 @@ static struct {
 
 static void *poller_main(void *arg)
 {
-    struct pollfd fds[MAX_CLIENTS + ABSPTR_MAX + 2];
+    struct pollfd fds[POLL_MAX + 1];
     unsigned seen = 0;
     int n;
 
@@ -82,6 +85,12 @@ static void poller_arm(struct app *a)
     }
     for (int i = 0; i < a->nabs; i++)
         poller.fds[poller.nfds++] = (struct pollfd){.fd = a->abs[i].fd, .events = POLLIN};
+    if (a->ctl_fd >= 0)
+        poller.fds[poller.nfds++] = (struct pollfd){.fd = a->ctl_fd, .events = POLLIN};
+    for (int i = 0; i < CTL_CLIENTS; i++) {
+        if (a->ctl[i].used)
+            poller.fds[poller.nfds++] = (struct pollfd){.fd = a->ctl[i].fd, .events = POLLIN};
+    }
     poller.generation++;
     pthread_cond_signal(&poller.cond);
     pthread_mutex_unlock(&poller.lock);
@@ -113,26 +122,44 @@ static void render(struct app *a)
              (double)us / 16666.7);
 }
 
+/* The control socket's default: switch-control.sock in --socket's directory. */
+static const char *control_beside(const char *sock, char *buf, size_t len)
+{
+    const char *slash = strrchr(sock, '/');
+    int dir = slash ? (int)(slash - sock) : 1;
+
+    snprintf(buf, len, "%.*s/switch-control.sock", dir, slash ? sock : ".");
+    return buf;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hv-switch [--socket PATH] [--size WxH] [--fullscreen] [--no-vsync]\n"
-               "                 [--renderer NAME] [--verbose]\n"
-               "Shows the focused VM's display; Ctrl+Alt+1..9 / Ctrl+Alt+0 (UIVM) switch,\n"
-               "Ctrl+Alt+Tab opens the switcher. SDL_VIDEODRIVER=kmsdrm for the bare panel.\n");
+    fprintf(f,
+            "usage: hv-switch [--socket PATH] [--control PATH|none] [--size WxH] [--fullscreen]\n"
+            "                 [--no-vsync] [--renderer NAME] [--verbose]\n"
+            "Shows the focused VM's display; Ctrl+Alt+1..9 / Ctrl+Alt+0 (UIVM) switch,\n"
+            "Ctrl+Alt+Tab opens the switcher. SDL_VIDEODRIVER=kmsdrm for the bare panel.\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"socket", required_argument, NULL, 's'},   {"size", required_argument, NULL, 'g'},
-        {"fullscreen", no_argument, NULL, 'f'},     {"no-vsync", no_argument, NULL, 'n'},
-        {"renderer", required_argument, NULL, 'r'}, {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},           {0},
+        {"socket", required_argument, NULL, 's'},
+        {"size", required_argument, NULL, 'g'},
+        {"control", required_argument, NULL, 'c'},
+        {"fullscreen", no_argument, NULL, 'f'},
+        {"no-vsync", no_argument, NULL, 'n'},
+        {"renderer", required_argument, NULL, 'r'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     static struct app a;
     const char *sock = "/run/hv/switch.sock", *renderer = NULL, *drv;
+    const char *control = NULL;
+    char control_buf[4096];
     int w = 1280, h = 800, opt;
-    bool fullscreen = false, vsync = true;
+    bool fullscreen = false, vsync = true, have_ctl;
     pthread_t thread;
     SDL_Event ev;
 
@@ -141,6 +168,9 @@ int main(int argc, char **argv)
         switch (opt) {
         case 's':
             sock = optarg;
+            break;
+        case 'c':
+            control = optarg;
             break;
         case 'g':
             if (sscanf(optarg, "%dx%d", &w, &h) != 2 || w < 64 || h < 64 || w > 16384 || h > 16384)
@@ -183,6 +213,11 @@ int main(int argc, char **argv)
     reg_init(&a.reg);
     focus_init(&a.focus);
     a.listen_fd = server_listen(sock);
+    control = control ? control : control_beside(sock, control_buf, sizeof(control_buf));
+    a.ctl_fd = strcmp(control, "none") ? control_listen(control) : -1;
+    have_ctl = a.ctl_fd >= 0;
+    if (!have_ctl && strcmp(control, "none"))
+        log_err("no control socket: hvd cannot switch VMs or take thumbnails");
     if (a.listen_fd < 0 || comp_init(&a, w, h, fullscreen, vsync, renderer) < 0)
         return 1;
     poller.event = SDL_RegisterEvents(1);
@@ -191,7 +226,7 @@ int main(int argc, char **argv)
     if (pthread_create(&thread, NULL, poller_main, NULL))
         hv_die("cannot start the poller thread");
     poller_arm(&a);
-    log_info("listening on %s", sock);
+    log_info("listening on %s, control on %s", sock, control);
 
     a.redraw = true;
     while (!a.quit) {
@@ -205,6 +240,7 @@ int main(int argc, char **argv)
             } else if (ev.type == poller.event) {
                 absptr_read(&a);
                 server_service(&a);
+                control_service(&a);
                 poller_arm(&a);
             } else if (ev.type == SDL_WINDOWEVENT) {
                 a.redraw = true;
@@ -216,7 +252,10 @@ int main(int argc, char **argv)
     log_info("quitting");
     poller_stop(thread);
     server_close_all(&a);
+    control_close_all(&a);
     unlink(sock);
+    if (have_ctl)
+        unlink(control);
     SDL_Quit();
     return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,6 +14,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* The group that may connect to the producer socket (hv.sysusers). */
+#define DISPLAY_GROUP "hv-display"
 
 int server_listen(const char *path)
 {
@@ -36,6 +40,15 @@ int server_listen(const char *path)
         close(fd);
         return -1;
     }
+    /* hvd runs each hv-vmm as a user of its own and gives it this group, so
+     * that it can connect again after hv-switch restarts; root can anyway. */
+    struct group *g = getgrnam(DISPLAY_GROUP);
+    if (!g)
+        log_info("no group %s: only root can connect to %s (VMs running as their own users "
+                 "cannot reconnect after a restart)",
+                 DISPLAY_GROUP, path);
+    else if (chown(path, (uid_t)-1, g->gr_gid) < 0)
+        log_warn("cannot give %s to group %s: %s", path, DISPLAY_GROUP, strerror(errno));
     return fd;
 }
 

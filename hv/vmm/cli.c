@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sandbox.h"
 #include "util.h"
 #include "x86/boot_linux.h"
 
@@ -36,6 +37,10 @@ void cli_usage(FILE *f)
           "  --name NAME            the VM's name, for messages and queries\n"
           "  --display SOCKET[,name=N,colour=RRGGBB,slot=K,uivm,size=WxH]\n"
           "                         virtio-gpu, keyboard and tablet shown by hv-switch\n"
+          "  --user UID:GID[:GROUP,...]\n"
+          "                         run the VM as this user once it is built (needs root)\n"
+          "  --sandbox on|log|off   system call filter: on (default), log (development:\n"
+          "                         the kernel logs what is not allowed), off (debugging)\n"
           "  -v, --verbose          log debugging details\n"
           "  -h, --help             show this help\n"
           "\n"
@@ -74,6 +79,8 @@ enum {
     OPT_NAME,
     OPT_DISPLAY,
     OPT_VIRTIO_CONSOLE,
+    OPT_USER,
+    OPT_SANDBOX,
 };
 
 static const struct option options[] = {
@@ -93,6 +100,8 @@ static const struct option options[] = {
     {"name", required_argument, NULL, OPT_NAME},
     {"display", required_argument, NULL, OPT_DISPLAY},
     {"virtio-console", required_argument, NULL, OPT_VIRTIO_CONSOLE},
+    {"user", required_argument, NULL, OPT_USER},
+    {"sandbox", required_argument, NULL, OPT_SANDBOX},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -227,6 +236,14 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
                 return fail(err, errlen, "--virtio-console %s: give socket:PATH or file:PATH",
                             optarg);
             cfg->virtio_console = optarg;
+            break;
+        case OPT_USER:
+            if (sandbox_parse_user(optarg, &cfg->sandbox, err, errlen) < 0)
+                return CLI_ERROR;
+            break;
+        case OPT_SANDBOX:
+            if (sandbox_parse_mode(optarg, &cfg->sandbox.mode, err, errlen) < 0)
+                return CLI_ERROR;
             break;
         case OPT_DISPLAY: /* checked by display.c when the VM is created */
             cfg->display = optarg;

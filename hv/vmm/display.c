@@ -367,6 +367,12 @@ struct display *display_start(const struct display_config *cfg, const struct dis
     d->sock = d->surface_fd = -1;
     pthread_mutex_init(&d->lock, NULL);
     d->stop_fd = eventfd(0, EFD_CLOEXEC);
+    /*
+     * The first try now, before the sandbox drops hv-vmm's user: hv-switch's
+     * socket may only be open to root. Reconnections happen as the VM's user.
+     */
+    if (d->stop_fd >= 0)
+        try_connect(d);
     int err = d->stop_fd < 0 ? errno : pthread_create(&d->thread, NULL, display_thread, d);
     if (err) {
         log_err("display: cannot start: %s", strerror(err));

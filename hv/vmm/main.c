@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "log.h"
+#include "sandbox.h"
 #include "vm.h"
 
 int main(int argc, char **argv)
@@ -43,8 +45,16 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The display's socket path, for the sandbox's check that reconnecting will work. */
+    char display_socket[128] = "";
+    if (cfg.display) {
+        snprintf(display_socket, sizeof(display_socket), "%s", cfg.display);
+        display_socket[strcspn(display_socket, ",")] = '\0';
+        cfg.sandbox.reconnect = display_socket;
+    }
+    /* All the VM needs is open once vm_create() returns: then the sandbox, then the guest. */
     int code;
-    if (vm_create(&vm, &cfg) < 0)
+    if (vm_create(&vm, &cfg) < 0 || sandbox_enter(&cfg.sandbox) < 0)
         code = VM_EXIT_ERROR;
     else
         code = vm_run(&vm);

@@ -216,9 +216,8 @@ static int load_guest(struct vm *vm)
     if (acpi_install(&vm->mem, BOOT_ACPI_GPA, BOOT_ACPI_MAX, vm->nr_vcpus) < 0)
         return -1;
     vm->rsdp_gpa = BOOT_ACPI_GPA;
-    return boot_linux_load(&vm->mem, cfg->kernel, cfg->initrd,
-                           cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE, vm->rsdp_gpa,
-                           vm->boot);
+    return boot_linux_load(&vm->mem, vm->files, cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE,
+                           vm->rsdp_gpa, vm->boot);
 }
 
 static int create_loop(struct vm *vm)
@@ -255,7 +254,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     io_bus_init(&vm->pio, "pio");
     io_bus_init(&vm->mmio, "mmio");
     vm->boot = calloc(1, sizeof(*vm->boot));
-    if (!vm->boot || create_loop(vm) < 0 || create_kvm_vm(vm) < 0)
+    vm->files = calloc(1, sizeof(*vm->files));
+    if (!vm->boot || !vm->files)
+        return -1;
+    vm->files->kernel_fd = vm->files->initrd_fd = -1;
+    if (boot_files_open(vm->files, cfg->kernel, cfg->initrd) < 0 || create_loop(vm) < 0 ||
+        create_kvm_vm(vm) < 0)
         return -1;
 
     if (guest_mem_init(&vm->mem, cfg->ram_size) < 0 || guest_mem_map_kvm(&vm->mem, vm->vm_fd) < 0)
@@ -536,8 +540,12 @@ void vm_destroy(struct vm *vm)
         vcpu_destroy(vm->vcpus[i]);
         vm->vcpus[i] = NULL;
     }
+    if (vm->files)
+        boot_files_close(vm->files);
+    free(vm->files);
     free(vm->saved);
     free(vm->boot);
     vm->saved = NULL;
     vm->boot = NULL;
+    vm->files = NULL;
 }

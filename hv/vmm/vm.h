@@ -11,7 +11,9 @@
 #include "bus.h"
 #include "irq.h"
 #include "mem.h"
+#include "sandbox.h"
 
+struct boot_files;
 struct boot_info;
 struct control;
 struct pci_bus;
@@ -55,6 +57,9 @@ struct vm_config {
     const char *virtio_console; /* --virtio-console spec (virtio/console.c), NULL: none */
     bool reboot_exits;          /* --on-reboot exit */
     unsigned stop_timeout;      /* seconds between the power button and a forced stop */
+
+    /* --sandbox, --user */
+    struct sandbox_config sandbox;
 };
 
 #define VM_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
@@ -122,6 +127,7 @@ struct vm {
     int exit_code;
     struct vm_saved *saved; /* irqchip and PIT power-on state, for reboots */
     struct boot_info *boot;
+    struct boot_files *files; /* kernel and initrd, open for reboots */
 };
 
 /* A file descriptor the main loop watches; fn runs on the main thread. */

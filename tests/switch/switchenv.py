@@ -68,14 +68,15 @@ class SwitchEnv:
         self.procs = []
         self.dir = Path(tempfile.mkdtemp(prefix="hv-switch-test-"))
         self.sock = str(self.dir / "switch.sock")
+        self.control = str(self.dir / "switch-control.sock")  # hv-switch's default beside it
         self.display = self._start_xvfb()
         self.env = dict(os.environ, DISPLAY=self.display, SDL_VIDEODRIVER="x11")
         self.switch_log = self.dir / "hv-switch.log"
         self.switch = self.spawn([tool("hv-switch"), "--socket", self.sock, "--size",
                                   f"{WIDTH}x{HEIGHT}", "--renderer", "software", *extra_args],
                                  self.switch_log)
-        wait_for(lambda: os.path.exists(self.sock) or self.switch.poll() is not None, 15,
-                 "hv-switch's socket")
+        wait_for(lambda: (os.path.exists(self.sock) and os.path.exists(self.control))
+                 or self.switch.poll() is not None, 15, "hv-switch's sockets")
         if self.switch.poll() is not None:
             raise RuntimeError("hv-switch exited:\n" + self.switch_log.read_text())
 

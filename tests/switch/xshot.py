@@ -45,20 +45,21 @@ def parse_xwd(data):
     hdr = struct.unpack(">25I", data[:100])
     header_size, depth, width, height = hdr[0], hdr[3], hdr[4], hdr[5]
     byte_order, bpp, bpl, ncolors = hdr[7], hdr[11], hdr[12], hdr[19]
-    if bpp != 32 or depth != 24:
-        raise ValueError(f"xwd: want depth 24 at 32 bpp, got {depth} at {bpp}")
+    if bpp not in (24, 32) or depth != 24:
+        raise ValueError(f"xwd: want depth 24 at 24 or 32 bpp, got {depth} at {bpp}")
     off = header_size + ncolors * 12
+    n = bpp // 8  # bytes per pixel; 24 bpp when the X server was started with it
     rgb = bytearray(width * height * 3)
     for y in range(height):
-        line = data[off + y * bpl:off + y * bpl + width * 4]
-        if byte_order == 0:  # LSBFirst: B G R X
-            rgb[y * width * 3 + 0:(y + 1) * width * 3:3] = line[2::4]
-            rgb[y * width * 3 + 1:(y + 1) * width * 3:3] = line[1::4]
-            rgb[y * width * 3 + 2:(y + 1) * width * 3:3] = line[0::4]
-        else:  # MSBFirst: X R G B
-            rgb[y * width * 3 + 0:(y + 1) * width * 3:3] = line[1::4]
-            rgb[y * width * 3 + 1:(y + 1) * width * 3:3] = line[2::4]
-            rgb[y * width * 3 + 2:(y + 1) * width * 3:3] = line[3::4]
+        line = data[off + y * bpl:off + y * bpl + width * n]
+        if byte_order == 0:  # LSBFirst: B G R [X]
+            rgb[y * width * 3 + 0:(y + 1) * width * 3:3] = line[2::n]
+            rgb[y * width * 3 + 1:(y + 1) * width * 3:3] = line[1::n]
+            rgb[y * width * 3 + 2:(y + 1) * width * 3:3] = line[0::n]
+        else:  # MSBFirst: [X] R G B
+            rgb[y * width * 3 + 0:(y + 1) * width * 3:3] = line[n - 3::n]
+            rgb[y * width * 3 + 1:(y + 1) * width * 3:3] = line[n - 2::n]
+            rgb[y * width * 3 + 2:(y + 1) * width * 3:3] = line[n - 1::n]
     return Shot(width, height, bytes(rgb))
 
 

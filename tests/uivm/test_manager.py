@@ -29,6 +29,8 @@ HVD = Path(os.environ.get("HVD") or BUILD / "hv/hvd/hvd")
 FAKE_VMM = Path(os.environ.get("FAKE_VMM") or BUILD / "hv/hvd/tests/fake-vmm")
 ARTIFACTS = Path(os.environ.get("HV_ARTIFACTS") or BUILD / "test-artifacts") / "uivm"
 AT_SPI_LAUNCHER = Path("/usr/libexec/at-spi-bus-launcher")
+# hvd finds qemu-img through PATH; this one can hold a copy at 50 % (see the script).
+SLOW_QEMU_IMG = REPO / "hv/hvd/tests/slow-qemu-img.sh"
 
 def missing_prerequisites():
     for path, what in ((HV_MANAGER, "hv-manager"), (HVD, "hvd"), (FAKE_VMM, "hvd's fake-vmm")):
@@ -107,6 +109,21 @@ class Desktop:
         self.sock = self.top / "run" / "hvd.sock"
         self.kernel = self.top / "vmlinuz"
         self.kernel.write_text("a fake kernel: the fake vmm never reads it\n")
+        self.hvd_env = dict(os.environ)
+        self.bin = self.top / "bin"
+        real = shutil.which("qemu-img")
+        if real:
+            self.bin.mkdir()
+            shutil.copy(SLOW_QEMU_IMG, self.bin / "qemu-img")
+            self.hvd_env["REAL_QEMU_IMG"] = real
+            self.hvd_env["PATH"] = f"{self.bin}{os.pathsep}{self.hvd_env.get('PATH', '')}"
+
+    def qemu_img_mode(self, mode):
+        (self.bin / "mode").write_text(mode)
+        (self.bin / "go").unlink(missing_ok=True)
+
+    def qemu_img_go(self):
+        (self.bin / "go").touch()
 
     def log(self, name):
         return open(self.top / f"{name}.log", "ab")
@@ -148,7 +165,7 @@ class Desktop:
         self.procs["hvd"] = subprocess.Popen(
             [str(HVD), "--state-dir", str(self.top / "state"), "--run-dir", str(self.top / "run"),
              "--socket", str(self.sock), "--vmm", str(FAKE_VMM), "--vsock-port", "-1"],
-            stdout=self.log("hvd"), stderr=subprocess.STDOUT,
+            stdout=self.log("hvd"), stderr=subprocess.STDOUT, env=self.hvd_env,
             start_new_session=True)
 
         def up():
@@ -428,6 +445,58 @@ def test_create_start_stop(desk, app):
     desk.screenshot("vm-stopped")
 
 
+def test_copying_an_image_moves_the_progress_bar(desk, app):
+    if not shutil.which("qemu-img"):
+        pytest.skip("qemu-img is not installed (Debian qemu-utils)")
+    assert "result" in hvd_call(desk.sock, "disk.create", name="golden.img", size="64M")
+    desk.qemu_img_mode("gate")  # the copy waits at 50 % until qemu_img_go()
+    win = open_assistant(app)
+    nxt = by_name(win, "Next", role="push button")
+    replace_text(by_name(win, "Name", role="text"), "copied")
+    wait_until("Next after a good name", lambda: nxt.sensitive, timeout=5)
+    nxt.click()
+    replace_text(by_name(win, "Memory (MiB)", role="spin button"), "256")
+    wait_until("Next after a good memory size", lambda: nxt.sensitive, timeout=5)
+    nxt.click()
+
+    by_name(win, "Use an existing image", role="radio button").click()
+    by_name(win, "Image", role="combo box").click()
+    # The item says "golden.img (64.0 MiB)" with a no-break space (g_format_size).
+    wait_until("the menu item golden.img", lambda: showing(
+        app, lambda n: n.roleName == "menu item" and (n.name or "").startswith("golden.img ("))
+    )[0].click()
+    by_name(win, "Copy it for this machine", role="check box").click()
+    wait_until("Next once an image is chosen", lambda: nxt.sensitive, timeout=5)
+    desk.screenshot("assistant-3-storage-copy")
+    nxt.click()
+    replace_text(by_name(win, "Kernel", role="text"), str(desk.kernel))
+    wait_until("Next after a good kernel path", lambda: nxt.sensitive, timeout=5)
+    nxt.click()
+    by_name(win, "Network", role="combo box")
+    nxt.click()
+    label_containing(win, "a copy of “golden.img” named “copied.img”")
+    by_name(win, "Apply", role="push button").click()
+
+    # hvd's disk.progress events set the bar: it holds at 50 % while the copy is held there.
+    bar = by_name(win, "Progress", role="progress bar")
+    label_containing(win, "Copying the disk image")
+    held = wait_until("the progress bar to reach 50 %",
+                      lambda: bar.value if bar.value >= 0.5 else None, timeout=30)
+    assert held < 1, f"the bar is full while the copy is still held ({held})"
+    desk.screenshot("assistant-7-copying")
+    jobs = hvd_call(desk.sock, "disk.jobs")["result"]["jobs"]
+    assert [j["name"] for j in jobs] == ["copied.img"], jobs
+    desk.qemu_img_go()
+
+    row(app, "copied", "Off", timeout=60)
+    info = hvd_call(desk.sock, "vm.get", name="copied")["result"]["definition"]
+    assert info["disk"] == ["copied.img"], info
+    images = {i["name"]: i for i in hvd_call(desk.sock, "disk.list")["result"]["images"]}
+    assert images["copied.img"]["virtual_size"] == 64 << 20, images
+    assert hvd_call(desk.sock, "disk.jobs")["result"]["jobs"] == []
+    desk.qemu_img_mode("")
+
+
 def test_hvd_going_away_shows_reconnecting_then_reconnects(desk, app):
     desk.kill_hvd()
     bar = label_containing(app, "Reconnecting to hvd", timeout=15)
@@ -439,5 +508,7 @@ def test_hvd_going_away_shows_reconnecting_then_reconnects(desk, app):
     wait_until("the Reconnecting bar to go away", lambda: not bar.showing, timeout=20)
     row(app, "demo", "Off")
     row(app, "taken", "Off")
+    if shutil.which("qemu-img"):
+        row(app, "copied", "Off")
     assert by_name(app, "New virtual machine", role="push button").sensitive
     desk.screenshot("reconnected")

@@ -25,7 +25,7 @@ typedef struct {
     GtkWidget *memory, *memory_msg, *cpus, *cpus_msg, *host_hint;
     /* storage page */
     GtkWidget *disk_new, *disk_existing, *disk_none, *disk_size, *disk_format, *disk_image,
-        *storage_msg;
+        *disk_copy, *storage_msg;
     /* boot page */
     GtkWidget *kernel, *kernel_msg, *initrd, *initrd_msg, *cmdline, *iso, *iso_msg;
     /* network page */
@@ -33,7 +33,8 @@ typedef struct {
     /* summary and progress */
     GtkWidget *summary, *summary_error, *progress, *progress_label;
     guint pulse_timer;
-    char *created_image; /* created by us: deleted again if vm.define fails */
+    char *created_image;   /* created by us: deleted again if vm.define fails */
+    gboolean disk_pending; /* disk.create / disk.clone sent, not answered yet */
 } Assistant;
 
 static void assistant_free(gpointer data)
@@ -116,6 +117,13 @@ static void check_memory_page(Assistant *a)
     g_free(cmsg);
 }
 
+/* "Use an existing image" with "Copy it": the VM gets a copy named after it. */
+static gboolean want_copy(Assistant *a)
+{
+    return gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(a->disk_existing)) &&
+           gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(a->disk_copy));
+}
+
 static void check_storage_page(Assistant *a)
 {
     gboolean want_new = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(a->disk_new));
@@ -123,6 +131,7 @@ static void check_storage_page(Assistant *a)
     gtk_widget_set_sensitive(a->disk_size, want_new);
     gtk_widget_set_sensitive(a->disk_format, want_new);
     gtk_widget_set_sensitive(a->disk_image, want_existing);
+    gtk_widget_set_sensitive(a->disk_copy, want_existing);
     char *msg = NULL;
     if (want_new) {
         gint64 gib = spin_typed(a->disk_size);
@@ -139,6 +148,13 @@ static void check_storage_page(Assistant *a)
     } else if (want_existing && !gtk_combo_box_get_active_id(GTK_COMBO_BOX(a->disk_image))) {
         msg = g_strdup(a->images->len ? _("Choose an image.")
                                       : _("There are no disk images yet: create a new disk."));
+    } else if (want_copy(a)) {
+        char *img = image_name_for(gtk_entry_get_text(GTK_ENTRY(a->name)));
+        if (image_exists(a, img))
+            msg = g_strdup_printf(_("An image named “%s” already exists: use the image "
+                                    "without copying it, or choose another name."),
+                                  img);
+        g_free(img);
     }
     form_set_message(a->storage_msg, want_new ? a->disk_size : a->disk_image, msg);
     gtk_assistant_set_page_complete(GTK_ASSISTANT(a->assistant), a->p_storage, msg == NULL);
@@ -202,6 +218,11 @@ static void fill_summary(Assistant *a)
                                gtk_combo_box_get_active_id(GTK_COMBO_BOX(a->disk_format)), img,
                                (int)spin_typed(a->disk_size));
         g_free(img);
+    } else if (want_copy(a)) {
+        char *img = image_name_for(gtk_entry_get_text(GTK_ENTRY(a->name)));
+        g_string_append_printf(s, _("Disk: a copy of “%s” named “%s”\n"),
+                               gtk_combo_box_get_active_id(GTK_COMBO_BOX(a->disk_image)), img);
+        g_free(img);
     } else if (gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(a->disk_existing))) {
         g_string_append_printf(s, _("Disk: existing image “%s”\n"),
                                gtk_combo_box_get_active_id(GTK_COMBO_BOX(a->disk_image)));
@@ -232,12 +253,45 @@ static gboolean pulse(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-static void work_failed(Assistant *a, const char *message)
+static void stop_pulse(Assistant *a)
 {
     if (a->pulse_timer) {
         g_source_remove(a->pulse_timer);
         a->pulse_timer = 0;
     }
+}
+
+/* hvd's disk.progress for the image being made: a real fraction replaces the pulse. */
+static void on_hvd_event(HvClient *client, const char *name, JsonObject *params, gpointer data)
+{
+    (void)client;
+    Assistant *a = assistant_of(data);
+    if (!a->disk_pending || strcmp(name, "disk.progress") != 0 ||
+        g_strcmp0(json_object_get_string_member_with_default(params, "name", NULL),
+                  a->created_image) != 0)
+        return;
+    JsonNode *f = json_object_get_member(params, "fraction");
+    if (!f || !JSON_NODE_HOLDS_VALUE(f))
+        return;
+    GType t = json_node_get_value_type(f);
+    double fraction = t == G_TYPE_DOUBLE  ? json_node_get_double(f)
+                      : t == G_TYPE_INT64 ? (double)json_node_get_int(f)
+                                          : -1;
+    if (!(fraction >= 0 && fraction <= 1))
+        return;
+    stop_pulse(a);
+    gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(a->progress), fraction);
+    /* TRANSLATORS: how much of a disk image is done, e.g. "42 %" */
+    char *text = g_strdup_printf(_("%d %%"), (int)(fraction * 100));
+    gtk_progress_bar_set_text(GTK_PROGRESS_BAR(a->progress), text);
+    gtk_progress_bar_set_show_text(GTK_PROGRESS_BAR(a->progress), TRUE);
+    g_free(text);
+}
+
+static void work_failed(Assistant *a, const char *message)
+{
+    stop_pulse(a);
+    gtk_progress_bar_set_show_text(GTK_PROGRESS_BAR(a->progress), FALSE);
     gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(a->progress), 0);
     gtk_label_set_text(GTK_LABEL(a->summary_error), message);
     gtk_widget_show(a->summary_error);
@@ -267,11 +321,11 @@ static void define_done(JsonNode *result, const HvError *error, gpointer data)
 
 static void send_define(Assistant *a, const char *image)
 {
-    if (a->pulse_timer) {
-        g_source_remove(a->pulse_timer);
-        a->pulse_timer = 0;
-    }
-    gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(a->progress), 0.75);
+    stop_pulse(a);
+    gtk_progress_bar_set_show_text(GTK_PROGRESS_BAR(a->progress), FALSE);
+    /* After a disk was made the bar stays full; it never goes back. */
+    if (gtk_progress_bar_get_fraction(GTK_PROGRESS_BAR(a->progress)) < 0.75)
+        gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(a->progress), 0.75);
     gtk_label_set_text(GTK_LABEL(a->progress_label), _("Defining the virtual machine…"));
 
     JsonObject *def = json_object_new();
@@ -311,11 +365,13 @@ static void disk_created(JsonNode *result, const HvError *error, gpointer data)
 {
     Assistant *a = assistant_of(data);
     (void)result;
+    a->disk_pending = FALSE;
     if (error) {
         g_clear_pointer(&a->created_image, g_free);
         work_failed(a, error->message);
         return;
     }
+    gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(a->progress), 1.0);
     send_define(a, a->created_image);
 }
 
@@ -336,7 +392,24 @@ static void on_apply(GtkAssistant *assistant, Assistant *a)
         json_object_set_int_member(p, "size", spin_typed(a->disk_size) << 30);
         json_object_set_string_member(p, "format",
                                       gtk_combo_box_get_active_id(GTK_COMBO_BOX(a->disk_format)));
+        a->disk_pending = TRUE;
         hv_client_call(a->session->client, "disk.create", p, G_OBJECT(a->assistant), disk_created,
+                       a->assistant);
+    } else if (want_copy(a)) {
+        const char *source = gtk_combo_box_get_active_id(GTK_COMBO_BOX(a->disk_image));
+        g_free(a->created_image);
+        a->created_image = image_name_for(gtk_entry_get_text(GTK_ENTRY(a->name)));
+        char *label =
+            g_strdup_printf(_("Copying the disk image “%s” to “%s”…"), source, a->created_image);
+        gtk_label_set_text(GTK_LABEL(a->progress_label), label);
+        g_free(label);
+        a->pulse_timer = g_timeout_add(100, pulse, a->progress);
+        JsonObject *p = json_object_new();
+        json_object_set_string_member(p, "source", source);
+        json_object_set_string_member(p, "name", a->created_image);
+        json_object_set_string_member(p, "mode", "copy");
+        a->disk_pending = TRUE;
+        hv_client_call(a->session->client, "disk.clone", p, G_OBJECT(a->assistant), disk_created,
                        a->assistant);
     } else if (gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(a->disk_existing))) {
         send_define(a, gtk_combo_box_get_active_id(GTK_COMBO_BOX(a->disk_image)));
@@ -348,6 +421,13 @@ static void on_apply(GtkAssistant *assistant, Assistant *a)
 static void on_cancel(GtkAssistant *assistant, gpointer data)
 {
     (void)data;
+    Assistant *a = assistant_of(assistant);
+    if (a->disk_pending && a->created_image) {
+        /* Stop the copy in hvd too; it removes the partial image. */
+        JsonObject *p = json_object_new();
+        json_object_set_string_member(p, "name", a->created_image);
+        hv_client_call(a->session->client, "disk.cancel", p, NULL, NULL, NULL);
+    }
     gtk_widget_destroy(GTK_WIDGET(assistant));
 }
 
@@ -492,6 +572,10 @@ static void build_storage_page(Assistant *a)
     gtk_grid_attach(GTK_GRID(g), a->disk_existing, 0, row++, 2, 1);
     a->disk_image = gtk_combo_box_text_new();
     form_add_field(GTK_GRID(g), &row, _("_Image"), a->disk_image);
+    a->disk_copy = gtk_check_button_new_with_mnemonic(_("_Copy it for this machine"));
+    gtk_widget_set_tooltip_text(a->disk_copy, _("The machine gets its own copy of the image, "
+                                                "named after it; the original stays unchanged."));
+    gtk_grid_attach(GTK_GRID(g), a->disk_copy, 1, row++, 1, 1);
     gtk_grid_attach(GTK_GRID(g), a->disk_none, 0, row++, 2, 1);
     /* One message for the page, under everything. */
     a->storage_msg = form_message_label();
@@ -500,6 +584,7 @@ static void build_storage_page(Assistant *a)
     g_signal_connect(a->disk_existing, "toggled", G_CALLBACK(on_storage_changed), a);
     g_signal_connect(a->disk_size, "changed", G_CALLBACK(on_storage_changed), a);
     g_signal_connect(a->disk_image, "changed", G_CALLBACK(on_storage_changed), a);
+    g_signal_connect(a->disk_copy, "toggled", G_CALLBACK(on_storage_changed), a);
     a->p_storage = g;
     add_page(a, g, _("Storage"), GTK_ASSISTANT_PAGE_CONTENT);
 }
@@ -606,6 +691,7 @@ void create_assistant_run(GtkWindow *parent, HvSession *session)
     g_signal_connect(a->assistant, "apply", G_CALLBACK(on_apply), a);
     g_signal_connect(a->assistant, "cancel", G_CALLBACK(on_cancel), NULL);
     g_signal_connect(a->assistant, "close", G_CALLBACK(on_cancel), NULL);
+    g_signal_connect_object(session->client, "event", G_CALLBACK(on_hvd_event), a->assistant, 0);
     gtk_widget_show_all(a->assistant);
 
     hv_client_call(session->client, "disk.list", NULL, G_OBJECT(a->assistant), disks_listed,

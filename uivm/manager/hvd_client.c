@@ -32,7 +32,7 @@ struct _HvClient {
     gboolean writing;
     gboolean connected; /* connected and hello answered */
     gint64 next_id;
-    GQueue *pending; /* Pending, in request order (hvd answers in order) */
+    GQueue *pending; /* Pending, in request order; replies are matched by id */
     guint retry_source;
     guint backoff_ms;
 };
@@ -222,12 +222,23 @@ static void handle_message(HvClient *self, JsonObject *msg)
                   json_object_has_member(msg, "error") ? "error" : "result");
         return;
     }
-    Pending *p = g_queue_peek_head(self->pending);
-    if (!p || json_node_get_value_type(idn) != G_TYPE_INT64 || json_node_get_int(idn) != p->id) {
+    /*
+     * With "async-replies" (asked for in hello), hvd answers a long request
+     * (a disk copy) when it ends and the others meanwhile: match by id.
+     */
+    GList *link = NULL;
+    if (json_node_get_value_type(idn) == G_TYPE_INT64) {
+        gint64 id = json_node_get_int(idn);
+        for (link = self->pending->head; link; link = link->next)
+            if (((Pending *)link->data)->id == id)
+                break;
+    }
+    if (!link) {
         g_warning("hvd: a reply that matches no request");
         return;
     }
-    g_queue_pop_head(self->pending);
+    Pending *p = link->data;
+    g_queue_delete_link(self->pending, link);
     JsonObject *eo = hv_json_object(msg, "error");
     if (eo) {
         HvError err = {
@@ -323,6 +334,9 @@ static void attach_connection(HvClient *self, GSocketConnection *conn)
     JsonArray *versions = json_array_new();
     json_array_add_int_element(versions, 1);
     json_object_set_array_member(hello, "versions", versions);
+    JsonArray *features = json_array_new();
+    json_array_add_string_element(features, "async-replies");
+    json_object_set_array_member(hello, "features", features);
     send_request(self, "hello", hello, NULL, hello_done, self);
     send_request(self, "events.subscribe", NULL, NULL, NULL, NULL);
 }

@@ -4,6 +4,8 @@
  * unix socket or vsock, asynchronous on GIO. Sends "hello" and
  * "events.subscribe" after each connect, reconnects with backoff when hvd
  * goes away, and fails the requests in flight with code "disconnected".
+ * Replies are matched by id: hvd answers long disk work when it ends and
+ * the other requests meanwhile ("async-replies" in hello).
  */
 #pragma once
 

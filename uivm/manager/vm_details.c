@@ -3,14 +3,14 @@
 #include "vm_details.h"
 
 #include "i18n.h"
+#include "thumbnail.h"
 #include "vm_row.h"
 #include "vm_settings_dialog.h"
 
 #include <string.h>
 
-#define THUMB_W          320
-#define THUMB_H          200
-#define THUMB_REFRESH_MS 2000
+#define THUMB_W HV_THUMB_W
+#define THUMB_H HV_THUMB_H
 
 typedef struct {
     HvSession *session;
@@ -21,7 +21,6 @@ typedef struct {
     GtkWidget *title, *os_icon, *facts;
     GtkWidget *thumb_stack, *thumb_image, *thumb_placeholder_label;
     GtkWidget *start, *shutdown, *destroy, *pause, *switch_to, *settings, *undefine;
-    guint thumb_timer;
 } Details;
 
 static Details *details_of(GtkWidget *w)
@@ -32,8 +31,6 @@ static Details *details_of(GtkWidget *w)
 static void details_free(gpointer data)
 {
     Details *d = data;
-    if (d->thumb_timer)
-        g_source_remove(d->thumb_timer);
     g_free(d->name);
     g_free(d->state);
     g_free(d);
@@ -139,60 +136,42 @@ static void show_placeholder(Details *d, const char *text)
     gtk_stack_set_visible_child_name(GTK_STACK(d->thumb_stack), "placeholder");
 }
 
-static void screenshot_done(JsonNode *result, const HvError *error, gpointer data)
+static gboolean has_screen(const char *state)
 {
-    Details *d = details_of(data);
-    if (!d)
-        return;
-    if (error) {
-        if (g_strcmp0(error->code, "no-display") == 0)
-            show_placeholder(d, _("This virtual machine has no display"));
-        return;
-    }
-    JsonObject *o = JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
-    const char *b64 = o ? json_object_get_string_member_with_default(o, "data", NULL) : NULL;
-    if (!b64)
-        return;
-    gsize len = 0;
-    guchar *png = g_base64_decode(b64, &len);
-    GdkPixbufLoader *loader = gdk_pixbuf_loader_new();
-    GdkPixbuf *pix = NULL;
-    if (gdk_pixbuf_loader_write(loader, png, len, NULL) && gdk_pixbuf_loader_close(loader, NULL))
-        pix = gdk_pixbuf_loader_get_pixbuf(loader);
-    else
-        gdk_pixbuf_loader_close(loader, NULL);
-    if (pix) {
-        int w = gdk_pixbuf_get_width(pix), h = gdk_pixbuf_get_height(pix);
-        double scale = MIN((double)THUMB_W / w, (double)THUMB_H / h);
-        GdkPixbuf *small = gdk_pixbuf_scale_simple(pix, MAX(1, (int)(w * scale)),
-                                                   MAX(1, (int)(h * scale)), GDK_INTERP_BILINEAR);
-        gtk_image_set_from_pixbuf(GTK_IMAGE(d->thumb_image), small);
-        g_object_unref(small);
-        gtk_stack_set_visible_child_name(GTK_STACK(d->thumb_stack), "image");
-    }
-    g_object_unref(loader);
-    g_free(png);
+    return !g_strcmp0(state, "running") || !g_strcmp0(state, "paused") ||
+           !g_strcmp0(state, "shutting-down");
 }
 
-static void request_screenshot(Details *d)
+/* Shows the VM's last thumbnail (thumbnail.c keeps them fresh), or why there is none. */
+static void show_thumb(Details *d)
 {
     if (!d->name)
         return;
-    if (g_strcmp0(d->state, "running") != 0 && g_strcmp0(d->state, "paused") != 0 &&
-        g_strcmp0(d->state, "shutting-down") != 0) {
+    HvThumbs *t = hv_thumbs_get();
+    GdkPixbuf *pix = hv_thumbs_pixbuf(t, d->name);
+    const char *problem = hv_thumbs_problem(t, d->name);
+    if (!has_screen(d->state)) {
         show_placeholder(d, _("Not running"));
-        return;
+    } else if (pix) {
+        int w = gdk_pixbuf_get_width(pix), h = gdk_pixbuf_get_height(pix);
+        double scale = MIN(1.0, MIN((double)THUMB_W / w, (double)THUMB_H / h));
+        GdkPixbuf *fit = gdk_pixbuf_scale_simple(pix, MAX(1, (int)(w * scale)),
+                                                 MAX(1, (int)(h * scale)), GDK_INTERP_BILINEAR);
+        gtk_image_set_from_pixbuf(GTK_IMAGE(d->thumb_image), fit);
+        g_object_unref(fit);
+        gtk_stack_set_visible_child_name(GTK_STACK(d->thumb_stack), "image");
+    } else {
+        show_placeholder(d, problem ? problem : _("Waiting for the screen…"));
     }
-    JsonObject *p = json_object_new();
-    json_object_set_string_member(p, "name", d->name);
-    hv_client_call(d->session->client, "vm.screenshot", p, G_OBJECT(d->root), screenshot_done,
-                   d->root);
 }
 
-static gboolean thumb_tick(gpointer data)
+/* Connected with G_CONNECT_SWAPPED: the root widget comes first. */
+static void on_thumb_updated(GtkWidget *root, const char *name, HvThumbs *t)
 {
-    request_screenshot(data);
-    return G_SOURCE_CONTINUE;
+    (void)t;
+    Details *d = details_of(root);
+    if (d && g_strcmp0(name, d->name) == 0)
+        show_thumb(d);
 }
 
 /* ---- building ---- */
@@ -265,7 +244,7 @@ void vm_details_show(GtkWidget *details, JsonObject *summary)
     update_buttons(d);
     if (!same)
         gtk_image_clear(GTK_IMAGE(d->thumb_image));
-    request_screenshot(d);
+    show_thumb(d);
 }
 
 /* Connected with G_CONNECT_SWAPPED: the root widget comes first. */
@@ -321,6 +300,9 @@ GtkWidget *vm_details_new(HvSession *session)
     gtk_image_set_pixel_size(GTK_IMAGE(ph_icon), 48);
     gtk_widget_set_opacity(ph_icon, 0.5);
     d->thumb_placeholder_label = gtk_label_new(_("Not running"));
+    gtk_label_set_line_wrap(GTK_LABEL(d->thumb_placeholder_label), TRUE);
+    gtk_label_set_max_width_chars(GTK_LABEL(d->thumb_placeholder_label), 36);
+    gtk_label_set_justify(GTK_LABEL(d->thumb_placeholder_label), GTK_JUSTIFY_CENTER);
     gtk_style_context_add_class(gtk_widget_get_style_context(d->thumb_placeholder_label),
                                 "dim-label");
     gtk_box_pack_start(GTK_BOX(ph), ph_icon, FALSE, FALSE, 0);
@@ -368,6 +350,8 @@ GtkWidget *vm_details_new(HvSession *session)
     gtk_stack_set_visible_child_name(GTK_STACK(d->stack), "empty");
     g_signal_connect_object(session->client, "connection-changed",
                             G_CALLBACK(on_connection_changed), d->root, G_CONNECT_SWAPPED);
-    d->thumb_timer = g_timeout_add(THUMB_REFRESH_MS, thumb_tick, d);
+    hv_thumbs_start(hv_thumbs_get(), session->client, d->root);
+    g_signal_connect_object(hv_thumbs_get(), "updated", G_CALLBACK(on_thumb_updated), d->root,
+                            G_CONNECT_SWAPPED);
     return d->root;
 }

@@ -4,13 +4,17 @@
 
 #include "i18n.h"
 #include "session.h"
+#include "thumbnail.h"
 
 #include <string.h>
+
+#define ROW_THUMB_W 64 /* the VM's screen in its row, from the details pane's thumbnail */
+#define ROW_THUMB_H 40
 
 typedef struct {
     JsonObject *summary;
     GdkRGBA colour;
-    GtkWidget *os_icon, *swatch, *name, *state_icon, *state, *details;
+    GtkWidget *os_icon, *swatch, *name, *state_icon, *state, *details, *thumb;
 } VmRow;
 
 static VmRow *row_data(GtkWidget *row)
@@ -21,6 +25,8 @@ static VmRow *row_data(GtkWidget *row)
 static void row_free(gpointer data)
 {
     VmRow *r = data;
+    hv_thumbs_forget(hv_thumbs_get(),
+                     json_object_get_string_member_with_default(r->summary, "name", ""));
     json_object_unref(r->summary);
     g_free(r);
 }
@@ -88,6 +94,32 @@ static gboolean draw_swatch(GtkWidget *w, cairo_t *cr, gpointer data)
     return FALSE;
 }
 
+/* The row's small copy of the VM's thumbnail; hidden while there is none. */
+static void show_thumb(VmRow *r, const char *name)
+{
+    GdkPixbuf *pix = hv_thumbs_pixbuf(hv_thumbs_get(), name);
+    if (!pix) {
+        gtk_widget_hide(r->thumb);
+        return;
+    }
+    int w = gdk_pixbuf_get_width(pix), h = gdk_pixbuf_get_height(pix);
+    double scale = MIN((double)ROW_THUMB_W / w, (double)ROW_THUMB_H / h);
+    GdkPixbuf *small = gdk_pixbuf_scale_simple(pix, MAX(1, (int)(w * scale)),
+                                               MAX(1, (int)(h * scale)), GDK_INTERP_BILINEAR);
+    gtk_image_set_from_pixbuf(GTK_IMAGE(r->thumb), small);
+    g_object_unref(small);
+    gtk_widget_show(r->thumb);
+}
+
+static void on_thumb_updated(HvThumbs *t, const char *name, GtkWidget *row)
+{
+    (void)t;
+    VmRow *r = row_data(row);
+    if (r &&
+        g_strcmp0(name, json_object_get_string_member_with_default(r->summary, "name", "")) == 0)
+        show_thumb(r, name);
+}
+
 static void refresh(GtkWidget *row)
 {
     VmRow *r = row_data(row);
@@ -112,6 +144,8 @@ static void refresh(GtkWidget *row)
         vm_os_label(os), mem, (int)cpus);
     gtk_label_set_text(GTK_LABEL(r->details), details);
     gtk_widget_queue_draw(r->swatch);
+    hv_thumbs_watch(hv_thumbs_get(), name, state);
+    show_thumb(r, name);
 
     char *acc = g_strdup_printf(_("%s, %s"), name, vm_state_label(state));
     hv_set_accessible_name(row, acc);
@@ -120,6 +154,9 @@ static void refresh(GtkWidget *row)
     char *sw = g_strdup_printf(_("Colour %s"), colour);
     hv_set_accessible_name(r->swatch, sw);
     gtk_widget_set_tooltip_text(r->swatch, sw);
+    char *screen = g_strdup_printf(_("Screen of %s"), name);
+    hv_set_accessible_name(r->thumb, screen);
+    g_free(screen);
     g_free(sw);
     g_free(acc);
     g_free(details);
@@ -167,7 +204,13 @@ GtkWidget *vm_row_new(JsonObject *summary)
     gtk_box_pack_start(GTK_BOX(box), r->os_icon, FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(box), text, TRUE, TRUE, 0);
     gtk_box_pack_end(GTK_BOX(box), state_box, FALSE, FALSE, 0);
+    r->thumb = gtk_image_new();
+    gtk_widget_set_size_request(r->thumb, ROW_THUMB_W, ROW_THUMB_H);
+    gtk_widget_set_valign(r->thumb, GTK_ALIGN_CENTER);
+    gtk_widget_set_no_show_all(r->thumb, TRUE);
+    gtk_box_pack_end(GTK_BOX(box), r->thumb, FALSE, FALSE, 0);
     gtk_container_add(GTK_CONTAINER(row), box);
+    g_signal_connect_object(hv_thumbs_get(), "updated", G_CALLBACK(on_thumb_updated), row, 0);
     refresh(row);
     gtk_widget_show_all(row);
     return row;

@@ -5,24 +5,164 @@
  * (query, pause, resume, stop → exit 0, kill → exit 4). With --cmdline
  * containing "fake-reboot" it exits 3 (a guest reboot) once after 1 s, and
  * with "fake-ignore-stop" it ignores the power button.
+ *
+ * With --display SOCKET,name=N,colour=RRGGBB[,slot=K][,uivm] it is a display
+ * producer like hv-vmm (docs/display-protocol.md): a 640x400 picture of its
+ * colour on hv-switch, connecting again every 200 ms while hv-switch is not
+ * there, and the focus and keys it receives written to the console file
+ * ("display: focus 1", "display: key 30 press").
  */
 #include "jsonproto.h"
+#include "proto.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define FAKE_W    640
+#define FAKE_H    400
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+struct display {
+    char socket[108];
+    struct disp_hello hello;
+    int fd; /* -1 while not connected */
+    FILE *console;
+};
+
+static void console_line(struct display *dp, const char *line)
+{
+    if (dp->console) {
+        fprintf(dp->console, "display: %s\n", line);
+        fflush(dp->console);
+    }
+}
+
+/* SOCKET,name=N,colour=RRGGBB,slot=K,uivm → dp; false when it is not that. */
+static bool parse_display(const char *arg, struct display *dp)
+{
+    char *copy = strdup(arg), *save = NULL;
+    char *tok = strtok_r(copy, ",", &save);
+
+    dp->hello = (struct disp_hello){DISP_HELLO, DISP_VERSION, 0, 0, 0x808080, "fake"};
+    snprintf(dp->socket, sizeof(dp->socket), "%s", tok ? tok : "");
+    while ((tok = strtok_r(NULL, ",", &save))) {
+        if (!strncmp(tok, "name=", 5))
+            snprintf(dp->hello.name, sizeof(dp->hello.name), "%s", tok + 5);
+        else if (!strncmp(tok, "colour=", 7))
+            dp->hello.colour = (uint32_t)strtoul(tok + 7, NULL, 16) & 0xffffff;
+        else if (!strncmp(tok, "slot=", 5))
+            dp->hello.slot = (uint32_t)atoi(tok + 5);
+        else if (!strcmp(tok, "uivm"))
+            dp->hello.flags |= DISP_HELLO_UIVM;
+    }
+    free(copy);
+    dp->fd = -1;
+    return dp->socket[0] != '\0';
+}
+
+/* Connects, says hello and hands over a picture of the VM's colour. */
+static void display_connect(struct display *dp)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct disp_scanout so = {DISP_SCANOUT, FAKE_W, FAKE_H, FAKE_W * 4, DISP_FORMAT_XRGB8888, 0, 0};
+    size_t size = (size_t)FAKE_W * 4 * FAKE_H;
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int mfd = memfd_create("fake-vmm-display", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    uint32_t *px;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", dp->socket);
+    if (s < 0 || mfd < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        ftruncate(mfd, (off_t)size) < 0 || fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+        goto fail;
+    px = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    if (px == MAP_FAILED)
+        goto fail;
+    for (size_t i = 0; i < size / 4; i++)
+        px[i] = dp->hello.colour;
+    munmap(px, size);
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl = {0};
+    struct iovec iov = {&so, sizeof(so)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
+    if (send(s, &dp->hello, sizeof(dp->hello), MSG_NOSIGNAL) != sizeof(dp->hello) ||
+        sendmsg(s, &mh, MSG_NOSIGNAL) != sizeof(so))
+        goto fail;
+    close(mfd);
+    dp->fd = s;
+    console_line(dp, "connected");
+    return;
+fail:
+    if (s >= 0)
+        close(s);
+    if (mfd >= 0)
+        close(mfd);
+}
+
+/* Logs what hv-switch sends; reconnects later when it goes away. */
+static void display_read(struct display *dp)
+{
+    uint8_t buf[DISP_MAX_MSG];
+    char line[64];
+    ssize_t n = recv(dp->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    uint32_t type;
+
+    if (n < 0 && errno == EAGAIN)
+        return;
+    if (n < 4) {
+        close(dp->fd);
+        dp->fd = -1;
+        console_line(dp, "disconnected");
+        return;
+    }
+    memcpy(&type, buf, 4);
+    if (type == DISP_FOCUS && n == sizeof(struct disp_focus))
+        snprintf(line, sizeof(line), "focus %u", ((struct disp_focus *)buf)->focused);
+    else if (type == DISP_KEY && n == sizeof(struct disp_key))
+        snprintf(line, sizeof(line), "key %u %s", ((struct disp_key *)buf)->code,
+                 ((struct disp_key *)buf)->pressed ? "press" : "release");
+    else if (type == DISP_WELCOME && n == sizeof(struct disp_welcome))
+        snprintf(line, sizeof(line), "welcome slot %d", (int)((struct disp_welcome *)buf)->slot);
+    else
+        return;
+    console_line(dp, line);
+}
 
 int main(int argc, char **argv)
 {
     const char *control = NULL, *console = NULL, *cmdline = "";
+    struct display dp = {.fd = -1};
+    bool display = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--control") == 0)
             control = argv[i + 1];
+        else if (strcmp(argv[i], "--display") == 0)
+            display = parse_display(argv[i + 1], &dp);
         else if (strcmp(argv[i], "--console") == 0)
             console = argv[i + 1];
         else if (strcmp(argv[i], "--cmdline") == 0)
@@ -39,6 +179,8 @@ int main(int argc, char **argv)
             fclose(f);
         }
     }
+    if (display && console && strncmp(console, "file:", 5) == 0)
+        dp.console = fopen(console + 5, "a");
     int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", control);
@@ -53,13 +195,26 @@ int main(int argc, char **argv)
         access(getenv("FAKE_VMM_REBOOTED_FLAG"), F_OK) == 0)
         reboot_ms = -1;
     for (;;) {
-        struct pollfd p = {.fd = lfd, .events = POLLIN};
-        int r = poll(&p, 1, reboot_ms);
-        if (r == 0) {
+        struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = dp.fd, .events = POLLIN}};
+        if (display && dp.fd < 0)
+            display_connect(&dp);
+        p[1].fd = dp.fd;
+        int timeout = reboot_ms;
+        if (display && dp.fd < 0 && (timeout < 0 || timeout > 200))
+            timeout = 200;
+        long long t0 = now_ms();
+        int r = poll(p, display ? 2 : 1, timeout);
+        if (reboot_ms >= 0)
+            reboot_ms = (int)MAX(0, reboot_ms - (now_ms() - t0));
+        if (display && p[1].revents)
+            display_read(&dp);
+        if (reboot_ms == 0) {
             if (getenv("FAKE_VMM_REBOOTED_FLAG"))
                 fclose(fopen(getenv("FAKE_VMM_REBOOTED_FLAG"), "w"));
             _exit(3);
         }
+        if (r <= 0 || !(p[0].revents & POLLIN))
+            continue;
         int fd = accept(lfd, NULL, NULL);
         if (fd < 0)
             continue;

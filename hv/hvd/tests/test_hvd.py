@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """hvd against a fake hv-vmm: definitions, lifecycle, crash and reboot events,
-re-attach after kill -9 of hvd, bad input, disks, and a 50-client load test.
+re-attach after kill -9 of hvd, bad input, disks, disk jobs (a slow qemu-img
+put first in hvd's PATH), and a 50-client load test.
 
 usage: test_hvd.py HVD FAKE_VMM HVCTL   (run by meson test, suite unit)
 """
@@ -81,19 +82,42 @@ class Client:
         self.sock.close()
 
 
+# hvd finds qemu-img through PATH: tests/slow-qemu-img.sh, first in hvd's PATH,
+# makes `convert` slow, gated, junky or failing (see the script).
+SLOW_QEMU_IMG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slow-qemu-img.sh")
+
+
 class Hvd:
     def __init__(self, top):
         self.top = top
         self.state = os.path.join(top, "state")
         self.run = os.path.join(top, "run")
         self.sock = os.path.join(self.run, "hvd.sock")
+        self.images = os.path.join(self.state, "images")
         self.proc = None
+        self.env = dict(os.environ)
+        self.bin = os.path.join(top, "bin")
+        real = shutil.which("qemu-img")
+        if real:
+            os.makedirs(self.bin, exist_ok=True)
+            shutil.copy(SLOW_QEMU_IMG, os.path.join(self.bin, "qemu-img"))
+            self.env["REAL_QEMU_IMG"] = real
+            self.env["PATH"] = self.bin + os.pathsep + self.env.get("PATH", "")
+
+    def qemu_img_mode(self, mode):
+        with open(os.path.join(self.bin, "mode"), "w") as f:
+            f.write(mode)
+        if os.path.exists(os.path.join(self.bin, "go")):
+            os.unlink(os.path.join(self.bin, "go"))
+
+    def qemu_img_go(self):
+        open(os.path.join(self.bin, "go"), "w").close()
 
     def start(self):
         log = open(os.path.join(self.top, "hvd.log"), "a")
         self.proc = subprocess.Popen(
             [HVD, "--state-dir", self.state, "--run-dir", self.run, "--vmm", FAKE_VMM,
-             "--vsock-port", "-1"], stdout=log, stderr=log)
+             "--vsock-port", "-1"], stdout=log, stderr=log, env=self.env)
         for _ in range(200):
             if os.path.exists(self.sock):
                 try:
@@ -391,6 +415,251 @@ def test_disks(d, top):
     c.close()
 
 
+def send(c, method, **params):
+    """Sends a request without waiting; returns its id."""
+    i = c.next_id
+    c.next_id += 1
+    c.sock.sendall(json.dumps({"id": i, "method": method, "params": params}).encode() + b"\n")
+    return i
+
+
+def reply(c, i, timeout=30):
+    """The reply to request i; events are kept in c.events."""
+    c.sock.settimeout(timeout)
+    try:
+        while True:
+            msg = c.line()
+            if "event" in msg:
+                c.events.append(msg)
+                continue
+            assert msg["id"] == i, msg
+            return msg
+    finally:
+        c.sock.settimeout(30)
+
+
+def progress_of(events, name):
+    return [e["params"] for e in events
+            if e["event"] == "disk.progress" and e["params"]["name"] == name]
+
+
+def part(d, name):
+    return os.path.join(d.images, f".{name}.part")
+
+
+def test_jobs(d, top):
+    if not shutil.which("qemu-img"):
+        print("SKIP: disk jobs need qemu-img (Debian qemu-utils)", flush=True)
+        return
+    c = Client(d.sock)
+    check("result" in c.call("disk.create", name="big.raw", size="64M"), "a 64M sparse source")
+    ev = Client(d.sock)
+    ev.call("events.subscribe")
+    other = Client(d.sock)
+    d.qemu_img_mode("gate")  # the copy stops at 50 % until qemu_img_go()
+
+    # A long clone: the requester waits, everyone else is served meanwhile.
+    t0 = time.time()
+    cid = send(c, "disk.clone", source="big.raw", name="copy.raw")
+    after = send(c, "vm.list")  # in order: answered after the clone's reply
+    half = ev.wait_event(lambda e: e["event"] == "disk.progress" and
+                         e["params"]["name"] == "copy.raw" and e["params"]["fraction"] >= 0.5)
+    check(half is not None, "disk.progress events reach another client during the clone")
+    ev.events.append(half)  # keep it for the check of all fractions below
+    worst, jobs = 0.0, []
+    for _ in range(20):
+        t = time.time()
+        jobs = other.call("disk.jobs")["result"]["jobs"]
+        worst = max(worst, time.time() - t)
+    print(f"20 disk.jobs calls during the clone: slowest {worst * 1000:.0f} ms", flush=True)
+    check(len(jobs) == 1 and jobs[0]["name"] == "copy.raw" and jobs[0]["op"] == "clone" and
+          jobs[0]["source"] == "big.raw" and jobs[0]["fraction"] >= 0.5,
+          f"another client is answered during the clone; disk.jobs lists it ({jobs})")
+    check(os.path.exists(part(d, "copy.raw")) and
+          not os.path.exists(os.path.join(d.images, "copy.raw")),
+          "the copy goes to a hidden temporary file, not to its name")
+    names = [i["name"] for i in other.call("disk.list")["result"]["images"]]
+    check("copy.raw" not in names and ".copy.raw.part" not in names,
+          f"disk.list shows neither the unfinished image nor its temporary file ({names})")
+
+    # While it runs: the same name, the source, a VM on the source: all refused.
+    r = other.call("disk.clone", source="big.raw", name="copy.raw")
+    check(r.get("error", {}).get("code") == "busy" and "copy.raw" in r["error"]["message"],
+          f"a second job on the same image → busy ({r})")
+    r = other.call("disk.create", name="copy.raw", size="1M")
+    check(r.get("error", {}).get("code") == "busy", "disk.create of the image being made → busy")
+    r = other.call("disk.delete", name="big.raw")
+    check(r.get("error", {}).get("code") == "busy", f"deleting the source → busy ({r})")
+    r = other.call("disk.resize", name="big.raw", size="128M")
+    check(r.get("error", {}).get("code") == "busy", "resizing the source → busy")
+    hvctl(d, "define", definition(top, "delta", "disk=big.raw\n"))
+    r = other.call("vm.start", name="delta")
+    check(r.get("error", {}).get("code") == "busy" and "big.raw" in r["error"]["message"],
+          f"a VM does not start on an image a job uses ({r})")
+    other.call("vm.undefine", name="delta")
+
+    # An async-replies client: its next request is answered before the clone ends.
+    a = Client(d.sock)
+    r = a.call("hello", client="test", versions=[1], features=["async-replies"])
+    check("async-replies" in r["result"].get("features", []), "hello offers async-replies")
+    slow = send(a, "disk.clone", source="big.raw", name="copy2.raw")
+    quick = send(a, "host.info")
+    first = a.line()
+    check(first.get("id") == quick, "async-replies: host.info answered before the clone")
+
+    d.qemu_img_go()
+    r = reply(c, cid)
+    took = time.time() - t0
+    check(r.get("result", {}).get("name") == "copy.raw" and
+          r["result"]["virtual_size"] == 64 << 20, f"the deferred reply comes ({took:.1f} s)")
+    check(reply(c, after).get("result", {}).get("vms") is not None,
+          "the request sent after the clone is answered after it")
+    check(os.path.exists(os.path.join(d.images, "copy.raw")) and
+          not os.path.exists(part(d, "copy.raw")), "the image is renamed into place")
+    ev.wait_event(lambda e: e["event"] == "disk.changed" and e["params"]["name"] == "copy.raw")
+    prog = progress_of(ev.events, "copy.raw")
+    fr = [p["fraction"] for p in prog]
+    check(len(fr) >= 2 and all(x < y for x, y in zip(fr, fr[1:])) and
+          all(0 <= x <= 1 for x in fr) and fr[-1] == 1 and prog[-1]["state"] == "done" and
+          prog[0]["op"] == "clone", f"disk.progress: increasing fractions ending at 1 ({fr})")
+    r = reply(a, slow)
+    check("result" in r, "async-replies: the clone's reply comes later, with its id")
+    a.close()
+    d.qemu_img_mode("slow")
+
+    # hvctl: a percentage line on a terminal; --json stays plain JSON.
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.Popen([HVCTL, "--socket", d.sock, "disk", "clone", "big.raw", "copy3.raw"],
+                         stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    tty = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        tty += chunk
+    out = p.communicate(timeout=60)[0]
+    os.close(master)
+    check(p.returncode == 0 and b"100%" in tty and b"\r" in tty and b"copy3.raw" in tty,
+          f"hvctl disk clone shows a percentage on a terminal ({tty[-120:]!r})")
+    check("copy3.raw" in out, "hvctl disk clone prints the new image")
+    r = hvctl(d, "--json", "disk", "clone", "big.raw", "copy4.raw")
+    check(r.returncode == 0 and json.loads(r.stdout)["name"] == "copy4.raw",
+          "hvctl --json disk clone prints the image as JSON")
+
+    # A copy that fails half-way: a clear error, nothing left behind.
+    d.qemu_img_mode("fail")
+    r = c.call("disk.clone", source="big.raw", name="bad.raw")
+    check(r.get("error", {}).get("code") == "bad-image" and
+          "Input/output error" in r["error"]["message"] and "big.raw" in r["error"]["message"],
+          f"a failing copy → bad-image with qemu-img's reason ({r.get('error')})")
+    check(not os.path.exists(part(d, "bad.raw")) and
+          not os.path.exists(os.path.join(d.images, "bad.raw")), "no partial image after a failure")
+    e = ev.wait_event(lambda e: e["event"] == "disk.progress" and
+                      e["params"]["name"] == "bad.raw" and e["params"]["state"] == "failed")
+    check(e is not None, "a disk.progress event says the job failed")
+
+    # A corrupt source image.
+    d.qemu_img_mode("")
+    c.call("disk.create", name="broken.qcow2", size="32M", format="qcow2")
+    with open(os.path.join(d.images, "broken.qcow2"), "r+b") as f:
+        f.seek(0x30)  # the refcount table offset: far past the end of the file
+        f.write(b"\x7f" * 8)
+    r = c.call("disk.clone", source="broken.qcow2", name="fromcorrupt.qcow2")
+    check(r.get("error", {}).get("code") == "bad-image" and "broken.qcow2" in
+          r["error"]["message"], f"a corrupt source → bad-image naming it ({r.get('error')})")
+    check(not os.path.exists(os.path.join(d.images, "fromcorrupt.qcow2")) and
+          not os.path.exists(part(d, "fromcorrupt.qcow2")), "nothing made from a corrupt source")
+    if shutil.which("qemu-io"):
+        # Damage only an L2 entry: the header reads fine, `qemu-img check` (a job step) refuses.
+        c.call("disk.create", name="damaged.qcow2", size="32M", format="qcow2")
+        path = os.path.join(d.images, "damaged.qcow2")
+        subprocess.run(["qemu-io", "-c", "write -P 0x11 0 64k", path], check=True,
+                       capture_output=True)
+        with open(path, "r+b") as f:
+            f.seek(40)
+            l1 = int.from_bytes(f.read(8), "big")
+            f.seek(l1)
+            l2 = int.from_bytes(f.read(8), "big") & 0x00fffffffffffe00
+            f.seek(l2)
+            f.write(((1 << 63) | (0x7f << 16)).to_bytes(8, "big"))
+        r = c.call("disk.clone", source="damaged.qcow2", name="fromdamaged.qcow2")
+        check(r.get("error", {}).get("code") == "bad-image" and
+              "'damaged.qcow2' is corrupt" in r["error"]["message"],
+              f"a source with a damaged table → bad-image from qemu-img check ({r.get('error')})")
+        check(not os.path.exists(os.path.join(d.images, "fromdamaged.qcow2")),
+              "nothing made from a damaged source")
+        c.call("disk.delete", name="damaged.qcow2")
+
+    # disk.cancel: the requester hears "cancelled"; nothing is left.
+    d.qemu_img_mode("slow")
+    cid = send(c, "disk.clone", source="big.raw", name="cancelled.raw")
+    ev.wait_event(lambda e: e["event"] == "disk.progress" and
+                  e["params"]["name"] == "cancelled.raw")
+    r = other.call("disk.cancel", name="cancelled.raw")
+    check(r.get("result", {}).get("name") == "cancelled.raw", "disk.cancel")
+    r = reply(c, cid)
+    check(r.get("error", {}).get("code") == "cancelled", f"the requester is told ({r})")
+    check(not os.path.exists(part(d, "cancelled.raw")), "no partial file after a cancel")
+
+    # A client that leaves: the job still completes.
+    gone = Client(d.sock)
+    send(gone, "disk.clone", source="big.raw", name="orphan.raw")
+    gone.close()
+    ok = ev.wait_event(lambda e: e["event"] == "disk.changed" and
+                       e["params"]["name"] == "orphan.raw", timeout=30)
+    check(ok is not None and os.path.exists(os.path.join(d.images, "orphan.raw")),
+          "the job of a client that left still completes")
+
+    # SIGTERM during a job: the child is killed, the partial file removed.
+    cid = send(c, "disk.clone", source="big.raw", name="term.raw")
+    ev.wait_event(lambda e: e["event"] == "disk.progress" and e["params"]["name"] == "term.raw")
+    check(os.path.exists(part(d, "term.raw")), "the partial file exists while the job runs")
+    t = time.time()
+    d.stop()
+    stopped = time.time() - t
+    try:
+        r = reply(c, cid, timeout=5)
+        code = r.get("error", {}).get("code")
+    except (EOFError, OSError):
+        code = "closed"
+    check(code == "cancelled", f"the requester hears that hvd stopped the job ({code})")
+    check(not os.path.exists(part(d, "term.raw")) and
+          not os.path.exists(os.path.join(d.images, "term.raw")),
+          f"SIGTERM during a job leaves no partial image (hvd stopped in {stopped:.1f} s)")
+    left = [pid for pid in os.listdir("/proc") if pid.isdigit() and
+            d.bin.encode() in open(f"/proc/{pid}/cmdline", "rb").read()] \
+        if os.path.isdir("/proc") else []
+    check(not left, f"no job process outlives hvd ({left})")
+    for x in (c, ev, other):
+        x.close()
+
+    # kill -9 during a job: the next hvd removes the leftover temporary file.
+    d.start()
+    c = Client(d.sock)
+    send(c, "disk.clone", source="big.raw", name="killed.raw")
+    for _ in range(100):
+        if os.path.exists(part(d, "killed.raw")):
+            break
+        time.sleep(0.05)
+    d.kill9()
+    time.sleep(0.5)
+    d.start()
+    d.qemu_img_mode("")
+    c = Client(d.sock)
+    c.call("disk.list")
+    check(not os.path.exists(part(d, "killed.raw")),
+          "a temporary file left by a killed hvd is removed")
+    for n in ("copy.raw", "copy2.raw", "copy3.raw", "copy4.raw", "orphan.raw", "broken.qcow2",
+              "big.raw"):
+        c.call("disk.delete", name=n)
+    c.close()
+
+
 def test_load(d):
     c = Client(d.sock)
     for n in ("alpha", "beta"):
@@ -481,6 +750,7 @@ def main():
         test_reattach(d)
         test_reboot(d, top)
         test_disks(d, top)
+        test_jobs(d, top)
         test_load(d)
         check(d.proc.poll() is None, "hvd is still running at the end")
     finally:

@@ -6,6 +6,7 @@
  * each. --hostile sends one bad message instead, to test hv-switch's checks.
  * --stats asks hv-switch for its switch-latency samples instead.
  */
+#include "ctlproto.h"
 #include "font.h"
 #include "proto.h"
 
@@ -149,6 +150,15 @@ static void hostile(struct fake *f, const char *kind)
         close(fd);
         damage(f, f->w - 10, f->h - 10, 20, 20);
         return;
+    } else if (!strcmp(kind, "control-focus")) {
+        /* The control socket's requests mean nothing on the producers' socket. */
+        struct ctl_focus q = {CTL_FOCUS, 1};
+        send_msg(f->sock, &q, sizeof(q), -1);
+        return;
+    } else if (!strcmp(kind, "control-thumb")) {
+        struct ctl_thumb q = {CTL_THUMB, 1, 64, 64};
+        send_msg(f->sock, &q, sizeof(q), -1);
+        return;
     } else if (!strcmp(kind, "garbage")) {
         static const uint8_t junk[] = {0x02, 0, 0, 0, 0xff, 0xff};
         send_msg(f->sock, junk, sizeof(junk), -1);
@@ -215,7 +225,8 @@ static void usage(void)
             "usage: hv-fake-display --socket PATH --name NAME [--colour RRGGBB] [--slot N]\n"
             "         [--uivm] [--size WxH] [--animate MS] [--no-frame] [--hostile KIND]\n"
             "       hv-fake-display --socket PATH --stats\n"
-            "KIND: absurd-size bad-stride small-memfd unsealed damage-outside garbage\n");
+            "KIND: absurd-size bad-stride small-memfd unsealed damage-outside garbage\n"
+            "      control-focus control-thumb\n");
     exit(2);
 }
 

@@ -95,6 +95,36 @@ static const uint8_t *fake_bzimage(void)
     return img;
 }
 
+static void test_sandbox_options(void)
+{
+    CHECK(parse("--kernel", "/k", NULL) == CLI_RUN);
+    CHECK(cfg.sandbox.mode == SANDBOX_ON && !cfg.sandbox.drop_user);
+    CHECK(parse("--kernel", "/k", "--sandbox", "log", "--user", "1900000001:1900000002", NULL) ==
+          CLI_RUN);
+    CHECK(cfg.sandbox.mode == SANDBOX_LOG && cfg.sandbox.drop_user);
+    CHECK(cfg.sandbox.uid == 1900000001u && cfg.sandbox.gid == 1900000002u);
+    CHECK(cfg.sandbox.nr_groups == 0);
+    CHECK(parse("--kernel", "/k", "--sandbox", "off", "--user", "5:6:7,8", NULL) == CLI_RUN);
+    CHECK(cfg.sandbox.mode == SANDBOX_OFF && cfg.sandbox.nr_groups == 2);
+    CHECK(cfg.sandbox.groups[0] == 7 && cfg.sandbox.groups[1] == 8);
+
+    CHECK(parse("--kernel", "/k", "--sandbox", "yes", NULL) == CLI_ERROR &&
+          strstr(err, "--sandbox yes: give on, log or off"));
+    const char *bad[] = {"",       "1000",  "1000:",        ":1000", "a:b",    "1:2:",
+                         "1:2:3,", "1:2:x", "4294967295:1", "1:-1",  "1:2:3:4"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK(parse("--kernel", "/k", "--user", bad[i], NULL) == CLI_ERROR);
+        CHECK(strstr(err, "write --user UID:GID"));
+    }
+    CHECK(parse("--kernel", "/k", "--user", "0:0", NULL) == CLI_ERROR &&
+          strstr(err, "a user other than root"));
+    CHECK(parse("--kernel", "/k", "--user", "5:0", NULL) == CLI_ERROR);
+    CHECK(parse("--kernel", "/k", "--user", "5:5:6,0", NULL) == CLI_ERROR &&
+          strstr(err, "group 0 (root) is not given"));
+    CHECK(parse("--kernel", "/k", "--user", "5:5:1,2,3,4,5,6,7,8,9", NULL) == CLI_ERROR &&
+          strstr(err, "at most 8 supplementary groups"));
+}
+
 static void test_host(void)
 {
     char meminfo[] = "/tmp/hv-test-meminfo-XXXXXX";
@@ -134,6 +164,7 @@ int main(void)
 {
     test_ok();
     test_errors();
+    test_sandbox_options();
     test_host();
     CHECK_DONE();
 }

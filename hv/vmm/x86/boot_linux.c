@@ -219,34 +219,51 @@ uint32_t pvh_find_entry(const uint8_t *img, size_t len)
 
 /* ---- loading ---- */
 
-/* Read a whole file (kernel or initrd) into memory, at most max bytes. */
-static uint8_t *read_file(const char *what, const char *path, uint64_t max, size_t *len)
+int boot_files_open(struct boot_files *f, const char *kernel, const char *initrd)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        log_err("cannot open the %s %s: %s", what, path, strerror(errno));
-        return NULL;
+    f->kernel = kernel;
+    f->initrd = initrd;
+    f->kernel_fd = open(kernel, O_RDONLY | O_CLOEXEC);
+    f->initrd_fd = initrd ? open(initrd, O_RDONLY | O_CLOEXEC) : -1;
+    if (f->kernel_fd < 0 || (initrd && f->initrd_fd < 0)) {
+        const char *what = f->kernel_fd < 0 ? "kernel" : "initrd";
+        log_err("cannot open the %s %s: %s", what, f->kernel_fd < 0 ? kernel : initrd,
+                strerror(errno));
+        boot_files_close(f);
+        return -1;
     }
+    return 0;
+}
+
+void boot_files_close(struct boot_files *f)
+{
+    if (f->kernel_fd >= 0)
+        close(f->kernel_fd);
+    if (f->initrd_fd >= 0)
+        close(f->initrd_fd);
+    f->kernel_fd = f->initrd_fd = -1;
+}
+
+/* Read a whole file (kernel or initrd) into memory from its start, at most max bytes. */
+static uint8_t *read_file(const char *what, const char *path, int fd, uint64_t max, size_t *len)
+{
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         log_err("the %s %s is not a regular file", what, path);
-        close(fd);
         return NULL;
     }
     if ((uint64_t)st.st_size > max) {
         log_err("the %s %s is too large (%llu MiB) for this guest's memory", what, path,
                 (unsigned long long)(st.st_size >> 20));
-        close(fd);
         return NULL;
     }
     uint8_t *buf = malloc(st.st_size ? (size_t)st.st_size : 1);
-    if (!buf || read_full(fd, buf, (size_t)st.st_size) != st.st_size) {
+    if (!buf || lseek(fd, 0, SEEK_SET) != 0 ||
+        read_full(fd, buf, (size_t)st.st_size) != st.st_size) {
         log_err("cannot read the %s %s: %s", what, path, buf ? strerror(errno) : "out of memory");
         free(buf);
-        close(fd);
         return NULL;
     }
-    close(fd);
     *len = (size_t)st.st_size;
     return buf;
 }
@@ -257,12 +274,13 @@ static uint64_t low_ram_end(const struct guest_mem *mem)
 }
 
 /* Put the initrd as high as allowed in low RAM, above the kernel. */
-static int place_initrd(const struct guest_mem *mem, const char *path, uint64_t kernel_end,
-                        uint64_t limit, uint64_t *gpa, uint64_t *size)
+static int place_initrd(const struct guest_mem *mem, const struct boot_files *f,
+                        uint64_t kernel_end, uint64_t limit, uint64_t *gpa, uint64_t *size)
 {
     size_t len;
+    const char *path = f->initrd;
     uint64_t top = MIN(low_ram_end(mem), limit) & ~UINT64_C(0xfff);
-    uint8_t *data = read_file("initrd", path, top, &len);
+    uint8_t *data = read_file("initrd", path, f->initrd_fd, top, &len);
     if (!data)
         return -1;
     uint64_t start = (top - len) & ~UINT64_C(0xfff);
@@ -322,8 +340,8 @@ static void write_gdt(const struct guest_mem *mem)
 }
 
 static int load_bzimage(const struct guest_mem *mem, const uint8_t *img, size_t len,
-                        const struct bzimage_info *bi, const char *initrd, const char *cmdline,
-                        uint64_t rsdp_gpa, struct boot_info *out)
+                        const struct bzimage_info *bi, const struct boot_files *f,
+                        const char *cmdline, uint64_t rsdp_gpa, struct boot_info *out)
 {
     size_t payload = len - bi->payload_offset;
     uint64_t kernel_end = BOOT_KERNEL_GPA + MAX((uint64_t)bi->init_size, (uint64_t)payload);
@@ -345,10 +363,10 @@ static int load_bzimage(const struct guest_mem *mem, const uint8_t *img, size_t 
     wr32(zp + HDR_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_GPA);
     if (write_cmdline(mem, cmdline, bi->cmdline_size + (uint64_t)1) < 0)
         return -1;
-    if (initrd) {
+    if (f->initrd) {
         uint64_t gpa, size;
         uint64_t limit = (uint64_t)bi->initrd_addr_max + 1;
-        if (place_initrd(mem, initrd, kernel_end, limit, &gpa, &size) < 0)
+        if (place_initrd(mem, f, kernel_end, limit, &gpa, &size) < 0)
             return -1;
         wr32(zp + HDR_RAMDISK_IMAGE, (uint32_t)gpa);
         wr32(zp + HDR_RAMDISK_SIZE, (uint32_t)size);
@@ -374,9 +392,10 @@ static int load_bzimage(const struct guest_mem *mem, const uint8_t *img, size_t 
 }
 
 static int load_pvh(const struct guest_mem *mem, const uint8_t *img, size_t len, uint32_t entry,
-                    const char *kernel, const char *initrd, const char *cmdline, uint64_t rsdp_gpa,
+                    const struct boot_files *f, const char *cmdline, uint64_t rsdp_gpa,
                     struct boot_info *out)
 {
+    const char *kernel = f->kernel;
     uint64_t phoff, kernel_end = 0;
     unsigned phnum;
 
@@ -419,9 +438,9 @@ static int load_pvh(const struct guest_mem *mem, const uint8_t *img, size_t len,
     }
     wr64(si + 40, BOOT_START_INFO_GPA + 0x100);
     wr32(si + 48, n);
-    if (initrd) {
+    if (f->initrd) {
         uint64_t gpa, size;
-        if (place_initrd(mem, initrd, kernel_end, UINT64_C(1) << 32, &gpa, &size) < 0)
+        if (place_initrd(mem, f, kernel_end, UINT64_C(1) << 32, &gpa, &size) < 0)
             return -1;
         wr32(si + 12, 1);
         wr64(si + 16, BOOT_START_INFO_GPA + 0x800);
@@ -434,21 +453,22 @@ static int load_pvh(const struct guest_mem *mem, const uint8_t *img, size_t len,
     return 0;
 }
 
-int boot_linux_load(const struct guest_mem *mem, const char *kernel, const char *initrd,
-                    const char *cmdline, uint64_t rsdp_gpa, struct boot_info *out)
+int boot_linux_load(const struct guest_mem *mem, const struct boot_files *f, const char *cmdline,
+                    uint64_t rsdp_gpa, struct boot_info *out)
 {
+    const char *kernel = f->kernel;
     size_t len;
     const char *why;
     struct bzimage_info bi;
     int ret = -1;
 
-    uint8_t *img = read_file("kernel", kernel, low_ram_end(mem), &len);
+    uint8_t *img = read_file("kernel", kernel, f->kernel_fd, low_ram_end(mem), &len);
     if (!img)
         return -1;
     write_gdt(mem);
     uint32_t pvh_entry = pvh_find_entry(img, len);
     if (pvh_entry)
-        ret = load_pvh(mem, img, len, pvh_entry, kernel, initrd, cmdline, rsdp_gpa, out);
+        ret = load_pvh(mem, img, len, pvh_entry, f, cmdline, rsdp_gpa, out);
     else if (memcmp(img, "\177ELF", len < 4 ? len : 4) == 0 && len >= 4)
         log_err("the kernel %s is an ELF file without a PVH entry note (build it with "
                 "CONFIG_PVH=y, or give the bzImage)",
@@ -456,7 +476,7 @@ int boot_linux_load(const struct guest_mem *mem, const char *kernel, const char 
     else if (bzimage_parse(img, len, &bi, &why) < 0)
         log_err("the kernel %s cannot be booted: %s", kernel, why);
     else
-        ret = load_bzimage(mem, img, len, &bi, initrd, cmdline, rsdp_gpa, out);
+        ret = load_bzimage(mem, img, len, &bi, f, cmdline, rsdp_gpa, out);
     free(img);
     return ret;
 }

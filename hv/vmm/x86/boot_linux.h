@@ -69,13 +69,26 @@ struct boot_info {
 };
 
 /*
+ * The kernel and initrd, opened once when the VM is created: a reboot in
+ * place reads them again through these fds, after the sandbox has taken
+ * away the right to open files.
+ */
+struct boot_files {
+    const char *kernel, *initrd; /* names, for messages; initrd NULL: none */
+    int kernel_fd, initrd_fd;    /* -1: not open */
+};
+/* 0, or -1 after logging which file cannot be opened. */
+int boot_files_open(struct boot_files *f, const char *kernel, const char *initrd);
+void boot_files_close(struct boot_files *f);
+
+/*
  * Load the kernel (bzImage or vmlinux with a PVH note), the initrd and the
  * command line into guest memory and build the zero page / start info.
  * rsdp_gpa: where the ACPI tables are (0: none). Returns 0 or -1 after
  * logging what is wrong with which file.
  */
-int boot_linux_load(const struct guest_mem *mem, const char *kernel, const char *initrd,
-                    const char *cmdline, uint64_t rsdp_gpa, struct boot_info *out);
+int boot_linux_load(const struct guest_mem *mem, const struct boot_files *f, const char *cmdline,
+                    uint64_t rsdp_gpa, struct boot_info *out);
 
 /*
  * Can this file be booted at all (a bzImage, or an ELF left to the loader)?
