@@ -33,6 +33,7 @@ KERNEL_META = "linux-image-cloud-amd64"
 MODULES = GUEST_DIR / "guest-modules.txt"
 HELLO = "hv-guest: hello"
 TOOLS = GUEST_DIR / "tools"
+INCLUDE = GUEST_DIR / "include"  # virtio_bar.h, shared with tests/guest/progs
 FONT = GUEST_DIR.parent.parent / "hv" / "switch"
 
 # flavour: (cache kind, kernel meta package, module list)
@@ -48,7 +49,7 @@ def guest_key(flavour="cloud"):
     h = imagelib.Hasher(kind)
     h.file(modules).file(GUEST_DIR / "init").file(Path(__file__))
     h.file(GUEST_DIR.parent / "vlaptop" / "imagelib.py")
-    h.tree(GUEST_DIR / "tests").tree(TOOLS)
+    h.tree(GUEST_DIR / "tests").tree(TOOLS).tree(INCLUDE)
     h.file(FONT / "font.c").file(FONT / "font.h")
     h.text("kernel", imagelib.kernel_key(meta))
     return h
@@ -60,7 +61,8 @@ def build_tools(bindir):
     cc = ["gcc", "-std=c17", "-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror"]
     imagelib.run(cc + ["-I", str(FONT), "-o", str(bindir / "hv-desk"), str(TOOLS / "hv-desk.c"),
                        str(FONT / "font.c")])
-    imagelib.run(cc + ["-o", str(bindir / "hv-hostile-gpu"), str(TOOLS / "hv-hostile-gpu.c")])
+    imagelib.run(cc + ["-I", str(INCLUDE), "-o", str(bindir / "hv-hostile-gpu"),
+                       str(TOOLS / "hv-hostile-gpu.c")])
 
 
 def build(out, flavour="cloud"):

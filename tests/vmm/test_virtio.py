@@ -65,7 +65,8 @@ def vt(laptop, tmp_path_factory):
     for src in sorted(PROGS.glob("*.c")):
         exe = out / src.stem
         subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
-                        "-Werror", "-o", str(exe), str(src)], check=True)
+                        "-Werror", "-I", str(PROGS.parent / "include"), "-o", str(exe), str(src)],
+                       check=True)
         progs[src.stem] = exe.read_bytes()
     laptop.check("modprobe kvm_amd")
     laptop.run("modprobe vhost_net; modprobe vhost_vsock")

@@ -16,110 +16,20 @@
  *   "hostile: CASE status 0xNN needs_reset N used N"
  * then the device is reset and the good request is replayed:
  *   "hostile: CASE recovered N".
- * Rings live in mlock()ed pages whose physical addresses come from
- * /proc/self/pagemap.
+ * The BAR and ring plumbing is tests/guest/include/virtio_bar.h.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
-
-#define S_ACK         1
-#define S_DRIVER      2
-#define S_DRIVER_OK   4
-#define S_FEATURES_OK 8
-#define S_NEEDS_RESET 0x40
+#include "virtio_bar.h"
 
 #define QSIZE 16
 
-struct desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
-};
-#define D_NEXT  1
-#define D_WRITE 2
-
-static volatile uint8_t *bar;
 static uint8_t *pages[4]; /* desc table, avail, used, data */
 static uint64_t phys[4];
-
-#define R8(o)     (*(volatile uint8_t *)(bar + (o)))
-#define R16(o)    (*(volatile uint16_t *)(bar + (o)))
-#define R32(o)    (*(volatile uint32_t *)(bar + (o)))
-#define W8(o, v)  (*(volatile uint8_t *)(bar + (o)) = (v))
-#define W16(o, v) (*(volatile uint16_t *)(bar + (o)) = (v))
-#define W32(o, v) (*(volatile uint32_t *)(bar + (o)) = (v))
-#define W64(o, v) (W32((o), (uint32_t)(v)), W32((o) + 4, (uint32_t)((uint64_t)(v) >> 32)))
-
-static void msleep(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t virt_to_phys(void *p)
-{
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    uint64_t e = 0;
-    if (fd < 0 || pread(fd, &e, 8, (off_t)((uintptr_t)p / 4096 * 8)) != 8 || !(e & (1ull << 63))) {
-        fprintf(stderr, "hostile: no physical address for %p\n", p);
-        exit(1);
-    }
-    close(fd);
-    return (e & ((1ull << 55) - 1)) * 4096;
-}
-
-static void reset(void)
-{
-    W8(0x14, 0);
-    for (int i = 0; i < 1000 && R8(0x14) != 0; i++)
-        msleep(1);
-}
-
-/* ACK, DRIVER, features VERSION_1 only, FEATURES_OK; 0 if it stuck. */
-static int negotiate(void)
-{
-    reset();
-    W8(0x14, S_ACK);
-    W8(0x14, S_ACK | S_DRIVER);
-    W32(0x08, 0);
-    W32(0x0c, 0);
-    W32(0x08, 1);
-    W32(0x0c, 1); /* bit 32: VERSION_1 */
-    W8(0x14, S_ACK | S_DRIVER | S_FEATURES_OK);
-    return (R8(0x14) & S_FEATURES_OK) ? 0 : -1;
-}
 
 static void setup_queue(uint16_t size)
 {
     for (int i = 0; i < 4; i++)
         memset(pages[i], 0, 4096);
-    W16(0x16, 0);
-    W16(0x18, size);
-    W16(0x1a, 0xffff); /* no MSI-X vector: we poll the used ring */
-    W64(0x20, phys[0]);
-    W64(0x28, phys[1]);
-    W64(0x30, phys[2]);
-    W16(0x1c, 1);
-}
-
-static void driver_ok(void)
-{
-    W8(0x14, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-}
-
-static void kick(void)
-{
-    W16(0x16, 0);
-    uint16_t off = R16(0x1e);
-    __sync_synchronize();
-    W16(0x3000 + 4u * off, 0);
+    vbar_setup_queue(0, size, phys[0], phys[1], phys[2]);
 }
 
 /* Puts head 0 in the avail ring (index 1). */
@@ -161,13 +71,13 @@ static int wait_used(unsigned ms)
 
 static int run_good(void)
 {
-    if (negotiate() < 0)
+    if (vbar_negotiate() < 0)
         return -1;
     setup_queue(QSIZE);
-    driver_ok();
+    vbar_driver_ok();
     good_request((struct desc *)pages[0]);
     publish();
-    kick();
+    vbar_kick(0);
     return wait_used(2000) == 1 && pages[3][1023] == 0 ? 1 : 0;
 }
 
@@ -179,25 +89,25 @@ static void run_case(const char *name)
     if (!strcmp(name, "good")) {
         used = run_good();
     } else if (!strcmp(name, "badsize")) {
-        negotiate();
+        vbar_negotiate();
         setup_queue(12);
-        driver_ok();
+        vbar_driver_ok();
         msleep(200);
     } else if (!strcmp(name, "earlykick")) {
-        negotiate();
+        vbar_negotiate();
         setup_queue(QSIZE);
         good_request(d);
         publish();
-        kick(); /* before DRIVER_OK: ignored */
+        vbar_kick(0); /* before DRIVER_OK: ignored */
         msleep(200);
         int early = used_idx();
-        driver_ok(); /* the device now looks at the queue */
+        vbar_driver_ok(); /* the device now looks at the queue */
         used = wait_used(2000);
         printf("hostile: earlykick used before DRIVER_OK %d\n", early);
     } else {
-        negotiate();
+        vbar_negotiate();
         setup_queue(QSIZE);
-        driver_ok();
+        vbar_driver_ok();
         good_request(d);
         if (!strcmp(name, "outside"))
             d[1].addr = 0x7ff000000000ull;
@@ -210,7 +120,7 @@ static void run_case(const char *name)
             exit(2);
         }
         publish();
-        kick();
+        vbar_kick(0);
         used = wait_used(1000);
         msleep(100);
     }
@@ -227,30 +137,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: hostile_virtio BDF CASE...\n");
         return 2;
     }
-    char path[256];
-    snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", argv[1]);
-    int fd = open(path, O_RDWR | O_SYNC);
-    if (fd < 0) {
-        fprintf(stderr, "hostile: %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    bar = mmap(NULL, 0x4000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (bar == MAP_FAILED) {
-        fprintf(stderr, "hostile: mmap %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    uint8_t *mem = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED || mlock(mem, 4 * 4096) < 0) {
-        fprintf(stderr, "hostile: cannot lock ring memory: %s\n", strerror(errno));
-        return 1;
-    }
-    for (int i = 0; i < 4; i++) {
-        pages[i] = mem + i * 4096;
-        pages[i][0] = 1; /* fault it in */
-        phys[i] = virt_to_phys(pages[i]);
-    }
+    vbar_open("hostile", argv[1], 4, pages, phys);
     for (int i = 2; i < argc; i++)
         run_case(argv[i]);
-    reset();
+    vbar_reset();
     return 0;
 }

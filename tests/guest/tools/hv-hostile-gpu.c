@@ -3,8 +3,7 @@
  * hv-hostile-gpu: a hostile virtio-gpu driver, run as root in the desktop
  * test guest after the kernel's driver is unbound (tests/guest/tests/
  * hostile-gpu.sh). It drives the virtio-gpu PCI function through its BAR 0
- * (hv-vmm's virtio-pci layout: common config at 0, notify at 0x3000, as in
- * tests/guest/progs/hostile_virtio.c) and sends controlq requests, bad ones
+ * (tests/guest/include/virtio_bar.h) and sends controlq requests, bad ones
  * between good ones:
  *
  *   create-ok         RESOURCE_CREATE_2D 1: 64x64 XRGB       -> OK_NODATA
@@ -23,30 +22,10 @@
  *   hv-hostile-gpu BDF [RRGGBB] [HOLD]
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
+#include "virtio_bar.h"
 
-#define S_ACK         1
-#define S_DRIVER      2
-#define S_DRIVER_OK   4
-#define S_FEATURES_OK 8
-#define QSIZE         16
-#define NPAGES        8 /* desc, avail, used, command, 4 of backing */
-#define D_NEXT        1
-#define D_WRITE       2
-
-struct desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
-};
+#define QSIZE  16
+#define NPAGES 8 /* desc, avail, used, command, 4 of backing */
 
 struct hdr {
     uint32_t type, flags;
@@ -59,60 +38,18 @@ struct rect {
     uint32_t x, y, w, h;
 };
 
-static volatile uint8_t *bar;
 static uint8_t *pages[NPAGES];
 static uint64_t phys[NPAGES];
 static uint16_t avail_idx;
 
-#define R8(o)     (*(volatile uint8_t *)(bar + (o)))
-#define R16(o)    (*(volatile uint16_t *)(bar + (o)))
-#define W8(o, v)  (*(volatile uint8_t *)(bar + (o)) = (v))
-#define W16(o, v) (*(volatile uint16_t *)(bar + (o)) = (v))
-#define W32(o, v) (*(volatile uint32_t *)(bar + (o)) = (v))
-#define W64(o, v) (W32((o), (uint32_t)(v)), W32((o) + 4, (uint32_t)((uint64_t)(v) >> 32)))
-
-static void msleep(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t virt_to_phys(void *p)
-{
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    uint64_t e = 0;
-    if (fd < 0 || pread(fd, &e, 8, (off_t)((uintptr_t)p / 4096 * 8)) != 8 || !(e & (1ull << 63))) {
-        fprintf(stderr, "hostile-gpu: no physical address for %p\n", p);
-        exit(1);
-    }
-    close(fd);
-    return (e & ((1ull << 55) - 1)) * 4096;
-}
-
 static int start(void)
 {
-    W8(0x14, 0);
-    for (int i = 0; i < 1000 && R8(0x14) != 0; i++)
-        msleep(1);
-    W8(0x14, S_ACK);
-    W8(0x14, S_ACK | S_DRIVER);
-    W32(0x08, 0);
-    W32(0x0c, 0); /* no EDID */
-    W32(0x08, 1);
-    W32(0x0c, 1); /* VERSION_1 */
-    W8(0x14, S_ACK | S_DRIVER | S_FEATURES_OK);
-    if (!(R8(0x14) & S_FEATURES_OK))
+    if (vbar_negotiate() < 0)
         return -1;
     for (int i = 0; i < 3; i++)
         memset(pages[i], 0, 4096);
-    W16(0x16, 0); /* controlq */
-    W16(0x18, QSIZE);
-    W16(0x1a, 0xffff); /* no MSI-X: the used ring is polled */
-    W64(0x20, phys[0]);
-    W64(0x28, phys[1]);
-    W64(0x30, phys[2]);
-    W16(0x1c, 1);
-    W8(0x14, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+    vbar_setup_queue(0, QSIZE, phys[0], phys[1], phys[2]); /* controlq */
+    vbar_driver_ok();
     return 0;
 }
 
@@ -133,10 +70,7 @@ static uint32_t request(const void *cmd, uint32_t len)
     avail[2 + avail_idx % QSIZE] = slot;
     __sync_synchronize();
     avail[1] = ++avail_idx;
-    __sync_synchronize();
-    W16(0x16, 0);
-    uint16_t off = R16(0x1e);
-    W16(0x3000 + 4u * off, 0);
+    vbar_kick(0);
     for (int i = 0; i < 3000 && used[1] != avail_idx; i++)
         msleep(1);
     if (used[1] != avail_idx)
@@ -215,25 +149,7 @@ int main(int argc, char **argv)
     }
     uint32_t colour = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 16) : 0x20c040;
     unsigned hold = argc > 3 ? (unsigned)atoi(argv[3]) : 0;
-    char path[256];
-    snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", argv[1]);
-    int fd = open(path, O_RDWR | O_SYNC);
-    if (fd < 0) {
-        fprintf(stderr, "hostile-gpu: %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    bar = mmap(NULL, 0x4000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    uint8_t *mem =
-        mmap(NULL, NPAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (bar == MAP_FAILED || mem == MAP_FAILED || mlock(mem, NPAGES * 4096) < 0) {
-        fprintf(stderr, "hostile-gpu: cannot map the BAR or lock memory: %s\n", strerror(errno));
-        return 1;
-    }
-    for (int i = 0; i < NPAGES; i++) {
-        pages[i] = mem + i * 4096;
-        pages[i][0] = 1;
-        phys[i] = virt_to_phys(pages[i]);
-    }
+    vbar_open("hostile-gpu", argv[1], NPAGES, pages, phys);
     if (start() < 0) {
         fprintf(stderr, "hostile-gpu: the device refused our features\n");
         return 1;
