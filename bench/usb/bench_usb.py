@@ -32,11 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "vlaptop"))
-sys.path.insert(0, str(ROOT / "tests" / "usb"))
 
 import build_image  # noqa: E402
 import vlaptop  # noqa: E402
-from test_usb import newc  # noqa: E402
+from vlaptop import newc, sd_disk, wait_for  # noqa: E402
 
 CTL = "/run/hv-usbd.sock"
 VMM = "/usr/local/bin/hv-vmm"
@@ -47,26 +46,6 @@ PORT_HVUSBD, PORT_USBIPD = 3240, 3241
 
 def log(msg):
     print(f"bench: {msg}", flush=True)
-
-
-def wait(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.5)
-    raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
-
-
-def disk(lt, vhci):
-    res = lt.run("for d in /sys/block/sd*; do [ -e $d ] && "
-                 "echo $(basename $d) $(readlink -f $d); done")
-    for line in res.stdout.splitlines():
-        name, path = line.split(None, 1)
-        if ("vhci_hcd" in path) == vhci:
-            return name
-    return None
 
 
 def busid_of(lt):
@@ -130,7 +109,7 @@ def pv_guest(lt, busid, runs, mib, agent):
              f"--memory 512M --cpus 2 --vsock {CID} --console file:{con} </dev/null "
              f"2>{W}/vm.err' >/dev/null 2>&1 & echo $! > {W}/vm.pid")
     try:
-        wait(lambda: lt.run(f"grep -q 'hv-guest: agent up' {con}").ok, 600, "the guest's agent")
+        wait_for(lambda: lt.run(f"grep -q 'hv-guest: agent up' {con}").ok, 600, "the guest's agent")
         for _ in range(10):
             rep = ctl(lt, f'{{"cmd":"attach","busid":"{busid}","vm":"b","cid":{CID}}}')
             if '"ok":true' in rep:
@@ -138,7 +117,7 @@ def pv_guest(lt, busid, runs, mib, agent):
             time.sleep(1)
         else:
             raise RuntimeError(f"attach to the guest failed: {rep}")
-        wait(lambda: lt.run(f"grep -q 'hv-guest: bench done\\|hv-guest: fail' {con}").ok,
+        wait_for(lambda: lt.run(f"grep -q 'hv-guest: bench done\\|hv-guest: fail' {con}").ok,
              600 + 120 * runs, "the guest's runs")
         text = lt.run(f"cat {con}").stdout
         speeds = []
@@ -180,11 +159,11 @@ def main():
         lt.check(f"mkdir -p {W}; hv-usbd --control {CTL} --tcp {PORT_HVUSBD} >{W}/usbd.log 2>&1 &"
                  " sleep 1")
         lt.usb_add("stick", img)
-        busid = wait(lambda: busid_of(lt), 60, "hv-usbd to list the stick")
+        busid = wait_for(lambda: busid_of(lt), 60, "hv-usbd to list the stick")
         log(f"stick at {busid}")
 
         if "native" in want:
-            sd = wait(lambda: disk(lt, False), 60, "the native disk")
+            sd = wait_for(lambda: sd_disk(lt, False), 60, "the native disk")
             results["native"] = dd_runs(lt, sd, args.runs, args.mib)
             log(f"native: {results['native']}")
 
@@ -193,24 +172,24 @@ def main():
                      timeout=60)
             lt.check(f"usbip --tcp-port {PORT_USBIPD} attach -r 127.0.0.1 -b {busid}",
                      timeout=60)
-            sd = wait(lambda: disk(lt, True), 60, "the vhci disk (usbip-host)")
+            sd = wait_for(lambda: sd_disk(lt, True), 60, "the vhci disk (usbip-host)")
             results["usbip-tcp"] = dd_runs(lt, sd, args.runs, args.mib)
             log(f"usbip-tcp: {results['usbip-tcp']}")
             lt.run("for p in $(usbip port | sed -n 's/^Port \\([0-9]*\\):.*/\\1/p'); do "
                    "usbip detach -p $p; done")
-            wait(lambda: disk(lt, True) is None, 60, "the vhci disk to go")
+            wait_for(lambda: sd_disk(lt, True) is None, 60, "the vhci disk to go")
             lt.run(f"usbip unbind -b {busid}; pkill -x usbipd")
-            wait(lambda: disk(lt, False), 60, "the stick back on usb-storage")
+            wait_for(lambda: sd_disk(lt, False), 60, "the stick back on usb-storage")
 
         if "hvusbd-tcp" in want:
             ctl(lt, f'{{"cmd":"attach","busid":"{busid}","tcp":true}}')
             lt.check(f"usbip attach -r 127.0.0.1 -b {busid}", timeout=60)
-            sd = wait(lambda: disk(lt, True), 60, "the vhci disk (hv-usbd)")
+            sd = wait_for(lambda: sd_disk(lt, True), 60, "the vhci disk (hv-usbd)")
             results["hvusbd-tcp"] = dd_runs(lt, sd, args.runs, args.mib)
             log(f"hvusbd-tcp: {results['hvusbd-tcp']}")
             lt.run("for p in $(usbip port | sed -n 's/^Port \\([0-9]*\\):.*/\\1/p'); do "
                    "usbip detach -p $p; done")
-            wait(lambda: disk(lt, True) is None, 60, "the vhci disk to go")
+            wait_for(lambda: sd_disk(lt, True) is None, 60, "the vhci disk to go")
             ctl(lt, f'{{"cmd":"detach","busid":"{busid}"}}')
 
         if "pv-guest" in want:

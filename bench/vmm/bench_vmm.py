@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests" / "vmm"))
 
 import build_image  # noqa: E402
 import vlaptop  # noqa: E402
-from test_boot import newc  # noqa: E402
+from vlaptop import newc  # noqa: E402
 
 GUEST = "/var/lib/hv/test-guest"
 B = "/tmp/bench"

@@ -17,6 +17,7 @@ import json
 import time
 
 import pytest
+from vlaptop import wait_for
 
 pytestmark = pytest.mark.vlaptop
 
@@ -47,16 +48,6 @@ def start_hvd(laptop):
             return
         time.sleep(0.3)
     pytest.fail("hvd did not come up: " + laptop.run("tail -20 /tmp/hvd.log").stdout)
-
-
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def vm_state(laptop, name):

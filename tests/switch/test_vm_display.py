@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from vlaptop import wait_for
 
 pytestmark = pytest.mark.vlaptop
 
@@ -38,17 +39,6 @@ KEY_1, KEY_2, KEY_3, KEY_TAB, KEY_Q, KEY_W = 2, 3, 4, 15, 16, 17
 
 def hexcol(c):
     return "%02x%02x%02x" % c
-
-
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.time() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.5)
 
 
 def console(laptop, name):

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from vlaptop import wait_for
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -49,17 +50,6 @@ def artifacts():
     out = out / "uivm-laptop"
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.time() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(2)
 
 
 def share(shot, colour):

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from vlaptop import newc, sd_disk, wait_for
 
 CTL = "/run/hv-usbd.sock"
 TCP_PORT = 3240
@@ -47,31 +48,10 @@ def ctl(laptop, obj):
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def wait(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def find_busid(laptop):
     for d in ctl(laptop, {"cmd": "list"})["devices"]:
         if d["id"] == STICK_ID:
             return d["busid"]
-    return None
-
-
-def disk_under(laptop, want_vhci):
-    """The sd block device whose sysfs path is (or is not) under vhci_hcd."""
-    res = laptop.run("for d in /sys/block/sd*; do [ -e $d ] && "
-                     "echo $(basename $d) $(readlink -f $d); done")
-    for line in res.stdout.splitlines():
-        name, path = line.split(None, 1)
-        if ("vhci_hcd" in path) == want_vhci:
-            return name
     return None
 
 
@@ -103,7 +83,7 @@ def usb(laptop, tmp_path_factory):
 
 def plug(laptop, img):
     laptop.usb_add("stick", img)
-    return wait(lambda: find_busid(laptop), 60, "hv-usbd to list the plugged stick")
+    return wait_for(lambda: find_busid(laptop), 60, "hv-usbd to list the plugged stick")
 
 
 def usbip_port(laptop):
@@ -120,11 +100,11 @@ def test_interop_usbip_client(laptop, usb):
     assert dev["product"], "no product name from string descriptors or usb.ids"
 
     assert ctl(laptop, {"cmd": "attach", "busid": busid, "tcp": True})["ok"]
-    listing = laptop.check(f"usbip list -r 127.0.0.1").stdout
+    listing = laptop.check("usbip list -r 127.0.0.1").stdout
     assert busid in listing and "46f4:0001" in listing, listing
 
     laptop.check(f"usbip attach -r 127.0.0.1 -b {busid}", timeout=60)
-    sd = wait(lambda: disk_under(laptop, True), 60, "a disk under vhci_hcd")
+    sd = wait_for(lambda: sd_disk(laptop, True), 60, "a disk under vhci_hcd")
     laptop.check(f"mkdir -p /mnt/u && mount /dev/{sd} /mnt/u", timeout=60)
     out = laptop.check("sha256sum /mnt/u/known.bin", timeout=120).stdout
     assert out.split()[0] == KNOWN_SHA
@@ -134,9 +114,9 @@ def test_interop_usbip_client(laptop, usb):
 
     for port in usbip_port(laptop):
         laptop.check(f"usbip detach -p {port}")
-    wait(lambda: disk_under(laptop, True) is None, 30, "the vhci disk to go away")
+    wait_for(lambda: sd_disk(laptop, True) is None, 30, "the vhci disk to go away")
     # Back on the host's own driver: the laptop reads the new file from the device itself.
-    sd = wait(lambda: disk_under(laptop, False), 60, "the stick back on usb-storage")
+    sd = wait_for(lambda: sd_disk(laptop, False), 60, "the stick back on usb-storage")
     laptop.check(f"mount /dev/{sd} /mnt/u", timeout=60)
     out = laptop.check("sha256sum /mnt/u/new.bin", timeout=60).stdout
     laptop.run("umount /mnt/u")
@@ -211,20 +191,20 @@ def test_surprise_removal(laptop, usb):
     assert ctl(laptop, {"cmd": "rules", "set": [{"id": STICK_ID, "target": "tcp"}]})["ok"]
     ctl(laptop, {"cmd": "attach", "busid": busid, "tcp": True})
     laptop.check(f"usbip attach -r 127.0.0.1 -b {busid}", timeout=60)
-    sd = wait(lambda: disk_under(laptop, True), 60, "a disk under vhci_hcd")
+    sd = wait_for(lambda: sd_disk(laptop, True), 60, "a disk under vhci_hcd")
     laptop.check(f"(dd if=/dev/{sd} of=/dev/null bs=64k iflag=direct > /tmp/dd.log 2>&1; "
                  "echo $? > /tmp/dd.rc) & sleep 1")
     laptop.usb_del("stick")
-    wait(lambda: not usbip_port(laptop), 60, "vhci to report the port free (disconnect)")
-    wait(lambda: laptop.run("[ -s /tmp/dd.rc ]").ok, 60, "the reader to finish")
+    wait_for(lambda: not usbip_port(laptop), 60, "vhci to report the port free (disconnect)")
+    wait_for(lambda: laptop.run("[ -s /tmp/dd.rc ]").ok, 60, "the reader to finish")
     assert usbd_alive(laptop)
     assert "left" in usbd_log(laptop)
     # Plugged in again: the rule offers it again and it attaches again.
     busid = plug(laptop, usb)
-    wait(lambda: busid in laptop.run("usbip list -r 127.0.0.1").stdout, 30,
+    wait_for(lambda: busid in laptop.run("usbip list -r 127.0.0.1").stdout, 30,
          "the rule to offer the replugged stick")
     laptop.check(f"usbip attach -r 127.0.0.1 -b {busid}", timeout=60)
-    wait(lambda: disk_under(laptop, True), 60, "the replugged disk under vhci_hcd")
+    wait_for(lambda: sd_disk(laptop, True), 60, "the replugged disk under vhci_hcd")
     for port in usbip_port(laptop):
         laptop.check(f"usbip detach -p {port}")
     ctl(laptop, {"cmd": "rules", "set": []})
@@ -236,9 +216,9 @@ def test_isochronous_audio(laptop, usb):
     to the laptop's vhci-hcd; snd-usb-audio binds and 2 s of sound play to the end."""
     laptop.qmp("device_add", driver="usb-audio", id="snd", bus="xhci.0")
     try:
-        busid = wait(lambda: next((d["busid"] for d in ctl(laptop, {"cmd": "list"})["devices"]
-                                   if d["id"] == "46f4:0002"), None), 60,
-                     "hv-usbd to list the usb-audio device")
+        busid = wait_for(lambda: next((d["busid"] for d in ctl(laptop, {"cmd": "list"})["devices"]
+                                       if d["id"] == "46f4:0002"), None), 60,
+                         "hv-usbd to list the usb-audio device")
         assert ctl(laptop, {"cmd": "attach", "busid": busid, "tcp": True})["ok"]
         laptop.check(f"usbip attach -r 127.0.0.1 -b {busid}", timeout=60)
         laptop.run("modprobe -a snd-usb-audio snd-pcm-oss", timeout=60)
@@ -248,9 +228,9 @@ def test_isochronous_audio(laptop, usb):
                              "readlink -f $c/device | grep -q vhci_hcd && basename $c; done")
             return res.stdout.strip().replace("card", "")
 
-        card = wait(vhci_card, 60, "a sound card under vhci_hcd")
+        card = wait_for(vhci_card, 60, "a sound card under vhci_hcd")
         dsp = "/dev/dsp" if card == "0" else f"/dev/dsp{card}"
-        wait(lambda: laptop.run(f"[ -e {dsp} ]").ok, 30, f"{dsp}")
+        wait_for(lambda: laptop.run(f"[ -e {dsp} ]").ok, 30, f"{dsp}")
         # OSS's default is 8 kHz u8 mono: 16000 bytes are 2 s of sound, sent as
         # isochronous OUT URBs at the device's rate; they must all complete.
         res = laptop.run(f"timeout 60 dd if=/dev/zero of={dsp} bs=4000 count=4 2>&1; "
@@ -330,25 +310,6 @@ cat /tmp/agent.log
 """
 
 
-def newc(files):
-    """A cpio archive (newc) of {path: (mode, bytes)}, to append to an initrd."""
-    out = bytearray()
-
-    def entry(name, mode, data, ino):
-        name_b = name.encode() + b"\0"
-        hdr = "070701" + "".join(f"{v:08x}" for v in (
-            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
-        out.extend(hdr.encode() + name_b)
-        out.extend(b"\0" * (-len(out) % 4))
-        out.extend(data)
-        out.extend(b"\0" * (-len(out) % 4))
-
-    for ino, (path, (mode, data)) in enumerate(files.items(), start=1):
-        entry(path, mode, data, ino)
-    entry("TRAILER!!!", 0, b"", 0)
-    return bytes(out)
-
-
 HVD, HVCTL = "/usr/local/sbin/hvd", "/usr/local/bin/hvctl"
 
 
@@ -375,7 +336,7 @@ class Guest:
         self.lt = laptop
         laptop.check(f"mkdir -p /run/hv && setsid {HVD} --vsock-port -1 --usbd-socket {CTL} "
                      f"</dev/null >>/tmp/hvd.log 2>&1 &")
-        wait(lambda: hvctl(laptop, "list")[0] == 0, 20, "hvd to answer")
+        wait_for(lambda: hvctl(laptop, "list")[0] == 0, 20, "hvd to answer")
         conf = (f"[vm]\nname=g\nmemory=512M\ncpus=2\nkernel={laptop.desktop_kernel}\n"
                 f"initrd={initrd}\ncmdline=console=ttyS0 panic=-1\nvsock={CID}\n")
         laptop.put(conf.encode(), f"{W}/g.conf")
@@ -470,7 +431,7 @@ def test_vsock_guest(laptop, usb, guest):
     ctl(laptop, {"cmd": "rules", "set": []})
     if find_busid(laptop):
         laptop.usb_del("stick")
-        wait(lambda: not find_busid(laptop), 30, "the old stick to go")
+        wait_for(lambda: not find_busid(laptop), 30, "the old stick to go")
     busid = plug(laptop, usb)
     rc, out, err = attach_vsock(laptop, busid)
     assert rc == 0, f"{out} {err}\n{usbd_log(laptop)}"
@@ -483,9 +444,9 @@ def test_vsock_guest(laptop, usb, guest):
     guest.wait("unmounted", 60)
     hvctl_ok(laptop, "usb", "detach", busid)
     guest.wait("detached", 120)
-    wait(lambda: usb_owner(laptop, busid) is None, 30, "hv-usbd to free the stick")
+    wait_for(lambda: usb_owner(laptop, busid) is None, 30, "hv-usbd to free the stick")
     # Back on the laptop's own usb-storage: the new file is on the stick.
-    sd = wait(lambda: disk_under(laptop, False), 60, "the stick back on usb-storage")
+    sd = wait_for(lambda: sd_disk(laptop, False), 60, "the stick back on usb-storage")
     laptop.check(f"mkdir -p /mnt/u && mount /dev/{sd} /mnt/u", timeout=60)
     out = laptop.check("sha256sum /mnt/u/new.bin", timeout=60).stdout
     laptop.run("umount /mnt/u")
@@ -502,7 +463,7 @@ def test_vsock_rule_and_surprise_removal(laptop, usb, guest):
     hvctl_ok(laptop, "usb", "rules", "add", "g", "--id", STICK_ID)
     assert ctl(laptop, {"cmd": "rules"})["rules"][0]["cid"] == CID  # hvd filled in the CID
     laptop.usb_del("stick")
-    wait(lambda: not find_busid(laptop), 30, "the stick to go")
+    wait_for(lambda: not find_busid(laptop), 30, "the stick to go")
     plug(laptop, usb)
     guest.wait("rule disk", 300)
     guest.wait("reading", 60)

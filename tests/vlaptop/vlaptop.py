@@ -7,7 +7,10 @@
         lt.put(b"data", "/tmp/x")
         lt.qmp("query-status")
 
-See docs/testing.md for the whole picture.
+Helpers for tests that drive it: wait_for() (poll until true, bounded),
+newc() (a cpio archive to append to a guest's initrd), sd_disk() (a SCSI
+disk of the laptop, on vhci_hcd or not). See docs/testing.md for the whole
+picture.
 """
 
 import ctypes
@@ -616,6 +619,54 @@ class Laptop:
         if device:
             args["device"] = device
         self.qmp("input-send-event", **args)
+
+
+# ---- helpers for tests ------------------------------------------------------
+
+def wait_for(fn, timeout, what, interval=0.5):
+    """Calls fn() until it returns something true, and returns that; after
+    timeout seconds raises AssertionError naming what was awaited (what may
+    carry logs: it is only formatted on failure if it is callable)."""
+    deadline = time.time() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.time() > deadline:
+            detail = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {detail}")
+        time.sleep(interval)
+
+
+def newc(files):
+    """A cpio archive (newc) of {path: (mode, bytes)}, to append to an initrd."""
+    out = bytearray()
+
+    def entry(name, mode, data, ino):
+        name_b = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
+        out.extend(hdr.encode() + name_b)
+        out.extend(b"\0" * (-len(out) % 4))
+        out.extend(data)
+        out.extend(b"\0" * (-len(out) % 4))
+
+    for ino, (path, (mode, data)) in enumerate(files.items(), start=1):
+        entry(path, mode, data, ino)
+    entry("TRAILER!!!", 0, b"", 0)
+    return bytes(out)
+
+
+def sd_disk(laptop, on_vhci):
+    """The laptop's sd block device whose sysfs path is (or, with on_vhci
+    false, is not) under vhci_hcd, i.e. a USB/IP-imported or a local disk."""
+    res = laptop.run("for d in /sys/block/sd*; do [ -e $d ] && "
+                     "echo $(basename $d) $(readlink -f $d); done")
+    for line in res.stdout.splitlines():
+        name, path = line.split(None, 1)
+        if ("vhci_hcd" in path) == on_vhci:
+            return name
+    return None
 
 
 def _die_with_parent():

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from vlaptop import newc
 
 pytestmark = pytest.mark.vlaptop
 
@@ -30,25 +31,6 @@ echo "hv-guest: memtotal $(awk '/^MemTotal/ {print $2}' /proc/meminfo) kB"
 echo "hv-guest: uptime $(cut -d' ' -f1 /proc/uptime)"
 if grep -qw hvtest.reboot /proc/cmdline; then echo "hv-guest: rebooting"; reboot -f; fi
 """
-
-
-def newc(files):
-    """A cpio archive (newc) of {path: (mode, bytes)}, to append to an initrd."""
-    out = bytearray()
-
-    def entry(name, mode, data, ino):
-        name_b = name.encode() + b"\0"
-        hdr = "070701" + "".join(f"{v:08x}" for v in (
-            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
-        out.extend(hdr.encode() + name_b)
-        out.extend(b"\0" * (-len(out) % 4))
-        out.extend(data)
-        out.extend(b"\0" * (-len(out) % 4))
-
-    for ino, (path, (mode, data)) in enumerate(files.items(), start=1):
-        entry(path, mode, data, ino)
-    entry("TRAILER!!!", 0, b"", 0)
-    return bytes(out)
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 
 import test_boot
-from test_boot import GUEST, VMM, newc
+from test_boot import GUEST, VMM
+from vlaptop import newc
 
 pytestmark = pytest.mark.vlaptop
 
