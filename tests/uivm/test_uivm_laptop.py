@@ -168,3 +168,39 @@ def test_a_vm_started_by_hvd_gets_its_hotkey_and_a_row_in_the_manager(hv):
     below_bar = sum(1 for y in range(LABEL_BAR + 4, shot.height, 2)
                     for x in range(0, shot.width, 2) if shot.pixel(x, y) == UIVM_COLOUR)
     assert below_bar == 0, f"{below_bar} pixels of the UIVM's colour below the label bar"
+
+
+# Where the manager draws "Switch To" for the selected VM on the 1280×800
+# panel (docs/screenshots/uivm-panel.png): the details pane's buttons are a
+# grid, Switch To the first of the second row. If the layout changes, the
+# failure's panel picture in $HV_ARTIFACTS/uivm-laptop shows where it went.
+SWITCH_TO = (564, 491)
+
+
+def test_switch_to_clicked_in_the_manager_shows_the_vm(hv):
+    """A person's click inside the UIVM: the tablet through hv-switch into
+    the UIVM, GTK's button, vm.switch over vsock, hvd, hv-switch's control
+    socket: the panel shows red."""
+    def manager_with_red():
+        hv.send_key("ctrl", "alt", "0")
+        time.sleep(1)
+        shot = hv.screendump()
+        return shot if manager_on_panel(shot) and shot.count(RED) > 20000 else None
+    shot = wait_for(manager_with_red, 90, "the manager with red selected" + logs(hv))
+    focus_before = hv.run("grep -c 'focus: red' /tmp/switch.log").stdout.strip()
+    x, y = SWITCH_TO
+    hv.mouse_move(round(x * 32767 / (shot.width - 1)), round(y * 32767 / (shot.height - 1)))
+    time.sleep(1)
+    hv.mouse_click()
+
+    def red_shown():
+        shot = hv.screendump()
+        return shot if share(shot, RED) > 0.5 else None
+    try:
+        wait_for(red_shown, 60, "the panel to show red after a click on Switch To" + logs(hv))
+    except AssertionError:
+        hv.screendump(artifacts() / "switch-to-not-shown.png")
+        shot.save_png(artifacts() / "switch-to-before-click.png")
+        raise
+    # hv-switch moved the focus once more, to red (from the UIVM).
+    assert hv.run("grep -c 'focus: red' /tmp/switch.log").stdout.strip() != focus_before
