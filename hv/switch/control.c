@@ -9,6 +9,7 @@
  */
 #include "app.h"
 #include "ctlproto.h"
+#include "dgram.h"
 #include "log.h"
 #include "thumb.h"
 
@@ -60,24 +61,7 @@ static void ctl_close(struct ctl_client *k)
 /* Sends a reply, with fd when >= 0; closes a client that does not read its replies. */
 static int reply(struct ctl_client *k, const void *msg, size_t len, int fd)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
-    struct iovec iov = {(void *)msg, len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-    if (fd >= 0) {
-        memset(&ctl, 0, sizeof(ctl));
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = sizeof(ctl.buf);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    }
-    if (sendmsg(k->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len)
+    if (dgram_send(k->fd, msg, len, fd, MSG_DONTWAIT) == (ssize_t)len)
         return 0;
     log_warn("control client does not take its reply (%s): closing it", strerror(errno));
     ctl_close(k);
@@ -213,20 +197,12 @@ static int handle(struct app *a, struct ctl_client *k, const void *buf, size_t l
 static void ctl_read(struct app *a, struct ctl_client *k)
 {
     uint8_t buf[CTL_MAX_MSG + 1];
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(4 * sizeof(int))];
-    } cbuf;
 
     /* A few requests per wake-up: a thumbnail costs a little render time. */
     for (int budget = 4; budget > 0; budget--) {
-        struct iovec iov = {buf, sizeof(buf)};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = cbuf.buf,
-                            .msg_controllen = sizeof(cbuf.buf)};
-        ssize_t n = recvmsg(k->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        int nfds = 0;
+        int fds[4], nfds;
+        bool truncated;
+        ssize_t n = dgram_recv(k->fd, buf, sizeof(buf), fds, 4, &nfds, &truncated);
 
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -234,17 +210,9 @@ static void ctl_read(struct app *a, struct ctl_client *k)
             ctl_close(k);
             return;
         }
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                continue;
-            for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                close(fd);
-                nfds++;
-            }
-        }
-        if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+        for (int i = 0; i < nfds; i++) /* no request carries one: handle() refuses it */
+            close(fds[i]);
+        if (truncated) {
             if (error(k, 0, CTL_E_BAD_REQUEST, "request or its descriptors too long") < 0)
                 return;
             continue;

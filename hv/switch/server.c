@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The producers' socket: accepts connections, receives and checks their messages. */
 #include "app.h"
+#include "dgram.h"
 #include "log.h"
 #include "util.h"
 
@@ -262,20 +263,12 @@ out:
 static void client_read(struct app *a, struct client *c)
 {
     uint8_t buf[DISP_MAX_MSG + 1];
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(4 * sizeof(int))];
-    } ctl;
 
     /* Bounded, so that one chatty producer cannot starve the others. */
     for (int budget = 64; budget > 0; budget--) {
-        struct iovec iov = {buf, sizeof(buf)};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = ctl.buf,
-                            .msg_controllen = sizeof(ctl.buf)};
-        int fds[4], nfds = 0;
-        ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        int fds[4], nfds;
+        bool truncated;
+        ssize_t n = dgram_recv(c->fd, buf, sizeof(buf), fds, 4, &nfds, &truncated);
 
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -285,22 +278,7 @@ static void client_read(struct app *a, struct client *c)
             client_close(a, c);
             return;
         }
-        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-                continue;
-            size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < k; i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-                if (nfds < 4)
-                    fds[nfds++] = fd;
-                else
-                    close(fd);
-            }
-        }
-        if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-            for (int i = 0; i < nfds; i++)
-                close(fds[i]);
+        if (truncated) {
             refuse(a, c, "message or its descriptors truncated (too long)");
             return;
         }

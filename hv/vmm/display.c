@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "devices.h"
+#include "dgram.h"
 #include "log.h"
 #include "util.h"
 #include "virtio/gpu.h"
@@ -158,22 +159,7 @@ static int send_msg(struct display *d, const void *msg, size_t len, int fd)
 {
     if (d->sock < 0)
         return -1;
-    struct iovec iov = {(void *)msg, len};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (fd >= 0) {
-        m.msg_control = u.buf;
-        m.msg_controllen = sizeof(u.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    if (sendmsg(d->sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len)
+    if (dgram_send(d->sock, msg, len, fd, MSG_DONTWAIT) == (ssize_t)len)
         return 0;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
         disconnect(d, strerror(errno));

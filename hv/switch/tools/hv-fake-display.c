@@ -7,6 +7,7 @@
  * --stats asks hv-switch for its switch-latency samples instead.
  */
 #include "ctlproto.h"
+#include "dgram.h"
 #include "font.h"
 #include "proto.h"
 
@@ -53,24 +54,7 @@ static int connect_to(const char *path)
 
 static void send_msg(int sock, const void *msg, size_t len, int fd)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
-    struct iovec iov = {(void *)msg, len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-    if (fd >= 0) {
-        memset(&ctl, 0, sizeof(ctl));
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = sizeof(ctl.buf);
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-    }
-    if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+    if (dgram_send(sock, msg, len, fd, 0) < 0)
         die("sendmsg");
 }
 
