@@ -95,7 +95,10 @@ class Hasher:
     def file(self, path):
         path = Path(path)
         data = path.read_bytes()
-        self.text("file", f"{path} sha256:{hashlib.sha256(data).hexdigest()[:16]}")
+        # Named relative to the checkout, so that build trees in other places
+        # (a CI clone, a second worktree) share the cache.
+        name = path.resolve().relative_to(REPO) if path.resolve().is_relative_to(REPO) else path
+        self.text("file", f"{name} sha256:{hashlib.sha256(data).hexdigest()[:16]}")
         self.h.update(data)
         return self
 
