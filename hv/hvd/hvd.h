@@ -157,6 +157,13 @@ struct json_object *net_list(struct hvd *d);
 /* Create the NAT network if needed and a TAP for vm; returns the TAP name or NULL. */
 char *net_attach(struct hvd *d, struct vm *vm, struct api_error *e);
 void net_detach(struct hvd *d, struct vm *vm);
+
+/*
+ * ---- pci.c: pci= devices: checked and bound to vfio-pci before hv-vmm
+ * starts, given back to their drivers when it ends (docs/passthrough.md) ----
+ */
+int pci_attach(struct hvd *d, struct vm *vm, struct api_error *e);
+void pci_detach(struct hvd *d, struct vm *vm);
 /* The VM's TAP device name, stable for its name (malloc'd). */
 char *net_tap_name(const struct vm *vm);
 

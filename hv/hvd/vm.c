@@ -288,6 +288,7 @@ static void handle_exit(struct hvd *d, struct vm *vm)
     vm->started_at = 0;
     vm->destroying = false;
     net_detach(d, vm);
+    pci_detach(d, vm);
     emit_state(d, vm, vm->last_exit.reason);
 
     if (strcmp(vm->last_exit.reason, "reboot") == 0) {
@@ -397,6 +398,10 @@ static char **build_argv(struct hvd *d, struct vm *vm, const char *user)
         ADD("--vsock");
         ADDF("%u", def->vsock);
     }
+    for (char **p = def->pci; p && *p; p++) { /* bound to vfio-pci by pci_attach() */
+        ADD("--pci");
+        ADD(*p);
+    }
     char *display = display_vmm_arg(d, vm);
     if (display) {
         ADD("--display");
@@ -451,15 +456,20 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
     remove_run_file(d, vm, "console.log");
     remove_run_file(d, vm, "vmm.log");
 
+    if (pci_attach(d, vm, e) < 0)
+        return -1;
     if (strcmp(vm->def->net, "nat") == 0) {
         vm->tap = net_attach(d, vm, e);
-        if (!vm->tap)
+        if (!vm->tap) {
+            pci_detach(d, vm);
             return -1;
+        }
     }
 
     char *user = NULL;
     if (display_pick_slot(d, vm, e) < 0 || vmuser_arg(d, vm, &user, e) < 0) {
         net_detach(d, vm);
+        pci_detach(d, vm);
         return -1;
     }
     char **argv = build_argv(d, vm, user);
@@ -481,6 +491,7 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
     g_free(exit_path);
     if (mon < 0) {
         net_detach(d, vm);
+        pci_detach(d, vm);
         return api_fail(e, "internal", "Cannot start a process for VM '%s': %s.", vm->def->name,
                         strerror(errno));
     }
@@ -496,6 +507,7 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
         kill(mon, SIGKILL);
         waitpid(mon, NULL, 0);
         net_detach(d, vm);
+        pci_detach(d, vm);
         return api_fail(e, "internal", "Cannot start hv-vmm for VM '%s'.", vm->def->name);
     }
     vm->started_at = now_realtime();

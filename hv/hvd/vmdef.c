@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "vmdef.h"
 
+#include "pt.h"
 #include "util.h"
 
 #include <glib.h>
@@ -11,8 +12,8 @@
 #include <unistd.h>
 
 static const char *const known_keys[] = {
-    "name", "memory", "cpus",   "kernel", "initrd", "cmdline",   "disk",    "net",
-    "mac",  "vsock",  "colour", "os",     "role",   "autostart", "display", "slot",
+    "name",  "memory", "cpus", "kernel", "initrd",    "cmdline", "disk", "net", "mac",
+    "vsock", "colour", "os",   "role",   "autostart", "display", "slot", "pci",
 };
 
 #define DEFAULT_MEMORY (512ULL << 20)
@@ -42,6 +43,10 @@ void vmdef_free(struct vmdef *def)
         for (char **d = def->disks; *d; d++)
             free(*d);
     free(def->disks);
+    if (def->pci)
+        for (char **p = def->pci; *p; p++)
+            free(*p);
+    free(def->pci);
     free(def->net);
     free(def->mac);
     free(def->colour);
@@ -194,6 +199,43 @@ out:
     return err;
 }
 
+/* pci=BDF;BDF: host PCI functions, kept in the kernel's form (0000:00:02.0). */
+static char *validate_pci(struct vmdef *def, GKeyFile *kf)
+{
+    gsize n = 0;
+    char **list = g_key_file_get_string_list(kf, "vm", "pci", &n, NULL);
+    char *err = NULL;
+
+    if (!list)
+        return NULL;
+    if (n > VMDEF_MAX_PCI) {
+        err = errorf("field 'pci': at most %d devices (got %zu)", VMDEF_MAX_PCI, (size_t)n);
+        goto out;
+    }
+    def->pci = calloc(n + 1, sizeof(char *));
+    size_t used = 0;
+    for (gsize i = 0; i < n; i++) {
+        char *entry = g_strstrip(list[i]), bdf[PT_BDF_LEN];
+        if (!*entry)
+            continue;
+        if (pt_parse_bdf(entry, bdf) < 0) {
+            err = errorf("field 'pci': '%s' is not a PCI address: write it as 0000:00:02.0 "
+                         "(hv-pci list shows them)",
+                         entry);
+            goto out;
+        }
+        for (size_t j = 0; j < used; j++)
+            if (strcmp(def->pci[j], bdf) == 0) {
+                err = errorf("field 'pci': %s is listed twice", bdf);
+                goto out;
+            }
+        def->pci[used++] = strdup(bdf);
+    }
+out:
+    g_strfreev(list);
+    return err;
+}
+
 /* A yes/no field: NULL (and *out untouched when absent), or the error. */
 static char *get_bool(GKeyFile *kf, const char *key, bool *out)
 {
@@ -299,7 +341,7 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
         goto fail;
     }
 
-    if ((err = validate_disks(def, kf, ctx)))
+    if ((err = validate_disks(def, kf, ctx)) || (err = validate_pci(def, kf)))
         goto fail;
 
     def->net = get_str(kf, "net");
@@ -459,6 +501,11 @@ char *vmdef_to_text(const struct vmdef *def)
         nd++;
     if (nd)
         g_key_file_set_string_list(kf, "vm", "disk", (const char *const *)def->disks, nd);
+    size_t np = 0;
+    while (def->pci && def->pci[np])
+        np++;
+    if (np)
+        g_key_file_set_string_list(kf, "vm", "pci", (const char *const *)def->pci, np);
     g_key_file_set_string(kf, "vm", "net", def->net);
     if (def->mac)
         g_key_file_set_string(kf, "vm", "mac", def->mac);
@@ -496,6 +543,12 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
     for (char **d = def->disks; d && *d; d++)
         json_object_array_add(disks, json_object_new_string(*d));
     json_object_object_add(o, "disk", disks);
+    if (def->pci && def->pci[0]) {
+        struct json_object *pci = json_object_new_array();
+        for (char **p = def->pci; *p; p++)
+            json_object_array_add(pci, json_object_new_string(*p));
+        json_object_object_add(o, "pci", pci);
+    }
     json_object_object_add(o, "net", json_object_new_string(def->net));
     if (def->mac)
         json_object_object_add(o, "mac", json_object_new_string(def->mac));

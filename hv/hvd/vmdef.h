@@ -15,6 +15,7 @@
 #define VMDEF_MAX_MEMORY (1ULL << 40)
 #define VMDEF_MAX_CPUS   64
 #define VMDEF_MAX_DISKS  16
+#define VMDEF_MAX_PCI    8
 
 struct vmdef {
     char *name;
@@ -24,6 +25,7 @@ struct vmdef {
     char *initrd;   /* NULL: none */
     char *cmdline;  /* NULL: hv-vmm's default */
     char **disks;   /* NULL-terminated, each "PATH[,ro]" as written */
+    char **pci;     /* NULL-terminated host PCI addresses (0000:00:02.0); NULL: none */
     char *net;      /* "none" or "nat" */
     char *mac;      /* NULL: derived from the name */
     uint32_t vsock; /* 0: none */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pt.h"
 #include "sandbox.h"
 #include "util.h"
 #include "x86/boot_linux.h"
@@ -39,6 +40,8 @@ void cli_usage(FILE *f)
           "                         virtio-gpu, keyboard and tablet shown by hv-switch\n"
           "  --user UID:GID[:GROUP,...]\n"
           "                         run the VM as this user once it is built (needs root)\n"
+          "  --pci BDF              give the VM this host PCI device (on vfio-pci);\n"
+          "                         repeat for more\n"
           "  --sandbox on|log|off   system call filter: on (default), log (development:\n"
           "                         the kernel logs what is not allowed), off (debugging)\n"
           "  -v, --verbose          log debugging details\n"
@@ -81,6 +84,7 @@ enum {
     OPT_VIRTIO_CONSOLE,
     OPT_USER,
     OPT_SANDBOX,
+    OPT_PCI,
 };
 
 static const struct option options[] = {
@@ -102,6 +106,7 @@ static const struct option options[] = {
     {"virtio-console", required_argument, NULL, OPT_VIRTIO_CONSOLE},
     {"user", required_argument, NULL, OPT_USER},
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
+    {"pci", required_argument, NULL, OPT_PCI},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -241,6 +246,21 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
             if (sandbox_parse_user(optarg, &cfg->sandbox, err, errlen) < 0)
                 return CLI_ERROR;
             break;
+        case OPT_PCI: {
+            char bdf[PT_BDF_LEN], other[PT_BDF_LEN];
+            if (pt_parse_bdf(optarg, bdf) < 0)
+                return fail(err, errlen,
+                            "--pci %s: give a PCI address such as 0000:00:02.0 (hv-pci list "
+                            "shows them)",
+                            optarg);
+            for (unsigned i = 0; i < cfg->nr_pci; i++)
+                if (pt_parse_bdf(cfg->pci[i], other) == 0 && strcmp(other, bdf) == 0)
+                    return fail(err, errlen, "--pci %s is given twice", optarg);
+            if (cfg->nr_pci == VM_MAX_PCI)
+                return fail(err, errlen, "at most %d --pci options are allowed", VM_MAX_PCI);
+            cfg->pci[cfg->nr_pci++] = optarg;
+            break;
+        }
         case OPT_SANDBOX:
             if (sandbox_parse_mode(optarg, &cfg->sandbox.mode, err, errlen) < 0)
                 return CLI_ERROR;

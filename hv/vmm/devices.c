@@ -10,6 +10,8 @@ const struct platform_device platform_devices[] = {
     {.name = "i8042", .init = i8042_init},
     {.name = "acpi-pm", .init = pm_init, .reset = pm_reset},
     {.name = "legacy-ports", .init = legacy_ports_init},
+    /* Its reset runs before guest RAM is wiped, from vm.c. */
+    {.name = "vfio-pci", .init = vfio_init, .destroy = vfio_destroy},
 };
 
 const unsigned nr_platform_devices = ARRAY_SIZE(platform_devices);

@@ -32,6 +32,10 @@ int i8042_init(struct vm *vm);
 int pm_init(struct vm *vm);
 void pm_reset(struct vm *vm);
 int legacy_ports_init(struct vm *vm);
+/* vfio/device.c: the --pci devices (none: nothing to do). */
+int vfio_init(struct vm *vm);
+void vfio_reset(struct vm *vm);
+void vfio_destroy(struct vm *vm);
 
 /* The ACPI power button (hw/pm.c): SIGTERM and the control socket's "stop". */
 void pm_press_power_button(struct vm *vm);

@@ -23,10 +23,9 @@ static uint32_t rd32(const uint8_t *p)
     return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int msix_init(struct msix *m, struct pci_device *dev, struct irq_router *irq, unsigned nr,
-              unsigned bar)
+int msix_init_vectors(struct msix *m, struct pci_device *dev, struct irq_router *irq, unsigned nr)
 {
-    if (nr == 0 || nr > MSIX_MAX_VECTORS || bar >= PCI_NR_BARS)
+    if (nr == 0 || nr > MSIX_MAX_VECTORS)
         return -EINVAL;
     memset(m, 0, sizeof(*m));
     m->dev = dev;
@@ -49,6 +48,17 @@ int msix_init(struct msix *m, struct pci_device *dev, struct irq_router *irq, un
             return err;
         }
     }
+    return 0;
+}
+
+int msix_init(struct msix *m, struct pci_device *dev, struct irq_router *irq, unsigned nr,
+              unsigned bar)
+{
+    if (bar >= PCI_NR_BARS)
+        return -EINVAL;
+    int ret = msix_init_vectors(m, dev, irq, nr);
+    if (ret)
+        return ret;
 
     /* Message control (table size - 1), table offset/BIR, PBA offset/BIR. */
     uint8_t body[10] = {0};
@@ -57,7 +67,7 @@ int msix_init(struct msix *m, struct pci_device *dev, struct irq_router *irq, un
     uint32_t table = MSIX_TABLE_OFF | bar, pba = MSIX_PBA_OFF | bar;
     memcpy(body + 2, &table, 4);
     memcpy(body + 6, &pba, 4);
-    int ret = pci_add_capability(dev, PCI_CAP_ID_MSIX, body, sizeof(body), &m->cap);
+    ret = pci_add_capability(dev, PCI_CAP_ID_MSIX, body, sizeof(body), &m->cap);
     if (ret) {
         msix_destroy(m);
         return ret;
@@ -145,6 +155,26 @@ void msix_config_written(struct msix *m, uint32_t off, uint32_t len)
     m->fmask = ctrl & CTRL_FMASK;
     for (unsigned i = 0; i < m->nr; i++)
         refresh(m, i);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void msix_reset(struct msix *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->enabled = false;
+    m->fmask = false;
+    for (unsigned i = 0; i < m->nr; i++) {
+        struct msix_vector *v = &m->v[i];
+        uint64_t n;
+        if (v->live && m->irq)
+            irq_irqfd_deassign(m->irq, v->efd, v->gsi);
+        v->live = false;
+        memset(v->entry, 0, sizeof(v->entry));
+        v->entry[12] = VEC_MASKED;
+        if (read(v->efd, &n, sizeof(n)) < 0) /* drop a pending interrupt */
+            n = 0;
+    }
+    m->dev->cfg[m->cap + 3] &= (uint8_t) ~((CTRL_ENABLE | CTRL_FMASK) >> 8);
     pthread_mutex_unlock(&m->lock);
 }
 

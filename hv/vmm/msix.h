@@ -51,7 +51,15 @@ struct msix {
  */
 int msix_init(struct msix *m, struct pci_device *dev, struct irq_router *irq, unsigned nr,
               unsigned bar);
+/*
+ * Only the vectors (eventfds, routes) of a table that lives elsewhere: a
+ * passed-through device's own capability at m->cap (set by the caller) and
+ * table in its BAR (vfio/). Returns 0 or -errno.
+ */
+int msix_init_vectors(struct msix *m, struct pci_device *dev, struct irq_router *irq, unsigned nr);
 void msix_destroy(struct msix *m);
+/* Power-on state: disabled, every vector masked and cleared, nothing pending. */
+void msix_reset(struct msix *m);
 
 /* The device's config_written hook forwards here (enable, function mask). */
 void msix_config_written(struct msix *m, uint32_t off, uint32_t len);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/vfio.h>
 #include <linux/vhost.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -123,6 +124,9 @@ static const unsigned long ioctls[] = {
     KVM_IRQFD,
     KVM_IOEVENTFD,
     KVM_SET_GSI_ROUTING,
+    KVM_SET_USER_MEMORY_REGION, /* --pci: a BAR the guest moves (vfio/bar.c) */
+    VFIO_DEVICE_SET_IRQS,       /* --pci: MSI-X enabled or disabled by the guest */
+    VFIO_DEVICE_RESET,          /* --pci: guest reboot, VM end */
     VHOST_SET_OWNER,
     VHOST_GET_FEATURES,
     VHOST_SET_FEATURES,

@@ -200,10 +200,13 @@ static int create_virtio_devices(struct vm *vm)
         if (virtio_display_create(vm, cfg->display) < 0)
             return -1;
     }
-    /* Every guest gets entropy and a balloon when this build has them. */
+    /*
+     * Every guest gets entropy and a balloon when this build has them; not a
+     * balloon with --pci: RAM pinned for device DMA must not be punched out.
+     */
     if (virtio_rng_create && virtio_rng_create(vm) < 0)
         return -1;
-    if (virtio_balloon_create && virtio_balloon_create(vm) < 0)
+    if (!vm->vfio && virtio_balloon_create && virtio_balloon_create(vm) < 0)
         return -1;
     return 0;
 }
@@ -393,9 +396,16 @@ static int reset_in_place(struct vm *vm)
     pause_vcpus(vm);
     vm->nr_reboots++;
     log_info("the guest rebooted (%u so far): restarting it", vm->nr_reboots);
-    /* Punching the whole memfd gives zeroed RAM and returns the pages to the host. */
-    if (fallocate(vm->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-                  (off_t)vm->mem.size) < 0)
+    /*
+     * Punching the whole memfd gives zeroed RAM and returns the pages to the
+     * host; not with --pci, whose DMA mapping holds the old pages (vfio/).
+     * Passed-through devices are reset first: their DMA must not land in
+     * the fresh RAM.
+     */
+    if (vm->vfio)
+        vfio_reset(vm);
+    if (vm->vfio || fallocate(vm->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                              (off_t)vm->mem.size) < 0)
         memset(vm->mem.base, 0, vm->mem.size);
     if (restore_chip_state(vm) < 0)
         return -1;

@@ -18,10 +18,12 @@ struct boot_info;
 struct control;
 struct pci_bus;
 struct vcpu;
+struct vfio_vm;
 struct vm_saved;
 
 #define VM_MAX_VCPUS 64
 #define VM_MAX_DISKS 16
+#define VM_MAX_PCI   8 /* --pci devices (vfio/) */
 
 /* hv-vmm's exit codes: the contract with hvd and the tests (docs/vmm.md). */
 enum vm_exit_code {
@@ -57,6 +59,10 @@ struct vm_config {
     const char *virtio_console; /* --virtio-console spec (virtio/console.c), NULL: none */
     bool reboot_exits;          /* --on-reboot exit */
     unsigned stop_timeout;      /* seconds between the power button and a forced stop */
+
+    /* --pci: host PCI functions on vfio-pci (vfio/) */
+    const char *pci[VM_MAX_PCI];
+    unsigned nr_pci;
 
     /* --sandbox, --user */
     struct sandbox_config sandbox;
@@ -115,6 +121,7 @@ struct vm {
     struct pm_dev *pm;
     struct serial_dev *serial;
     struct control *control;
+    struct vfio_vm *vfio; /* --pci devices; NULL without (vfio/) */
     unsigned nr_reboots;
     unsigned nr_quick_faults; /* consecutive triple faults soon after a start */
     uint64_t started_ns;      /* CLOCK_MONOTONIC of the last (re)start */

@@ -58,6 +58,9 @@ int main(void)
     expect("memory=0\n", "field 'memory': must be between 16M and 1T");
     expect("memory=4T\n", "field 'memory': must be between 16M and 1T");
     expect("memory=12Q\n", "field 'memory': unknown size suffix");
+    expect("pci=00:02\n", "field 'pci': '00:02' is not a PCI address");
+    expect("pci=00:02.0;0000:00:02.0\n", "field 'pci': 0000:00:02.0 is listed twice");
+    expect("pci=1;2;3;4;5;6;7;8;9\n", "field 'pci': at most 8 devices");
     expect("cpus=0\n", "field 'cpus': must be a whole number from 1 to 64");
     expect("cpus=many\n", "field 'cpus'");
     expect("disk=missing.img\n", "field 'disk': image '");
@@ -123,6 +126,21 @@ int main(void)
     CHECK(strcmp(mac1, mac2) == 0 && strncmp(mac1, "52:54:", 6) == 0);
     vmdef_free(a);
     vmdef_free(b);
+    vmdef_free(c);
+    free(again);
+
+    /* pci= is kept in the long form through text and JSON */
+    snprintf(text, sizeof(text), "[vm]\nname=p\nkernel=%s\npci=00:02.0; 0000:01:00.1\n", kernel);
+    a = vmdef_from_text(text, strlen(text), &ctx, &err);
+    CHECK(a && a->pci && strcmp(a->pci[0], "0000:00:02.0") == 0 &&
+          strcmp(a->pci[1], "0000:01:00.1") == 0 && !a->pci[2]);
+    again = vmdef_to_text(a);
+    CHECK(strstr(again, "pci=0000:00:02.0;0000:01:00.1;") != NULL);
+    j = vmdef_to_json(a);
+    c = vmdef_from_json(j, &ctx, &err);
+    CHECK(c && c->pci && strcmp(c->pci[1], "0000:01:00.1") == 0);
+    json_object_put(j);
+    vmdef_free(a);
     vmdef_free(c);
     free(again);
 

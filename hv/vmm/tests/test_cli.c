@@ -72,6 +72,12 @@ static void test_errors(void)
     CHECK(parse("--kernel", "/k", "--vsock", "2", NULL) == CLI_ERROR && strstr(err, "reserved"));
     CHECK(parse("--kernel", "/k", "--console", "tty", NULL) == CLI_ERROR);
     CHECK(parse("--kernel", "/k", "--on-reboot", "maybe", NULL) == CLI_ERROR);
+    CHECK(parse("--kernel", "/k", "--pci", "00:02", NULL) == CLI_ERROR &&
+          strstr(err, "--pci 00:02: give a PCI address such as 0000:00:02.0"));
+    CHECK(parse("--kernel", "/k", "--pci", "00:02.0", "--pci", "0000:00:02.0", NULL) == CLI_ERROR &&
+          strstr(err, "--pci 0000:00:02.0 is given twice"));
+    CHECK(parse("--kernel", "/k", "--pci", "00:02.0", "--pci", "0000:01:00.1", NULL) == CLI_RUN &&
+          cfg.nr_pci == 2 && strcmp(cfg.pci[1], "0000:01:00.1") == 0);
     CHECK(parse("--kernel", "/k", "--bogus", NULL) == CLI_ERROR &&
           strstr(err, "unknown option --bogus"));
     CHECK(parse("--kernel", NULL) == CLI_ERROR && strstr(err, "needs a value"));
