@@ -5,7 +5,7 @@
  * hv-vmm would: ptrace stops it at its next system call entry and changes
  * the number. The kernel applies seccomp after that stop, so the filter sees
  * NR. Prints how the process ended ("killed by signal 31") or "survived".
- * Built static by tests/vmm/test_sandbox.py and run in the virtual laptop.
+ * Built static by tests/vmm/test_vmm_sandbox.py and run in the virtual laptop.
  */
 #include <errno.h>
 #include <signal.h>

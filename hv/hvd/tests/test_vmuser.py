@@ -8,7 +8,7 @@ restarts and whatever the start order; an undefined VM's slot is given to
 the next new VM; the images folder and a VM's writable disk lose their
 "other" permission bits, a read-only disk keeps its mode; with
 --vmm-uid-base 0 no --user is passed. The real drop (and the filter) is
-tested in the virtual laptop: tests/hvd/test_sandbox.py.
+tested in the virtual laptop: tests/hvd/test_hvd_sandbox.py.
 
 usage: test_vmuser.py HVD FAKE_VMM   (run by meson test, suite unit; skipped unless root)
 """

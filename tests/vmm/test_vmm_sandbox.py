@@ -13,7 +13,7 @@ injected into the running hv-vmm with ptrace as shellcode would make it,
 kills hv-vmm with SIGSYS and the kernel names the call; a developer
 without root runs hv-vmm with the filter and is told that --user needs root.
 
-Run alone:  /usr/bin/python3 -m pytest tests/vmm/test_sandbox.py -v
+Run alone:  /usr/bin/python3 -m pytest tests/vmm/test_vmm_sandbox.py -v
 """
 
 import re

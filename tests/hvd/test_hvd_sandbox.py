@@ -11,7 +11,7 @@ re-attach both, and pause, ACPI shutdown and destroy still work; a system
 call outside the filter, injected into a running hv-vmm, is reported by hvd
 as a crash with signal 31 and a sentence in its log.
 
-Run alone:  /usr/bin/python3 -m pytest tests/hvd/test_sandbox.py -v
+Run alone:  /usr/bin/python3 -m pytest tests/hvd/test_hvd_sandbox.py -v
 """
 
 import re
