@@ -20,6 +20,7 @@ import re
 import time
 
 import pytest
+from vlaptop import hvctl, hvctl_ok
 
 pytestmark = pytest.mark.vlaptop
 
@@ -208,21 +209,6 @@ def test_nic_works_again_after_a_guest_reboot(laptop, nic):
         laptop.run("pkill -KILL -x hv-vmm; sleep 1")
         r = laptop.run(f"{HVPCI} restore {nic.bdf} e1000e")
     assert r.rc == 0 and sysfs_driver(laptop, nic.bdf) == "e1000e", r.stderr
-
-
-def hvctl(laptop, *args, timeout=90):
-    res = laptop.run(" ".join([HVCTL, "--json", *args]), timeout=timeout)
-    try:
-        out = json.loads(res.stdout) if res.stdout.strip() else None
-    except ValueError:
-        out = res.stdout
-    return res.rc, out, res.stderr
-
-
-def hvctl_ok(laptop, *args, timeout=90):
-    rc, out, err = hvctl(laptop, *args, timeout=timeout)
-    assert rc == 0, f"hvctl {' '.join(args)}: rc {rc}: {out} {err}"
-    return out
 
 
 def console_of(laptop, name):

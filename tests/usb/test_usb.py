@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-from vlaptop import newc, sd_disk, wait_for
+from vlaptop import hvctl, newc, sd_disk, wait_for
+from vlaptop import hvctl_ok as vlaptop_hvctl_ok
 
 CTL = "/run/hv-usbd.sock"
 TCP_PORT = 3240
@@ -53,6 +54,11 @@ def find_busid(laptop):
         if d["id"] == STICK_ID:
             return d["busid"]
     return None
+
+
+def hvctl_ok(laptop, *args, timeout=90):
+    return vlaptop_hvctl_ok(laptop, *args, timeout=timeout,
+                            detail=lambda: usbd_log(laptop)[-2000:])
 
 
 def usbd_log(laptop):
@@ -311,22 +317,6 @@ cat /tmp/agent.log
 
 
 HVD, HVCTL = "/usr/local/sbin/hvd", "/usr/local/bin/hvctl"
-
-
-def hvctl(laptop, *args, timeout=90):
-    """hvctl --json ARGS in the laptop; (rc, parsed stdout or None, stderr)."""
-    res = laptop.run(" ".join([HVCTL, "--json", *args]), timeout=timeout)
-    try:
-        out = json.loads(res.stdout) if res.stdout.strip() else None
-    except ValueError:
-        out = res.stdout
-    return res.rc, out, res.stderr
-
-
-def hvctl_ok(laptop, *args, timeout=90):
-    rc, out, err = hvctl(laptop, *args, timeout=timeout)
-    assert rc == 0, f"hvctl {' '.join(args)}: rc {rc}: {out} {err}\n{usbd_log(laptop)[-2000:]}"
-    return out
 
 
 class Guest:

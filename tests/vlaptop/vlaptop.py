@@ -8,8 +8,9 @@
         lt.qmp("query-status")
 
 Helpers for tests that drive it: wait_for() (poll until true, bounded),
-newc() (a cpio archive to append to a guest's initrd), sd_disk() (a SCSI
-disk of the laptop, on vhci_hcd or not). See docs/testing.md for the whole
+newc() (a cpio archive to append to a guest's initrd), hvctl()/hvctl_ok()
+(hvctl --json in the laptop), sd_disk() (a SCSI disk of the laptop, on
+vhci_hcd or not). See docs/testing.md for the whole
 picture.
 """
 
@@ -655,6 +656,28 @@ def newc(files):
         entry(path, mode, data, ino)
     entry("TRAILER!!!", 0, b"", 0)
     return bytes(out)
+
+
+HVCTL = "/usr/local/bin/hvctl"
+
+
+def hvctl(laptop, *args, timeout=90):
+    """hvctl --json ARGS in the laptop: (rc, parsed stdout or its text or
+    None, stderr)."""
+    res = laptop.run(" ".join([HVCTL, "--json", *args]), timeout=timeout)
+    try:
+        out = json.loads(res.stdout) if res.stdout.strip() else None
+    except ValueError:
+        out = res.stdout
+    return res.rc, out, res.stderr
+
+
+def hvctl_ok(laptop, *args, timeout=90, detail=None):
+    """hvctl() that must succeed; detail() adds to the failure's message."""
+    rc, out, err = hvctl(laptop, *args, timeout=timeout)
+    assert rc == 0, (f"hvctl {' '.join(args)}: rc {rc}: {out} {err}"
+                     + (f"\n{detail()}" if detail else ""))
+    return out
 
 
 def sd_disk(laptop, on_vhci):
