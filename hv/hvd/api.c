@@ -62,16 +62,6 @@ static struct json_object *vm_summary(struct vm *vm)
     return o;
 }
 
-static struct json_object *name_state(struct vm *vm)
-{
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "name", json_object_new_string(vm->def->name));
-    json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
-    if (vm_is_active(vm))
-        json_object_object_add(o, "pid", json_object_new_int(vm->vmm_pid));
-    return o;
-}
-
 /* ---- hello, host ---- */
 
 static struct json_object *m_hello(struct hvd *d, struct client *c, struct json_object *params,
@@ -349,15 +339,15 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
         (void)c;                                                                                   \
         struct vm *vm = param_vm(d, params, e);                                                    \
         if (!vm || call < 0)                                                                       \
-            return NULL;                                                                           \
-        return name_state(vm);                                                                     \
+            return NULL; /* shutdown, pause, resume: deferred */                                   \
+        return vm_name_state(vm);                                                                  \
     }
 
 LIFECYCLE(m_vm_start, vm_start(d, vm, e))
-LIFECYCLE(m_vm_shutdown, vm_shutdown(d, vm, e))
+LIFECYCLE(m_vm_shutdown, vm_shutdown(d, c, vm, e))
 LIFECYCLE(m_vm_destroy, vm_destroy(d, vm, e))
-LIFECYCLE(m_vm_pause, vm_pause(d, vm, true, e))
-LIFECYCLE(m_vm_resume, vm_pause(d, vm, false, e))
+LIFECYCLE(m_vm_pause, vm_pause(d, c, vm, true, e))
+LIFECYCLE(m_vm_resume, vm_pause(d, c, vm, false, e))
 
 static struct json_object *m_vm_console(struct hvd *d, struct client *c, struct json_object *params,
                                         struct api_error *e)
@@ -405,15 +395,13 @@ static struct json_object *m_vm_console(struct hvd *d, struct client *c, struct 
 static struct json_object *m_vm_screenshot(struct hvd *d, struct client *c,
                                            struct json_object *params, struct api_error *e)
 {
-    (void)c;
-    return switchctl_screenshot(d, params, e);
+    return switchctl_screenshot(d, c, params, e);
 }
 
 static struct json_object *m_vm_switch(struct hvd *d, struct client *c, struct json_object *params,
                                        struct api_error *e)
 {
-    (void)c;
-    return switchctl_switch(d, params, e);
+    return switchctl_switch(d, c, params, e);
 }
 
 /* ---- disks and networks ---- */

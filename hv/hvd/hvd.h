@@ -43,8 +43,9 @@ struct vm {
     double started_at; /* CLOCK_REALTIME seconds, 0 when not running */
     struct vm_exit last_exit;
     bool destroying;
-    char *tap; /* TAP device while running with net=nat */
-    int slot;  /* hotkey slot on hv-switch while running: 0 UIVM, 1..9, -1 none */
+    bool ctl_busy; /* an API call waits for hv-vmm's control socket */
+    char *tap;     /* TAP device while running with net=nat */
+    int slot;      /* hotkey slot on hv-switch while running: 0 UIVM, 1..9, -1 none */
 };
 
 struct client;
@@ -95,25 +96,41 @@ int display_pick_slot(struct hvd *d, struct vm *vm, struct api_error *e);
 /* hv-vmm's --display argument (g_free it), or NULL for display=false. */
 char *display_vmm_arg(struct hvd *d, const struct vm *vm);
 
-/* ---- switchctl.c: vm.switch, vm.screenshot through hv-switch's control socket ---- */
-struct json_object *switchctl_switch(struct hvd *d, struct json_object *params,
+/*
+ * ---- switchctl.c: vm.switch, vm.screenshot through hv-switch's control
+ * socket; the reply is deferred (server_defer) while hv-switch answers ----
+ */
+struct json_object *switchctl_switch(struct hvd *d, struct client *c, struct json_object *params,
                                      struct api_error *e);
-struct json_object *switchctl_screenshot(struct hvd *d, struct json_object *params,
-                                         struct api_error *e);
+struct json_object *switchctl_screenshot(struct hvd *d, struct client *c,
+                                         struct json_object *params, struct api_error *e);
 
 char *vm_run_path(struct hvd *d, const struct vm *vm, const char *file);
 int vm_start(struct hvd *d, struct vm *vm, struct api_error *e);
-int vm_shutdown(struct hvd *d, struct vm *vm, struct api_error *e);
+/* These two ask hv-vmm from the event loop: the reply is deferred (-1, API_DEFERRED). */
+int vm_shutdown(struct hvd *d, struct client *c, struct vm *vm, struct api_error *e);
+int vm_pause(struct hvd *d, struct client *c, struct vm *vm, bool pause, struct api_error *e);
 int vm_destroy(struct hvd *d, struct vm *vm, struct api_error *e);
-int vm_pause(struct hvd *d, struct vm *vm, bool pause, struct api_error *e);
+struct json_object *vm_name_state(const struct vm *vm); /* {"name", "state", "pid"?} */
 void vm_reattach_all(struct hvd *d);
 void vm_autostart_all(struct hvd *d);
 bool vm_is_active(const struct vm *vm);
 struct json_object *vm_exit_json(const struct vm_exit *x);
 
 /* ---- vmmctl.c: hv-vmm's control socket ---- */
+#define VMMCTL_TIMEOUT_MS 3000 /* connect retries included */
+/* Blocking (re-attach at startup only): the reply, or NULL with err. */
 struct json_object *vmmctl_call(const char *socket_path, const char *cmd, int timeout_ms, char *err,
                                 size_t errlen);
+/* The reply ({"ok": true, ...}; done() owns it), or NULL and why. */
+typedef void (*vmmctl_done_fn)(struct hvd *d, void *userdata, struct json_object *reply,
+                               const char *err);
+/*
+ * From the event loop, within VMMCTL_TIMEOUT_MS: done() is called later,
+ * never from here. -1 with err when the call cannot start.
+ */
+int vmmctl_call_async(struct hvd *d, const char *socket_path, const char *cmd, vmmctl_done_fn done,
+                      void *userdata, char *err, size_t errlen);
 
 /* ---- server.c: clients and events ---- */
 int server_listen_unix(struct hvd *d);

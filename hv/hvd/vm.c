@@ -503,6 +503,7 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
     vm->monitor_pid = mon;
     vm->vmm_pid = vmm;
     vm->destroying = false;
+    vm->ctl_busy = false;
     if (vmm <= 0 || watch_monitor(d, vm) < 0) {
         kill(mon, SIGKILL);
         waitpid(mon, NULL, 0);
@@ -536,7 +537,7 @@ static int control(struct hvd *d, struct vm *vm, const char *cmd, struct api_err
 {
     char *sock = vm_run_path(d, vm, "control.sock");
     char err[400];
-    struct json_object *r = vmmctl_call(sock, cmd, 3000, err, sizeof(err));
+    struct json_object *r = vmmctl_call(sock, cmd, VMMCTL_TIMEOUT_MS, err, sizeof(err));
     g_free(sock);
     if (!r)
         return api_fail(e, "vmm", "VM '%s': %s.", vm->def->name, err);
@@ -544,29 +545,99 @@ static int control(struct hvd *d, struct vm *vm, const char *cmd, struct api_err
     return 0;
 }
 
-int vm_shutdown(struct hvd *d, struct vm *vm, struct api_error *e)
+struct json_object *vm_name_state(const struct vm *vm)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(vm->def->name));
+    json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
+    if (vm_is_active(vm))
+        json_object_object_add(o, "pid", json_object_new_int(vm->vmm_pid));
+    return o;
+}
+
+/* A control request of an API call in flight; the call's reply is deferred. */
+struct ctlop {
+    char name[VMDEF_NAME_MAX + 1]; /* found again by name: the VM may be gone by then */
+    pid_t pid;                     /* hv-vmm asked: a later run is not this one */
+    enum vm_state from, to;
+    const char *reason; /* of the vm.state event */
+    struct deferred *reply;
+};
+
+static void on_control_done(struct hvd *d, void *userdata, struct json_object *reply,
+                            const char *err)
+{
+    struct ctlop *op = userdata;
+    struct vm *vm = hvd_find_vm(d, op->name);
+    bool same = vm && vm->vmm_pid == op->pid && vm_is_active(vm);
+    struct json_object *result = NULL;
+    struct api_error e = {0};
+
+    if (same)
+        vm->ctl_busy = false;
+    if (!reply) {
+        api_fail(&e, "vmm", "VM '%s': %s.", op->name, err);
+    } else if (vm && !same && op->to == VM_SHUTTING_DOWN) {
+        result = vm_name_state(vm); /* it powered off before its reply was read */
+    } else if (!same || vm->state != op->from) {
+        /* destroyed or ended while hv-vmm answered */
+        api_fail(&e, "bad-state", "VM '%s' is %s now.", op->name,
+                 vm ? vm_state_name(vm->state) : "undefined");
+    } else {
+        vm->state = op->to;
+        emit_state(d, vm, op->reason);
+        result = vm_name_state(vm);
+    }
+    json_object_put(reply);
+    server_reply(op->reply, result, &e);
+    free(op);
+}
+
+/* Sends cmd to hv-vmm and defers the API reply (-1 with e->code API_DEFERRED). */
+static int control_async(struct hvd *d, struct client *c, struct vm *vm, const char *cmd,
+                         enum vm_state to, const char *reason, struct api_error *e)
+{
+    if (vm->ctl_busy)
+        return api_fail(e, "bad-state", "VM '%s' is busy: hv-vmm has not answered yet.",
+                        vm->def->name);
+    struct ctlop *op = calloc(1, sizeof(*op));
+    if (!op)
+        hv_die("out of memory");
+    snprintf(op->name, sizeof(op->name), "%s", vm->def->name);
+    op->pid = vm->vmm_pid;
+    op->from = vm->state;
+    op->to = to;
+    op->reason = reason;
+    char *sock = vm_run_path(d, vm, "control.sock");
+    char err[400];
+    int rc = vmmctl_call_async(d, sock, cmd, on_control_done, op, err, sizeof(err));
+    g_free(sock);
+    if (rc < 0) {
+        free(op);
+        return api_fail(e, "vmm", "VM '%s': %s.", vm->def->name, err);
+    }
+    vm->ctl_busy = true;
+    op->reply = server_defer(c);
+    api_defer(e);
+    return -1;
+}
+
+int vm_shutdown(struct hvd *d, struct client *c, struct vm *vm, struct api_error *e)
 {
     if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
         return api_fail(e, "bad-state", "VM '%s' is %s, not running.", vm->def->name,
                         vm_state_name(vm->state));
-    if (control(d, vm, "stop", e) < 0)
-        return -1;
-    vm->state = VM_SHUTTING_DOWN;
-    emit_state(d, vm, "shutting-down");
-    return 0;
+    return control_async(d, c, vm, "stop", VM_SHUTTING_DOWN, "shutting-down", e);
 }
 
-int vm_pause(struct hvd *d, struct vm *vm, bool pause, struct api_error *e)
+int vm_pause(struct hvd *d, struct client *c, struct vm *vm, bool pause, struct api_error *e)
 {
     enum vm_state want = pause ? VM_RUNNING : VM_PAUSED;
     if (vm->state != want)
         return api_fail(e, "bad-state", "VM '%s' is %s, not %s.", vm->def->name,
                         vm_state_name(vm->state), vm_state_name(want));
-    if (control(d, vm, pause ? "pause" : "resume", e) < 0)
-        return -1;
-    vm->state = pause ? VM_PAUSED : VM_RUNNING;
-    emit_state(d, vm, pause ? "paused" : "resumed");
-    return 0;
+    return control_async(d, c, vm, pause ? "pause" : "resume", pause ? VM_PAUSED : VM_RUNNING,
+                         pause ? "paused" : "resumed", e);
 }
 
 static bool wait_gone(int pidfd, int ms)
@@ -670,7 +741,7 @@ static void reattach(struct hvd *d, struct vm *vm)
     vm->state = VM_RUNNING;
     char *sock = vm_run_path(d, vm, "control.sock");
     char err[400];
-    struct json_object *r = vmmctl_call(sock, "query", 3000, err, sizeof(err));
+    struct json_object *r = vmmctl_call(sock, "query", VMMCTL_TIMEOUT_MS, err, sizeof(err));
     g_free(sock);
     if (r) {
         struct json_object *st;

@@ -8,6 +8,7 @@ usage: test_hvd.py HVD FAKE_VMM HVCTL   (run by meson test, suite unit)
 """
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -311,6 +312,55 @@ def test_lifecycle(d):
     check(c.call("vm.undefine", name="beta")["error"]["code"] == "bad-state",
           "undefine of a running VM refused")
     ev.close()
+    c.close()
+
+
+def readable(c):
+    """Whether a reply or event has come (without reading it)."""
+    return bool(c.buf) or bool(select.select([c.sock], [], [], 0)[0])
+
+
+def test_control_async(d):
+    """hv-vmm stopped (SIGSTOP): vm.pause waits for its control socket from hvd's event
+    loop, so other clients are answered first; then the reply comes, or `vmm` after 3 s."""
+    c, other = Client(d.sock), Client(d.sock)
+    pid = c.call("vm.info", name="beta")["result"]["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        i = send(c, "vm.pause", name="beta")
+        j = send(c, "vm.info", name="beta")  # the same connection: answered after the pause
+        time.sleep(0.05)
+        r = other.call("vm.list")
+        check("result" in r and not readable(c),
+              "vm.pause waits on a stopped hv-vmm: another client's vm.list is answered first")
+        r = other.call("vm.shutdown", name="beta")
+        check(r.get("error", {}).get("code") == "bad-state" and "busy" in r["error"]["message"],
+              f"a second control call on the VM meanwhile → bad-state, busy ({r.get('error')})")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    r = reply(c, i)
+    check(r.get("result", {}).get("state") == "paused", f"the pause is answered when hv-vmm is back ({r})")
+    r = reply(c, j)
+    check(r.get("result", {}).get("state") == "paused", "then the request sent after it")
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        i = send(c, "vm.resume", name="beta")
+        r = other.call("host.info")
+        check("result" in r and not readable(c), "vm.resume waits: host.info is answered first")
+        r = reply(c, i)
+        err = r.get("error", {})
+        check(err.get("code") == "vmm" and "did not answer" in err.get("message", ""),
+              f"hv-vmm stays stopped: vm.resume → vmm after the timeout ({err})")
+        check(state_of(c, "beta") == "paused", "beta is still paused for hvd")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # fake-vmm reads the resume hvd gave up on: start beta afresh for the next tests.
+    time.sleep(0.3)
+    if state_of(c, "beta") in ("running", "paused"):
+        c.call("vm.destroy", name="beta")
+    check("result" in c.call("vm.start", name="beta"), "beta started again")
+    other.close()
     c.close()
 
 
@@ -665,9 +715,13 @@ def test_load(d):
     for n in ("alpha", "beta"):
         if c.call("vm.info", name=n)["result"]["state"] in ("running", "paused"):
             c.call("vm.destroy", name=n)
-    # Warm up allocator and caches before measuring.
+    # Warm up allocator and caches before measuring; a first shutdown makes
+    # sd-event's CLOCK_MONOTONIC timerfd (hv-vmm calls are timed from the loop).
     for _ in range(200):
         c.call("vm.list")
+    c.call("vm.start", name="alpha")
+    c.call("vm.shutdown", name="alpha")
+    wait_state(c, "alpha", "shutoff")
     fds0, rss0 = d.fds(), d.rss_kib()
     stop = time.time() + LOAD_SECONDS
     errors, calls = [], [0]
@@ -747,6 +801,7 @@ def main():
         test_bad_input(d)
         test_definitions(d, top)
         test_lifecycle(d)
+        test_control_async(d)
         test_reattach(d)
         test_reboot(d, top)
         test_disks(d, top)

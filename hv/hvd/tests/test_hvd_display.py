@@ -3,7 +3,8 @@
 """vm.switch and vm.screenshot through a real hv-switch (a window under Xvfb) with
 fake-vmm as the display producer of each VM: the switch focuses the right VM (screen
 pixels, its FOCUS message, the keys), the screenshot is a PNG of the VM's colour, and
-with hv-switch gone or hung the calls fail with no-switch within about a second.
+with hv-switch gone or hung the calls fail with no-switch within about a second while
+hvd answers other clients (the hv-switch reply is awaited from hvd's event loop).
 
 usage: test_hvd_display.py HVD FAKE_VMM HVCTL HV_SWITCH   (meson test, suite unit)
 Exits 77 (skipped) without Xvfb or xdotool.
@@ -24,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "switch"))
 import xshot  # noqa: E402
-from test_hvd import Client, cleanup_vms  # noqa: E402  (argv is read there: keep ours in the same order)
+from test_hvd import Client, cleanup_vms, readable, send  # noqa: E402  (argv is read there: keep ours in the same order)
 
 HVD, FAKE_VMM, HVCTL, HV_SWITCH = sys.argv[1:5]
 RED, BLUE, GREEN = (0xCC, 0x20, 0x20), (0x20, 0x40, 0xCC), (0x20, 0xC0, 0x20)
@@ -152,6 +153,32 @@ def console(c, name):
     return c.call("vm.console", name=name)["result"]["data"]
 
 
+def waiting_while_stopped(env, c, method):
+    """hv-switch is stopped: while c waits for method, hvd answers everyone else."""
+    other = Client(env.sock)
+    asyncc = Client(env.sock)
+    asyncc.call("hello", versions=[1], features=["async-replies"])
+    i = send(c, method, name="red")
+    j = send(c, "vm.info", name="red")  # the same connection: answered after method's reply
+    a = send(asyncc, method, name="blue")
+    time.sleep(0.05)  # hvd has both requests in flight
+    r = other.call("vm.list")
+    check("result" in r and not readable(c),
+          f"{method} waits on a stopped hv-switch: another client's vm.list is answered first")
+    r = asyncc.call("host.info")
+    check("result" in r, f"an async-replies client waiting for {method} gets host.info first")
+    first, second = c.line(), c.line()
+    check(first.get("id") == i and first.get("error", {}).get("code") == "no-switch",
+          f"the waiting client still gets no-switch ({first})")
+    check(second.get("id") == j and "result" in second,
+          "the request after it on the same connection is answered after it")
+    r = asyncc.line()
+    check(r.get("id") == a and r.get("error", {}).get("code") == "no-switch",
+          f"and so does the async-replies client, with its id ({r})")
+    other.close()
+    asyncc.close()
+
+
 def run(env):
     env.start_switch()
     env.start_hvd()
@@ -238,6 +265,8 @@ def run(env):
     took = time.monotonic() - t0
     check(r.get("error", {}).get("code") == "no-switch" and took < 1.5,
           f"hv-switch stopped: vm.screenshot → no-switch in {took:.2f} s")
+    for method in ("vm.screenshot", "vm.switch"):
+        waiting_while_stopped(env, c, method)
     os.kill(env.switch.pid, signal.SIGCONT)
 
     env.stop_switch()
