@@ -67,7 +67,7 @@ def nic(laptop):
     for path in (VMM, HVPCI, HVD, HVCTL, laptop.desktop_kernel, laptop.desktop_initrd):
         if laptop.run(f"test -e {path}").rc != 0:
             pytest.fail(f"{path} is not in the laptop image")
-    laptop.check("modprobe kvm_amd")
+    laptop.prepare(lambda lt: lt.check(f"modprobe kvm_amd && mkdir -p {W}"))
     out = laptop.check(f"lspci -D -n -d {E1000E}").stdout.split()
     assert out, "no e1000e in the laptop"
     bdf = out[0]
@@ -75,7 +75,6 @@ def nic(laptop):
     mac = wait_for(lambda: laptop.run(f"cat /sys/bus/pci/devices/{bdf}/net/*/address").stdout
                    .strip(), 30, "the laptop's NIC interface")
     assert re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac), mac
-    laptop.check(f"mkdir -p {W}")
     return Nic(bdf, mac)
 
 
@@ -226,9 +225,11 @@ def define(laptop, name, extra):
 
 @pytest.fixture(scope="module")
 def hvd(laptop, nic):
-    laptop.check(f"mkdir -p /run/hv && setsid {HVD} --vsock-port -1 "
+    def start_hvd(lt):
+        lt.check(f"mkdir -p /run/hv {W} && setsid {HVD} --vsock-port -1 "
                  f"</dev/null >>{W}/hvd.log 2>&1 &")
-    wait_for(lambda: hvctl(laptop, "list")[0] == 0, 20, "hvd to answer")
+        wait_for(lambda: hvctl(lt, "list")[0] == 0, 20, "hvd to answer")
+    laptop.prepare(start_hvd)
     yield laptop
     for name in ("pta", "ptb"):
         hvctl(laptop, "destroy", name)

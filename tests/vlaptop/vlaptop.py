@@ -297,6 +297,7 @@ class Laptop:
         self._qmp = None
         self.agent = None
         self.boot_seconds = None
+        self._prepared = []  # prepare()'d setup, replayed after a restart
 
     # -- in-laptop paths of the test guest
     guest_kernel = GUEST_KERNEL
@@ -383,7 +384,19 @@ class Laptop:
             self.stop()
             raise
         self.boot_seconds = time.monotonic() - t0
+        for fn in self._prepared:  # a restart (a revived laptop): set it up again
+            fn(self)
         return self
+
+    def prepare(self, fn):
+        """Runs fn(laptop) now and again after every restart of this laptop.
+
+        For a module's setup inside the laptop (modules loaded, folders,
+        daemons): when the laptop dies under a test and the harness boots it
+        again (conftest.py), the tests after it find the same state.
+        """
+        fn(self)
+        self._prepared.append(fn)
 
     def _connect(self, t0):
         deadline = t0 + self.boot_timeout
