@@ -89,12 +89,15 @@ def laptop_options(uivm_files):
 @pytest.fixture(scope="module")
 def hv(laptop, uivm_files, timed):
     """hv-switch on the panel, hvd, and the UIVM defined (autostart) and started."""
+    def bring_up(lt):
+        seconds = uivm_laptop.bring_up(lt, uivm_files, BOOT_TIMEOUT)
+        print(f"\nuivm: booted to hv-manager in {seconds:.0f} s")
+    # prepare(): a laptop revived after a crash (conftest.py) gets its UIVM again.
     with timed("UIVM boot to hv-manager connected to hvd"):
         try:
-            seconds = uivm_laptop.bring_up(laptop, uivm_files, BOOT_TIMEOUT)
+            laptop.prepare(bring_up)
         except uivm_laptop.UivmError as e:
             pytest.fail(str(e), pytrace=False)
-    print(f"\nuivm: booted to hv-manager in {seconds:.0f} s")
     yield laptop
     uivm_laptop.stop(laptop)
 
