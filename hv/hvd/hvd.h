@@ -70,6 +70,10 @@ struct hvd {
     unsigned nr_clients;
 };
 
+/* Adds fn as an exit handler of loop the first time (*added false): the
+ * modules with work in flight answer it when hvd stops. */
+void hvd_exit_hook_once(sd_event *loop, bool *added, sd_event_handler_t fn);
+
 /* name → VM, or NULL */
 struct vm *hvd_find_vm(struct hvd *d, const char *name);
 const char *vm_state_name(enum vm_state s);

@@ -454,14 +454,7 @@ int job_start(struct job *j, struct client *c, job_done_fn done, struct api_erro
         job_free(j);
         return -1;
     }
-    if (!exit_hook) {
-        sd_event_source *src;
-        if (sd_event_add_exit(j->d->loop, &src, on_loop_exit, NULL) >= 0) {
-            sd_event_source_set_floating(src, 1);
-            sd_event_source_unref(src);
-            exit_hook = true;
-        }
-    }
+    hvd_exit_hook_once(j->d->loop, &exit_hook, on_loop_exit);
     unlink(j->tmp); /* a stale one: job_check_free() said nobody owns it */
     j->done = done;
     j->started = now_realtime();

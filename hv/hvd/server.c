@@ -553,3 +553,13 @@ int server_listen_vsock(struct hvd *d)
     log_info("listening on vsock port %d", d->vsock_port);
     return 0;
 }
+
+void hvd_exit_hook_once(sd_event *loop, bool *added, sd_event_handler_t fn)
+{
+    sd_event_source *src;
+    if (*added || sd_event_add_exit(loop, &src, fn, NULL) < 0)
+        return;
+    sd_event_source_set_floating(src, 1);
+    sd_event_source_unref(src);
+    *added = true;
+}

@@ -162,14 +162,7 @@ static struct swreq *sw_new(struct hvd *d, const struct vm *vm)
     q->sock = -1;
     snprintf(q->name, sizeof(q->name), "%s", vm->def->name);
     q->slot = vm->slot;
-    if (!exit_hook) {
-        sd_event_source *src;
-        if (sd_event_add_exit(d->loop, &src, on_loop_exit, NULL) >= 0) {
-            sd_event_source_set_floating(src, 1);
-            sd_event_source_unref(src);
-            exit_hook = true;
-        }
-    }
+    hvd_exit_hook_once(d->loop, &exit_hook, on_loop_exit);
     q->next = pending;
     pending = q;
     return q;

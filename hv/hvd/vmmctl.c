@@ -289,14 +289,7 @@ int vmmctl_call_async(struct hvd *d, const char *socket_path, const char *cmd, v
         free(k);
         return -1;
     }
-    if (!exit_hook) {
-        sd_event_source *src;
-        if (sd_event_add_exit(d->loop, &src, on_loop_exit, NULL) >= 0) {
-            sd_event_source_set_floating(src, 1);
-            sd_event_source_unref(src);
-            exit_hook = true;
-        }
-    }
+    hvd_exit_hook_once(d->loop, &exit_hook, on_loop_exit);
     k->next = calls;
     calls = k;
     return 0;
