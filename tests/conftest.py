@@ -47,6 +47,14 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.failed:
         _failed_modules.add(item.module.__name__)
+        # A test that failed because the laptop died under it (its assertion
+        # then only says that something timed out) says so in its message:
+        # scripts/test.sh reruns those (--only-rerun 'laptop went down').
+        lt = getattr(item, "funcargs", {}).get("laptop")
+        why = lt.crashed() if isinstance(lt, vlaptop.Laptop) else None
+        crash = getattr(rep.longrepr, "reprcrash", None)
+        if why and crash is not None and "laptop went down" not in crash.message:
+            crash.message = f"the laptop went down ({why}): {crash.message}"
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -79,6 +87,14 @@ def laptop(request, laptop_image, laptop_options):
     """A booted laptop shared by the tests of one module."""
     module = request.module.__name__
     lt = vlaptop.Laptop(image=laptop_image, name=f"vlaptop-{module}", **laptop_options)
+
+    def keep_crash(dead, why):
+        # Each crash of the module's laptop keeps its own console.
+        prefix = f"{module}-crash" + (f"{dead.restarts + 1}" if dead.restarts else "")
+        dead.save_artifacts(artifacts_dir(), prefix=prefix)
+        note_timing(f"vlaptop: CRASHED in {module} ({why}); booted it again")
+
+    lt.on_restart = keep_crash
     try:
         try:
             lt.start()
@@ -98,10 +114,12 @@ def laptop(request, laptop_image, laptop_options):
 def _revive_crashed_laptop(request):
     """Boots the module's laptop again when it died under an earlier test.
 
-    QEMU's emulation of nested SVM very rarely panics the laptop's kernel
+    QEMU's emulation of nested SVM now and then panics the laptop's kernel
     (docs/testing.md, 'Known flakes'); the tests after it then get a fresh
-    laptop instead of failing one after another. The crash is kept as an
-    artifact and named in the summary, never hidden.
+    laptop, set up again with what the module prepare()'d, instead of
+    failing one after another. The crash is kept as an artifact and named in
+    the summary, never hidden. (A module fixture that runs on a dead laptop
+    is covered by Laptop.prepare(), which revives it first.)
     """
     if "laptop" not in request.fixturenames:
         return
@@ -109,12 +127,8 @@ def _revive_crashed_laptop(request):
     why = lt.crashed()
     if not why:
         return
-    module = request.module.__name__
-    lt.save_artifacts(artifacts_dir(), prefix=f"{module}-crash")
-    note_timing(f"vlaptop: CRASHED before {request.node.name} ({why}); booted it again")
-    lt.stop()
     try:
-        lt.start()
+        lt.restart(why)
     except vlaptop.LaptopError as e:
         pytest.fail(f"the laptop crashed ({why}) and did not boot again: {e}", pytrace=False)
 

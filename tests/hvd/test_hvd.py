@@ -83,7 +83,7 @@ def hv(laptop):
     laptop.check("modprobe kvm_amd")
     # Can hv-vmm boot the test guest at all? (It is being written beside hvd.)
     probe = laptop.run(
-        f"timeout 90 {VMM} --kernel {GUEST}/vmlinuz --initrd {GUEST}/initrd.img "
+        f"{VMM} --kernel {GUEST}/vmlinuz --initrd {GUEST}/initrd.img "
         f"--memory 256M --console file:/tmp/probe.log --name probe 2>/tmp/probe.err & pid=$!; "
         f"for i in $(seq 90); do grep -q 'hv-guest: hello' /tmp/probe.log 2>/dev/null && break; "
         f"sleep 1; done; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; "
@@ -92,10 +92,16 @@ def hv(laptop):
         pytest.skip("hv-vmm cannot boot the test guest to userspace in the laptop yet "
                     f"(probe console: {laptop.run('tail -c 300 /tmp/probe.log').stdout!r}, "
                     f"hv-vmm said: {laptop.run('tail -c 300 /tmp/probe.err').stdout!r})")
-    start_hvd(laptop)
-    for name in ("vm1", "vm2"):
-        define(laptop, name)
+
+    def setup(lt):
+        lt.check("modprobe kvm_amd")
+        start_hvd(lt)
+        for name in ("vm1", "vm2"):
+            define(lt, name)
+    laptop.prepare(setup)
     yield laptop
+    if laptop.crashed():
+        return
     laptop.run(f"for vm in $({HVCTL} list | awk 'NR>1 {{print $1}}'); do "
                f"{HVCTL} destroy $vm; done; pkill -x hvd", timeout=60)
 

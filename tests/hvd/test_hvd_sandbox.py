@@ -51,15 +51,21 @@ def hv(laptop, tmp_path_factory):
     subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
                     "-Werror", "-o", str(exe),
                     str(Path(__file__).parents[1] / "vmm" / "inject_syscall.c")], check=True)
-    laptop.put(exe.read_bytes(), INJECT, mode=0o755)
-    laptop.check("modprobe kvm_amd")
-    start_hvd(laptop)
-    for name in ("sa", "sb"):
-        # Made as a person would, world-readable: hvd closes it at vm.start.
-        laptop.check(f"truncate -s 16M {IMAGES}/{name}.img; chmod 0644 {IMAGES}/{name}.img; "
+    inject = exe.read_bytes()
+
+    def setup(lt):
+        lt.put(inject, INJECT, mode=0o755)
+        lt.check("modprobe kvm_amd")
+        start_hvd(lt)
+        for name in ("sa", "sb"):
+            # Made as a person would, world-readable: hvd closes it at vm.start.
+            lt.check(f"truncate -s 16M {IMAGES}/{name}.img; chmod 0644 {IMAGES}/{name}.img; "
                      f"echo secret-of-{name} | dd of={IMAGES}/{name}.img conv=notrunc 2>/dev/null")
-        define(laptop, name, extra=f"disk={name}.img\ndisplay=false\n")
+            define(lt, name, extra=f"disk={name}.img\ndisplay=false\n")
+    laptop.prepare(setup)
     yield laptop
+    if laptop.crashed():
+        return
     laptop.run(f"for vm in $({HVCTL} list | awk 'NR>1 {{print $1}}'); do "
                f"{HVCTL} destroy $vm; done; pkill -x hvd", timeout=60)
 

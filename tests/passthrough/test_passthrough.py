@@ -231,6 +231,8 @@ def hvd(laptop, nic):
         wait_for(lambda: hvctl(lt, "list")[0] == 0, 20, "hvd to answer")
     laptop.prepare(start_hvd)
     yield laptop
+    if laptop.crashed():
+        return
     for name in ("pta", "ptb"):
         hvctl(laptop, "destroy", name)
     laptop.run("pkill -x hvd")

@@ -79,28 +79,32 @@ def desk(laptop):
     for path in (VMM, "/usr/local/bin/hv-switch", laptop.desktop_kernel, laptop.desktop_initrd):
         if laptop.run(f"test -e {path}").rc != 0:
             pytest.fail(f"{path} is not in the laptop image")
-    laptop.check("modprobe kvm_amd && modprobe virtio_gpu && test -e /dev/dri/card0")
-    laptop.check(f"mkdir -p /run/hv && SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket {SOCK} "
+
+    def setup(lt):
+        lt.check("modprobe kvm_amd && modprobe virtio_gpu && test -e /dev/dri/card0")
+        lt.check(f"mkdir -p /run/hv && SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket {SOCK} "
                  f"</dev/null >/tmp/switch.log 2>&1 &")
-    wait_for(lambda: laptop.run(f"test -S {SOCK}").rc == 0, 30, "hv-switch's socket")
-    for name, (slot, colour, bar) in GUESTS.items():
-        laptop.check(
-            f"setsid {VMM} --name {name} --kernel {laptop.desktop_kernel} "
-            f"--initrd {laptop.desktop_initrd} --memory 256M "
-            f"--cmdline 'console=ttyS0 panic=-1 quiet hv.test=desk hv.colour={hexcol(colour)} "
-            f"hv.name={name}' --console file:/tmp/{name}.con "
-            f"--display {SOCK},name={name},colour={bar},slot={slot} "
-            f"</dev/null >/tmp/{name}.vmm 2>&1 &")
-    for name in GUESTS:
-        wait_for(lambda: "hv-desk: painted" in console(laptop, name)
-                 or "hv-guest: test" in console(laptop, name), 240,
-                 f"guest {name} to paint{logs(laptop)}\n--- console ---\n"
-                 f"{console(laptop, name)[-2000:]}")
-        assert "hv-desk: painted" in console(laptop, name), console(laptop, name)[-2000:]
-    wait_for(lambda: laptop.run("grep -c connected /tmp/switch.log").stdout.strip() == "2",
-             30, "both VMs connected to hv-switch" + logs(laptop))
+        wait_for(lambda: lt.run(f"test -S {SOCK}").rc == 0, 30, "hv-switch's socket")
+        for name, (slot, colour, bar) in GUESTS.items():
+            lt.check(
+                f"setsid {VMM} --name {name} --kernel {lt.desktop_kernel} "
+                f"--initrd {lt.desktop_initrd} --memory 256M "
+                f"--cmdline 'console=ttyS0 panic=-1 quiet hv.test=desk hv.colour={hexcol(colour)} "
+                f"hv.name={name}' --console file:/tmp/{name}.con "
+                f"--display {SOCK},name={name},colour={bar},slot={slot} "
+                f"</dev/null >/tmp/{name}.vmm 2>&1 &")
+        for name in GUESTS:
+            wait_for(lambda: "hv-desk: painted" in console(lt, name)
+                     or "hv-guest: test" in console(lt, name), 240,
+                     f"guest {name} to paint{logs(lt)}\n--- console ---\n"
+                     f"{console(lt, name)[-2000:]}")
+            assert "hv-desk: painted" in console(lt, name), console(lt, name)[-2000:]
+        wait_for(lambda: lt.run("grep -c connected /tmp/switch.log").stdout.strip() == "2",
+                 30, "both VMs connected to hv-switch" + logs(lt))
+    laptop.prepare(setup)
     yield laptop
-    laptop.run("pkill -x hv-vmm; pkill -x hv-switch", timeout=30)
+    if not laptop.crashed():
+        laptop.run("pkill -x hv-vmm; pkill -x hv-switch", timeout=30)
 
 
 @pytest.fixture(autouse=True)

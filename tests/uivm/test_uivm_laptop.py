@@ -99,7 +99,8 @@ def hv(laptop, uivm_files, timed):
         except uivm_laptop.UivmError as e:
             pytest.fail(str(e), pytrace=False)
     yield laptop
-    uivm_laptop.stop(laptop)
+    if not laptop.crashed():
+        uivm_laptop.stop(laptop)
 
 
 def manager_on_panel(shot):

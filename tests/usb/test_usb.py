@@ -72,19 +72,23 @@ def usbd_alive(laptop):
 @pytest.fixture(scope="module")
 def usb(laptop, tmp_path_factory):
     """hv-usbd running in the laptop with its TCP listener; the stick image."""
-    laptop.check("modprobe -a vhci-hcd usb-storage sd_mod ext4 2>&1; "
+
+    def setup(lt):
+        lt.check("modprobe -a vhci-hcd usb-storage sd_mod ext4 2>&1; "
                  "[ -d /sys/devices/platform/vhci_hcd.0 ]")
-    # libusb's hotplug follows udev's events: the laptop's busybox init has no udevd.
-    laptop.check("pidof systemd-udevd >/dev/null || "
+        # libusb's hotplug follows udev's events: the laptop's busybox init has no udevd.
+        lt.check("pidof systemd-udevd >/dev/null || "
                  "/lib/systemd/systemd-udevd --daemon; udevadm trigger; udevadm settle -t 10",
                  timeout=60)
-    laptop.check(f"hv-usbd --control {CTL} --tcp {TCP_PORT} -v >/tmp/hv-usbd.log 2>&1 & "
+        lt.check(f"hv-usbd --control {CTL} --tcp {TCP_PORT} -v >/tmp/hv-usbd.log 2>&1 & "
                  "echo $! > /run/hv-usbd.pid; sleep 1; kill -0 $!")
+    laptop.prepare(setup)
     img = tmp_path_factory.mktemp("usb") / "stick.img"
     make_stick(img)
     yield img
-    laptop.run("kill $(cat /run/hv-usbd.pid)")
-    print(usbd_log(laptop))
+    if not laptop.crashed():
+        laptop.run("kill $(cat /run/hv-usbd.pid)")
+        print(usbd_log(laptop))
 
 
 def plug(laptop, img):
@@ -323,7 +327,11 @@ class Guest:
     """VM 'g' run by hvd (the desktop test guest, vsock CID 23); USB through hvctl."""
 
     def __init__(self, laptop, initrd):
-        self.lt = laptop
+        self.lt, self.initrd = laptop, initrd
+
+    def boot(self, laptop):
+        """Starts hvd and the VM (again, on a revived laptop: Laptop.prepare)."""
+        initrd = self.initrd
         laptop.check(f"mkdir -p /run/hv && setsid {HVD} --vsock-port -1 --usbd-socket {CTL} "
                      f"</dev/null >>/tmp/hvd.log 2>&1 &")
         wait_for(lambda: hvctl(laptop, "list")[0] == 0, 20, "hvd to answer")
@@ -387,17 +395,24 @@ def guest(laptop, usb, tmp_path_factory):
     src = Path(__file__).resolve().parents[2] / "usb" / "agent" / "hv-usb-agent.c"
     subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
                     "-Werror", "-o", str(agent), str(src)], check=True)
-    laptop.check(f"rm -rf {W}; mkdir -p {W}")
-    laptop.put(newc({"test.sh": (0o100755, GUEST_SH.encode()),
-                     "hv-usb-agent": (0o100755, agent.read_bytes())}), f"{W}/usb.cpio")
-    laptop.check(f"cat {laptop.desktop_initrd} {W}/usb.cpio > {W}/usb.initrd")
+    cpio = newc({"test.sh": (0o100755, GUEST_SH.encode()),
+                 "hv-usb-agent": (0o100755, agent.read_bytes())})
     g = Guest(laptop, f"{W}/usb.initrd")
-    try:
+
+    def setup(lt):
+        lt.check("modprobe kvm_amd && { [ -e /dev/vhost-vsock ] || modprobe vhost_vsock; }")
+        lt.check(f"rm -rf {W}; mkdir -p {W}")
+        lt.put(cpio, f"{W}/usb.cpio")
+        lt.check(f"cat {lt.desktop_initrd} {W}/usb.cpio > {W}/usb.initrd")
+        g.boot(lt)
         g.wait("agent up", timeout=300)
+    try:
+        laptop.prepare(setup)
         yield g
     finally:
-        print(g.console()[-6000:])
-        g.kill()
+        if not laptop.crashed():
+            print(g.console()[-6000:])
+            g.kill()
 
 
 def attach_vsock(laptop, busid):

@@ -278,11 +278,12 @@ class Laptop:
     """
 
     def __init__(self, *, kernel=None, initrd=None, rootfs=None, image=None,
-                 memory="4G", smp=2, extra_cmdline="", extra_args=(),
+                 memory="4G", smp=2, accel=None, extra_cmdline="", extra_args=(),
                  boot_timeout=None, qemu=None, workdir=None, name="vlaptop"):
         self.image = image
         self.kernel, self.initrd, self.rootfs = kernel, initrd, rootfs
         self.memory, self.smp = memory, smp
+        self.accel = accel or os.environ.get("HV_LAPTOP_ACCEL", "tcg")
         self.extra_cmdline, self.extra_args = extra_cmdline, list(extra_args)
         self.boot_timeout = boot_timeout or float(os.environ.get("HV_BOOT_TIMEOUT", 180))
         self.qemu_bin = qemu or QEMU
@@ -298,6 +299,8 @@ class Laptop:
         self.agent = None
         self.boot_seconds = None
         self._prepared = []  # prepare()'d setup, replayed after a restart
+        self.restarts = 0
+        self.on_restart = None  # on_restart(laptop, why), before a restart: keep logs
 
     # -- in-laptop paths of the test guest
     guest_kernel = GUEST_KERNEL
@@ -340,7 +343,7 @@ class Laptop:
         w = self.workdir
         return [
             self.qemu_bin, "-name", self.name,
-            "-accel", "tcg", "-machine", "q35,kernel-irqchip=split", "-cpu", "max",
+            "-accel", self.accel, "-machine", "q35,kernel-irqchip=split", "-cpu", "max",
             "-smp", str(self.smp), "-m", self.memory,
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-device", "intel-iommu,intremap=on",
@@ -394,9 +397,25 @@ class Laptop:
         For a module's setup inside the laptop (modules loaded, folders,
         daemons): when the laptop dies under a test and the harness boots it
         again (conftest.py), the tests after it find the same state.
+
+        A laptop that is already dead when prepare() is called (a module
+        fixture run again by the rerun of a test that the crash failed) is
+        booted again first, with what was prepared before.
         """
+        why = self.crashed()
+        if why:
+            self.restart(why)
         fn(self)
         self._prepared.append(fn)
+
+    def restart(self, why="asked to"):
+        """Keeps the console of the laptop that is going away, stops it and boots
+        it again; what was prepare()'d is set up again."""
+        if self.on_restart:
+            self.on_restart(self, why)
+        self.stop()
+        self.restarts += 1
+        self.start()
 
     def _connect(self, t0):
         deadline = t0 + self.boot_timeout

@@ -38,9 +38,12 @@ def vmm(laptop):
     """The laptop with KVM loaded and the test guest's initrd plus our test script."""
     if laptop.run(f"test -x {VMM}").rc != 0:
         pytest.fail(f"hv-vmm is not installed in the laptop ({VMM})")
-    laptop.check("modprobe kvm_amd")
-    laptop.put(newc({"test.sh": (0o100755, TEST_SH)}), "/tmp/hvtest.cpio")
-    laptop.check(f"cat {GUEST}/initrd.img /tmp/hvtest.cpio > {INITRD}")
+
+    def setup(lt):
+        lt.check("modprobe kvm_amd")
+        lt.put(newc({"test.sh": (0o100755, TEST_SH)}), "/tmp/hvtest.cpio")
+        lt.check(f"cat {GUEST}/initrd.img /tmp/hvtest.cpio > {INITRD}")
+    laptop.prepare(setup)
     return laptop
 
 

@@ -69,12 +69,15 @@ def vt(laptop, tmp_path_factory):
                         "-Werror", "-I", str(PROGS.parent / "include"), "-o", str(exe), str(src)],
                        check=True)
         progs[src.stem] = exe.read_bytes()
-    laptop.check("modprobe kvm_amd")
-    laptop.run("modprobe vhost_net; modprobe vhost_vsock")
-    laptop.check(f"rm -rf {W}; mkdir -p {W}")
-    laptop.check(f"ip link show {TAP} >/dev/null 2>&1 || ip tuntap add dev {TAP} mode tap; "
+
+    def setup(lt):
+        lt.check("modprobe kvm_amd")
+        lt.run("modprobe vhost_net; modprobe vhost_vsock")
+        lt.check(f"rm -rf {W}; mkdir -p {W}")
+        lt.check(f"ip link show {TAP} >/dev/null 2>&1 || ip tuntap add dev {TAP} mode tap; "
                  f"ip addr flush dev {TAP}; ip addr add {HOST_IP}/24 dev {TAP}; "
                  f"ip link set {TAP} up")
+    laptop.prepare(setup)
     laptop.progs = progs
     return laptop
 

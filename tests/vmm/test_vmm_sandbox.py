@@ -64,7 +64,8 @@ def sb(vt, tmp_path_factory):
     subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
                     "-Werror", "-o", str(exe),
                     str(Path(__file__).with_name("inject_syscall.c"))], check=True)
-    vt.put(exe.read_bytes(), INJECT, mode=0o755)
+    inject = exe.read_bytes()
+    vt.prepare(lambda lt: lt.put(inject, INJECT, mode=0o755))
     return vt
 
 
