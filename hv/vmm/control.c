@@ -14,6 +14,7 @@
 
 #include "jsonproto.h"
 #include "log.h"
+#include "vcpu.h"
 #include "vm.h"
 
 #define CONTROL_MAX_CLIENTS 16
@@ -58,6 +59,49 @@ static struct json_object *query(struct vm *vm)
     return o;
 }
 
+static void add_hex(struct json_object *o, const char *key, uint64_t value)
+{
+    char hex[19];
+    snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)value);
+    json_object_object_add(o, key, json_object_new_string(hex));
+}
+
+/*
+ * Where each vCPU is (a guest that hangs: is it spinning, and where?). The
+ * vCPUs are paused for the read and run on afterwards if they were running.
+ */
+static struct json_object *cpu_state(struct vm *vm)
+{
+    bool was_running = vm->state == VM_STATE_RUNNING;
+    if (!was_running && vm->state != VM_STATE_PAUSED)
+        return error_reply("the VM is not running");
+    if (was_running && vm_pause(vm) < 0)
+        return error_reply("the vCPUs could not be paused");
+    struct json_object *list = json_object_new_array();
+    for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+        struct kvm_regs r;
+        struct kvm_sregs s;
+        struct json_object *c = json_object_new_object();
+        json_object_object_add(c, "id", json_object_new_int((int)i));
+        if (vcpu_get_regs(vm->vcpus[i], &r, &s) == 0) {
+            add_hex(c, "rip", r.rip);
+            add_hex(c, "rsp", r.rsp);
+            add_hex(c, "rflags", r.rflags);
+            add_hex(c, "cr0", s.cr0);
+            add_hex(c, "cr3", s.cr3);
+            add_hex(c, "cr4", s.cr4);
+            add_hex(c, "efer", s.efer);
+            add_hex(c, "cs", s.cs.selector);
+        }
+        json_object_array_add(list, c);
+    }
+    if (was_running)
+        vm_resume(vm);
+    struct json_object *o = ok_reply();
+    json_object_object_add(o, "cpus", list);
+    return o;
+}
+
 struct json_object *control_handle(struct vm *vm, struct json_object *req)
 {
     struct json_object *cmd_obj;
@@ -86,12 +130,16 @@ struct json_object *control_handle(struct vm *vm, struct json_object *req)
             return error_reply("the VM is not running");
         return ok_reply();
     }
+    if (strcmp(cmd, "cpu-state") == 0)
+        return cpu_state(vm);
     if (strcmp(cmd, "kill") == 0) {
         vm_kill(vm);
         return ok_reply();
     }
-    char msg[128];
-    snprintf(msg, sizeof(msg), "unknown command \"%.60s\" (try query, pause, resume, stop, kill)",
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "unknown command \"%.60s\" (try query, pause, resume, stop, kill, "
+             "cpu-state)",
              cmd);
     return error_reply(msg);
 }

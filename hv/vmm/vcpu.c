@@ -187,6 +187,14 @@ int vcpu_reset(struct vcpu *v)
     return 0;
 }
 
+int vcpu_get_regs(struct vcpu *v, struct kvm_regs *regs, struct kvm_sregs *sregs)
+{
+    if (vcpu_ioctl(v, KVM_GET_REGS, regs, "KVM_GET_REGS") < 0 ||
+        vcpu_ioctl(v, KVM_GET_SREGS, sregs, "KVM_GET_SREGS") < 0)
+        return -1;
+    return 0;
+}
+
 /*
  * Block while the main thread wants the vCPUs paused. Returns true when the
  * thread must end. Takes vm->run_lock.

@@ -37,6 +37,9 @@ void vcpu_destroy(struct vcpu *v);
 /* Put the vCPU back in its power-on state (paused vCPUs only). */
 int vcpu_reset(struct vcpu *v);
 
+/* Registers of a vCPU that is not in KVM_RUN (paused). */
+int vcpu_get_regs(struct vcpu *v, struct kvm_regs *regs, struct kvm_sregs *sregs);
+
 int vcpu_start(struct vcpu *v);
 /* Kick the vCPU out of KVM_RUN (vm->run_lock held, pause_wanted or quit_wanted set). */
 void vcpu_kick(struct vcpu *v);

@@ -65,8 +65,8 @@ def ensure_off(laptop, *names):
             hvctl_ok(laptop, "destroy", name)
 
 
-def define(laptop, name, extra="", cmdline="console=ttyS0 panic=-1"):
-    text = (f"[vm]\nname={name}\nmemory=256M\ncpus=1\nkernel={GUEST}/vmlinuz\n"
+def define(laptop, name, extra="", cmdline="console=ttyS0 panic=-1", cpus=1):
+    text = (f"[vm]\nname={name}\nmemory=256M\ncpus={cpus}\nkernel={GUEST}/vmlinuz\n"
             f"initrd={GUEST}/initrd.img\ncmdline={cmdline}\n{extra}")
     laptop.put(text.encode(), f"/tmp/{name}.conf")
     hvctl_ok(laptop, "define", f"/tmp/{name}.conf")
@@ -106,14 +106,33 @@ def hv(laptop):
                f"{HVCTL} destroy $vm; done; pkill -x hvd", timeout=60)
 
 
+def ensure_events(laptop):
+    """hvctl events logging to /tmp/events.log (again, on a revived laptop)."""
+    if laptop.run("pgrep -f 'hvctl --json events'").rc != 0:
+        laptop.check(f"{HVCTL} --json events >>/tmp/events.log 2>&1 &")
+
+
+def wait_userspace(laptop, names, timeout=120):
+    for name in names:
+        wait_for(lambda n=name: "hv-guest: hello" in console(laptop, n), timeout,
+                 lambda n=name: f"{n} to print hv-guest: hello; its console ends:\n"
+                 f"{console(laptop, n)[-1500:]}")
+
+
+def ensure_running(laptop, *names):
+    """The VMs running and in userspace (a test after a revived laptop finds them off)."""
+    for name in names:
+        if vm_state(laptop, name) != "running":
+            hvctl_ok(laptop, "start", name)
+    wait_userspace(laptop, names)
+
+
 def test_two_vms_reach_userspace_and_list_running(hv):
     laptop = hv
-    laptop.check(f"{HVCTL} --json events >/tmp/events.log 2>&1 &")
+    ensure_events(laptop)
     for name in ("vm1", "vm2"):
         hvctl_ok(laptop, "start", name)
-    for name in ("vm1", "vm2"):
-        wait_for(lambda n=name: "hv-guest: hello" in console(laptop, n), 120,
-                 f"{name} to print hv-guest: hello")
+    wait_userspace(laptop, ("vm1", "vm2"))
     vms = {v["name"]: v for v in hvctl_ok(laptop, "list")["vms"]}
     assert vms["vm1"]["state"] == "running" and vms["vm2"]["state"] == "running"
     text = laptop.check(f"{HVCTL} list").stdout
@@ -122,6 +141,8 @@ def test_two_vms_reach_userspace_and_list_running(hv):
 
 def test_acpi_shutdown_and_destroy(hv):
     laptop = hv
+    ensure_events(laptop)
+    ensure_running(laptop, "vm1", "vm2")
     hvctl_ok(laptop, "shutdown", "vm1")
     wait_for(lambda: vm_state(laptop, "vm1") in ("shutoff", "crashed"), 90, "vm1 to power off")
     info = hvctl_ok(laptop, "info", "vm1")
@@ -142,6 +163,7 @@ def test_acpi_shutdown_and_destroy(hv):
 
 def test_kill9_of_one_vmm_is_a_crash_and_the_other_runs_on(hv):
     laptop = hv
+    ensure_events(laptop)
     ensure_off(laptop, "vm1", "vm2")
     for name in ("vm1", "vm2"):
         hvctl_ok(laptop, "start", name)
@@ -187,6 +209,29 @@ def test_kill9_of_hvd_and_restart_keeps_both(hv):
     assert info["state"] == "shutoff" and info["last_exit"]["reason"] == "killed"
     for pid in pids.values():
         assert laptop.run(f"kill -0 {pid}").rc != 0, "an hv-vmm outlived its VM"
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_three_vms_at_once_reach_userspace(hv, cpus):
+    """Three VMs started together through hvd (issue 11: the third one used to
+    stop in early boot), with one and with two vCPUs each."""
+    laptop = hv
+    names = [f"t{cpus}{i}" for i in range(1, 4)]
+    for name in names:
+        define(laptop, name, cpus=cpus)
+    for name in names:
+        hvctl_ok(laptop, "start", name)
+    try:
+        wait_userspace(laptop, names, timeout=300)
+        for name in names:
+            assert vm_state(laptop, name) == "running"
+            text = console(laptop, name)
+            brought_up = f"smp: Brought up 1 node, {cpus} CPU"
+            assert brought_up in text, f"{name}: no '{brought_up}' in\n{text[-3000:]}"
+    finally:
+        for name in names:
+            hvctl(laptop, "destroy", name)
+            hvctl(laptop, "undefine", name)
 
 
 IMAGES = "/var/lib/hv/images"

@@ -20,7 +20,7 @@ CONF = ("[vm]\nname=r1\nmemory=128M\ncpus=1\nkernel=/var/lib/hv/test-guest/vmlin
         "initrd=/var/lib/hv/test-guest/initrd.img\ndisplay=false\n")
 
 
-def setup(lt):
+def bring_up(lt):
     lt.check("modprobe kvm_amd")
     lt.check("mkdir -p /run/hv && setsid /usr/local/sbin/hvd --vsock-port -1 </dev/null >>/tmp/hvd.log 2>&1 &")
     wait_for(lambda: lt.run("/usr/local/bin/hvctl list").rc == 0, 20, "hvd to answer")
@@ -31,7 +31,7 @@ def setup(lt):
 
 @pytest.fixture(scope="module")
 def prepared(laptop):
-    laptop.prepare(setup)
+    laptop.prepare(bring_up)
     return laptop
 
 
