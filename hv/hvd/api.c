@@ -191,15 +191,16 @@ static struct json_object *m_vm_list(struct hvd *d, struct client *c, struct jso
     return r;
 }
 
-static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct json_object *params,
-                                       struct api_error *e)
+/* The definition in params, validated; files are checked when check_files. */
+static struct vmdef *parse_definition(struct hvd *d, struct json_object *params, bool check_files,
+                                      struct api_error *e)
 {
-    (void)c;
     struct vmdef_ctx ctx;
     hvd_vmdef_ctx(d, &ctx);
+    ctx.check_files = check_files;
     char *err = NULL;
     struct vmdef *def;
-    struct json_object *obj, *rep;
+    struct json_object *obj;
     const char *text = param_str(params, "text");
     if (text)
         def = vmdef_from_text(text, strlen(text), &ctx, &err);
@@ -212,13 +213,44 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct j
     if (!def) {
         api_fail(e, "invalid-definition", "%s.", err);
         free(err);
-        return NULL;
     }
+    return def;
+}
+
+/*
+ * A manager's definition passes policy.c before any file outside the stores
+ * is looked at, so its errors do not tell which host paths exist.
+ */
+static struct vmdef *manager_definition(struct hvd *d, struct json_object *params,
+                                        struct vmdef *def, struct vm *old, struct api_error *e)
+{
+    struct vmdef *checked = NULL;
+    if (policy_check_define(d, def, old ? old->def : NULL, e) == 0)
+        checked = parse_definition(d, params, true, e);
+    vmdef_free(def);
+    return checked;
+}
+
+static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct json_object *params,
+                                       struct api_error *e)
+{
+    char *err = NULL;
+    struct json_object *rep;
+    bool manager = client_level(c) == CLIENT_MANAGER;
+    struct vmdef *def = parse_definition(d, params, !manager, e);
+    if (!def)
+        return NULL;
     bool replace =
         json_object_object_get_ex(params, "replace", &rep) && json_object_get_boolean(rep);
     struct vm *old = hvd_find_vm(d, def->name);
     if (old && !replace) {
         api_fail(e, "exists", "A VM named '%s' is already defined.", def->name);
+        vmdef_free(def);
+        return NULL;
+    }
+    if (manager && !(def = manager_definition(d, params, def, old, e)))
+        return NULL;
+    if (policy_check_vsock(d, def, e) < 0) {
         vmdef_free(def);
         return NULL;
     }
@@ -255,9 +287,8 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct j
 static struct json_object *m_vm_undefine(struct hvd *d, struct client *c,
                                          struct json_object *params, struct api_error *e)
 {
-    (void)c;
     struct vm *vm = param_vm(d, params, e);
-    if (!vm)
+    if (!vm || (client_level(c) == CLIENT_MANAGER && policy_check_undefine(d, vm, e) < 0))
         return NULL;
     if (vm_is_active(vm)) {
         api_fail(e, "bad-state", "VM '%s' is %s; shut it off first.", vm->def->name,
@@ -422,19 +453,37 @@ static struct json_object *m_disk_list(struct hvd *d, struct client *c, struct j
         return call(d, params, e);                                                                 \
     }
 
+/* A manager's image names must stay in the store: not a link out of it, not a device. */
+static bool images_ok(struct hvd *d, struct client *c, struct json_object *params,
+                      struct api_error *e)
+{
+    static const char *const keys[] = {"name", "source", "backing"};
+    if (client_level(c) != CLIENT_MANAGER)
+        return true;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (policy_check_image_param(d, params, keys[i], e) < 0)
+            return false;
+    return true;
+}
+
 static struct json_object *m_disk_create(struct hvd *d, struct client *c,
                                          struct json_object *params, struct api_error *e)
 {
-    return disk_create(d, c, params, e);
+    return images_ok(d, c, params, e) ? disk_create(d, c, params, e) : NULL;
 }
 
 static struct json_object *m_disk_clone(struct hvd *d, struct client *c, struct json_object *params,
                                         struct api_error *e)
 {
-    return disk_clone(d, c, params, e);
+    return images_ok(d, c, params, e) ? disk_clone(d, c, params, e) : NULL;
 }
 
-DISK(m_disk_resize, disk_resize)
+static struct json_object *m_disk_resize(struct hvd *d, struct client *c,
+                                         struct json_object *params, struct api_error *e)
+{
+    return images_ok(d, c, params, e) ? disk_resize(d, params, e) : NULL;
+}
+
 DISK(m_disk_delete, disk_delete)
 DISK(m_disk_jobs, disk_jobs)
 DISK(m_disk_cancel, disk_cancel)

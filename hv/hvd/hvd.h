@@ -50,6 +50,17 @@ struct vm {
 
 struct client;
 
+/*
+ * What a client may do, decided by the transport it came on: local (the
+ * unix socket: root and group hv) has the whole API; manager (the UIVM over
+ * vsock) only what stays inside hvd's stores (policy.c, docs/hvd-api.md).
+ */
+enum client_level {
+    CLIENT_LOCAL,
+    CLIENT_MANAGER,
+    CLIENT_LEVELS,
+};
+
 struct hvd {
     sd_event *loop;
     char *state_dir; /* definitions and images */
@@ -57,6 +68,9 @@ struct hvd {
     char *images_dir;
     char *run_dir; /* per-VM runtime state */
     char *socket_path;
+    char *manager_socket; /* tests: a unix socket whose clients are managers; NULL: none */
+    char *kernels_dir;    /* the kernels and initrds a manager may name */
+    char *uivm_pci_allow; /* the host admin's list of PCI devices a manager may give */
     char *vmm_path;
     char *switch_socket; /* hv-switch's producer socket, for display=true VMs */
     /* hv-switch's control socket (vm.switch, vm.screenshot) */
@@ -67,7 +81,7 @@ struct hvd {
     unsigned vmm_uid_base; /* VM users are base + slot (vmuser.c); 0: hv-vmm runs as hvd's */
     struct vm *vms;        /* sorted by name */
     struct client *clients;
-    unsigned nr_clients;
+    unsigned nr_clients[CLIENT_LEVELS];
 };
 
 /* Adds fn as an exit handler of loop the first time (*added false): the
@@ -154,11 +168,32 @@ void server_reply(struct deferred *r, struct json_object *result, const struct a
 void api_defer(struct api_error *e);
 /* hello's "async-replies": later requests need not wait for a deferred reply. */
 void client_set_async_replies(struct client *c);
+enum client_level client_level(const struct client *c);
+int server_listen_manager(struct hvd *d); /* --manager-socket (tests) */
 
 /* ---- api.c: method dispatch ---- */
 struct json_object *api_dispatch(struct hvd *d, struct client *c, const char *method,
                                  struct json_object *params, struct api_error *e);
 void client_subscribe(struct client *c);
+
+/*
+ * ---- policy.c: what a manager client (the UIVM) may do, and the UIVM's
+ * reserved vsock CID ----
+ */
+/* A manager's definition (old: the one it replaces, or NULL); -1 with e (not-allowed). */
+int policy_check_define(struct hvd *d, const struct vmdef *def, const struct vmdef *old,
+                        struct api_error *e);
+/* vm.undefine by a manager. */
+int policy_check_undefine(struct hvd *d, const struct vm *vm, struct api_error *e);
+/* An image-name parameter of a disk.* method from a manager: inside the store, a file. */
+int policy_check_image_param(struct hvd *d, struct json_object *params, const char *key,
+                             struct api_error *e);
+/* Whether cid is the UIVM's: hvd --uivm-cid, or a role=uivm VM's other than except. */
+bool policy_is_uivm_cid(struct hvd *d, uint32_t cid, const char *except);
+/* Any client's definition: the UIVM's CID is its alone (invalid-definition). */
+int policy_check_vsock(struct hvd *d, const struct vmdef *def, struct api_error *e);
+/* vm.start: no CID of the UIVM's, none a running VM has (in-use). */
+int policy_check_start_cid(struct hvd *d, const struct vm *vm, struct api_error *e);
 
 /* ---- disk.c ---- */
 struct json_object *disk_list(struct hvd *d, struct api_error *e);

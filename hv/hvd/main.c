@@ -25,6 +25,8 @@ static void usage(FILE *f)
             "  --vmm PATH         the VMM to run for each VM (default %s)\n"
             "  --vsock-port PORT  API on vsock for the UIVM (default 5140; -1: off)\n"
             "  --uivm-cid CID     also accept vsock clients from this CID\n"
+            "  --uivm-pci FILE    PCI devices the UIVM may give to VMs, one a line\n"
+            "                     (default STATE-DIR/uivm-pci; absent: none)\n"
             "  --no-autostart     do not start autostart=true VMs\n"
             "  --usbd-socket PATH hv-usbd's control socket (default " HVD_USBD_SOCKET_DEFAULT ")\n"
             "  --switch-socket PATH  hv-switch's display socket for VMs with display=true\n"
@@ -69,7 +71,9 @@ int main(int argc, char **argv)
         O_USBD,
         O_SWITCH,
         O_SWITCHCTL,
-        O_UIDBASE
+        O_UIDBASE,
+        O_UIVMPCI,
+        O_MANAGER
     };
     static const struct option opts[] = {
         {"socket", required_argument, NULL, O_SOCKET},
@@ -83,13 +87,16 @@ int main(int argc, char **argv)
         {"switch-socket", required_argument, NULL, O_SWITCH},
         {"switch-control", required_argument, NULL, O_SWITCHCTL},
         {"vmm-uid-base", required_argument, NULL, O_UIDBASE},
+        {"uivm-pci", required_argument, NULL, O_UIVMPCI},
+        /* Tests only (docs/hvd.md): a unix socket whose clients get the UIVM's level. */
+        {"manager-socket", required_argument, NULL, O_MANAGER},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct hvd d = {.vsock_port = 5140, .autostart = true, .vmm_uid_base = HVD_VMM_UID_BASE};
     const char *state = "/var/lib/hv", *run = "/run/hv", *sock = NULL, *vmm = HV_VMM_PATH;
-    const char *switch_sock = NULL, *switch_ctl = NULL;
+    const char *switch_sock = NULL, *switch_ctl = NULL, *uivm_pci = NULL, *manager = NULL;
     int c;
 
     hv_log_init("hvd");
@@ -136,6 +143,12 @@ int main(int argc, char **argv)
             d.vmm_uid_base = (unsigned)v;
             break;
         }
+        case O_UIVMPCI:
+            uivm_pci = optarg;
+            break;
+        case O_MANAGER:
+            manager = optarg;
+            break;
         case O_VERBOSE:
             hv_log_set_level(HV_LOG_DEBUG);
             break;
@@ -155,13 +168,16 @@ int main(int argc, char **argv)
     d.run_dir = g_strdup(run);
     d.vms_dir = g_strdup_printf("%s/vms", state);
     d.images_dir = g_strdup_printf("%s/images", state);
+    d.kernels_dir = g_strdup_printf("%s/kernels", state);
+    d.uivm_pci_allow = uivm_pci ? g_strdup(uivm_pci) : g_strdup_printf("%s/uivm-pci", state);
     d.socket_path = sock ? g_strdup(sock) : g_strdup_printf("%s/hvd.sock", run);
+    d.manager_socket = g_strdup(manager);
     d.vmm_path = g_strdup(vmm);
     d.switch_socket = switch_sock ? g_strdup(switch_sock) : g_strdup_printf("%s/switch.sock", run);
     d.switch_control =
         switch_ctl ? g_strdup(switch_ctl) : g_strdup_printf("%s/switch-control.sock", run);
     if (make_dir(d.vms_dir, 0750) < 0 || make_dir(d.images_dir, 0750) < 0 ||
-        make_dir(d.run_dir, 0755) < 0)
+        make_dir(d.kernels_dir, 0755) < 0 || make_dir(d.run_dir, 0755) < 0)
         return 1;
     char *sockdir = g_path_get_dirname(d.socket_path);
     make_dir(sockdir, 0755);
@@ -180,7 +196,7 @@ int main(int argc, char **argv)
 
     store_load_all(&d);
     vm_reattach_all(&d);
-    if (server_listen_unix(&d) < 0)
+    if (server_listen_unix(&d) < 0 || server_listen_manager(&d) < 0)
         return 1;
     server_listen_vsock(&d);
     if (d.autostart)
@@ -193,12 +209,17 @@ int main(int argc, char **argv)
     while (d.vms)
         hvd_remove_vm(&d, d.vms);
     unlink(d.socket_path);
+    if (d.manager_socket)
+        unlink(d.manager_socket);
     sd_event_unref(d.loop);
     g_free(d.state_dir);
     g_free(d.run_dir);
     g_free(d.vms_dir);
     g_free(d.images_dir);
     g_free(d.socket_path);
+    g_free(d.manager_socket);
+    g_free(d.kernels_dir);
+    g_free(d.uivm_pci_allow);
     g_free(d.vmm_path);
     g_free(d.switch_socket);
     g_free(d.switch_control);

@@ -2,7 +2,10 @@
 /*
  * The API's transports: the unix socket (root and group hv only) and vsock
  * (the UIVM's CID only), each connection framed by jsonproto and answered in
- * order. A bad client is dropped without hurting the others.
+ * order. A bad client is dropped without hurting the others. The transport
+ * decides a client's level: unix clients are local, vsock clients managers
+ * (policy.c). Each level has its own limits, so a full vsock side never
+ * keeps local clients out.
  *
  * A reply can be deferred (disk jobs): the client's later requests then wait,
  * unread, until it is sent, so replies stay in order — unless the client asked
@@ -24,9 +27,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define MAX_QUEUED  (4 * 1024 * 1024)
-#define MAX_CLIENTS 1000
-#define READ_CHUNK  65536
+#define READ_CHUNK 65536
+
+/*
+ * Per level: how many clients at once, and how much may wait unread for one
+ * of them. Its input is at most one message (JP_MAX_MESSAGE) plus a read.
+ */
+static const struct limits {
+    const char *what;
+    unsigned max_clients;
+    size_t max_queued;
+} limits[CLIENT_LEVELS] = {
+    [CLIENT_LOCAL] = {"local", 256, 4 * 1024 * 1024},
+    [CLIENT_MANAGER] = {"UIVM", 16, 2 * 1024 * 1024},
+};
 
 struct deferred {
     struct deferred *next;
@@ -37,6 +51,7 @@ struct deferred {
 struct client {
     struct client *next;
     struct hvd *hvd;
+    enum client_level level;
     int fd;
     sd_event_source *io;
     struct jp_reader in;
@@ -68,7 +83,7 @@ static void client_free(struct client *c)
             break;
         }
     }
-    d->nr_clients--;
+    d->nr_clients[c->level]--;
     for (struct deferred *r = c->deferreds; r; r = r->next)
         r->c = NULL; /* the work goes on; its reply is dropped */
     sd_event_source_disable_unref(c->resume);
@@ -129,7 +144,7 @@ static int queue(struct client *c, struct json_object *msg)
     char *s = jp_format(msg, &len);
     if (!s)
         return -1;
-    if (c->out_len - c->out_off + len > MAX_QUEUED) {
+    if (c->out_len - c->out_off + len > limits[c->level].max_queued) {
         log_warn("client %s does not read its messages; closing it", c->peer);
         free(s);
         return -1;
@@ -206,6 +221,11 @@ void client_subscribe(struct client *c)
 void client_set_async_replies(struct client *c)
 {
     c->async_replies = true;
+}
+
+enum client_level client_level(const struct client *c)
+{
+    return c ? c->level : CLIENT_LOCAL; /* hvd's own calls (autostart) are the host's */
 }
 
 /* Returns -1 when the client must go. */
@@ -355,15 +375,27 @@ void server_reply(struct deferred *r, struct json_object *result, const struct a
     free(r);
 }
 
-static void add_client(struct hvd *d, int fd, const char *peer)
+/* false when it was refused (and closed) */
+static bool add_client(struct hvd *d, int fd, const char *peer, enum client_level level)
 {
-    if (d->nr_clients >= MAX_CLIENTS) {
-        log_warn("too many clients; refusing %s", peer);
+    static bool warned[CLIENT_LEVELS]; /* once while full: a flood must not flood the log */
+    if (d->nr_clients[level] >= limits[level].max_clients) {
+        if (!warned[level])
+            log_warn("%u %s clients already; refusing %s (and others, until one leaves)",
+                     limits[level].max_clients, limits[level].what, peer);
+        warned[level] = true;
         close(fd);
-        return;
+        return false;
     }
+    warned[level] = false;
     struct client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        log_err("out of memory; refusing %s", peer);
+        close(fd);
+        return false;
+    }
     c->hvd = d;
+    c->level = level;
     c->fd = fd;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     jp_reader_init(&c->in, JP_MAX_MESSAGE);
@@ -371,11 +403,12 @@ static void add_client(struct hvd *d, int fd, const char *peer)
         close(fd);
         jp_reader_free(&c->in);
         free(c);
-        return;
+        return false;
     }
     c->next = d->clients;
     d->clients = c;
-    d->nr_clients++;
+    d->nr_clients[level]++;
+    return true;
 }
 
 void server_emit(struct hvd *d, const char *event, struct json_object *params)
@@ -433,74 +466,92 @@ static bool peer_allowed(const struct ucred *cr)
     return false;
 }
 
-static int on_unix_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+static void accept_unix(struct hvd *d, int fd, enum client_level level)
 {
-    (void)s;
-    (void)revents;
-    struct hvd *d = userdata;
     int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (cfd < 0)
-        return 0;
+        return;
     struct ucred cr;
     socklen_t len = sizeof(cr);
     if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || !peer_allowed(&cr)) {
         log_warn("refused a client (uid %d): not root and not in group hv", (int)cr.uid);
         close(cfd);
-        return 0;
+        return;
     }
     char peer[64];
-    snprintf(peer, sizeof(peer), "unix pid %d uid %d", (int)cr.pid, (int)cr.uid);
-    add_client(d, cfd, peer);
+    snprintf(peer, sizeof(peer), "%s pid %d uid %d", level == CLIENT_MANAGER ? "manager" : "unix",
+             (int)cr.pid, (int)cr.uid);
+    add_client(d, cfd, peer, level);
+}
+
+static int on_unix_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    (void)s;
+    (void)revents;
+    accept_unix(userdata, fd, CLIENT_LOCAL);
     return 0;
 }
 
-int server_listen_unix(struct hvd *d)
+static int on_manager_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+    (void)s;
+    (void)revents;
+    accept_unix(userdata, fd, CLIENT_MANAGER);
+    return 0;
+}
+
+static int listen_unix(struct hvd *d, const char *path, sd_event_io_handler_t on_accept)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(d->socket_path) >= sizeof(sa.sun_path)) {
-        log_err("socket path %s is too long", d->socket_path);
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        log_err("socket path %s is too long", path);
         return -1;
     }
-    strcpy(sa.sun_path, d->socket_path);
+    strcpy(sa.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
-    unlink(d->socket_path);
+    unlink(path);
     mode_t old = umask(0117);
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
     if (rc < 0 || listen(fd, 128) < 0) {
-        log_err("cannot listen on %s: %s", d->socket_path, strerror(errno));
+        log_err("cannot listen on %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
-    chmod(d->socket_path, 0660);
+    chmod(path, 0660);
     gid_t hv = hv_gid();
-    if (hv != (gid_t)-1 && chown(d->socket_path, (uid_t)-1, hv) < 0)
-        log_warn("cannot give %s to group hv: %s", d->socket_path, strerror(errno));
+    if (hv != (gid_t)-1 && chown(path, (uid_t)-1, hv) < 0)
+        log_warn("cannot give %s to group hv: %s", path, strerror(errno));
     sd_event_source *src;
-    if (sd_event_add_io(d->loop, &src, fd, EPOLLIN, on_unix_accept, d) < 0) {
+    if (sd_event_add_io(d->loop, &src, fd, EPOLLIN, on_accept, d) < 0) {
         close(fd);
         return -1;
     }
     sd_event_source_set_io_fd_own(src, 1);
     sd_event_source_set_floating(src, 1);
     sd_event_source_unref(src);
-    log_info("listening on %s", d->socket_path);
+    log_info("listening on %s", path);
     return 0;
 }
 
-/* ---- vsock ---- */
-
-static bool cid_allowed(struct hvd *d, unsigned cid)
+int server_listen_unix(struct hvd *d)
 {
-    if (d->uivm_cid && cid == d->uivm_cid)
-        return true;
-    for (struct vm *vm = d->vms; vm; vm = vm->next)
-        if (strcmp(vm->def->role, "uivm") == 0 && vm->def->vsock == cid)
-            return true;
-    return false;
+    return listen_unix(d, d->socket_path, on_unix_accept);
 }
+
+/* Tests: clients of this socket are treated as the UIVM (manager level). */
+int server_listen_manager(struct hvd *d)
+{
+    if (!d->manager_socket)
+        return 0;
+    log_warn("--manager-socket %s: its clients get the UIVM's level (for tests)",
+             d->manager_socket);
+    return listen_unix(d, d->manager_socket, on_manager_accept);
+}
+
+/* ---- vsock ---- */
 
 static int on_vsock_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -512,7 +563,7 @@ static int on_vsock_accept(sd_event_source *s, int fd, uint32_t revents, void *u
     int cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (cfd < 0)
         return 0;
-    if (!cid_allowed(d, peer.svm_cid)) {
+    if (!policy_is_uivm_cid(d, peer.svm_cid, NULL)) {
         log_warn("refused a vsock client from CID %u: not the UIVM", peer.svm_cid);
         close(cfd);
         return 0;
@@ -520,8 +571,8 @@ static int on_vsock_accept(sd_event_source *s, int fd, uint32_t revents, void *u
     char name[64];
     snprintf(name, sizeof(name), "vsock cid %u", peer.svm_cid);
     /* Rare (the UIVM's manager, once per connection) and worth knowing. */
-    log_info("the UIVM connected over vsock (CID %u)", peer.svm_cid);
-    add_client(d, cfd, name);
+    if (add_client(d, cfd, name, CLIENT_MANAGER))
+        log_info("the UIVM connected over vsock (CID %u)", peer.svm_cid);
     return 0;
 }
 

@@ -441,7 +441,7 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
     if (access(d->vmm_path, X_OK) != 0)
         return api_fail(e, "internal", "The VMM '%s' cannot be run: %s.", d->vmm_path,
                         strerror(errno));
-    if (check_disks(d, vm, e) < 0)
+    if (check_disks(d, vm, e) < 0 || policy_check_start_cid(d, vm, e) < 0)
         return -1;
 
     char *dir = vm_run_path(d, vm, NULL);

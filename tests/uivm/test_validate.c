@@ -47,6 +47,11 @@ int main(void)
     expect("kernel relative", hv_check_host_path("kernel", "vmlinuz", TRUE), "absolute");
     expect("initrd optional", hv_check_host_path("initrd", "", FALSE), NULL);
     expect("kernel ok", hv_check_host_path("kernel", "/boot/vmlinuz", TRUE), NULL);
+    expect("ISO from the store", hv_check_disk_entry("ISO", "debian.iso"), NULL);
+    expect("ISO on the host", hv_check_disk_entry("ISO", "/srv/debian.iso"), NULL);
+    expect("no ISO", hv_check_disk_entry("ISO", ""), NULL);
+    expect("ISO in a folder", hv_check_disk_entry("ISO", "isos/debian.iso"), "image in hvd");
+    expect("ISO ..", hv_check_disk_entry("ISO", "../x.iso"), "image in hvd");
 
     char *s = hv_format_size(1536ull << 20);
     expect("1.5 GiB", strcmp(s, "1.5 GiB") == 0 ? NULL : g_strdup(s), NULL);

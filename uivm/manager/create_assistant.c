@@ -165,8 +165,7 @@ static void check_boot_page(Assistant *a)
 {
     char *k = hv_check_host_path(_("kernel"), gtk_entry_get_text(GTK_ENTRY(a->kernel)), TRUE);
     char *i = hv_check_host_path(_("initrd"), gtk_entry_get_text(GTK_ENTRY(a->initrd)), FALSE);
-    char *iso =
-        hv_check_host_path(_("installer ISO"), gtk_entry_get_text(GTK_ENTRY(a->iso)), FALSE);
+    char *iso = hv_check_disk_entry(_("installer ISO"), gtk_entry_get_text(GTK_ENTRY(a->iso)));
     form_set_message(a->kernel_msg, a->kernel, k);
     form_set_message(a->initrd_msg, a->initrd, i);
     form_set_message(a->iso_msg, a->iso, iso);
@@ -594,8 +593,9 @@ static void build_boot_page(Assistant *a)
     GtkWidget *g = page_grid();
     int row = 0;
     gtk_grid_attach(GTK_GRID(g),
-                    hint_label(_("hv boots a Linux kernel directly. Paths are on the host. An "
-                                 "installer ISO is attached as a read-only disk.")),
+                    hint_label(_("hv boots a Linux kernel directly. Paths are on the host; from "
+                                 "the UIVM, kernels are in /var/lib/hv/kernels. An installer ISO, "
+                                 "attached as a read-only disk, is an image in hvd's store.")),
                     0, row++, 2, 1);
     a->kernel = gtk_entry_new();
     gtk_entry_set_placeholder_text(GTK_ENTRY(a->kernel), "/var/lib/hv/kernels/vmlinuz");

@@ -66,6 +66,18 @@ char *hv_check_host_path(const char *what, const char *path, gboolean required)
     return NULL;
 }
 
+char *hv_check_disk_entry(const char *what, const char *entry)
+{
+    if (!entry || !*entry || entry[0] == '/')
+        return NULL;
+    if (strlen(entry) > HV_NAME_MAX || !g_ascii_isalnum(entry[0]) ||
+        strspn(entry, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+            strlen(entry))
+        return g_strdup_printf(
+            _("The %s must be the name of an image in hvd's store or an absolute path."), what);
+    return NULL;
+}
+
 char *hv_format_size(guint64 bytes)
 {
     const guint64 gib = 1024ull * 1024 * 1024;

@@ -24,5 +24,11 @@ char *hv_check_cpus(guint cpus, guint host_cpus);
 /* A path on the host: required ones must be given; all must be absolute. */
 char *hv_check_host_path(const char *what, const char *path, gboolean required);
 
+/*
+ * A disk to attach: the name of an image in hvd's store (all the UIVM may
+ * give), or an absolute path on the host (hvd takes it from local clients).
+ */
+char *hv_check_disk_entry(const char *what, const char *entry);
+
 /* "1.5 GiB", "512 MiB" for a number of bytes. */
 char *hv_format_size(guint64 bytes);
