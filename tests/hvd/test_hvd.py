@@ -108,7 +108,7 @@ def hv(laptop):
 
 def ensure_events(laptop):
     """hvctl events logging to /tmp/events.log (again, on a revived laptop)."""
-    if laptop.run("pgrep -f 'hvctl --json events'").rc != 0:
+    if laptop.run("pgrep -f '[h]vctl --json events'").rc != 0:
         laptop.check(f"{HVCTL} --json events >>/tmp/events.log 2>&1 &")
 
 
