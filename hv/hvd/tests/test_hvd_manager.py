@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 
+from hvdclient import Client
+
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 MANAGER_CLIENTS = 16
 UIVM_CID = 3
@@ -37,33 +39,6 @@ def check(cond, what):
     print(("ok:" if cond else "FAIL:"), what, flush=True)
     if not cond:
         failures.append(what)
-
-
-class Client:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        self.sock.connect(path)
-        self.buf = b""
-        self.next_id = 1
-
-    def call(self, method, **params):
-        i = self.next_id
-        self.next_id += 1
-        self.sock.sendall(json.dumps({"id": i, "method": method, "params": params}).encode() + b"\n")
-        while True:
-            while b"\n" not in self.buf:
-                data = self.sock.recv(65536)
-                if not data:
-                    raise EOFError("hvd closed the connection")
-                self.buf += data
-            line, self.buf = self.buf.split(b"\n", 1)
-            msg = json.loads(line)
-            if msg.get("id") == i:
-                return msg
-
-    def close(self):
-        self.sock.close()
 
 
 class Setup:

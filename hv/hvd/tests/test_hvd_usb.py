@@ -23,6 +23,8 @@ import tempfile
 import threading
 import time
 
+from hvdclient import Client
+
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 failures = []
 
@@ -105,31 +107,6 @@ class FakeUsbd:
     def close(self):
         self.stop = True
         self.sock.close()
-
-
-class Client:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
-        self.sock.connect(path)
-        self.buf = b""
-        self.next_id = 1
-
-    def call(self, method, **params):
-        i = self.next_id
-        self.next_id += 1
-        self.sock.sendall(json.dumps({"id": i, "method": method, "params": params}).encode()
-                          + b"\n")
-        while True:
-            while b"\n" not in self.buf:
-                data = self.sock.recv(65536)
-                if not data:
-                    raise EOFError("hvd closed the connection")
-                self.buf += data
-            line, self.buf = self.buf.split(b"\n", 1)
-            msg = json.loads(line)
-            if msg.get("id") == i:
-                return msg
 
 
 def code(reply):

@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A client of hvd's JSON API (docs/hvd-api.md) for the unit tests here:
+one request at a time, the reply with the request's id returned, events and
+other lines skipped."""
+
+import json
+import socket
+
+
+class Client:
+    def __init__(self, path, timeout=30):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+        self.next_id = 1
+
+    def call(self, method, **params):
+        i = self.next_id
+        self.next_id += 1
+        self.sock.sendall(json.dumps({"id": i, "method": method, "params": params}).encode()
+                          + b"\n")
+        while True:
+            while b"\n" not in self.buf:
+                data = self.sock.recv(65536)
+                if not data:
+                    raise EOFError("hvd closed the connection")
+                self.buf += data
+            line, self.buf = self.buf.split(b"\n", 1)
+            msg = json.loads(line)
+            if msg.get("id") == i:
+                return msg
+
+    def close(self):
+        self.sock.close()
