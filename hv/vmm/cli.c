@@ -26,7 +26,11 @@ void cli_usage(FILE *f)
           "  --cmdline STR          kernel command line (default \"" VM_DEFAULT_CMDLINE "\")\n"
           "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M, at least 64M)\n"
           "  --cpus N               number of vCPUs (default 1)\n"
-          "  --disk PATH[,ro]       a virtio disk; repeat for more\n"
+          "  --disk PATH[,ro][,format=raw|qcow2]\n"
+          "                         a virtio disk; repeat for more. Give the format:\n"
+          "                         without it the image is probed (with a warning)\n"
+          "  --image-dir DIR        qcow2 backing files must be in DIR (repeat for more;\n"
+          "                         default: each image's own directory)\n"
           "  --net tap=IFNAME       a virtio network card on a tap interface\n"
           "  --mac MAC              its MAC address, e.g. 52:54:00:12:34:56\n"
           "  --vsock CID            a virtio vsock device with this guest CID (>= 3)\n"
@@ -85,6 +89,7 @@ enum {
     OPT_USER,
     OPT_SANDBOX,
     OPT_PCI,
+    OPT_IMAGE_DIR,
 };
 
 static const struct option options[] = {
@@ -107,28 +112,43 @@ static const struct option options[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
     {"pci", required_argument, NULL, OPT_PCI},
+    {"image-dir", required_argument, NULL, OPT_IMAGE_DIR},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
+/* PATH[,ro|,rw][,format=F]: options are taken off the end, so a path may hold commas. */
 static enum cli_result parse_disk(char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
     if (cfg->nr_disks == VM_MAX_DISKS)
         return fail(err, errlen, "at most %d --disk options are allowed", VM_MAX_DISKS);
     struct vm_disk *d = &cfg->disks[cfg->nr_disks];
-    char *comma = strrchr(arg, ',');
-    d->readonly = false;
-    if (comma && strcmp(comma, ",ro") == 0) {
-        *comma = '\0';
-        d->readonly = true;
-    } else if (comma && strcmp(comma, ",rw") == 0) {
+    *d = (struct vm_disk){0};
+    bool seen_mode = false, seen_format = false;
+    for (char *comma; (comma = strrchr(arg, ','));) {
+        const char *opt = comma + 1;
+        bool is_format = strncmp(opt, "format=", 7) == 0;
+        if (!is_format && strcmp(opt, "ro") != 0 && strcmp(opt, "rw") != 0)
+            break; /* not an option: the rest is the path */
+        if (is_format ? seen_format : seen_mode)
+            return fail(err, errlen, "--disk %s: '%s' is given twice", arg, opt);
+        if (is_format) {
+            if (strcmp(opt + 7, "raw") != 0 && strcmp(opt + 7, "qcow2") != 0)
+                return fail(err, errlen, "--disk %s: the format is raw or qcow2, not '%s'", arg,
+                            opt + 7);
+            d->format = opt + 7;
+            seen_format = true;
+        } else {
+            d->readonly = opt[1] == 'o';
+            seen_mode = true;
+        }
         *comma = '\0';
     }
     if (!*arg)
         return fail(err, errlen,
-                    "--disk needs a file name, as in --disk disk.img or "
-                    "--disk disk.img,ro");
+                    "--disk needs a file name, as in --disk disk.img,format=raw or "
+                    "--disk disk.img,ro,format=qcow2");
     d->path = arg;
     cfg->nr_disks++;
     return CLI_RUN;
@@ -180,6 +200,14 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
         case OPT_DISK:
             if (parse_disk(optarg, cfg, err, errlen) != CLI_RUN)
                 return CLI_ERROR;
+            break;
+        case OPT_IMAGE_DIR:
+            if (cfg->nr_image_dirs == VM_MAX_IMAGE_DIRS)
+                return fail(err, errlen, "at most %d --image-dir options are allowed",
+                            VM_MAX_IMAGE_DIRS);
+            if (!*optarg)
+                return fail(err, errlen, "--image-dir needs a directory");
+            cfg->image_dirs[cfg->nr_image_dirs++] = optarg;
             break;
         case OPT_NET:
             if (strncmp(optarg, "tap=", 4) != 0 || !optarg[4] || strlen(optarg + 4) >= 16)
@@ -334,6 +362,18 @@ int cli_check_host(const struct vm_config *cfg, const char *meminfo_path, char *
     for (unsigned i = 0; i < cfg->nr_disks; i++)
         if (check_file("disk", cfg->disks[i].path, !cfg->disks[i].readonly, err, errlen) < 0)
             return -1;
+    for (unsigned i = 0; i < cfg->nr_image_dirs; i++) {
+        struct stat st;
+        const char *why = NULL;
+        if (stat(cfg->image_dirs[i], &st) < 0)
+            why = errno == ENOENT ? "does not exist" : strerror(errno);
+        else if (!S_ISDIR(st.st_mode))
+            why = "is not a directory";
+        if (why) {
+            snprintf(err, errlen, "the image directory %s %s", cfg->image_dirs[i], why);
+            return -1;
+        }
+    }
     uint64_t total = mem_total(meminfo_path);
     if (total && cfg->ram_size > total) {
         snprintf(err, errlen,

@@ -62,7 +62,8 @@ void pm_press_power_button(struct vm *vm);
  * main.c says so clearly when one is missing.
  */
 #define HV_WEAK __attribute__((weak))
-HV_WEAK int virtio_blk_create(struct vm *vm, const char *path, bool readonly);
+struct vm_disk;
+HV_WEAK int virtio_blk_create(struct vm *vm, const struct vm_disk *disk);
 HV_WEAK int virtio_net_create(struct vm *vm, const char *tap_ifname);
 HV_WEAK int virtio_vsock_create(struct vm *vm, uint64_t guest_cid);
 HV_WEAK int virtio_rng_create(struct vm *vm);

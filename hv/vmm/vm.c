@@ -164,7 +164,7 @@ static int create_virtio_devices(struct vm *vm)
             log_err("this hv-vmm was built without virtio-blk: --disk cannot be used");
             return -1;
         }
-        if (virtio_blk_create(vm, cfg->disks[i].path, cfg->disks[i].readonly) < 0)
+        if (virtio_blk_create(vm, &cfg->disks[i]) < 0)
             return -1;
     }
     if (cfg->net_tap) {

@@ -38,7 +38,10 @@ enum vm_exit_code {
 struct vm_disk {
     const char *path;
     bool readonly;
+    const char *format; /* "raw" or "qcow2"; NULL: probed (interactive use only) */
 };
+
+#define VM_MAX_IMAGE_DIRS 8
 
 /* What the command line asked for; read-only once the VM exists. */
 struct vm_config {
@@ -50,6 +53,9 @@ struct vm_config {
     unsigned nr_cpus;
     struct vm_disk disks[VM_MAX_DISKS];
     unsigned nr_disks;
+    /* --image-dir: where qcow2 backing files may be (NULL-terminated; none: each image's own) */
+    const char *image_dirs[VM_MAX_IMAGE_DIRS + 1];
+    unsigned nr_image_dirs;
     const char *net_tap;        /* NULL: no network */
     uint8_t net_mac[6];         /* --mac; all zero: derived from the TAP name */
     uint64_t vsock_cid;         /* 0: no vsock */

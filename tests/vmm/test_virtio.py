@@ -82,11 +82,13 @@ def vt(laptop, tmp_path_factory):
     return laptop
 
 
-def initrd(lt, name, script, progs=()):
-    """The test guest's initrd plus /test.sh = script and the named programs."""
+def initrd(lt, name, script, progs=(), data=None):
+    """The test guest's initrd plus /test.sh = script, the named programs and data files."""
     files = {"test.sh": (0o100755, script.encode())}
     for p in progs:
         files[p] = (0o100755, lt.progs[p])
+    for fname, content in (data or {}).items():
+        files[fname] = (0o100644, content)
     lt.put(newc(files), f"{W}/{name}.cpio")
     lt.check(f"cat {GUEST}/initrd.img {W}/{name}.cpio > {W}/{name}.initrd")
     return f"{W}/{name}.initrd"
@@ -260,6 +262,66 @@ def test_blk_qcow2_overlay_on_a_golden_image(vt):
     assert host_sha(vt, raw, 0, 1) == run.line("first-mib"), run
     assert run.line("first-mib") != pattern, run
     vt.run(f"rm -f {raw}")
+
+
+
+# ---- a guest that makes its raw disk look like a qcow2 image ----
+
+def qcow2_v2_with_backing(backing, size=DISK_MIB << 20):
+    """A 512-byte qcow2 v2 header naming a backing file: what a hostile guest writes."""
+    name = backing.encode()
+    hdr = struct.pack(">4sIQIIQIIQQIIQ", b"QFI\xfb", 2, 72, len(name), 16, size, 0, 1,
+                      0x30000, 0x10000, 1, 0, 0)
+    return (hdr + name).ljust(512, b"\0")
+
+
+EVIL_SH = """\
+if dd if=/evil.sector of=/dev/vda bs=512 count=1 conv=notrunc,fsync 2>/tmp/err; then
+    echo "hv-guest: evil write done"
+else
+    echo "hv-guest: evil write refused: $(tr '\\n' ' ' < /tmp/err)"
+fi
+echo 3 > /proc/sys/vm/drop_caches
+echo "hv-guest: sector0 $(dd if=/dev/vda bs=512 count=1 2>/dev/null | sha256sum | cut -d' ' -f1)"
+"""
+
+
+def test_blk_guest_written_qcow2_header_never_opens_a_host_file(vt):
+    """Issue 12, defect 1: a guest writes a qcow2 header naming a host file into sector 0.
+
+    Probed (no format given): the write is refused. With format=raw (what hvd
+    passes): the write lands, and the next start still serves the disk as raw:
+    the guest reads its own sector back, never the host file. A later probe
+    would see qcow2, but the backing file is outside the image's directory and
+    is refused.
+    """
+    img = f"{W}/evil-raw.img"
+    evil = qcow2_v2_with_backing("/etc/hostname")
+    vt.check(f"rm -f {img}; truncate -s {DISK_MIB}M {img}")
+    rd = initrd(vt, "evil", EVIL_SH, data={"evil.sector": evil})
+
+    probed = boot(vt, vm_args(rd, f"--disk {img}"), "evil-probed")
+    assert probed.rc == 0, probed
+    assert "no format given, probed as raw" in probed.stderr, probed
+    assert "hv-guest: evil write refused" in probed.console, probed
+    assert "refused the guest's write of a qcow2 header" in probed.stderr, probed
+    assert vt.check(f"head -c 4 {img} | od -An -tx1").stdout.split() == ["00"] * 4
+
+    written = boot(vt, vm_args(rd, f"--disk {img},format=raw"), "evil-raw")
+    assert written.rc == 0, written
+    assert "hv-guest: evil write done" in written.console, written
+    assert written.line("sector0") == sha(evil), written
+    assert host_sha(vt, img, 0, 1) == sha(evil + bytes((1 << 20) - 512))
+
+    again = boot(vt, vm_args(rd, f"--disk {img},ro,format=raw"), "evil-again")
+    assert again.rc == 0, again
+    assert "(raw)" in again.stderr and "probed" not in again.stderr, again
+    assert again.line("sector0") == sha(evil), again   # its own bytes, not /etc/hostname
+
+    res = vt.run(f"{VMM} --kernel {GUEST}/vmlinuz --memory 128M --console none --disk {img},ro "
+                 f"</dev/null", timeout=60)
+    assert res.rc == 1, (res.rc, res.stderr)
+    assert "/etc/hostname" in res.stderr and "outside the directories" in res.stderr, res.stderr
 
 
 # ---- virtio-net ----
@@ -499,6 +561,9 @@ def qcow2_header(size=64 << 20, l1_offset=0x30000, l1_size=1, refcount_offset=0x
     ("l1-beyond-file", "qcow2"),
     ("missing-backing", "nope.qcow2"),
     ("directory", "is a directory"),
+    ("backing-outside", "/etc/shadow (/etc/shadow) is outside the directories"),
+    ("backing-link-outside", "is outside the directories"),
+    ("backing-block-device", "not a regular file"),
 ])
 def test_bad_disk_is_refused_with_a_sentence(vt, kind, message):
     path = f"{W}/bad-{kind}"
@@ -510,6 +575,15 @@ def test_bad_disk_is_refused_with_a_sentence(vt, kind, message):
     elif kind == "missing-backing":
         vt.check(f"rm -f {path}; qemu-img create -q -f qcow2 -u -b {W}/nope.qcow2 -F qcow2 "
                  f"{path} 64M")
+    elif kind.startswith("backing-"):
+        # A hostile image the user was given, attached the way hvd does it.
+        target = {"backing-outside": "/etc/shadow", "backing-link-outside": "link",
+                  "backing-block-device": "/dev/vda"}[kind]
+        path = f"{W}/images/{kind}.qcow2"
+        vt.check(f"mkdir -p {W}/images && ln -sfn /etc/passwd {W}/images/link && "
+                 f"rm -f {path} && qemu-img create -q -f qcow2 -u -b {target} -F raw {path} 64M")
+        dirs = "--image-dir /dev" if kind == "backing-block-device" else ""
+        path = f"{path},format=qcow2 --image-dir {W}/images {dirs}"
     else:
         vt.check(f"mkdir -p {path}")
     res = vt.run(f"{VMM} --kernel {GUEST}/vmlinuz --memory 128M --console none --disk {path} "

@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <linux/fs.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "qcow2.h"
@@ -25,7 +28,63 @@ struct bdev_chain {
     unsigned depth;
     dev_t dev[BDEV_MAX_CHAIN];
     ino_t ino[BDEV_MAX_CHAIN];
+    /* Where backing files may be: resolved directory names, without a trailing slash. */
+    char *dirs[BDEV_MAX_DIRS];
+    unsigned nr_dirs;
 };
+
+static void chain_free_dirs(struct bdev_chain *chain)
+{
+    for (unsigned i = 0; i < chain->nr_dirs; i++)
+        free(chain->dirs[i]);
+    chain->nr_dirs = 0;
+}
+
+static int chain_add_dir(struct bdev_chain *chain, const char *dir, char *err)
+{
+    char *real = realpath(dir, NULL);
+    if (!real) {
+        int e = errno;
+        bdev_errf(err, "image directory %s: %s", dir, strerror(e));
+        return -e;
+    }
+    if (chain->nr_dirs == BDEV_MAX_DIRS) {
+        free(real);
+        bdev_errf(err, "image directory %s: at most %d image directories", dir, BDEV_MAX_DIRS);
+        return -E2BIG;
+    }
+    if (strcmp(real, "/") == 0)
+        real[0] = '\0'; /* every path is "" + "/..." below */
+    chain->dirs[chain->nr_dirs++] = real;
+    return 0;
+}
+
+/* The allowed directories: those given, or the directory the image really is in. */
+static int chain_set_dirs(struct bdev_chain *chain, const char *path, const char *const *dirs,
+                          bool must_exist, char *err)
+{
+    if (dirs && dirs[0]) {
+        for (; *dirs; dirs++) {
+            int ret = chain_add_dir(chain, *dirs, err);
+            if (ret) {
+                chain_free_dirs(chain);
+                return ret;
+            }
+        }
+        return 0;
+    }
+    char *real = realpath(path, NULL);
+    if (!real) {
+        int e = errno;
+        if (!must_exist)
+            return 0; /* no directory: no backing file at all */
+        bdev_errf(err, "cannot open disk image %s: %s", path, strerror(e));
+        return -e;
+    }
+    int ret = chain_add_dir(chain, dirname(real), err);
+    free(real);
+    return ret;
+}
 
 int bdev_fd_size(int fd, uint64_t *size)
 {
@@ -117,20 +176,107 @@ static int open_file(const char *path, bool readonly, int *fdp, char *err)
     return 0;
 }
 
-int bdev_open(struct bdev **out, const char *path, bool readonly, enum bdev_format fmt,
-              char err[BDEV_ERR_LEN])
+int bdev_open_confined(struct bdev **out, const char *path, bool readonly, enum bdev_format fmt,
+                       const char *const *image_dirs, char err[BDEV_ERR_LEN])
 {
     struct bdev_chain chain = {.lock = true};
     int fd = -1;
     int ret = open_file(path, readonly, &fd, err);
-    return ret ? ret : bdev_open_chain(out, fd, path, readonly, fmt, &chain, err);
+    if (ret)
+        return ret;
+    if ((ret = chain_set_dirs(&chain, path, image_dirs, true, err))) {
+        close(fd);
+        return ret;
+    }
+    ret = bdev_open_chain(out, fd, path, readonly, fmt, &chain, err);
+    chain_free_dirs(&chain);
+    return ret;
+}
+
+int bdev_open(struct bdev **out, const char *path, bool readonly, enum bdev_format fmt,
+              char err[BDEV_ERR_LEN])
+{
+    return bdev_open_confined(out, path, readonly, fmt, NULL, err);
 }
 
 int bdev_open_fd(struct bdev **out, int fd, const char *path, bool readonly, enum bdev_format fmt,
                  char err[BDEV_ERR_LEN])
 {
     struct bdev_chain chain = {0};
-    return bdev_open_chain(out, fd, path, readonly, fmt, &chain, err);
+    int ret = chain_set_dirs(&chain, path, NULL, false, err);
+    if (ret) {
+        close(fd);
+        return ret;
+    }
+    ret = bdev_open_chain(out, fd, path, readonly, fmt, &chain, err);
+    chain_free_dirs(&chain);
+    return ret;
+}
+
+/* The part of real below one of the allowed directories (and that directory), or NULL. */
+static const char *below_allowed(const struct bdev_chain *chain, const char *real, const char **dir)
+{
+    for (unsigned i = 0; i < chain->nr_dirs; i++) {
+        size_t n = strlen(chain->dirs[i]);
+        if (strncmp(real, chain->dirs[i], n) == 0 && real[n] == '/' && real[n + 1]) {
+            *dir = chain->dirs[i][0] ? chain->dirs[i] : "/";
+            return real + n + 1;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Open path read-only if it resolves to a regular file inside an allowed
+ * directory. The resolved name is opened again beneath that directory with
+ * no symbolic links allowed, so a link swapped in after the check cannot
+ * lead out. O_NONBLOCK: opening a FIFO must not hang (it is refused below).
+ */
+static int open_backing_file(const struct bdev_chain *chain, const char *path, int *fdp, char *err)
+{
+    char *real = realpath(path, NULL);
+    if (!real) {
+        int e = errno;
+        bdev_errf(err, "cannot open disk image %s: %s", path, strerror(e));
+        return -e;
+    }
+    const char *dir = NULL, *rel = below_allowed(chain, real, &dir);
+    int ret = 0, fd = -1;
+    if (!rel) {
+        bdev_errf(err, "%s (%s) is outside the directories disk images may be in (%s%s)", path,
+                  real, chain->nr_dirs ? chain->dirs[0] : "none",
+                  chain->nr_dirs > 1 ? ", ..." : "");
+        ret = -EACCES;
+        goto out;
+    }
+    int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct open_how how = {
+        .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    fd = dfd < 0 ? -1 : (int)syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+    if (fd < 0) {
+        ret = -errno;
+        bdev_errf(err, "cannot open disk image %s: %s", real, strerror(-ret));
+    }
+    if (dfd >= 0)
+        close(dfd);
+    struct stat st;
+    if (!ret && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+        ret = -EACCES;
+        bdev_errf(err, "%s is not a regular file: a backing file must be an image file", real);
+    }
+    if (!ret && fcntl(fd, F_SETFL, 0) < 0) {
+        ret = -errno;
+        bdev_errf(err, "%s: %s", real, strerror(-ret));
+    }
+    if (ret && fd >= 0)
+        close(fd);
+    else
+        *fdp = fd;
+out:
+    free(real);
+    return ret;
 }
 
 int bdev_open_backing(struct bdev **out, const char *overlay, const char *name,
@@ -147,7 +293,7 @@ int bdev_open_backing(struct bdev **out, const char *overlay, const char *name,
     }
     int fd = -1;
     char sub[BDEV_ERR_LEN];
-    int ret = open_file(path, true, &fd, sub);
+    int ret = open_backing_file(chain, path, &fd, sub);
     if (!ret)
         ret = bdev_open_chain(out, fd, path, true, fmt, chain, sub);
     /* The innermost failure names its image and the overlay pointing at it. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Disk image backends of hv-vmm (docs/disks.md): raw files or block devices
- * and qcow2 v2/v3 images with backing files. The format is probed from the
- * image's first bytes (or forced by the caller), never guessed from a name.
+ * and qcow2 v2/v3 images with backing files. The format is given by the
+ * caller (hvd decides it once and passes it) or, for interactive use, probed
+ * from the image's first bytes; never guessed from a name. Backing files are
+ * opened only inside the allowed image directories, and only regular files.
  *
  * A struct bdev is used by one thread at a time. Every function returns 0 or
  * -errno. Opening checks every field of the image it relies on: an image that
@@ -20,6 +22,7 @@
 #define BDEV_ERR_LEN   320
 #define BDEV_MAX_CHAIN 16  /* images in a backing chain, the top one included */
 #define BDEV_IOV_MAX   512 /* segments per request */
+#define BDEV_MAX_DIRS  8   /* directories backing files may be in */
 
 enum bdev_format {
     BDEV_FMT_PROBE, /* qcow2 if the file starts with its magic, raw otherwise */
@@ -61,8 +64,18 @@ int bdev_open(struct bdev **out, const char *path, bool readonly, enum bdev_form
               char err[BDEV_ERR_LEN]);
 
 /*
+ * The same, with the directories backing files must be in (NULL-terminated,
+ * at most BDEV_MAX_DIRS; NULL or empty: the image's own directory). A backing
+ * file name is resolved (symbolic links followed) and must land inside one
+ * of them, on a regular file: never a block device or any other host file.
+ */
+int bdev_open_confined(struct bdev **out, const char *path, bool readonly, enum bdev_format fmt,
+                       const char *const *image_dirs, char err[BDEV_ERR_LEN]);
+
+/*
  * The same on an open fd (taken over: closed by bdev_close, or on failure).
- * path names the image in messages and locates relative backing file names.
+ * path names the image in messages and locates relative backing file names;
+ * backing files only in path's directory (none if path does not exist).
  * No locking. For tests and fuzzers.
  */
 int bdev_open_fd(struct bdev **out, int fd, const char *path, bool readonly, enum bdev_format fmt,
@@ -87,7 +100,10 @@ int bdev_open_chain(struct bdev **out, int fd, const char *path, bool readonly,
 int raw_open(struct bdev **out, int fd, const char *path, bool readonly, char *err);
 int qcow2_open(struct bdev **out, int fd, const char *path, bool readonly, struct bdev_chain *chain,
                char *err);
-/* Open a backing file, read-only and locked shared, relative to the overlay's directory. */
+/*
+ * Open a backing file, read-only and locked shared, relative to the overlay's
+ * directory; refused unless it resolves to a regular file in an allowed directory.
+ */
 int bdev_open_backing(struct bdev **out, const char *overlay, const char *name,
                       enum bdev_format fmt, struct bdev_chain *chain, char *err);
 

@@ -16,24 +16,42 @@ static int raw_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint6
     return bdev_rw_full(b->fd, iov, n, off, false);
 }
 
+/*
+ * A probed raw image must stay raw: a guest writing a qcow2 header into its
+ * sector 0 would make the next probe open it as qcow2, with a backing file of
+ * the guest's choosing. The guest's buffer is guest RAM that another vCPU can
+ * change at any moment, so the head of the write is copied once, checked in
+ * the copy, and the copy is what gets written.
+ */
+static int raw_pwritev_guarded(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    enum { MAGIC_LEN = sizeof(QCOW2_MAGIC) - 1 };
+    uint8_t head[512];
+    size_t total = bdev_iov_total(iov, n);
+    size_t len = MIN(total, sizeof(head));
+    bdev_iov_to_buf(iov, n, 0, head, len);
+
+    uint8_t start[MAGIC_LEN] = {0}; /* the file's first bytes once this write is done */
+    if (pread(b->fd, start, sizeof(start), 0) < 0)
+        return -errno;
+    for (uint64_t i = off; i < MAGIC_LEN && i < off + len; i++)
+        start[i] = head[i - off];
+    if (memcmp(start, QCOW2_MAGIC, MAGIC_LEN) == 0)
+        return -EPERM;
+
+    struct iovec first = {head, len};
+    int ret = bdev_rw_full(b->fd, &first, 1, off, true);
+    if (ret || len == total)
+        return ret;
+    struct iovec rest[BDEV_IOV_MAX];
+    unsigned k = bdev_iov_slice(iov, n, len, total - len, rest, BDEV_IOV_MAX);
+    return bdev_rw_full(b->fd, rest, k, off + len, true);
+}
+
 static int raw_pwritev(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
 {
-    /*
-     * A probed raw image must stay raw: a guest writing a qcow2 header into
-     * its sector 0 would otherwise make hv open it as qcow2 next time, with
-     * a backing file of the guest's choosing.
-     */
-    if (b->probed && off < 4) {
-        uint8_t head[4] = {0};
-        size_t len = MIN(bdev_iov_total(iov, n), 4 - off);
-        uint8_t cur[4] = {0};
-        if (pread(b->fd, cur, sizeof(cur), 0) < 0)
-            return -errno;
-        memcpy(head, cur, 4);
-        bdev_iov_to_buf(iov, n, 0, head + off, len);
-        if (memcmp(head, QCOW2_MAGIC, 4) == 0)
-            return -EPERM;
-    }
+    if (b->probed && off < sizeof(QCOW2_MAGIC) - 1)
+        return raw_pwritev_guarded(b, iov, n, off);
     return bdev_rw_full(b->fd, iov, n, off, true);
 }
 

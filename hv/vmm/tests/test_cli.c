@@ -54,6 +54,31 @@ static void test_ok(void)
     CHECK(memcmp(cfg.net_mac, "\x52\x54\x00\xab\xcd\x0f", 6) == 0);
 }
 
+static void test_disk_options(void)
+{
+    CHECK(parse("--kernel", "/k", "--disk", "/a.img", "--disk", "/b.img,ro,format=qcow2", "--disk",
+                "/c.img,format=raw,ro", "--disk", "/d,e.img,format=raw", "--image-dir",
+                "/var/lib/hv/images", "--image-dir", "/srv/golden", NULL) == CLI_RUN);
+    CHECK(cfg.nr_disks == 4 && !cfg.disks[0].format && !cfg.disks[0].readonly);
+    CHECK(cfg.disks[1].readonly && strcmp(cfg.disks[1].format, "qcow2") == 0 &&
+          strcmp(cfg.disks[1].path, "/b.img") == 0);
+    CHECK(cfg.disks[2].readonly && strcmp(cfg.disks[2].format, "raw") == 0 &&
+          strcmp(cfg.disks[2].path, "/c.img") == 0);
+    CHECK(strcmp(cfg.disks[3].path, "/d,e.img") == 0 && !cfg.disks[3].readonly);
+    CHECK(cfg.nr_image_dirs == 2 && strcmp(cfg.image_dirs[1], "/srv/golden") == 0 &&
+          !cfg.image_dirs[2]);
+
+    CHECK(parse("--kernel", "/k", "--disk", "/a.img,format=vhd", NULL) == CLI_ERROR &&
+          strstr(err, "raw or qcow2, not 'vhd'"));
+    CHECK(parse("--kernel", "/k", "--disk", "/a.img,format=raw,format=qcow2", NULL) == CLI_ERROR &&
+          strstr(err, "given twice"));
+    CHECK(parse("--kernel", "/k", "--disk", "/a.img,ro,rw", NULL) == CLI_ERROR &&
+          strstr(err, "given twice"));
+    CHECK(parse("--kernel", "/k", "--disk", ",format=raw", NULL) == CLI_ERROR &&
+          strstr(err, "needs a file name"));
+    CHECK(parse("--kernel", "/k", "--image-dir", "", NULL) == CLI_ERROR);
+}
+
 static void test_errors(void)
 {
     CHECK(parse("--kernel", "/k", "--mac", "01:00:5e:00:00:01", NULL) == CLI_ERROR &&
@@ -162,6 +187,11 @@ static void test_host(void)
     CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "disk"));
     CHECK(parse("--kernel", "/tmp", NULL) == CLI_RUN);
     CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "directory"));
+    CHECK(parse("--kernel", kernel, "--image-dir", "/nonexistent-images", NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 &&
+          strstr(err, "image directory /nonexistent-images does not exist"));
+    CHECK(parse("--kernel", kernel, "--image-dir", meminfo, NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "not a directory"));
     unlink(meminfo);
     unlink(kernel);
 }
@@ -169,6 +199,7 @@ static void test_host(void)
 int main(void)
 {
     test_ok();
+    test_disk_options();
     test_errors();
     test_sandbox_options();
     test_host();

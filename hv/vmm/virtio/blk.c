@@ -38,17 +38,31 @@ struct blk {
 
 static unsigned nr_disks;
 
-int blk_disk_open(struct blk_disk *d, const char *path, bool readonly)
+int blk_disk_open(struct blk_disk *d, const char *path, bool readonly, const char *format,
+                  const char *const *image_dirs)
 {
     char err[BDEV_ERR_LEN];
+    enum bdev_format fmt = BDEV_FMT_PROBE;
+    if (format && strcmp(format, "raw") == 0)
+        fmt = BDEV_FMT_RAW;
+    else if (format && strcmp(format, "qcow2") == 0)
+        fmt = BDEV_FMT_QCOW2;
+    else if (format) {
+        log_err("disk image %s: unknown format '%s'", path, format);
+        return -EINVAL;
+    }
 
     d->readonly = readonly;
-    int ret = bdev_open(&d->bdev, path, readonly, BDEV_FMT_PROBE, err);
+    int ret = bdev_open_confined(&d->bdev, path, readonly, fmt, image_dirs, err);
     if (ret) {
         log_err("%s", err);
         d->bdev = NULL;
         return ret;
     }
+    if (!format)
+        log_warn("disk image %s: no format given, probed as %s; pass format=%s (what a guest "
+                 "writes can change what a probe finds)",
+                 path, d->bdev->format, d->bdev->format);
     uint64_t bytes = d->bdev->size;
     if (bytes % BLK_SECTOR)
         log_warn("disk image %s: the last %llu bytes (not a whole sector) are not visible", path,
@@ -78,7 +92,12 @@ static uint8_t io_status(struct blk_disk *d, int ret)
 {
     if (!ret)
         return VIRTIO_BLK_S_OK;
-    if (!d->logged_ioerr) {
+    if (ret == -EPERM && !d->logged_guard) { /* raw.c's guard on a probed image */
+        d->logged_guard = true;
+        log_warn("%s: refused the guest's write of a qcow2 header into its probed raw image "
+                 "(give format=raw to allow it)",
+                 d->name);
+    } else if (ret != -EPERM && !d->logged_ioerr) {
         d->logged_ioerr = true;
         log_err("%s: I/O error on the image: %s", d->name, strerror(-ret));
     }
@@ -213,14 +232,17 @@ static void blk_fill_config(struct blk *b)
     c[56] = 1; /* write_zeroes_may_unmap */
 }
 
-int virtio_blk_create(struct vm *vm, const char *path, bool readonly)
+int virtio_blk_create(struct vm *vm, const struct vm_disk *disk)
 {
+    const char *path = disk->path;
+    bool readonly = disk->readonly;
     struct blk *b = calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
     snprintf(b->name, sizeof(b->name), "virtio-blk%u", nr_disks);
     b->disk.name = b->name;
-    int ret = blk_disk_open(&b->disk, path, readonly);
+    int ret =
+        blk_disk_open(&b->disk, path, readonly, disk->format, vm->cfg ? vm->cfg->image_dirs : NULL);
     if (ret)
         goto err_free;
 

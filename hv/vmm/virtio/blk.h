@@ -26,11 +26,17 @@ struct blk_disk {
     bool readonly;
     uint64_t sectors;
     char serial[BLK_ID_BYTES];
-    bool logged_malformed, logged_ioerr;
+    bool logged_malformed, logged_ioerr, logged_guard;
 };
 
-/* Open the image (format probed, locked against other writers). Returns 0 or -errno, logged. */
-int blk_disk_open(struct blk_disk *d, const char *path, bool readonly);
+/*
+ * Open the image (locked against other writers) in format "raw" or "qcow2",
+ * or probed if format is NULL (logged as a warning: a guest can change what a
+ * probe finds). qcow2 backing files only in image_dirs (NULL-terminated; NULL:
+ * the image's own directory). Returns 0 or -errno, logged.
+ */
+int blk_disk_open(struct blk_disk *d, const char *path, bool readonly, const char *format,
+                  const char *const *image_dirs);
 void blk_disk_close(struct blk_disk *d);
 
 /*

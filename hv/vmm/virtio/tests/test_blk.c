@@ -40,7 +40,7 @@ static uint8_t req(struct blk_disk *d, uint32_t type, uint64_t sector, void *out
 static void test_rw(void)
 {
     struct blk_disk d = {.name = "test"};
-    CHECK(blk_disk_open(&d, path, false) == 0);
+    CHECK(blk_disk_open(&d, path, false, "raw", NULL) == 0);
     CHECK(d.sectors == DISK_BYTES / 512);
 
     uint8_t wbuf[1024], rbuf[1024] = {0}, file[1024];
@@ -107,14 +107,14 @@ static void test_rw(void)
 
     /* A second writer is refused. */
     struct blk_disk d2 = {.name = "test2"};
-    CHECK(blk_disk_open(&d2, path, false) < 0);
+    CHECK(blk_disk_open(&d2, path, false, "raw", NULL) < 0);
     blk_disk_close(&d);
 }
 
 static void test_readonly(void)
 {
     struct blk_disk d = {.name = "ro"};
-    CHECK(blk_disk_open(&d, path, true) == 0);
+    CHECK(blk_disk_open(&d, path, true, NULL, NULL) == 0);
     uint8_t before[1024], after[1024], junk[1024], seg[16] = {0};
     memset(junk, 0x5a, sizeof(junk));
     CHECK(req(&d, VIRTIO_BLK_T_IN, 0, NULL, 0, before, sizeof(before), NULL) == VIRTIO_BLK_S_OK);

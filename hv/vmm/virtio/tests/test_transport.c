@@ -333,9 +333,9 @@ int main(void)
     io_bus_init(&vm.pio, "pio");
     io_bus_init(&vm.mmio, "mmio");
     CHECK(pci_bus_init(&vm.pci, &vm.pio, &vm.mmio) == 0);
-    CHECK(virtio_blk_create(&vm, img, false) == 0);
+    CHECK(virtio_blk_create(&vm, &(struct vm_disk){.path = img, .format = "raw"}) == 0);
     CHECK(virtio_rng_create(&vm) == 0);
-    CHECK(virtio_blk_create(&vm, "/nonexistent/disk.img", false) == -ENOENT);
+    CHECK(virtio_blk_create(&vm, &(struct vm_disk){.path = "/nonexistent/disk.img"}) == -ENOENT);
     CHECK(virtio_console_create(&vm, "bogus") == -EINVAL);
 
     struct drv blk, rng;
