@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "device.h"
 #include "jsonproto.h"
 #include "log.h"
 #include "vcpu.h"
@@ -44,6 +45,25 @@ static struct json_object *ok_reply(void)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "ok", json_object_new_boolean(1));
+    return o;
+}
+
+/* The VM's device list in creation order, with PCI slots: the VM's layout. */
+static struct json_object *devices(struct vm *vm)
+{
+    struct json_object *o = ok_reply(), *list = json_object_new_array();
+    for (struct device *d = vm->devices; d; d = d->next) {
+        struct json_object *e = json_object_new_object();
+        json_object_object_add(e, "id", json_object_new_string(d->id));
+        if (d->pci_slot >= 0) {
+            char slot[16];
+            snprintf(slot, sizeof(slot), "00:%02x.0", (unsigned)d->pci_slot);
+            json_object_object_add(e, "pci", json_object_new_string(slot));
+        }
+        json_object_object_add(e, "quiesced", json_object_new_boolean(d->quiesced));
+        json_object_array_add(list, e);
+    }
+    json_object_object_add(o, "devices", list);
     return o;
 }
 
@@ -132,6 +152,8 @@ struct json_object *control_handle(struct vm *vm, struct json_object *req)
     }
     if (strcmp(cmd, "cpu-state") == 0)
         return cpu_state(vm);
+    if (strcmp(cmd, "devices") == 0)
+        return devices(vm);
     if (strcmp(cmd, "kill") == 0) {
         vm_kill(vm);
         return ok_reply();
@@ -139,7 +161,7 @@ struct json_object *control_handle(struct vm *vm, struct json_object *req)
     char msg[160];
     snprintf(msg, sizeof(msg),
              "unknown command \"%.60s\" (try query, pause, resume, stop, kill, "
-             "cpu-state)",
+             "cpu-state, devices)",
              cmd);
     return error_reply(msg);
 }

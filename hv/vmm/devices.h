@@ -24,6 +24,9 @@ struct platform_device {
 extern const struct platform_device platform_devices[];
 extern const unsigned nr_platform_devices;
 
+/* Set up each platform device and put it on the VM's device list. 0 or -1 (logged). */
+int platform_devices_init(struct vm *vm);
+
 /* hw/: one file each. */
 int serial8250_init(struct vm *vm);
 void serial8250_destroy(struct vm *vm);

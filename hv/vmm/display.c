@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "device.h"
 #include "devices.h"
 #include "dgram.h"
 #include "log.h"
@@ -33,6 +34,7 @@
 #define RECONNECT_MS 1000
 
 struct display {
+    struct device dev; /* the connection to hv-switch, on the VM's device list */
     struct display_config cfg;
     struct display_input in;
     pthread_t thread;
@@ -386,6 +388,14 @@ void display_stop(struct display *d)
 
 /* ---- --display: wiring the devices together ---- */
 
+static void display_device_destroy(struct device *dev)
+{
+    display_stop(dev->priv);
+}
+
+/* Its thread talks to hv-switch and queues input; only the devices' threads touch guest RAM. */
+static const struct device_ops display_device_ops = {.destroy = display_device_destroy};
+
 static void sink_scanout(void *ctx, int fd, uint32_t w, uint32_t h, uint32_t stride)
 {
     display_scanout(ctx, fd, w, h, stride);
@@ -432,6 +442,8 @@ int virtio_display_create(struct vm *vm, const char *spec)
     struct display *d = display_start(&cfg, &in);
     if (!d)
         return -ENOMEM;
+    /* After the input devices and before the GPU: destroyed after the GPU's thread stops. */
+    device_add(vm, &d->dev, &display_device_ops, "display", -1, d);
     struct gpu_sink sink = {d, sink_scanout, sink_damage, sink_blank};
     return virtio_gpu_create(vm, cfg.width, cfg.height, &sink);
 }

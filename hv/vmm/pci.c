@@ -338,8 +338,12 @@ int pci_register(struct pci_bus *bus, struct pci_device *dev)
     pthread_mutex_init(&dev->cfg_lock, NULL);
     init_header(dev);
     ret = alloc_bars(bus, dev);
-    if (ret == 0)
+    if (ret == 0 && !(dev->cfg_poweron = malloc(PCI_CFG_SIZE)))
+        ret = -ENOMEM;
+    if (ret == 0) {
+        memcpy(dev->cfg_poweron, dev->cfg, PCI_CFG_SIZE);
         bus->slots[slot] = dev;
+    }
     pthread_mutex_unlock(&bus->lock);
     if (ret == 0)
         log_debug("pci: %s at 00:%02x.0", dev->name, slot);
@@ -397,7 +401,21 @@ void pci_bus_destroy(struct pci_bus *bus)
             if (dev->bar_mapped[b])
                 io_bus_unregister(dev->bar_def[b].is_io ? bus->pio : bus->mmio, dev->bar_addr[b]);
         }
+        free(dev->cfg_poweron);
+        dev->cfg_poweron = NULL;
     }
     pthread_mutex_destroy(&bus->lock);
     free(bus);
+}
+
+void pci_device_reset(struct pci_device *dev)
+{
+    if (!dev->cfg_poweron)
+        return;
+    pthread_mutex_lock(&dev->cfg_lock);
+    memcpy(dev->cfg, dev->cfg_poweron, PCI_CFG_SIZE);
+    update_bars(dev);
+    if (dev->config_written)
+        dev->config_written(dev, 0, 0x40);
+    pthread_mutex_unlock(&dev->cfg_lock);
 }

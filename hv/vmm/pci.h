@@ -60,6 +60,7 @@ struct pci_device {
     uint16_t cap_end; /* first config byte after the last capability */
     struct pci_bus *bus;
     pthread_mutex_t cfg_lock;
+    uint8_t *cfg_poweron; /* cfg as registered: what a reset puts back */
 };
 
 /*
@@ -88,5 +89,12 @@ uint64_t pci_bar_addr(struct pci_device *dev, unsigned bar);
 
 /* Place the device in a free slot, allocate and map its BARs. */
 int pci_register(struct pci_bus *bus, struct pci_device *dev);
+
+/*
+ * Config space back to what it was when the device was registered (command
+ * register, BAR addresses, capabilities), BARs remapped to match, and the
+ * device's config_written hook told. Not with the device's own locks held.
+ */
+void pci_device_reset(struct pci_device *dev);
 
 #endif

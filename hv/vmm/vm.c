@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "device.h"
 #include "devices.h"
 #include "kvm.h"
 #include "log.h"
@@ -271,13 +272,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return -1;
     if (pci_bus_init(&vm->pci, &vm->pio, &vm->mmio) < 0)
         return -1;
-    for (unsigned i = 0; i < nr_platform_devices; i++) {
-        int ret = platform_devices[i].init(vm);
-        if (ret < 0) {
-            log_err("cannot set up the %s device: %s", platform_devices[i].name, strerror(-ret));
-            return -1;
-        }
-    }
+    if (platform_devices_init(vm) < 0)
+        return -1;
     if (create_virtio_devices(vm) < 0 || load_guest(vm) < 0)
         return -1;
 
@@ -351,11 +347,13 @@ static void finish(struct vm *vm, int code)
     vm->state = VM_STATE_STOPPED;
 }
 
+/* A paused VM is still: no vCPU runs and no device touches its memory. */
 int vm_pause(struct vm *vm)
 {
     if (vm->state != VM_STATE_RUNNING && vm->state != VM_STATE_STOPPING)
         return -EINVAL;
     pause_vcpus(vm);
+    devices_quiesce(vm);
     vm->state = VM_STATE_PAUSED;
     return 0;
 }
@@ -365,6 +363,7 @@ int vm_resume(struct vm *vm)
     if (vm->state != VM_STATE_PAUSED)
         return -EINVAL;
     vm->state = VM_STATE_RUNNING;
+    devices_resume(vm);
     resume_vcpus(vm);
     return 0;
 }
@@ -390,28 +389,28 @@ void vm_kill(struct vm *vm)
     finish(vm, VM_EXIT_KILLED);
 }
 
-/* Reboot in place: fresh RAM, chips and vCPUs, the kernel loaded again. */
+/*
+ * Reboot in place: every device reset, fresh RAM, chips and vCPUs, the
+ * kernel loaded again. A paused VM's devices are already quiesced.
+ */
 static int reset_in_place(struct vm *vm)
 {
     pause_vcpus(vm);
+    devices_quiesce(vm);
     vm->nr_reboots++;
     log_info("the guest rebooted (%u so far): restarting it", vm->nr_reboots);
     /*
-     * Punching the whole memfd gives zeroed RAM and returns the pages to the
-     * host; not with --pci, whose DMA mapping holds the old pages (vfio/).
-     * Passed-through devices are reset first: their DMA must not land in
-     * the fresh RAM.
+     * Devices first, RAM after: no queue, vhost worker or passed-through
+     * device may complete an old request into the fresh RAM. Punching the
+     * whole memfd gives zeroed RAM and returns the pages to the host; not
+     * with --pci, whose DMA mapping holds the old pages (vfio/).
      */
-    if (vm->vfio)
-        vfio_reset(vm);
+    devices_reset(vm);
     if (vm->vfio || fallocate(vm->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
                               (off_t)vm->mem.size) < 0)
         memset(vm->mem.base, 0, vm->mem.size);
     if (restore_chip_state(vm) < 0)
         return -1;
-    for (unsigned i = 0; i < nr_platform_devices; i++)
-        if (platform_devices[i].reset)
-            platform_devices[i].reset(vm);
     if (load_guest(vm) < 0)
         return -1;
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -421,6 +420,7 @@ static int reset_in_place(struct vm *vm)
         return -1;
     atomic_store(&vm->requests, 0);
     vm->started_ns = now_ns();
+    devices_resume(vm);
     resume_vcpus(vm);
     return 0;
 }
@@ -539,13 +539,10 @@ void vm_destroy(struct vm *vm)
     if (vm->control)
         control_destroy(vm);
     stop_vcpus(vm);
-    for (unsigned i = nr_platform_devices; i-- > 0;)
-        if (platform_devices[i].destroy)
-            platform_devices[i].destroy(vm);
-    /*
-     * Device state, buses and guest RAM are left to the process exit: virtio
-     * threads may still reference them, and the kernel frees it all at once.
-     */
+    devices_destroy(vm);
+    free(vm->platform);
+    vm->platform = NULL;
+    /* Buses and guest RAM are left to the process exit, which frees them at once. */
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         vcpu_destroy(vm->vcpus[i]);
         vm->vcpus[i] = NULL;

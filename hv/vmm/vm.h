@@ -123,6 +123,10 @@ struct vm {
     unsigned nr_paused;
     unsigned nr_running_threads;
 
+    /* Every device, in creation order (device.h, docs/device-model.md). */
+    struct device *devices;
+    struct device *platform; /* the platform devices' entries on that list */
+
     /* Platform devices that the lifecycle talks to. */
     struct pm_dev *pm;
     struct serial_dev *serial;

@@ -11,6 +11,7 @@ Run alone:  /usr/bin/python3 -m pytest tests/vmm/test_boot.py -v
 """
 
 import json
+import re
 import shlex
 import time
 from pathlib import Path
@@ -182,12 +183,34 @@ def test_reboot_restarts_in_place_and_control_socket(vmm):
         assert q["ok"] and q["name"] == "rebooter" and q["vcpus"] == 2, q
         assert q["memory"] == 256 << 20 and q["reboots"] >= 1, q
         assert q["state"] == "running", q
+        # Each boot, the first and those after a reboot in place, has both vCPUs.
+        console = vmm.run("cat /tmp/rb.console").stdout
+        assert re.findall(r"hv-guest: cpus (\d+)", console)[:2] == ["2", "2"], console[-3000:]
+
+        # The layout (docs/device-model.md): the same devices and slots after
+        # more reboots; while paused every device is quiesced.
+        layout = control(vmm, sock, {"cmd": "devices"})
+        assert layout["ok"], layout
+        ids = [(d["id"], d.get("pci")) for d in layout["devices"]]
+        assert ("serial8250", None) in ids and any(i.startswith("virtio-rng") and p
+                                                   for i, p in ids), ids
+        assert not any(d["quiesced"] for d in layout["devices"]), layout
+        before = q["reboots"]
+        deadline = time.time() + 180
+        while control(vmm, sock, {"cmd": "query"})["reboots"] <= before:
+            assert time.time() < deadline, "the guest did not reboot again"
+            time.sleep(1)
+        again = control(vmm, sock, {"cmd": "devices"})
+        assert [(d["id"], d.get("pci")) for d in again["devices"]] == ids, again
 
         assert control(vmm, sock, {"cmd": "pause"}) == {"ok": True}
         assert control(vmm, sock, {"cmd": "query"})["state"] == "paused"
+        paused = control(vmm, sock, {"cmd": "devices"})["devices"]
+        assert all(d["quiesced"] for d in paused), paused
         again = control(vmm, sock, {"cmd": "pause"})
         assert again["ok"] is False and "already paused" in again["error"], again
         assert control(vmm, sock, {"cmd": "resume"}) == {"ok": True}
+        assert not any(d["quiesced"] for d in control(vmm, sock, {"cmd": "devices"})["devices"])
         # The boot vCPU of a 64-bit kernel: long mode, paging on; the vCPUs run
         # on afterwards.
         cpus = control(vmm, sock, {"cmd": "cpu-state"})

@@ -184,10 +184,36 @@ static void net_reset(struct virtio_dev *vd)
     }
 }
 
+/* vhost-net keeps each ring's position while it has no backend: pausing is detaching the TAP. */
+static void net_set_backend(struct net *n, int fd)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        struct vhost_vring_file b = {.index = net_rings[i], .fd = fd};
+        if (ioctl(n->vhost_fd, VHOST_NET_SET_BACKEND, &b) < 0)
+            log_warn("%s: VHOST_NET_SET_BACKEND: %s", n->vd.name, strerror(errno));
+    }
+}
+
+static void net_quiesce(struct virtio_dev *vd)
+{
+    struct net *n = vd->priv;
+    if (n->vhost_fd >= 0 && n->vhost_running)
+        net_set_backend(n, -1);
+}
+
+static void net_resume(struct virtio_dev *vd)
+{
+    struct net *n = vd->priv;
+    if (n->vhost_fd >= 0 && n->vhost_running)
+        net_set_backend(n, n->tap_fd);
+}
+
 static const struct virtio_ops net_ops = {
     .queue_notify = net_notify,
     .start = net_start,
     .reset = net_reset,
+    .quiesce = net_quiesce,
+    .resume = net_resume,
 };
 
 /* A stable, locally administered MAC derived from the interface name. */

@@ -619,6 +619,91 @@ err:
     return ret;
 }
 
+static int start_thread(struct virtio_dev *vd)
+{
+    int ret = pthread_create(&vd->thread, NULL, device_thread, vd);
+    if (ret) {
+        log_err("%s: cannot start the device thread: %s", vd->name, strerror(ret));
+        return -ret;
+    }
+    vd->thread_running = true;
+    return 0;
+}
+
+static void stop_thread(struct virtio_dev *vd)
+{
+    if (!vd->thread_running)
+        return;
+    uint64_t one = 1;
+    if (write(vd->stop_efd, &one, sizeof(one)) == sizeof(one))
+        pthread_join(vd->thread, NULL);
+    vd->thread_running = false;
+    kick_drain(vd->stop_efd); /* so that the next thread does not stop at once */
+}
+
+void virtio_dev_quiesce(struct virtio_dev *vd)
+{
+    stop_thread(vd);
+    pthread_mutex_lock(&vd->lock);
+    pthread_mutex_lock(&vd->qlock);
+    if (vd->ops->quiesce)
+        vd->ops->quiesce(vd);
+    pthread_mutex_unlock(&vd->qlock);
+    pthread_mutex_unlock(&vd->lock);
+}
+
+void virtio_dev_resume(struct virtio_dev *vd)
+{
+    pthread_mutex_lock(&vd->lock);
+    pthread_mutex_lock(&vd->qlock);
+    if (vd->ops->resume)
+        vd->ops->resume(vd);
+    pthread_mutex_unlock(&vd->qlock);
+    pthread_mutex_unlock(&vd->lock);
+    /* Kicks and fd events that came meanwhile are still pending: the thread sees them. */
+    if (!vd->thread_running && start_thread(vd) < 0)
+        virtio_fail(vd, "cannot restart after a pause");
+}
+
+void virtio_dev_reset(struct virtio_dev *vd)
+{
+    pthread_mutex_lock(&vd->lock);
+    pthread_mutex_lock(&vd->qlock);
+    do_reset(vd);
+    msix_reset(&vd->msix);
+    vd->logged_fail = vd->logged_early_kick = false;
+    pthread_mutex_unlock(&vd->qlock);
+    pthread_mutex_unlock(&vd->lock);
+    pci_device_reset(&vd->pci); /* takes cfg_lock, then lock (follow_bar): after ours */
+}
+
+static void dev_quiesce(struct device *d)
+{
+    virtio_dev_quiesce(d->priv);
+}
+
+static void dev_resume(struct device *d)
+{
+    virtio_dev_resume(d->priv);
+}
+
+static void dev_reset(struct device *d)
+{
+    virtio_dev_reset(d->priv);
+}
+
+static void dev_destroy(struct device *d)
+{
+    virtio_dev_destroy(d->priv);
+}
+
+static const struct device_ops virtio_device_ops = {
+    .quiesce = dev_quiesce,
+    .resume = dev_resume,
+    .reset = dev_reset,
+    .destroy = dev_destroy,
+};
+
 int virtio_dev_start(struct virtio_dev *vd)
 {
     int ret;
@@ -631,22 +716,15 @@ int virtio_dev_start(struct virtio_dev *vd)
     }
     if ((ret = pci_register(vd->vm->pci, &vd->pci)))
         return ret;
-    if ((ret = pthread_create(&vd->thread, NULL, device_thread, vd))) {
-        log_err("%s: cannot start the device thread: %s", vd->name, strerror(ret));
-        return -ret;
-    }
-    vd->thread_running = true;
+    if ((ret = start_thread(vd)))
+        return ret;
+    device_add(vd->vm, &vd->dev, &virtio_device_ops, vd->name, vd->pci.slot, vd);
     return 0;
 }
 
 void virtio_dev_destroy(struct virtio_dev *vd)
 {
-    if (vd->thread_running) {
-        uint64_t one = 1;
-        if (write(vd->stop_efd, &one, sizeof(one)) == sizeof(one))
-            pthread_join(vd->thread, NULL);
-        vd->thread_running = false;
-    }
+    stop_thread(vd);
     pthread_mutex_lock(&vd->lock);
     pthread_mutex_lock(&vd->qlock);
     if (vd->ops && vd->ops->reset)

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../device.h"
 #include "../msix.h"
 #include "../pci.h"
 #include "queue.h"
@@ -48,6 +49,13 @@ struct virtio_ops {
     void (*reset)(struct virtio_dev *vd);
     /* Optional: the driver wrote device config bytes (lock held). */
     void (*config_write)(struct virtio_dev *vd, uint32_t off, const uint8_t *data, uint32_t len);
+    /*
+     * Optional: stop and restart work done outside the device thread (vhost
+     * workers) without losing its place in the rings (lock + qlock held;
+     * the device thread is stopped). docs/device-model.md.
+     */
+    void (*quiesce)(struct virtio_dev *vd);
+    void (*resume)(struct virtio_dev *vd);
 };
 
 /*
@@ -71,6 +79,7 @@ struct virtio_queue {
 };
 
 struct virtio_dev {
+    struct device dev; /* on the VM's device list from virtio_dev_start() */
     struct pci_device pci;
     struct msix msix;
     struct vm *vm;
@@ -126,6 +135,14 @@ int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const char *name, uint
 int virtio_dev_start(struct virtio_dev *vd);
 /* Stop the thread and release fds (the VM is going away, or a test ends). */
 void virtio_dev_destroy(struct virtio_dev *vd);
+/*
+ * The device's part of the VM's lifecycle (also reached through vd->dev):
+ * quiesce stops the device thread (and vhost), resume starts it again,
+ * reset puts transport, queues, MSI-X and PCI config back to power-on.
+ */
+void virtio_dev_quiesce(struct virtio_dev *vd);
+void virtio_dev_resume(struct virtio_dev *vd);
+void virtio_dev_reset(struct virtio_dev *vd);
 
 /* Watch fd on the device thread (before virtio_dev_start). */
 int virtio_add_fd(struct virtio_dev *vd, int fd, uint32_t events, virtio_fd_fn fn, void *arg);

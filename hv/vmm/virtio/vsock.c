@@ -65,10 +65,30 @@ static void vsock_reset(struct virtio_dev *vd)
     v->running = false;
 }
 
+/* Stopped, vhost-vsock keeps its rings where they are; running again, it goes on. */
+static void vsock_set_running(struct virtio_dev *vd, int on)
+{
+    struct vsock *v = vd->priv;
+    if (v->running && ioctl(v->vhost_fd, VHOST_VSOCK_SET_RUNNING, &on) < 0)
+        log_warn("%s: VHOST_VSOCK_SET_RUNNING: %s", vd->name, strerror(errno));
+}
+
+static void vsock_quiesce(struct virtio_dev *vd)
+{
+    vsock_set_running(vd, 0);
+}
+
+static void vsock_resume(struct virtio_dev *vd)
+{
+    vsock_set_running(vd, 1);
+}
+
 static const struct virtio_ops vsock_ops = {
     .queue_notify = vsock_notify,
     .start = vsock_start,
     .reset = vsock_reset,
+    .quiesce = vsock_quiesce,
+    .resume = vsock_resume,
 };
 
 int virtio_vsock_create(struct vm *vm, uint64_t guest_cid)

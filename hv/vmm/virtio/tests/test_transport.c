@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "device.h"
 #include "devices.h"
 #include "log.h"
 #include "pci.h"
@@ -26,6 +27,7 @@
 #include "vm.h"
 
 static struct vm vm;
+static uint32_t vm_first_bar; /* virtio-blk's BAR 0 as registered */
 
 static void pio_w32(uint16_t port, uint32_t v)
 {
@@ -321,6 +323,76 @@ static void test_hostile(struct drv *blk, struct test_ring *r, struct drv *rng)
     CHECK(!(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET));
 }
 
+/* A 512-byte read of sector 0 as descriptors 0-2 at base, published once more. */
+static void queue_read(struct test_ring *r, uint64_t base)
+{
+    uint8_t hdr[16] = {0};
+    virtio_put32(hdr, VIRTIO_BLK_T_IN);
+    guest_mem_write(&vm.mem, base, hdr, 16);
+    tr_desc(r, 0, base, 16, VRING_DESC_F_NEXT, 1);
+    tr_desc(r, 1, base + 0x1000, 512, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2);
+    tr_desc(r, 2, base + 0x2000, 1, VRING_DESC_F_WRITE, 0);
+    tr_publish(r, 0);
+}
+
+static bool all_zero(uint64_t gpa, size_t len)
+{
+    const uint8_t *p = guest_mem_ptr(&vm.mem, gpa, len);
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/*
+ * The device model's lifecycle (docs/device-model.md), as pause and reboot
+ * drive it: quiesced, a kick waits and is not lost; reset with a kick
+ * pending puts the device back to power-on and nothing lands in the memory
+ * that a next kernel would own.
+ */
+static void test_lifecycle(struct drv *d)
+{
+    struct test_ring r;
+    CHECK(negotiate(d, 1ull << VIRTIO_F_VERSION_1));
+    tr_init(&r, &vm.mem, 16, 0x40000);
+    queue_setup(d, 0, &r, 0);
+    cfg_wr(d->slot, d->msix_cap + 3, 0x80, 1);
+    driver_ok(d);
+    CHECK(status(d) == 0x0f);
+
+    devices_quiesce(&vm);
+    queue_read(&r, 0x50000);
+    kick(d, 0);
+    settle();
+    CHECK(tr_used_idx(&r) == 0); /* quiesced: guest memory untouched */
+    devices_resume(&vm);
+    CHECK(wait_used(&r, 1)); /* the kick waited */
+
+    devices_quiesce(&vm);
+    queue_read(&r, 0x50000);
+    kick(d, 0); /* in flight when the guest reboots */
+    devices_reset(&vm);
+    memset(guest_mem_ptr(&vm.mem, 0x40000, 0x20000), 0, 0x20000); /* the new kernel's RAM */
+    devices_resume(&vm);
+    settle();
+    CHECK(all_zero(0x40000, 0x20000)); /* no stale completion */
+    CHECK(probe(d, 0x1042));           /* BAR 0 is back where it was registered */
+    CHECK(status(d) == 0);
+    mw(d->common + VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
+    CHECK(mr(d->common + VIRTIO_PCI_COMMON_Q_ENABLE, 2) == 0);
+    CHECK(mr(d->common + VIRTIO_PCI_COMMON_Q_DESCLO, 8) == 0);
+
+    /* PCI and MSI-X as at power-on: test_pci moved BAR 0, the reset put it back. */
+    uint64_t bar = cfg_rd(d->slot, 0x10, 4) & ~0xfu;
+    CHECK(bar != 0xd0000000 && bar == (vm_first_bar & ~0xfu));
+    CHECK((cfg_rd(d->slot, d->msix_cap + 3, 1) & 0x80) == 0);
+
+    /* The layout: every device on the list once, with its slot. */
+    struct device *dev = device_find(&vm, "virtio-blk0");
+    CHECK(dev && dev->pci_slot == (int)d->slot && !dev->quiesced);
+    CHECK(devices_count(&vm) == 2);
+}
+
 int main(void)
 {
     hv_log_init("test");
@@ -342,9 +414,12 @@ int main(void)
     struct test_ring r;
     CHECK(probe(&blk, 0x1042));
     CHECK(probe(&rng, 0x1044));
+    vm_first_bar = cfg_rd(blk.slot, 0x10, 4);
     test_pci(&blk);
     test_blk_io(&blk, &r);
     test_hostile(&blk, &r, &rng);
+    CHECK(probe(&blk, 0x1042)); /* BAR 0 where test_pci left it */
+    test_lifecycle(&blk);
     unlink(img);
     CHECK_DONE();
 }

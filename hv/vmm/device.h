@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The device model (docs/device-model.md): every device a VM runs is a
+ * struct device on the VM's list, in creation order, with one lifecycle.
+ */
+#ifndef HV_VMM_DEVICE_H
+#define HV_VMM_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct vm;
+struct device;
+
+/* Each operation is optional; the rules they keep are in docs/device-model.md. */
+struct device_ops {
+    void (*reset)(struct device *dev);   /* power-on state; vCPUs paused, device quiesced */
+    void (*quiesce)(struct device *dev); /* no thread or worker touches guest memory after this */
+    void (*resume)(struct device *dev);  /* undo quiesce */
+    void (*destroy)(struct device *dev); /* vCPUs stopped, device quiesced */
+};
+
+struct device {
+    const struct device_ops *ops;
+    char id[32];  /* stable instance name: "virtio-blk0", "serial8250" */
+    int pci_slot; /* 00:SS.0, or -1 when not on PCI */
+    void *priv;   /* the model's own state */
+    struct vm *vm;
+    bool quiesced;
+    struct device *next;
+};
+
+/* Put dev at the end of the VM's list (dev is owned by its model). */
+void device_add(struct vm *vm, struct device *dev, const struct device_ops *ops, const char *id,
+                int pci_slot, void *priv);
+
+/* Every device, in creation order (destroy: in reverse). */
+void devices_quiesce(struct vm *vm);
+void devices_resume(struct vm *vm);
+void devices_reset(struct vm *vm);
+void devices_destroy(struct vm *vm);
+
+struct device *device_find(struct vm *vm, const char *id);
+unsigned devices_count(const struct vm *vm);
+
+#endif
