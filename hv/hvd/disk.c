@@ -151,17 +151,15 @@ static struct json_object *entry(struct hvd *d, const char *name, struct api_err
         goto out;
     }
     o = json_object_new_object();
-    /* Not decided yet (put here by hand): shown from its first bytes, not recorded. */
-    const char *fmt = diskfmt_known(d, path, NULL), *shown = fmt;
-    char *err = NULL;
-    if (!shown && vmdef_probe_format(path, &shown, &err) < 0) {
-        shown = VMDEF_FORMAT_RAW;
-        free(err);
-    }
+    /*
+     * Not decided yet (put here by hand): "unknown", and its header is not
+     * read; the first definition or disk.* method that needs it decides.
+     */
+    const char *fmt = diskfmt_known(d, path, NULL);
     uint64_t vsize = (uint64_t)st.st_size;
     const char *backing = NULL;
-    bool qcow2 = strcmp(shown, VMDEF_FORMAT_QCOW2) == 0;
-    struct json_object *info = qcow2 && have_qemu_img() ? image_info(path, shown, e) : NULL;
+    bool qcow2 = fmt && strcmp(fmt, VMDEF_FORMAT_QCOW2) == 0;
+    struct json_object *info = qcow2 && have_qemu_img() ? image_info(path, fmt, e) : NULL;
     if (info) {
         struct json_object *v;
         if (json_object_object_get_ex(info, "virtual-size", &v))
@@ -169,8 +167,7 @@ static struct json_object *entry(struct hvd *d, const char *name, struct api_err
         backing = info_str(info, "backing-filename");
     }
     json_object_object_add(o, "name", json_object_new_string(name));
-    json_object_object_add(o, "format", json_object_new_string(shown));
-    json_object_object_add(o, "format_decided", json_object_new_boolean(fmt != NULL));
+    json_object_object_add(o, "format", json_object_new_string(fmt ? fmt : "unknown"));
     json_object_object_add(o, "virtual_size", json_object_new_int64((int64_t)vsize));
     json_object_object_add(o, "actual_size", json_object_new_int64((int64_t)st.st_blocks * 512));
     json_object_object_add(o, "backing", backing ? json_object_new_string(backing) : NULL);

@@ -201,3 +201,38 @@ int diskfmt_decide(struct hvd *d, struct vmdef *def, struct api_error *e)
     }
     return changed;
 }
+
+void diskfmt_first_start(struct hvd *d)
+{
+    char *path = record_path(d);
+    bool have = access(path, F_OK) == 0;
+    g_free(path);
+    if (have)
+        return;
+    /*
+     * An hvd from before records were kept made these images: their first
+     * bytes decide, this once (that hv-vmm refused a guest's writes of the
+     * qcow2 magic to a probed raw image, so they are the images' own).
+     */
+    GDir *dir = g_dir_open(d->images_dir, 0, NULL);
+    const char *n;
+    unsigned count = 0;
+    while (dir && (n = g_dir_read_name(dir))) {
+        char *img = g_strdup_printf("%s/%s", d->images_dir, n), *err = NULL;
+        const char *f;
+        struct stat st;
+        if (vmdef_name_ok(n) && stat(img, &st) == 0 && S_ISREG(st.st_mode) &&
+            vmdef_probe_format(img, &f, &err) == 0 && diskfmt_record(d, n, f) == 0)
+            count++;
+        free(err);
+        g_free(img);
+    }
+    if (dir)
+        g_dir_close(dir);
+    if (count == 0)
+        diskfmt_record(d, "-", NULL); /* an empty record: this runs once */
+    else
+        log_info("recorded the format of %u images in %s from their first bytes (the first "
+                 "start of an hvd that keeps formats)",
+                 count, d->images_dir);
+}

@@ -232,6 +232,8 @@ const char *diskfmt_of_image(struct hvd *d, const char *name, struct api_error *
  * changed, or -1 with e.
  */
 int diskfmt_decide(struct hvd *d, struct vmdef *def, struct api_error *e);
+/* With no record file yet (an older hvd made the store): records every image's format. */
+void diskfmt_first_start(struct hvd *d);
 
 /* ---- net.c ---- */
 struct json_object *net_list(struct hvd *d);

@@ -34,6 +34,8 @@
 #define EXIT_REBOOT   3
 #define EXIT_KILLED   4
 
+#define VMM_MAX_IMAGE_DIRS 8 /* hv-vmm's limit of --image-dir options */
+
 int api_fail(struct api_error *e, const char *code, const char *fmt, ...)
 {
     va_list ap;
@@ -414,7 +416,11 @@ static void add_image_dirs(struct hvd *d, const struct vmdef *def, GPtrArray *a)
         bool seen = false;
         for (guint i = 0; i < dirs->len && !seen; i++)
             seen = strcmp(g_ptr_array_index(dirs, i), dir) == 0;
-        if (qcow2 && !seen)
+        if (qcow2 && !seen && dirs->len == VMM_MAX_IMAGE_DIRS)
+            log_warn("VM %s: hv-vmm takes %d --image-dir, so %s is not one: a backing file of "
+                     "%s must be in one of the others",
+                     def->name, VMM_MAX_IMAGE_DIRS, dir, disk.path);
+        if (qcow2 && !seen && dirs->len < VMM_MAX_IMAGE_DIRS)
             g_ptr_array_add(dirs, dir);
         else
             g_free(dir);
