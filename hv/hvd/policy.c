@@ -15,8 +15,9 @@
  * cmdline, net, mac, colour, os, autostart, display and slot reach only the
  * guest or hvd's own bounded resources: anyone may set them. vsock: anyone,
  * but the UIVM's CID is the UIVM's alone (policy_check_vsock, every client).
- * kernel, initrd, disk, pci and role=uivm: below. A new field needs a line
- * here.
+ * kernel, initrd, disk, pci and role=uivm: below. A disk's format= may be
+ * given too: whatever it says, a qcow2's backing files must be in the image
+ * store (hv-vmm's --image-dir, vm.c). A new field needs a line here.
  */
 #include "hvd.h"
 
