@@ -249,6 +249,26 @@ static int cmd_define(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* Each disk and its format: given, or decided by hvd when the VM is defined. */
+static void print_disk_formats(const struct vmdef *def, const char *images)
+{
+    for (char **entry = def->disks; entry && *entry; entry++) {
+        struct vmdef_disk disk;
+        char *err = NULL;
+        if (vmdef_disk_parse(*entry, images, &disk, &err) < 0) {
+            free(err);
+            continue;
+        }
+        if (disk.format)
+            printf("  disk %s%s: format=%s\n", disk.path, disk.readonly ? " (read-only)" : "",
+                   disk.format);
+        else
+            printf("  disk %s%s: format not given; hvd decides it when the VM is defined\n",
+                   disk.path, disk.readonly ? " (read-only)" : "");
+        vmdef_disk_clear(&disk);
+    }
+}
+
 static int cmd_validate(int argc, char **argv)
 {
     const char *state = "/var/lib/hv";
@@ -274,6 +294,7 @@ static int cmd_validate(int argc, char **argv)
         json_object_put(o);
     } else if (def) {
         printf("%s: valid (VM '%s')\n", argv[0], def->name);
+        print_disk_formats(def, images);
     } else {
         fprintf(stderr, "%s: %s\n", argv[0], err);
     }
@@ -340,7 +361,7 @@ static void print_image(struct json_object *img)
     human_size((uint64_t)num(img, "actual_size"), as, sizeof(as));
     struct json_object *u;
     json_object_object_get_ex(img, "used_by", &u);
-    printf("%-24s %-6s %9s %9s %-16s %s\n", str(img, "name"), str(img, "format"), vs, as,
+    printf("%-24s %-7s %9s %9s %-16s %s\n", str(img, "name"), str(img, "format"), vs, as,
            str(img, "backing"),
            u ? json_object_to_json_string_ext(u, JSON_C_TO_STRING_PLAIN) : "[]");
 }
@@ -405,7 +426,7 @@ static int cmd_disk(int argc, char **argv)
     } else if (strcmp(method, "disk.list") == 0) {
         struct json_object *imgs;
         json_object_object_get_ex(r, "images", &imgs);
-        printf("%-24s %-6s %9s %9s %-16s %s\n", "NAME", "FORMAT", "SIZE", "ON DISK", "BACKING",
+        printf("%-24s %-7s %9s %9s %-16s %s\n", "NAME", "FORMAT", "SIZE", "ON DISK", "BACKING",
                "USED BY");
         for (size_t i = 0; i < json_object_array_length(imgs); i++)
             print_image(json_object_array_get_idx(imgs, i));

@@ -260,6 +260,11 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct j
         vmdef_free(def);
         return NULL;
     }
+    /* Each disk's format, decided now and stored with it (diskfmt.c). */
+    if (diskfmt_decide(d, def, e) < 0) {
+        vmdef_free(def);
+        return NULL;
+    }
     if (store_save(d, def, &err) < 0) {
         api_fail(e, "internal", "Cannot store the definition: %s.", err);
         free(err);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Disk images in <state-dir>/images/: raw files, and qcow2 through Debian's
- * qemu-img (create, overlays on a golden image, check). Every image is checked
- * with `qemu-img info`/`check` before it is used, so a corrupt or truncated
+ * qemu-img (create, overlays on a golden image, check). A qcow2 image is
+ * checked with `qemu-img check` before it is used, so a corrupt or truncated
  * one is refused with a clear error instead of being half-used. Copies and
  * qcow2 creation run as disk jobs (job.c) so that hvd never waits for them.
+ * Each image's format is decided once (diskfmt.c) and qemu-img is always told
+ * it (-f, -F): qemu-img never probes an image a guest can write.
  */
 #include "hvd.h"
 #include "job.h"
@@ -32,10 +34,10 @@ static bool have_qemu_img(void)
     return ok;
 }
 
-/* qemu-img info as JSON, or NULL with e set. */
-static struct json_object *image_info(const char *path, struct api_error *e)
+/* qemu-img info of an image of that format as JSON, or NULL with e set. */
+static struct json_object *image_info(const char *path, const char *format, struct api_error *e)
 {
-    const char *argv[] = {"qemu-img", "info", "-U", "--output=json", path, NULL};
+    const char *argv[] = {"qemu-img", "info", "-U", "--output=json", "-f", format, path, NULL};
     char *out = NULL, *err = NULL;
     int rc = run_cmd(argv, &out, &err);
     struct json_object *info = NULL;
@@ -55,57 +57,25 @@ static const char *info_str(struct json_object *info, const char *key)
     return json_object_object_get_ex(info, key, &v) ? json_object_get_string(v) : NULL;
 }
 
-/*
- * The image's format ("raw" or "qcow2", malloc'd), or NULL with e set when it
- * is missing, not a file or of another format. Reads only the header.
- */
-static char *probe_image(const char *path, struct api_error *e)
+int disk_check_image(const char *path, const char *format, struct api_error *e)
 {
     struct stat st;
-    if (stat(path, &st) < 0) {
-        api_fail(e, "bad-image", "Image '%s' does not exist.", path);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-        api_fail(e, "bad-image", "Image '%s' is not a file or block device.", path);
-        return NULL;
-    }
-    if (!have_qemu_img())
-        return g_strdup("raw"); /* a raw image has nothing to check */
-    struct json_object *info = image_info(path, e);
-    if (!info)
-        return NULL;
-    const char *fmt = info_str(info, "format");
-    char *r = NULL;
-    if (!fmt || (strcmp(fmt, "raw") != 0 && strcmp(fmt, "qcow2") != 0))
-        api_fail(e, "bad-image", "Image '%s' has the unsupported format '%s'.", path,
-                 fmt ? fmt : "unknown");
-    else
-        r = g_strdup(fmt);
-    json_object_put(info);
-    return r;
-}
-
-int disk_check_image(const char *path, struct api_error *e)
-{
     if (job_check_free(path, false, e) < 0)
         return -1;
-    char *fmt = probe_image(path, e);
-    if (!fmt)
-        return -1;
+    if (stat(path, &st) < 0)
+        return api_fail(e, "bad-image", "Image '%s' does not exist.", path);
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+        return api_fail(e, "bad-image", "Image '%s' is not a file or block device.", path);
+    if (strcmp(format, VMDEF_FORMAT_QCOW2) != 0 || !have_qemu_img())
+        return 0; /* a raw image has nothing to check */
+    /* Synchronous: bounded by the image's metadata, not its data (docs/hvd.md). */
+    const char *argv[] = {"qemu-img", "check", "-U", "-q", "-f", "qcow2", path, NULL};
+    char *err = NULL;
     int rc = 0;
-    if (strcmp(fmt, "qcow2") == 0) {
-        /* Synchronous: bounded by the image's metadata, not its data (docs/hvd.md). */
-        const char *argv[] = {"qemu-img", "check", "-U", "-q", path, NULL};
-        char *err = NULL;
-        int c = run_cmd(argv, NULL, &err);
-        if (c != 0)
-            rc =
-                api_fail(e, "bad-image", "Image '%s' is corrupt or truncated (qemu-img check: %s).",
-                         path, err && *err ? err : "errors found");
-        free(err);
-    }
-    g_free(fmt);
+    if (run_cmd(argv, NULL, &err) != 0)
+        rc = api_fail(e, "bad-image", "Image '%s' is corrupt or truncated (qemu-img check: %s).",
+                      path, err && *err ? err : "errors found");
+    free(err);
     return rc;
 }
 
@@ -154,10 +124,14 @@ static struct json_object *used_by(struct hvd *d, const char *path, bool running
         if (running_only && !vm_is_active(vm))
             continue;
         for (char **entry = vm->def->disks; entry && *entry; entry++) {
-            bool ro;
-            char *p = vmdef_disk_path(*entry, d->images_dir, &ro);
-            bool same = strcmp(p, path) == 0;
-            free(p);
+            struct vmdef_disk disk;
+            char *err = NULL;
+            if (vmdef_disk_parse(*entry, d->images_dir, &disk, &err) < 0) {
+                free(err);
+                continue;
+            }
+            bool same = strcmp(disk.path, path) == 0;
+            vmdef_disk_clear(&disk);
             if (same) {
                 json_object_array_add(a, json_object_new_string(vm->def->name));
                 break;
@@ -177,19 +151,23 @@ static struct json_object *entry(struct hvd *d, const char *name, struct api_err
         goto out;
     }
     o = json_object_new_object();
-    const char *fmt = "raw";
+    /*
+     * Not decided yet (put here by hand): "unknown", and its header is not
+     * read; the first definition or disk.* method that needs it decides.
+     */
+    const char *fmt = diskfmt_known(d, path, NULL);
     uint64_t vsize = (uint64_t)st.st_size;
     const char *backing = NULL;
-    struct json_object *info = have_qemu_img() ? image_info(path, e) : NULL;
+    bool qcow2 = fmt && strcmp(fmt, VMDEF_FORMAT_QCOW2) == 0;
+    struct json_object *info = qcow2 && have_qemu_img() ? image_info(path, fmt, e) : NULL;
     if (info) {
-        fmt = info_str(info, "format") ? info_str(info, "format") : "unknown";
         struct json_object *v;
         if (json_object_object_get_ex(info, "virtual-size", &v))
             vsize = (uint64_t)json_object_get_int64(v);
         backing = info_str(info, "backing-filename");
     }
     json_object_object_add(o, "name", json_object_new_string(name));
-    json_object_object_add(o, "format", json_object_new_string(fmt));
+    json_object_object_add(o, "format", json_object_new_string(fmt ? fmt : "unknown"));
     json_object_object_add(o, "virtual_size", json_object_new_int64((int64_t)vsize));
     json_object_object_add(o, "actual_size", json_object_new_int64((int64_t)st.st_blocks * 512));
     json_object_object_add(o, "backing", backing ? json_object_new_string(backing) : NULL);
@@ -245,18 +223,30 @@ static int run_tool(const char *const *argv, const char *what, struct api_error 
     return rc == 0 ? 0 : -1;
 }
 
-/* A disk job's last word: the new image's entry, and everyone is told. */
-static struct json_object *job_created(struct hvd *d, const char *name, struct api_error *e)
+/* A disk job's last word: the new image's format recorded, its entry, and everyone is told. */
+static struct json_object *created(struct hvd *d, const char *name, const char *format,
+                                   struct api_error *e)
 {
+    diskfmt_record(d, name, format);
     struct json_object *r = entry(d, name, e);
     emit(d, name, "created");
     return r;
 }
 
+static struct json_object *created_raw(struct hvd *d, const char *name, struct api_error *e)
+{
+    return created(d, name, VMDEF_FORMAT_RAW, e);
+}
+
+static struct json_object *created_qcow2(struct hvd *d, const char *name, struct api_error *e)
+{
+    return created(d, name, VMDEF_FORMAT_QCOW2, e);
+}
+
 /* A job step that refuses a corrupt qcow2 image (`name` at path) before it is used. */
 static void add_check_step(struct job *j, const char *path, const char *name)
 {
-    const char *argv[] = {"qemu-img", "check", "-U", "-q", path, NULL};
+    const char *argv[] = {"qemu-img", "check", "-U", "-q", "-f", "qcow2", path, NULL};
     char *prefix = g_strdup_printf("Image '%s' is corrupt or truncated (qemu-img check: ", name);
     job_add_step(j, argv, false, "bad-image", prefix, ").");
     g_free(prefix);
@@ -281,12 +271,13 @@ static int create_raw(const char *path, const char *name, uint64_t size, struct 
 static int create_qcow2(struct hvd *d, struct client *c, const char *name, const char *path,
                         uint64_t size, const char *backing, struct api_error *e)
 {
-    char *bpath = backing ? image_path(d, backing) : NULL, *bfmt = NULL;
+    char *bpath = backing ? image_path(d, backing) : NULL;
+    const char *bfmt = NULL;
     int rc = -1;
-    if (bpath && (job_check_free(bpath, true, e) < 0 || !(bfmt = probe_image(bpath, e))))
+    if (bpath && (job_check_free(bpath, true, e) < 0 || !(bfmt = diskfmt_of_image(d, backing, e))))
         goto out;
     struct job *j = job_new(d, "create", name, path, bpath);
-    if (bfmt && strcmp(bfmt, "qcow2") == 0)
+    if (bfmt && strcmp(bfmt, VMDEF_FORMAT_QCOW2) == 0)
         add_check_step(j, bpath, backing);
     char sz[32];
     snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
@@ -303,10 +294,9 @@ static int create_qcow2(struct hvd *d, struct client *c, const char *name, const
         argv[n++] = sz;
     argv[n] = NULL;
     job_add_step(j, argv, false, "bad-image", "qemu-img create failed: ", ".");
-    rc = job_start(j, c, job_created, e);
+    rc = job_start(j, c, created_qcow2, e);
 out:
     g_free(bpath);
-    g_free(bfmt);
     return rc;
 }
 
@@ -346,7 +336,7 @@ struct json_object *disk_create(struct hvd *d, struct client *c, struct json_obj
     }
     if (strcmp(fmt, "raw") == 0) {
         if (create_raw(path, name, size, e) == 0)
-            r = job_created(d, name, e);
+            r = created_raw(d, name, e);
     } else {
         create_qcow2(d, c, name, path, size, backing, e);
     }
@@ -378,8 +368,10 @@ struct json_object *disk_resize(struct hvd *d, struct json_object *params, struc
                  json_object_get_string(json_object_array_get_idx(running, 0)));
         goto out;
     }
-    json_object_object_get_ex(cur, "format", &v);
-    if (strcmp(json_object_get_string(v), "raw") == 0) {
+    const char *fmt = diskfmt_of_image(d, name, e);
+    if (!fmt)
+        goto out;
+    if (strcmp(fmt, VMDEF_FORMAT_RAW) == 0) {
         if (truncate(path, (off_t)size) < 0) {
             api_fail(e, "internal", "Cannot resize '%s': %s.", name, strerror(errno));
             goto out;
@@ -388,7 +380,7 @@ struct json_object *disk_resize(struct hvd *d, struct json_object *params, struc
         /* Synchronous: growing a qcow2 only rewrites its tables (docs/hvd.md). */
         char sz[32];
         snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
-        const char *argv[] = {"qemu-img", "resize", "-q", path, sz, NULL};
+        const char *argv[] = {"qemu-img", "resize", "-q", "-f", fmt, path, sz, NULL};
         if (run_tool(argv, "qemu-img resize", e) < 0)
             goto out;
     }
@@ -405,7 +397,8 @@ out:
 static void clone_copy(struct hvd *d, struct client *c, const char *src, const char *name,
                        struct api_error *e)
 {
-    char *spath = image_path(d, src), *dpath = image_path(d, name), *fmt = NULL;
+    char *spath = image_path(d, src), *dpath = image_path(d, name);
+    const char *fmt;
     if (job_check_free(dpath, false, e) < 0 || job_check_free(spath, true, e) < 0)
         goto out;
     if (access(spath, F_OK) != 0) {
@@ -416,13 +409,13 @@ static void clone_copy(struct hvd *d, struct client *c, const char *src, const c
         api_fail(e, "exists", "An image named '%s' already exists.", name);
         goto out;
     }
-    if (!(fmt = probe_image(spath, e)))
+    if (!(fmt = diskfmt_of_image(d, src, e)))
         goto out;
     struct job *j = job_new(d, "clone", name, dpath, spath);
     char *prefix =
         g_strdup_printf("Cannot copy '%s' (%s: ", src, have_qemu_img() ? "qemu-img convert" : "cp");
     if (have_qemu_img()) {
-        if (strcmp(fmt, "qcow2") == 0)
+        if (strcmp(fmt, VMDEF_FORMAT_QCOW2) == 0)
             add_check_step(j, spath, src);
         const char *argv[] = {"qemu-img", "convert",       "-U", "-p", "-f", fmt, "-O", fmt,
                               spath,      job_tmp_path(j), NULL};
@@ -432,11 +425,11 @@ static void clone_copy(struct hvd *d, struct client *c, const char *src, const c
         job_add_step(j, argv, false, "internal", prefix, ").");
     }
     g_free(prefix);
-    job_start(j, c, job_created, e);
+    /* The copy has its source's format. */
+    job_start(j, c, strcmp(fmt, VMDEF_FORMAT_QCOW2) == 0 ? created_qcow2 : created_raw, e);
 out:
     g_free(spath);
     g_free(dpath);
-    g_free(fmt);
 }
 
 struct json_object *disk_clone(struct hvd *d, struct client *c, struct json_object *params,
@@ -507,6 +500,7 @@ struct json_object *disk_delete(struct hvd *d, struct json_object *params, struc
         api_fail(e, "internal", "Cannot delete '%s': %s.", name, strerror(errno));
         goto out;
     }
+    diskfmt_record(d, name, NULL);
     r = json_object_new_object();
     json_object_object_add(r, "name", json_object_new_string(name));
     emit(d, name, "deleted");

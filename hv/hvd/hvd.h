@@ -205,8 +205,35 @@ struct json_object *disk_clone(struct hvd *d, struct client *c, struct json_obje
 struct json_object *disk_delete(struct hvd *d, struct json_object *params, struct api_error *e);
 struct json_object *disk_jobs(struct hvd *d, struct json_object *params, struct api_error *e);
 struct json_object *disk_cancel(struct hvd *d, struct json_object *params, struct api_error *e);
-/* Refuse a missing, corrupt, truncated or busy (disk job) image with a clear message. */
-int disk_check_image(const char *path, struct api_error *e);
+/*
+ * Refuse a missing, corrupt, truncated or busy (disk job) image of the given
+ * format with a clear message (qemu-img is told the format: it never probes).
+ */
+int disk_check_image(const char *path, const char *format, struct api_error *e);
+
+/*
+ * ---- diskfmt.c: each disk's format, decided once and kept: in the
+ * definition (",format=F") and, for images of the store, in
+ * <state-dir>/image-formats (docs/disks.md) ----
+ */
+/* The recorded format of store image `name`, or NULL. */
+const char *diskfmt_recorded(struct hvd *d, const char *name);
+/* Records `format` for store image `name` (NULL: forgets it); -1 (logged) on error. */
+int diskfmt_record(struct hvd *d, const char *name, const char *format);
+/* The store image's name when path is <images_dir>/NAME, else NULL (points into path). */
+const char *diskfmt_store_name(struct hvd *d, const char *path);
+/* What hvd knows of path's format: its record, else a definition (not skip) giving it. */
+const char *diskfmt_known(struct hvd *d, const char *path, const struct vmdef *skip);
+/* A store image's format: known, else decided now from its first 4 bytes and recorded. */
+const char *diskfmt_of_image(struct hvd *d, const char *name, struct api_error *e);
+/*
+ * Gives each disk entry of def without format= its format (known, else its
+ * first 4 bytes, logged, recorded for a store image). The number of entries
+ * changed, or -1 with e.
+ */
+int diskfmt_decide(struct hvd *d, struct vmdef *def, struct api_error *e);
+/* With no record file yet (an older hvd made the store): records every image's format. */
+void diskfmt_first_start(struct hvd *d);
 
 /* ---- net.c ---- */
 struct json_object *net_list(struct hvd *d);

@@ -194,6 +194,7 @@ int main(int argc, char **argv)
     sd_event_add_signal(d.loop, NULL, SIGTERM, on_signal, NULL);
     sd_event_add_signal(d.loop, NULL, SIGINT, on_signal, NULL);
 
+    diskfmt_first_start(&d);
     store_load_all(&d);
     vm_reattach_all(&d);
     if (server_listen_unix(&d) < 0 || server_listen_manager(&d) < 0)

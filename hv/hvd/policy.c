@@ -15,8 +15,9 @@
  * cmdline, net, mac, colour, os, autostart, display and slot reach only the
  * guest or hvd's own bounded resources: anyone may set them. vsock: anyone,
  * but the UIVM's CID is the UIVM's alone (policy_check_vsock, every client).
- * kernel, initrd, disk, pci and role=uivm: below. A new field needs a line
- * here.
+ * kernel, initrd, disk, pci and role=uivm: below. A disk's format= may be
+ * given too: whatever it says, a qcow2's backing files must be in the image
+ * store (hv-vmm's --image-dir, vm.c). A new field needs a line here.
  */
 #include "hvd.h"
 
@@ -96,10 +97,9 @@ static int check_boot_file(struct hvd *d, const char *field, const char *value, 
 }
 
 /* disk=: the name of an image in the store (vmdef.c has refused "..", "/" inside). */
-static int check_disk(struct hvd *d, const char *entry, struct api_error *e)
+static int check_disk(struct hvd *d, const struct vmdef_disk *disk, struct api_error *e)
 {
-    bool ro;
-    char *name = vmdef_disk_path(entry, NULL, &ro);
+    const char *name = disk->path;
     int rc = 0;
     if (name[0] == '/') {
         rc = refuse(e,
@@ -120,8 +120,50 @@ static int check_disk(struct hvd *d, const char *entry, struct api_error *e)
             rc = refuse(e, "field 'disk': there is no image '%s' in hvd's image store", name);
         g_free(path);
     }
-    free(name);
     return rc;
+}
+
+/*
+ * Whether the replaced definition has this disk as it is: the same file as
+ * written, as read-only or writable, and the same format (none given: the
+ * one kept, see diskfmt.c). ",format=" on a host path is never a manager's
+ * to change.
+ */
+static bool disk_kept(char *const *old, const struct vmdef_disk *disk)
+{
+    bool kept = false;
+    for (; old && *old && !kept; old++) {
+        struct vmdef_disk o;
+        char *err = NULL;
+        if (vmdef_disk_parse(*old, NULL, &o, &err) < 0) {
+            free(err);
+            continue;
+        }
+        kept = strcmp(o.path, disk->path) == 0 && o.readonly == disk->readonly &&
+               (!disk->format || (o.format && strcmp(o.format, disk->format) == 0));
+        vmdef_disk_clear(&o);
+    }
+    return kept;
+}
+
+/* Each disk= entry: kept from the replaced definition, or an image of the store. */
+static int check_disks(struct hvd *d, const struct vmdef *def, const struct vmdef *old,
+                       struct api_error *e)
+{
+    for (char **entry = def->disks; entry && *entry; entry++) {
+        struct vmdef_disk disk;
+        char *err = NULL;
+        if (vmdef_disk_parse(*entry, NULL, &disk, &err) < 0) { /* validated: not reached */
+            int rc = refuse(e, "%s", err);
+            free(err);
+            return rc;
+        }
+        int rc = old && disk_kept(old->disks, &disk) ? 0 : check_disk(d, &disk, e);
+        vmdef_disk_clear(&disk);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* The host admin's allow list: one PCI address a line, '#' comments. */
@@ -155,9 +197,8 @@ int policy_check_define(struct hvd *d, const struct vmdef *def, const struct vmd
     if (check_boot_file(d, "kernel", def->kernel, old ? old->kernel : NULL, e) < 0 ||
         check_boot_file(d, "initrd", def->initrd, old ? old->initrd : NULL, e) < 0)
         return -1;
-    for (char **entry = def->disks; entry && *entry; entry++)
-        if (!(old && listed(old->disks, *entry)) && check_disk(d, *entry, e) < 0)
-            return -1;
+    if (check_disks(d, def, old, e) < 0)
+        return -1;
     for (char **bdf = def->pci; bdf && *bdf; bdf++)
         if (!(old && listed(old->pci, *bdf)) && !pci_allowed(d, *bdf))
             return refuse(e,

@@ -34,6 +34,8 @@
 #define EXIT_REBOOT   3
 #define EXIT_KILLED   4
 
+#define VMM_MAX_IMAGE_DIRS 8 /* hv-vmm's limit of --image-dir options */
+
 int api_fail(struct api_error *e, const char *code, const char *fmt, ...)
 {
     va_list ap;
@@ -324,33 +326,111 @@ static int watch_monitor(struct hvd *d, struct vm *vm)
 
 /* ---- start ---- */
 
+/* A stored entry (validated when defined), parsed against the image store. */
+static int parse_disk(struct hvd *d, const char *entry, struct vmdef_disk *disk,
+                      struct api_error *e)
+{
+    char *err = NULL;
+    if (vmdef_disk_parse(entry, d->images_dir, disk, &err) == 0)
+        return 0;
+    api_fail(e, "invalid-definition", "%s.", err);
+    free(err);
+    return -1;
+}
+
+/* -1 with e when another running VM has path among its disks. */
+static int check_not_running_elsewhere(struct hvd *d, struct vm *vm, const char *path,
+                                       struct api_error *e)
+{
+    for (struct vm *o = d->vms; o; o = o->next) {
+        if (o == vm || !vm_is_active(o))
+            continue;
+        for (char **oe = o->def->disks; oe && *oe; oe++) {
+            struct vmdef_disk od;
+            struct api_error ignored;
+            if (parse_disk(d, *oe, &od, &ignored) < 0)
+                continue;
+            bool same = strcmp(od.path, path) == 0;
+            vmdef_disk_clear(&od);
+            if (same)
+                return api_fail(e, "in-use", "Image '%s' is in use by the running VM '%s'.", path,
+                                o->def->name);
+        }
+    }
+    return 0;
+}
+
 static int check_disks(struct hvd *d, struct vm *vm, struct api_error *e)
 {
     for (char **entry = vm->def->disks; entry && *entry; entry++) {
-        bool ro;
-        char *path = vmdef_disk_path(*entry, d->images_dir, &ro);
-        int rc = disk_check_image(path, e);
-        if (rc == 0 && !ro) {
-            for (struct vm *o = d->vms; o && rc == 0; o = o->next) {
-                if (o == vm || !vm_is_active(o))
-                    continue;
-                for (char **oe = o->def->disks; oe && *oe; oe++) {
-                    bool oro;
-                    char *op = vmdef_disk_path(*oe, d->images_dir, &oro);
-                    if (strcmp(op, path) == 0)
-                        rc = api_fail(e, "in-use", "Image '%s' is in use by the running VM '%s'.",
-                                      path, o->def->name);
-                    free(op);
-                    if (rc)
-                        break;
-                }
-            }
-        }
-        free(path);
+        struct vmdef_disk disk;
+        if (parse_disk(d, *entry, &disk, e) < 0)
+            return -1;
+        /* diskfmt_decide() has given every entry its format by now. */
+        int rc = disk_check_image(disk.path, disk.format ? disk.format : VMDEF_FORMAT_RAW, e);
+        if (rc == 0 && !disk.readonly)
+            rc = check_not_running_elsewhere(d, vm, disk.path, e);
+        vmdef_disk_clear(&disk);
         if (rc < 0)
             return -1;
     }
     return 0;
+}
+
+/*
+ * A definition stored before formats were kept gets them at its first start
+ * (diskfmt.c), and is stored again with them.
+ */
+static int decide_formats(struct hvd *d, struct vm *vm, struct api_error *e)
+{
+    int changed = diskfmt_decide(d, vm->def, e);
+    char *err = NULL;
+    if (changed <= 0)
+        return changed;
+    if (store_save(d, vm->def, &err) < 0) {
+        api_fail(e, "internal", "Cannot store the definition of '%s': %s.", vm->def->name, err);
+        free(err);
+        return -1;
+    }
+    log_info("VM %s: the format of its disks is now kept in its definition", vm->def->name);
+    return 0;
+}
+
+/*
+ * Where hv-vmm may find a qcow2's backing files (--image-dir): the image
+ * store, and the folder of each qcow2 disk given as a path outside it (what
+ * hv-vmm allows without --image-dir), each once.
+ */
+static void add_image_dirs(struct hvd *d, const struct vmdef *def, GPtrArray *a)
+{
+    GPtrArray *dirs = g_ptr_array_new_with_free_func(g_free);
+    if (def->disks && def->disks[0])
+        g_ptr_array_add(dirs, g_strdup(d->images_dir));
+    for (char **entry = def->disks; entry && *entry; entry++) {
+        struct vmdef_disk disk;
+        struct api_error ignored;
+        if (parse_disk(d, *entry, &disk, &ignored) < 0)
+            continue;
+        char *dir = g_path_get_dirname(disk.path);
+        bool qcow2 = disk.format && strcmp(disk.format, VMDEF_FORMAT_QCOW2) == 0;
+        bool seen = false;
+        for (guint i = 0; i < dirs->len && !seen; i++)
+            seen = strcmp(g_ptr_array_index(dirs, i), dir) == 0;
+        if (qcow2 && !seen && dirs->len == VMM_MAX_IMAGE_DIRS)
+            log_warn("VM %s: hv-vmm takes %d --image-dir, so %s is not one: a backing file of "
+                     "%s must be in one of the others",
+                     def->name, VMM_MAX_IMAGE_DIRS, dir, disk.path);
+        if (qcow2 && !seen && dirs->len < VMM_MAX_IMAGE_DIRS)
+            g_ptr_array_add(dirs, dir);
+        else
+            g_free(dir);
+        vmdef_disk_clear(&disk);
+    }
+    for (guint i = 0; i < dirs->len; i++) {
+        g_ptr_array_add(a, g_strdup("--image-dir"));
+        g_ptr_array_add(a, g_strdup(g_ptr_array_index(dirs, i)));
+    }
+    g_ptr_array_free(dirs, TRUE);
 }
 
 static char **build_argv(struct hvd *d, struct vm *vm, const char *user)
@@ -380,12 +460,17 @@ static char **build_argv(struct hvd *d, struct vm *vm, const char *user)
     ADD("--cpus");
     ADDF("%u", def->cpus);
     for (char **entry = def->disks; entry && *entry; entry++) {
-        bool ro;
-        char *path = vmdef_disk_path(*entry, d->images_dir, &ro);
+        struct vmdef_disk disk;
+        struct api_error ignored;
+        if (parse_disk(d, *entry, &disk, &ignored) < 0)
+            continue; /* check_disks() has refused it */
+        /* The format hvd decided: hv-vmm never probes a guest-written image. */
         ADD("--disk");
-        ADDF("%s%s", path, ro ? ",ro" : "");
-        free(path);
+        ADDF("%s%s%s%s", disk.path, disk.readonly ? ",ro" : "", disk.format ? ",format=" : "",
+             disk.format ? disk.format : "");
+        vmdef_disk_clear(&disk);
     }
+    add_image_dirs(d, def, a);
     if (vm->tap) {
         char mac[18];
         vmdef_mac(def, mac);
@@ -441,7 +526,8 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
     if (access(d->vmm_path, X_OK) != 0)
         return api_fail(e, "internal", "The VMM '%s' cannot be run: %s.", d->vmm_path,
                         strerror(errno));
-    if (check_disks(d, vm, e) < 0 || policy_check_start_cid(d, vm, e) < 0)
+    if (decide_formats(d, vm, e) < 0 || check_disks(d, vm, e) < 0 ||
+        policy_check_start_cid(d, vm, e) < 0)
         return -1;
 
     char *dir = vm_run_path(d, vm, NULL);

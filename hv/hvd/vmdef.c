@@ -4,6 +4,8 @@
 #include "pt.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,24 +68,93 @@ bool vmdef_name_ok(const char *name)
     return true;
 }
 
-char *vmdef_disk_path(const char *entry, const char *images_dir, bool *readonly)
+const char *vmdef_format_name(const char *s)
 {
-    const char *comma = strrchr(entry, ',');
-    size_t n = strlen(entry);
-    *readonly = false;
-    if (comma && strcmp(comma, ",ro") == 0) {
-        *readonly = true;
-        n = (size_t)(comma - entry);
-    } else if (comma && strcmp(comma, ",rw") == 0) {
-        n = (size_t)(comma - entry);
+    if (s && strcmp(s, VMDEF_FORMAT_RAW) == 0)
+        return VMDEF_FORMAT_RAW;
+    if (s && strcmp(s, VMDEF_FORMAT_QCOW2) == 0)
+        return VMDEF_FORMAT_QCOW2;
+    return NULL;
+}
+
+void vmdef_disk_clear(struct vmdef_disk *disk)
+{
+    free(disk->path);
+    *disk = (struct vmdef_disk){0};
+}
+
+/* One option of an entry into out; seen[] refuses the second ro/rw or format=. */
+static char *disk_option(const char *entry, const char *opt, bool seen[2], struct vmdef_disk *out)
+{
+    bool is_format = strncmp(opt, "format=", 7) == 0;
+    if (strcmp(opt, "ro") != 0 && strcmp(opt, "rw") != 0 && !is_format)
+        return errorf("field 'disk': unknown option '%s' in '%s' (the options are ro, rw and "
+                      "format=raw|qcow2)",
+                      opt, entry);
+    if (seen[is_format])
+        return errorf("field 'disk': %s given twice in '%s'", is_format ? "format=" : "ro/rw",
+                      entry);
+    seen[is_format] = true;
+    if (!is_format) {
+        out->readonly = strcmp(opt, "ro") == 0;
+        return NULL;
     }
-    char *path = strndup(entry, n);
-    if (path && path[0] != '/' && images_dir) {
-        char *full = errorf("%s/%s", images_dir, path);
-        free(path);
-        path = full;
+    out->format = vmdef_format_name(opt + 7);
+    if (!out->format)
+        return errorf("field 'disk': format must be raw or qcow2 (got '%s' in '%s')", opt + 7,
+                      entry);
+    return NULL;
+}
+
+int vmdef_disk_parse(const char *entry, const char *images_dir, struct vmdef_disk *out, char **err)
+{
+    char **parts = g_strsplit(entry, ",", -1);
+    bool seen[2] = {false, false}; /* ro/rw, format= */
+    char *e = NULL;
+
+    *out = (struct vmdef_disk){0};
+    for (char **opt = parts + 1; *opt && !e; opt++)
+        e = disk_option(entry, *opt, seen, out);
+    if (!e && (!parts[0] || !*parts[0]))
+        e = errorf("field 'disk': '%s' names no file", entry);
+    if (e) {
+        g_strfreev(parts);
+        *err = e;
+        return -1;
     }
-    return path;
+    if (parts[0][0] != '/' && images_dir)
+        out->path = errorf("%s/%s", images_dir, parts[0]);
+    else
+        out->path = strdup(parts[0]);
+    g_strfreev(parts);
+    return 0;
+}
+
+char *vmdef_disk_text(const struct vmdef_disk *disk)
+{
+    return errorf("%s%s%s%s", disk->path, disk->readonly ? ",ro" : "",
+                  disk->format ? ",format=" : "", disk->format ? disk->format : "");
+}
+
+int vmdef_probe_format(const char *path, const char **format, char **err)
+{
+    static const unsigned char qcow2_magic[4] = {'Q', 'F', 'I', 0xfb};
+    unsigned char head[4];
+    /* O_NONBLOCK: a FIFO named as a disk must not hang the caller. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        *err = errorf("image '%s' cannot be read: %s", path, strerror(errno));
+        return -1;
+    }
+    ssize_t n = pread(fd, head, sizeof(head), 0);
+    int saved = errno;
+    close(fd);
+    if (n < 0) {
+        *err = errorf("image '%s' cannot be read: %s", path, strerror(saved));
+        return -1;
+    }
+    *format = n == 4 && memcmp(head, qcow2_magic, 4) == 0 ? VMDEF_FORMAT_QCOW2 : VMDEF_FORMAT_RAW;
+    return 0;
 }
 
 static bool is_known_key(const char *key)
@@ -156,6 +227,36 @@ static char *get_str(GKeyFile *kf, const char *key)
     return s;
 }
 
+/* One parsed disk entry: a name stays in the image store; files are checked when asked. */
+static char *check_disk(const char *entry, const char *written, const struct vmdef_disk *disk,
+                        const struct vmdef_ctx *ctx)
+{
+    const char *base = strrchr(disk->path, '/') ? strrchr(disk->path, '/') + 1 : disk->path;
+    const char *fmt;
+    char *err = NULL;
+    if (!*base)
+        return errorf("field 'disk': '%s' names no file", entry);
+    if (written[0] != '/' && (strstr(written, "..") || strchr(written, '/')))
+        return errorf("field 'disk': '%s' must be an absolute path or an image name", entry);
+    if (!ctx->check_files || (written[0] != '/' && !ctx->images_dir))
+        return NULL;
+    if (access(disk->path, R_OK) != 0)
+        return errorf("field 'disk': image '%s' does not exist", disk->path);
+    /* format=raw is the user's word even on a qcow2 header; format=qcow2 must be one. */
+    if (disk->format && strcmp(disk->format, VMDEF_FORMAT_QCOW2) == 0) {
+        if (vmdef_probe_format(disk->path, &fmt, &err) < 0) {
+            char *e = errorf("field 'disk': %s", err);
+            free(err);
+            return e;
+        }
+        if (strcmp(fmt, VMDEF_FORMAT_QCOW2) != 0)
+            return errorf("field 'disk': '%s' is not a qcow2 image (it does not start with the "
+                          "qcow2 magic); give format=raw, or leave format= out",
+                          disk->path);
+    }
+    return NULL;
+}
+
 static char *validate_disks(struct vmdef *def, GKeyFile *kf, const struct vmdef_ctx *ctx)
 {
     gsize n = 0;
@@ -172,27 +273,17 @@ static char *validate_disks(struct vmdef *def, GKeyFile *kf, const struct vmdef_
         char *entry = g_strstrip(list[i]);
         if (!*entry)
             continue;
-        const char *comma = strrchr(entry, ',');
-        if (comma && strcmp(comma, ",ro") != 0 && strcmp(comma, ",rw") != 0) {
-            err = errorf("field 'disk': unknown option '%s' in '%s' (only ',ro' or ',rw')",
-                         comma + 1, entry);
+        struct vmdef_disk disk, written;
+        if (vmdef_disk_parse(entry, ctx->images_dir, &disk, &err) < 0)
             goto out;
-        }
-        bool ro;
-        char *path = vmdef_disk_path(entry, ctx->images_dir, &ro);
-        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        if (!*base) {
-            err = errorf("field 'disk': '%s' names no file", entry);
-        } else if (entry[0] != '/' && (strstr(entry, "..") || strchr(entry, '/'))) {
-            err = errorf("field 'disk': '%s' must be an absolute path or an image name", entry);
-        } else if (ctx->check_files && (entry[0] == '/' || ctx->images_dir) &&
-                   access(path, R_OK) != 0) {
-            err = errorf("field 'disk': image '%s' does not exist", path);
-        }
-        free(path);
+        vmdef_disk_parse(entry, NULL, &written, &err); /* same entry: cannot fail now */
+        err = check_disk(entry, written.path, &disk, ctx);
+        if (!err)
+            def->disks[used++] = vmdef_disk_text(&written);
+        vmdef_disk_clear(&disk);
+        vmdef_disk_clear(&written);
         if (err)
             goto out;
-        def->disks[used++] = strdup(entry);
     }
 out:
     g_strfreev(list);

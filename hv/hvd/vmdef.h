@@ -24,7 +24,7 @@ struct vmdef {
     char *kernel;
     char *initrd;   /* NULL: none */
     char *cmdline;  /* NULL: hv-vmm's default */
-    char **disks;   /* NULL-terminated, each "PATH[,ro]" as written */
+    char **disks;   /* NULL-terminated, each "PATH[,ro][,format=F]" (vmdef_disk_parse) */
     char **pci;     /* NULL-terminated host PCI addresses (0000:00:02.0); NULL: none */
     char *net;      /* "none" or "nat" */
     char *mac;      /* NULL: derived from the name */
@@ -56,8 +56,33 @@ struct json_object *vmdef_to_json(const struct vmdef *def);
 /* True for [A-Za-z0-9][A-Za-z0-9._-]{0,63}: VM names and image names. */
 bool vmdef_name_ok(const char *name);
 
-/* The file a disk entry refers to (malloc'd); *readonly from ",ro". */
-char *vmdef_disk_path(const char *entry, const char *images_dir, bool *readonly);
+/*
+ * A disk entry: NAME-or-/ABS/PATH[,ro|,rw][,format=raw|qcow2], options in any
+ * order, each at most once. The format is decided once (docs/disks.md) and
+ * kept in the entry, so that nothing probes a guest-written image again.
+ */
+struct vmdef_disk {
+    char *path;         /* a bare name joined to images_dir when that is given, else as written */
+    bool readonly;      /* ",ro" */
+    const char *format; /* VMDEF_FORMAT_RAW, VMDEF_FORMAT_QCOW2, or NULL: not given */
+};
+#define VMDEF_FORMAT_RAW   "raw"
+#define VMDEF_FORMAT_QCOW2 "qcow2"
+
+/* 0 and *out (free it with vmdef_disk_clear), or -1 with *err: "field 'disk': ...". */
+int vmdef_disk_parse(const char *entry, const char *images_dir, struct vmdef_disk *out, char **err);
+void vmdef_disk_clear(struct vmdef_disk *disk);
+/* The entry in its stored form, "PATH[,ro][,format=F]" (malloc'd). */
+char *vmdef_disk_text(const struct vmdef_disk *disk);
+/* "raw" or "qcow2" for a name given by a client; NULL for anything else. */
+const char *vmdef_format_name(const char *s);
+
+/*
+ * The format an image's first 4 bytes say: the qcow2 magic QFI\xfb → qcow2,
+ * anything else raw. -1 with *err when it cannot be read. Only for deciding
+ * a format once (hvd, at define) or for checking a format=qcow2 a user gave.
+ */
+int vmdef_probe_format(const char *path, const char **format, char **err);
 
 /* A stable locally administered unicast MAC from the VM name: "52:54:xx:..". */
 void vmdef_mac(const struct vmdef *def, char out[18]);

@@ -96,11 +96,15 @@ int vmuser_arg(struct hvd *d, const struct vm *vm, char **arg, struct api_error 
     private_to_root(vms_run);
     g_free(vms_run);
     for (char **entry = vm->def->disks; entry && *entry; entry++) {
-        bool ro;
-        char *path = vmdef_disk_path(*entry, d->images_dir, &ro);
-        if (!ro)
-            private_to_root(path);
-        free(path);
+        struct vmdef_disk disk;
+        char *err = NULL;
+        if (vmdef_disk_parse(*entry, d->images_dir, &disk, &err) < 0) {
+            free(err); /* validated when defined: not reached */
+            continue;
+        }
+        if (!disk.readonly)
+            private_to_root(disk.path);
+        vmdef_disk_clear(&disk);
     }
 
     /*

@@ -155,6 +155,16 @@ def test_definitions(s, outside):
     check("result" in r, f"UIVM: a definition from hvd's stores, PCI on the list → defined {r}")
     r = m.call("vm.define", definition=vm("mine", s, disk=["good.img"], vsock=41), replace=True)
     check("result" in r, f"UIVM: replace its own VM → ok {r}")
+    r = m.call("vm.define", definition=vm("mine", s, disk=["format=raw,good.img"], vsock=41),
+               replace=True)
+    check(r.get("error", {}).get("code") == "invalid-definition" and
+          "unknown option" in r["error"]["message"], f"UIVM: options before the name → {r}")
+    expect_refused(m, "a host path with format=", vm("bad", s, disk=["/dev/null,format=raw"]),
+                   "not-allowed", ["host path"])
+    r = m.call("vm.define", definition=vm("mine", s, disk=["good.img,format=raw,ro"], vsock=41),
+               replace=True)
+    check(r.get("result", {}).get("definition", {}).get("disk") == ["good.img,ro,format=raw"],
+          f"UIVM: a store image with format= and ro in any order → defined {r}")
     m.close()
 
 
@@ -171,13 +181,15 @@ def test_root_defined(s, outside):
           f"UIVM: settings of a root-defined VM, its paths kept → ok {r}")
     for what, change in (("its disk made writable", {"disk": [host_disk, "good.img"]}),
                          ("a host disk added", {"disk": [host_disk + ",ro", "/dev/null"]}),
+                         ("its host disk's format changed",
+                          {"disk": [host_disk + ",ro,format=qcow2", "good.img"]}),
                          ("its kernel changed", {"kernel": "/etc/hostname"}),
                          ("another PCI device", {"pci": ["0000:00:08.0"]})):
         expect_refused(m, f"replace of a root-defined VM, {what}", dict(kept, **change),
                        "not-allowed", [], replace=True)
     r = local.call("vm.get", name="rootvm")["result"]["definition"]
-    check(r["disk"] == [host_disk + ",ro", "good.img"] and r["pci"] == ["0000:00:07.0"],
-          f"root's paths are unchanged {r}")
+    check(r["disk"] == [host_disk + ",ro,format=raw", "good.img,format=raw"]
+          and r["pci"] == ["0000:00:07.0"], f"root's paths are unchanged (formats kept) {r}")
 
     r = local.call("vm.start", name="stale")
     check(r.get("error", {}).get("code") == "in-use" and "reserved" in r["error"]["message"],

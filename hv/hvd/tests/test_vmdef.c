@@ -41,6 +41,112 @@ static void touch(const char *path)
     fclose(f);
 }
 
+/* The stored form of the definition's first disk, or the error. */
+static char *first_disk(const struct vmdef_ctx *ctx, const char *entry)
+{
+    char text[1024], *err = NULL;
+    snprintf(text, sizeof(text), "[vm]\nname=d\nkernel=%s\ndisk=%s\n", kernel, entry);
+    struct vmdef *def = vmdef_from_text(text, strlen(text), ctx, &err);
+    char *out = def ? strdup(def->disks[0]) : err;
+    vmdef_free(def);
+    return out;
+}
+
+static void expect_disk(const struct vmdef_ctx *ctx, const char *entry, const char *stored)
+{
+    char *got = first_disk(ctx, entry);
+    if (strcmp(got, stored) != 0) {
+        fprintf(stderr, "disk=%s\n  expected: %s\n  got: %s\n", entry, stored, got);
+        check_failures++;
+    }
+    free(got);
+}
+
+/* The parser: options in any order, stored in one form; old entries unchanged. */
+static void disk_entries(const struct vmdef_ctx *ctx)
+{
+    expect_disk(ctx, "root.img", "root.img");
+    expect_disk(ctx, "root.img,ro", "root.img,ro");
+    expect_disk(ctx, "root.img,rw", "root.img");
+    expect_disk(ctx, "root.img,format=raw", "root.img,format=raw");
+    expect_disk(ctx, "root.img,format=raw,ro", "root.img,ro,format=raw");
+    expect_disk(ctx, "root.img,ro,format=raw", "root.img,ro,format=raw");
+    expect_disk(ctx, "root.img,format=raw,rw", "root.img,format=raw");
+
+    struct vmdef_disk disk;
+    char *err = NULL;
+    CHECK(vmdef_disk_parse("work.img,format=qcow2,ro", "/srv/images", &disk, &err) == 0);
+    CHECK(strcmp(disk.path, "/srv/images/work.img") == 0 && disk.readonly &&
+          strcmp(disk.format, "qcow2") == 0);
+    char *text = vmdef_disk_text(&disk);
+    CHECK(strcmp(text, "/srv/images/work.img,ro,format=qcow2") == 0);
+    free(text);
+    vmdef_disk_clear(&disk);
+    CHECK(vmdef_disk_parse("/dev/sdb", "/srv/images", &disk, &err) == 0);
+    CHECK(strcmp(disk.path, "/dev/sdb") == 0 && !disk.readonly && disk.format == NULL);
+    vmdef_disk_clear(&disk);
+    CHECK(vmdef_disk_parse("work.img,ro", NULL, &disk, &err) == 0);
+    CHECK(strcmp(disk.path, "work.img") == 0 && disk.readonly);
+    vmdef_disk_clear(&disk);
+    CHECK(vmdef_disk_parse("work.img,format=qcow2,format=qcow2", NULL, &disk, &err) < 0);
+    CHECK(err && strcmp(err, "field 'disk': format= given twice in "
+                             "'work.img,format=qcow2,format=qcow2'") == 0);
+    free(err);
+    err = NULL;
+    CHECK(vmdef_disk_parse("work.img,cache=none", NULL, &disk, &err) < 0);
+    CHECK(err && strstr(err, "unknown option 'cache=none' in 'work.img,cache=none' (the options "
+                             "are ro, rw and format=raw|qcow2)"));
+    free(err);
+
+    /* The stored form survives text and JSON. */
+    char def_text[512];
+    snprintf(def_text, sizeof(def_text), "[vm]\nname=f\nkernel=%s\ndisk=root.img,format=raw,ro\n",
+             kernel);
+    struct vmdef *a = vmdef_from_text(def_text, strlen(def_text), ctx, &err);
+    char *again = vmdef_to_text(a);
+    CHECK(strstr(again, "disk=root.img,ro,format=raw;") != NULL);
+    struct json_object *j = vmdef_to_json(a);
+    struct vmdef *b = vmdef_from_json(j, ctx, &err);
+    CHECK(b && strcmp(b->disks[0], "root.img,ro,format=raw") == 0);
+    json_object_put(j);
+    vmdef_free(a);
+    vmdef_free(b);
+    free(again);
+}
+
+static void write_bytes(const char *path, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "w");
+    fwrite(bytes, 1, n, f);
+    fclose(f);
+}
+
+/* The 4-byte probe; format=qcow2 refused on a file without the magic, format=raw kept on one. */
+static void formats_from_bytes(void)
+{
+    char q[300], r[300], e[300];
+    snprintf(q, sizeof(q), "%s/q.img", images);
+    snprintf(r, sizeof(r), "%s/r.img", images);
+    snprintf(e, sizeof(e), "%s/empty.img", images);
+    write_bytes(q, "QFI\xfb\0\0\0\3", 8);
+    write_bytes(r, "QFI\xfa\0\0\0\3", 8);
+    write_bytes(e, "", 0);
+    const char *fmt = NULL;
+    char *err = NULL;
+    CHECK(vmdef_probe_format(q, &fmt, &err) == 0 && strcmp(fmt, "qcow2") == 0);
+    CHECK(vmdef_probe_format(r, &fmt, &err) == 0 && strcmp(fmt, "raw") == 0);
+    CHECK(vmdef_probe_format(e, &fmt, &err) == 0 && strcmp(fmt, "raw") == 0);
+    CHECK(vmdef_probe_format("/nonexistent/x", &fmt, &err) < 0 && err &&
+          strstr(err, "cannot be read"));
+    free(err);
+    CHECK(try("disk=q.img,format=qcow2\n") == NULL);
+    CHECK(try("disk=q.img,format=raw\n") == NULL); /* the user's word */
+    expect("disk=r.img,format=qcow2\n", "r.img' is not a qcow2 image");
+    unlink(q);
+    unlink(r);
+    unlink(e);
+}
+
 int main(void)
 {
     CHECK(mkdtemp(dir) != NULL);
@@ -68,6 +174,15 @@ int main(void)
     expect("disk=/nonexistent/x.img\n", "field 'disk': image '/nonexistent/x.img' does not exist");
     expect("disk=../etc/passwd\n", "must be an absolute path or an image name");
     expect("disk=root.img,rx\n", "field 'disk': unknown option 'rx'");
+    expect("disk=root.img,ro,ro\n", "field 'disk': ro/rw given twice in 'root.img,ro,ro'");
+    expect("disk=root.img,ro,rw\n", "field 'disk': ro/rw given twice");
+    expect("disk=root.img,format=raw,format=qcow2\n", "field 'disk': format= given twice");
+    expect("disk=root.img,format=vmdk\n",
+           "field 'disk': format must be raw or qcow2 (got 'vmdk' in 'root.img,format=vmdk')");
+    expect("disk=root.img,\n", "field 'disk': unknown option ''");
+    expect("disk=,ro\n", "field 'disk': ',ro' names no file");
+    expect("disk=format=raw,root.img\n", "field 'disk': unknown option 'root.img'");
+    expect("disk=root.img,format=qcow2\n", "is not a qcow2 image");
     expect("net=bridge\n", "field 'net': must be one of none, nat (got 'bridge')");
     expect("mac=01:00:00:00:00:01\n", "field 'mac'");
     expect("colour=red\n", "field 'colour': expected #rrggbb");
@@ -159,6 +274,9 @@ int main(void)
     vmdef_free(b);
     vmdef_free(c);
     free(again);
+
+    disk_entries(&ctx);
+    formats_from_bytes();
 
     unlink(img);
     unlink(kernel);
