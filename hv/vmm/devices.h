@@ -68,6 +68,12 @@ void pm_press_power_button(struct vm *vm);
 struct vm_disk;
 HV_WEAK int virtio_blk_create(struct vm *vm, const struct vm_disk *disk);
 HV_WEAK int virtio_net_create(struct vm *vm, const char *tap_ifname);
+/*
+ * The same on a descriptor that carries packets as a TAP with IFF_VNET_HDR
+ * does (taken over, closed on failure): the fuzzers give it one end of a
+ * socketpair. With vhost-net unless HV_VMM_NET_USERSPACE=1.
+ */
+HV_WEAK int virtio_net_create_fd(struct vm *vm, int tap_fd, const char *tap_ifname);
 HV_WEAK int virtio_vsock_create(struct vm *vm, uint64_t guest_cid);
 HV_WEAK int virtio_rng_create(struct vm *vm);
 HV_WEAK int virtio_console_create(struct vm *vm, const char *spec);

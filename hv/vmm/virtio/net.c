@@ -236,17 +236,20 @@ int virtio_net_create(struct vm *vm, const char *tap_ifname)
         log_err("--net tap=IFNAME needs an interface name of 1 to %d characters", IFNAMSIZ - 1);
         return -EINVAL;
     }
+    int fd = tap_open(tap_ifname);
+    return fd < 0 ? fd : virtio_net_create_fd(vm, fd, tap_ifname);
+}
+
+int virtio_net_create_fd(struct vm *vm, int tap_fd, const char *tap_ifname)
+{
     struct net *n = calloc(1, sizeof(*n));
-    if (!n)
+    if (!n) {
+        close(tap_fd);
         return -ENOMEM;
+    }
     snprintf(n->ifname, sizeof(n->ifname), "%s", tap_ifname);
     n->vhost_fd = -1;
-    n->tap_fd = tap_open(tap_ifname);
-    if (n->tap_fd < 0) {
-        int ret = n->tap_fd;
-        free(n);
-        return ret;
-    }
+    n->tap_fd = tap_fd;
 
     uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) | BIT(VIRTIO_NET_F_CSUM) |
                  BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) |

@@ -187,7 +187,7 @@ def devices():
     d.mem(DATA, bytes(12) + b'\xff' * 6 + b'\x02\x00\x00\x00\x00\x01\x08\x00' + b'hello')
     d.desc(NET, 1, 0, 0, 31).publish(NET, 1, 0).kick(NET, 1)
     d.desc(NET, 0, 0, 0x1000, 1526, WRITE).publish(NET, 0, 0).kick(NET, 0)
-    d.host(NET, u8(40), bytes(12) + b'\x02' * 28).run_all()
+    d.host(NET, u8(0), u8(40), bytes(12) + b'\x02' * 28).run_all()
     d.bar0(NET, 0x2000, width=4).bar0(NET, 0x2006, width=2)
     write('devices', 'net-tx-rx', d)
 
@@ -195,7 +195,7 @@ def devices():
     d = Driver().ready(CONSOLE, [0, 1])
     d.mem(DATA, b'console says hi\n').desc(CONSOLE, 1, 0, 0, 16).publish(CONSOLE, 1, 0)
     d.kick(CONSOLE, 1).desc(CONSOLE, 0, 0, 0x1000, 64, WRITE).publish(CONSOLE, 0, 0)
-    d.host(CONSOLE, u8(1), u8(5), b'abcde').kick(CONSOLE, 0).run_all()
+    d.host(CONSOLE, u8(0), u8(5), b'abcde').kick(CONSOLE, 0).run_all()
     d.bar0(CONSOLE, 0x2008, ord('!'), 1, True).host(CONSOLE, u8(2)).run_all()
     write('devices', 'console-io', d)
 
@@ -205,7 +205,7 @@ def devices():
     d.desc(BALLOON, 0, 0, 0, 12).publish(BALLOON, 0, 0).kick(BALLOON, 0)
     d.desc(BALLOON, 2, 0, 0x1000, 16).publish(BALLOON, 2, 0).kick(BALLOON, 2)
     d.desc(BALLOON, 3, 0, 0x10000, 0x2000, WRITE).publish(BALLOON, 3, 0).kick(BALLOON, 3)
-    d.host(BALLOON, u32(256)).bar0(BALLOON, 0x2004, 12, 4, True).bar0(BALLOON, 0x2000)
+    d.host(BALLOON, u8(0), u32(256)).bar0(BALLOON, 0x2004, 12, 4, True).bar0(BALLOON, 0x2000)
     write('devices', 'balloon', d)
 
     # virtio-input: config queries, key and pointer events into posted buffers.

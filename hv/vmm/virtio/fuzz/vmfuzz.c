@@ -411,6 +411,16 @@ unsigned fz_run_driver(struct vm *vm, struct fz *f, unsigned max_ops, fz_host_fn
     }
     for (unsigned i = 0; i < ndev; i++)
         fz_pump(devs[i]);
+    for (unsigned i = 0; trace && i < ndev; i++) {
+        for (unsigned q = 0; q < devs[i]->nr_queues; q++) {
+            uint16_t u = 0;
+            if (!devs[i]->queues[q].enabled)
+                continue;
+            guest_mem_read(&vm->mem, devs[i]->queues[q].device + 2, &u, 2);
+            fprintf(stderr, "end: %s q%u: status %#x, used idx %u\n", devs[i]->name, q,
+                    status(vm, devs[i]), u);
+        }
+    }
     return n;
 }
 
