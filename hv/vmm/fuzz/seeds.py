@@ -86,5 +86,44 @@ def main():
     write('post-and-holes', e)
 
 
+def display():
+    """fuzz_display's operations (fuzz_display.c)."""
+    def msg(kind, *words):  # a valid message: kind indexes WELCOME, KEY, POINTER, WHEEL, FOCUS
+        return bytes([0x80, kind]) + b''.join(struct.pack('<I', w & 0xffffffff) for w in words)
+
+    def raw(data):
+        return bytes([0]) + struct.pack('<H', len(data)) + data
+
+    def scanout(w, h, pad=0):
+        return bytes([1]) + struct.pack('<HHB', w - 1, h - 1, pad)
+
+    def damage(x, y, w, h):
+        return bytes([2]) + struct.pack('<HHHH', x, y, w - 1, h - 1)
+
+    seeds = {
+        # WELCOME, a scanout, damage, keys, the pointer and wheel, focus; hv-switch reads.
+        'session': msg(0, 1, 3) + scanout(1024, 768) + damage(0, 0, 100, 50) + msg(1, 30, 1) +
+        msg(1, 30, 0) + msg(2, 16000, 9000, 1) + msg(2, 40000, 99999, 0) + msg(3, 1, -2) +
+        msg(4, 1) + bytes([4]) + damage(1000, 700, 24, 68) + bytes([3]) + damage(5, 5, 5, 5) +
+        bytes([4]),
+        # hv-switch restarts: HELLO and the surface again; then it stops reading.
+        'reconnect': scanout(640, 480, 3) + bytes([4, 5]) + damage(1, 2, 3, 4) + bytes([4, 6]) +
+        b''.join(damage(i, i, 10, 10) for i in range(40)) + bytes([4]) + bytes([3, 5, 4]),
+        # Messages of the wrong size, unknown types, short ones.
+        'garbage': raw(struct.pack('<III', 0x82, 30, 1)[:8]) + raw(b'\x83\0\0\0' + bytes(40)) +
+        raw(b'\x99\0\0\0') + raw(b'\x81\0') + raw(bytes(2048)) + raw(b'\x84\0\0\0' + bytes(8)),
+        # --display specs.
+        'specs': b''.join(bytes([7]) + struct.pack('<H', len(t)) + t for t in (
+            b'/run/hv/switch.sock,name=work,colour=3366ff,slot=2,uivm,size=1280x800',
+            b',name=x', b'/s,name= bad,slot=10,size=10x10', b'/s,colour=12345g,color=ffffff',
+            b'/s,size=4096x64,name=' + b'n' * 31, b'/s,unknown,uivm=1')),
+    }
+    os.makedirs(os.path.join(HERE, 'corpus', 'display'), exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(HERE, 'corpus', 'display', name), 'wb') as f:
+            f.write(data)
+
+
 if __name__ == '__main__':
     main()
+    display()
