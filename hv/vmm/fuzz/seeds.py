@@ -124,6 +124,76 @@ def display():
             f.write(data)
 
 
+def vfio():
+    """fuzz_vfio's devices and guests (fuzz_vfio.c)."""
+    def cfg_space(header=0, caps=()):
+        c = bytearray(256)
+        c[0:4] = struct.pack('<HH', 0x8086, 0x10d3)
+        c[0x06] = 0x10  # capability list
+        c[0x09:0x0c] = bytes([0, 0, 2])  # Ethernet
+        c[0x0e] = header
+        c[0x10:0x14] = struct.pack('<I', 0xfeb00000)  # BAR0: 32-bit memory
+        c[0x18:0x1c] = struct.pack('<I', 0xe001)      # BAR2: I/O
+        c[0x1c:0x20] = struct.pack('<I', 0xfeb8000c)  # BAR3: 64-bit prefetchable
+        c[0x2c:0x30] = struct.pack('<HH', 0x8086, 0xa01f)
+        c[0x3c:0x3e] = bytes([11, 1])
+        c[0x34] = caps[0][0] if caps else 0
+        for i, (pos, cap_id, body) in enumerate(caps):
+            nxt = caps[i + 1][0] if i + 1 < len(caps) else 0
+            c[pos:pos + 2 + len(body)] = bytes([cap_id, nxt]) + body
+        return bytes(c)
+
+    msix = struct.pack('<HII', 3, 0x0000 | 3, 0x800 | 3)
+    caps = ((0x40, 0x01, b'\x03\x00' + bytes(4)), (0x50, 0x05, bytes(12)),
+            (0x70, 0x10, bytes(16)), (0xa0, 0x11, msix))
+    bars = bytes([0x80 | 11, 0, 2, 0x80 | 11, 0, 0])
+
+    def cfg(off, value=0, width=4, write=False):
+        return bytes([0, off, {1: 0, 2: 1, 4: 2}[width] | (4 if write else 0)]) + struct.pack(
+            '<I', value)
+
+    def ecam(off, value=0, width=4, write=False):
+        return bytes([1]) + struct.pack('<H', off) + bytes(
+            [{1: 0, 2: 1, 4: 2, 8: 3}[width] | (4 if write else 0)]) + struct.pack('<Q', value)
+
+    def bar(b, off, value=0, width=4, write=False):
+        return bytes([2, b]) + struct.pack('<I', off) + bytes(
+            [{1: 0, 2: 1, 4: 2, 8: 3}[width] | (4 if write else 0)]) + struct.pack('<Q', value)
+
+    def table(off, value=0, width=4, write=False):
+        return bytes([3]) + struct.pack('<I', off) + bytes(
+            [{1: 0, 2: 1, 4: 2, 8: 3}[width] | (4 if write else 0)]) + struct.pack('<Q', value)
+
+    guest = b''.join(cfg(o) for o in range(0, 256, 4))
+    guest += cfg(0x10, 0xffffffff, write=True) + cfg(0x10) + cfg(0x10, 0xd0000000, write=True)
+    guest += cfg(0x1c, 0xffffffff, write=True) + cfg(0x20, 0xffffffff, write=True) + cfg(0x1c)
+    guest += cfg(0x1c, 0xd0100000, write=True) + cfg(0x20, 0, write=True) + cfg(0x04, 7, 2, True)
+    guest += cfg(0x18, 0xc000, write=True) + cfg(0xa2, 0x8000, 2, True) + table(0, 0xfee00000)
+    guest += table(0, 0xfee00000, write=True) + table(8, 0x4021, write=True)
+    guest += table(12, 0, write=True) + table(0x800, width=8) + table(0x30, 0x1234, 8, True)
+    guest += bar(0, 0x10, 0x5a5a5a5a, 4, True) + bar(0, 0x10) + bar(2, 4, 0x12, 1, True)
+    guest += bar(2, 0x40) + bar(0, 0x3ffc, width=8) + cfg(0x52, 0x1, 2, True)  # the hidden MSI
+    guest += cfg(0x30, 0xffffffff, write=True) + cfg(0x30) + cfg(0x3c, 0xffff, 2, True)
+    guest += ecam(0x100, 0xdeadbeef, 4, True) + ecam(0x100) + ecam(0x10, 0xffffffffffffffff, 8, True)
+    guest += bytes([4, 0x06, 0x18]) + cfg(0x04) + cfg(0xa2, 0xc000, 2, True) + bytes([5])
+    guest += cfg(0x04) + cfg(0xa2, width=2) + cfg(0x04, 0, 2, True) + cfg(0x04, 0x0406, 2, True)
+    seeds = {
+        'nic-msix': cfg_space(caps=caps) + bars + guest,
+        'bridge': cfg_space(header=1) + bars + cfg(0),
+        # MSI-X table and PBA in different BARs; a capability that points at itself.
+        'msix-split-loop': cfg_space(caps=((0x40, 0x11, struct.pack('<HII', 7, 0, 0x800 | 3)),
+                                          (0x40, 0x01, bytes(6)))) + bars + guest[:200],
+        # A 64-bit BAR in the last slot, an I/O BAR too big, sizes not powers of two.
+        'odd-bars': cfg_space(caps=caps)[:0x24] + struct.pack('<I', 4) +
+        cfg_space(caps=caps)[0x28:] + bytes([0x4b, 0x40 | 5, 0x10, 11, 0, 11]) + guest,
+    }
+    os.makedirs(os.path.join(HERE, 'corpus', 'vfio'), exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(HERE, 'corpus', 'vfio', name), 'wb') as f:
+            f.write(data)
+
+
 if __name__ == '__main__':
     main()
     display()
+    vfio()
