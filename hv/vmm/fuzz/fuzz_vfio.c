@@ -42,8 +42,8 @@ int __real_ioctl(int fd, unsigned long req, ...);
 #define BAR_OFF(i) (UINT64_C(0x100000) * ((i) + 1)) /* each BAR's place in the memfd */
 #define BAR_MAX    (UINT64_C(1) << 20)
 
-static int dev_fd = -1;                  /* the fake device */
-static uint64_t bar_size[PCI_NR_BARS];   /* what VFIO says each region is */
+static int dev_fd = -1;                /* the fake device */
+static uint64_t bar_size[PCI_NR_BARS]; /* what VFIO says each region is */
 static bool bar_mmap[PCI_NR_BARS];
 
 /* The fake VFIO device: region info, and success for interrupts and reset. */
@@ -208,8 +208,7 @@ static void op(struct vfio_pci *vp, struct fz *f)
     }
     case 4: { /* the device's own registers change (status bits, a vendor capability) */
         uint8_t off = fz_u8(f), val = fz_u8(f);
-        if (!host_only(vp, off) && off != 0x04 && off != 0x05 &&
-            pwrite(dev_fd, &val, 1, off) == 1)
+        if (!host_only(vp, off) && off != 0x04 && off != 0x05 && pwrite(dev_fd, &val, 1, off) == 1)
             raw[off] = val;
         break;
     }

@@ -40,8 +40,8 @@ static struct vm vm;
 static struct vm_config cfg = {.name = "fuzz"};
 static struct virtio_dev *devs[FZ_MAX_DEVS];
 static unsigned ndev;
-static int tap_host = -1;       /* the TAP's other end */
-static int con_client = -1;     /* the console's client */
+static int tap_host = -1;   /* the TAP's other end */
+static int con_client = -1; /* the console's client */
 static struct sockaddr_un con_addr = {.sun_family = AF_UNIX};
 static struct virtio_input *kbd, *tablet;
 

@@ -105,9 +105,9 @@ void fz_pump(struct virtio_dev *vd)
             struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
             if (fd < 0 || poll(&p, 1, 0) != 1)
                 continue;
-            uint32_t ev = (p.revents & POLLIN ? EPOLLIN : 0) |
-                          (p.revents & POLLRDHUP ? EPOLLRDHUP : 0) |
-                          (p.revents & POLLHUP ? EPOLLHUP : 0) | (p.revents & POLLERR ? EPOLLERR : 0);
+            uint32_t ev =
+                (p.revents & POLLIN ? EPOLLIN : 0) | (p.revents & POLLRDHUP ? EPOLLRDHUP : 0) |
+                (p.revents & POLLHUP ? EPOLLHUP : 0) | (p.revents & POLLERR ? EPOLLERR : 0);
             pthread_mutex_lock(&vd->qlock);
             if (vd->fds[k].fd == fd)
                 vd->fds[k].fn(vd, fd, ev, vd->fds[k].arg);
@@ -232,7 +232,8 @@ static void op_desc(struct vm *vm, struct virtio_dev *vd, struct fz *f)
     memcpy(d + 12, &flags, 2);
     memcpy(d + 14, &next, 2);
     /* An indirect table lives at a descriptor's address: mode 0x80 writes there instead. */
-    uint64_t at = mode & 0x80 ? DATA_AREA + (uint64_t)(fz_u16(f) % 0x1000) * 16 : vq->desc + 16ull * i;
+    uint64_t at =
+        mode & 0x80 ? DATA_AREA + (uint64_t)(fz_u16(f) % 0x1000) * 16 : vq->desc + 16ull * i;
     guest_mem_write(&vm->mem, at, d, 16);
 }
 
@@ -365,7 +366,8 @@ static void one_op(struct vm *vm, struct virtio_dev **devs, unsigned ndev, struc
     }
     case OP_STATUS: {
         uint8_t s = fz_u8(f);
-        common_write(vm, vd, VIRTIO_PCI_COMMON_STATUS, s & 0x80 ? status(vm, vd) | (s & 0x7f) : s, 1);
+        common_write(vm, vd, VIRTIO_PCI_COMMON_STATUS, s & 0x80 ? status(vm, vd) | (s & 0x7f) : s,
+                     1);
         break;
     }
     case OP_BAR_MOVE:
