@@ -534,6 +534,12 @@ struct vmdef *vmdef_from_json(struct json_object *obj, const struct vmdef_ctx *c
     g_key_file_remove_key(kf, "vm", "name", NULL);
     json_object_object_foreach(obj, key, val)
     {
+        /* Before GKeyFile sees it: a key it cannot hold ("", "a=b") is a GLib critical. */
+        if (!is_known_key(key)) {
+            *err = errorf("unknown field '%s' in [vm]", key);
+            g_key_file_free(kf);
+            return NULL;
+        }
         switch (json_object_get_type(val)) {
         case json_type_string:
             g_key_file_set_string(kf, "vm", key, json_object_get_string(val));
