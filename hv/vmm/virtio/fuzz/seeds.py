@@ -38,8 +38,9 @@ class Driver:
         return self.op(0, OP_CF8_RAW, u8((port - 0xcf8) << 4 | W[width] | (WR if write else RD)),
                        u32(value))
 
-    def ecam(self, dev, off, value=0, width=4, write=False):
-        return self.op(dev, OP_ECAM, u16(off), u8(W[width] | (WR if write else RD)), u64(value))
+    def ecam(self, dev, off, value=0, width=4, write=False, anywhere=False):
+        return self.op(dev, OP_ECAM, u8(W[width] | (WR if write else RD) | (0x80 if anywhere else 0)),
+                       u32(off) if anywhere else u16(off), u64(value))
 
     def bar0(self, dev, off, value=0, width=4, write=False):
         return self.op(dev, OP_BAR0, u16(off), u8(W[width] | (WR if write else RD)), u64(value))
@@ -161,7 +162,8 @@ def transport():
     d.cfg(BLK, 0x10, 0xffffffff, write=True).cfg(BLK, 0x10).bar_move(BLK, 0, 0xd0000000)
     d.bar0(BLK, 0x12, width=2).command(BLK, 0).bar0(BLK, 0x12, width=2).command(BLK, 6)
     d.bar_move(RNG, 2, 0xd0100000).msix(RNG, 0, width=4)
-    d.ecam(BLK, 0, width=4).ecam(BLK, 0x100, width=8).cf8(0xcf8, 0x80000000).cf8(0xcfc, 0, 4, False)
+    d.ecam(BLK, 0, width=4).ecam(BLK, 0x100, width=8).ecam(0, 31 << 15, anywhere=True)
+    d.ecam(0, 1 << 12 | 2 << 15, 0xffffffff, 4, True, anywhere=True).cf8(0xcf8, 0x80000000).cf8(0xcfc, 0, 4, False)
     for off, v in ((0x88, 0), (0x8c, 0x12), (0x90, 2)):  # blk's PCI_CFG cap at 0x84
         d.cfg(BLK, off, v, write=True)
     d.cfg(BLK, 0x94, width=2).cfg(BLK, 0x94, 0x1, width=2, write=True)

@@ -314,9 +314,9 @@ static void one_op(struct vm *vm, struct virtio_dev **devs, unsigned ndev, struc
                       wb & 4);
         break;
     case OP_ECAM: {
+        wb = fz_u8(f); /* width, direction, and 0x80: anywhere in ECAM (any slot, function) */
         uint32_t off = wb & 0x80 ? fz_u32(f) % (uint32_t)MEM_PCI_ECAM_SIZE
                                  : (uint32_t)vd->pci.slot << 15 | (fz_u16(f) & 0xfff);
-        wb = fz_u8(f);
         v64 = fz_u64(f);
         io_bus_access(&vm->mmio, MEM_PCI_ECAM_BASE + off, (uint8_t *)&v64, fz_width(wb), wb & 4);
         break;
