@@ -427,7 +427,8 @@ def test_create_start_stop(desk, app):
     r = row(app, "demo", "Off", timeout=30)
     info = hvd_call(desk.sock, "vm.get", name="demo")["result"]["definition"]
     assert info["memory"] == 256 << 20 and info["kernel"] == str(desk.kernel), info
-    assert info["disk"] == ["demo.img"], info
+    # hvd recorded the format when it created the image (issue 12, defect 1).
+    assert info["disk"] == ["demo.img,format=qcow2"], info
     images = {i["name"]: i for i in hvd_call(desk.sock, "disk.list")["result"]["images"]}
     assert images["demo.img"]["virtual_size"] == 1 << 30, images
 
@@ -490,7 +491,7 @@ def test_copying_an_image_moves_the_progress_bar(desk, app):
 
     row(app, "copied", "Off", timeout=60)
     info = hvd_call(desk.sock, "vm.get", name="copied")["result"]["definition"]
-    assert info["disk"] == ["copied.img"], info
+    assert info["disk"] == ["copied.img,format=raw"], info  # a copy of the raw golden.img
     images = {i["name"]: i for i in hvd_call(desk.sock, "disk.list")["result"]["images"]}
     assert images["copied.img"]["virtual_size"] == 64 << 20, images
     assert hvd_call(desk.sock, "disk.jobs")["result"]["jobs"] == []

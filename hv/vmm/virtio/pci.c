@@ -61,7 +61,7 @@ void virtio_fail(struct virtio_dev *vd, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_warn("%s: %s; the device needs a reset", vd->name, msg);
+    log_warn_limited("%s: %s; the device needs a reset", vd->name, msg);
     signal_config(vd);
 }
 
@@ -172,8 +172,8 @@ static void write_status(struct virtio_dev *vd, uint8_t val)
         uint64_t f = vd->driver_features;
         if ((f & ~vd->host_features) || !(f & (1ull << VIRTIO_F_VERSION_1))) {
             /* The driver reads FEATURES_OK back as clear and gives up (§3.1.1). */
-            log_warn("%s: driver accepted features 0x%llx not offered or without VERSION_1",
-                     vd->name, (unsigned long long)f);
+            log_warn_limited("%s: driver accepted features 0x%llx not offered or without VERSION_1",
+                             vd->name, (unsigned long long)f);
             new &= ~VIRTIO_CONFIG_S_FEATURES_OK;
         } else {
             vd->features = f;
@@ -208,6 +208,11 @@ static void enable_queue(struct virtio_dev *vd, struct virtio_queue *vq, unsigne
         return;
     if (!(vd->status & VIRTIO_CONFIG_S_FEATURES_OK)) {
         virtio_fail(vd, "queue %u enabled before FEATURES_OK", q);
+        return;
+    }
+    if (vq->size > vq->max_size) {
+        virtio_fail(vd, "queue %u: size %u is above the device's maximum %u", q, vq->size,
+                    vq->max_size);
         return;
     }
     int ret = vq_setup(&vq->vq, &vd->vm->mem, vq->size, vq->desc, vq->driver, vq->device,

@@ -265,6 +265,13 @@ static void test_hostile(struct drv *blk, struct test_ring *r, struct drv *rng)
     queue_setup(blk, 0, r, 0);
     CHECK(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
+    /* A power of two, but above the device's maximum (256). */
+    CHECK(negotiate(blk, 1ull << VIRTIO_F_VERSION_1));
+    tr_init(r, &vm.mem, 16, 0x10000);
+    r->size = 1024;
+    queue_setup(blk, 0, r, 0);
+    CHECK(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET);
+
     /* Rings in MMIO space. */
     CHECK(negotiate(blk, 1ull << VIRTIO_F_VERSION_1));
     CHECK(!(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET)); /* reset cleared it */
