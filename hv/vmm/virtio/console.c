@@ -219,7 +219,7 @@ int virtio_console_create(struct vm *vm, const char *spec)
     ret = virtio_dev_init(&c->vd, vm, "virtio-console", VIRTIO_ID_CONSOLE, 2, 128,
                           1ull << VIRTIO_CONSOLE_F_EMERG_WRITE, CON_CONFIG_LEN, &con_ops, c);
     if (ret == 0)
-        virtio_put32(c->vd.config + 4, 1); /* max_nr_ports */
+        le32_put(c->vd.config + 4, 1); /* max_nr_ports */
     if (ret == 0 && c->listen_fd >= 0)
         ret = virtio_add_fd(&c->vd, c->listen_fd, EPOLLIN, listen_event, c);
     if (ret == 0)
