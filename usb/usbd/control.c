@@ -508,10 +508,10 @@ static const char *rules_file;
 static void save_rules(void)
 {
     char tmp[4096];
-    json_object *a = rules_json();
 
     if (!rules_file)
         return;
+    json_object *a = rules_json();
     snprintf(tmp, sizeof(tmp), "%s.tmp", rules_file);
     if (json_object_to_file_ext(tmp, a, JSON_C_TO_STRING_PLAIN) || rename(tmp, rules_file))
         log_warn("cannot save the rules to %s: %s", rules_file, strerror(errno));
