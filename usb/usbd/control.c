@@ -347,12 +347,21 @@ static void attach_recv(struct attach *a)
 static void attach_on_event(struct attach *a, short revents)
 {
     if (!a->connected) {
+        struct sockaddr_vm peer;
+        socklen_t plen = sizeof(peer);
         int err = 0;
         socklen_t elen = sizeof(err);
         if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &elen) || err) {
             attach_end(a, "cannot connect to the guest's USB agent");
             return;
         }
+        /*
+         * Connected only once it has a peer: the event may be stale (the
+         * slot's previous attach ended and this one took it in the same
+         * round of the loop).
+         */
+        if (getpeername(a->fd, (struct sockaddr *)&peer, &plen))
+            return;
         a->connected = true;
     }
     if (a->sent < a->want) {

@@ -74,7 +74,7 @@ static void shutdown_all(void)
     }
 }
 
-/* Fills pfd with the fds that have something to wait for; see dispatch(). */
+/* Fills pfd with the fds that have something to wait for; loop_once() dispatches. */
 static int gather(struct pollfd *pfd, int *kind, int *id, struct conn **pconn, int cfd, int tfd)
 {
     int n = 0;
