@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static const char *log_prog = "hv";
 static enum hv_log_level log_level = HV_LOG_INFO;
@@ -54,4 +56,30 @@ void hv_die(const char *fmt, ...)
     hv_vlog(HV_LOG_ERROR, fmt, ap);
     va_end(ap);
     exit(1);
+}
+
+int hv_ratelimit_ok(struct hv_ratelimit *rl)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned dropped = 0;
+    int ok;
+
+    pthread_mutex_lock(&lock);
+    if (!rl->logged || ts.tv_sec - rl->window_start >= HV_RATELIMIT_SECONDS) {
+        dropped = rl->dropped;
+        rl->window_start = ts.tv_sec;
+        rl->logged = rl->dropped = 0;
+    }
+    ok = rl->logged < HV_RATELIMIT_BURST;
+    if (ok)
+        rl->logged++;
+    else
+        rl->dropped++;
+    pthread_mutex_unlock(&lock);
+    if (dropped)
+        hv_log(HV_LOG_WARN, "(%u more messages like the next one were left out in %d s)", dropped,
+               HV_RATELIMIT_SECONDS);
+    return ok;
 }

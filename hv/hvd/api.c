@@ -29,36 +29,37 @@ static const char *param_str(struct json_object *params, const char *key)
     return json_object_get_string(v);
 }
 
-static struct vm *param_vm(struct hvd *d, struct json_object *params, struct api_error *e)
+static struct hvd_vm *param_vm(struct hvd *d, struct json_object *params, struct api_error *e)
 {
     const char *name = param_str(params, "name");
     if (!name) {
         api_fail(e, "bad-params", "Parameter 'name' (a string) is required.");
         return NULL;
     }
-    struct vm *vm = hvd_find_vm(d, name);
+    struct hvd_vm *vm = hvd_find_vm(d, name);
     if (!vm)
         api_fail(e, "not-found", "No VM named '%s' is defined.", name);
     return vm;
 }
 
-static struct json_object *vm_summary(struct vm *vm)
+static struct json_object *vm_summary(struct hvd_vm *vm)
 {
     const struct vmdef *def = vm->def;
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "name", json_object_new_string(def->name));
-    json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
+    json_object_object_add(o, "state", json_object_new_string(hvd_vm_state_name(vm->state)));
     json_object_object_add(o, "memory", json_object_new_int64((int64_t)def->memory));
     json_object_object_add(o, "cpus", json_object_new_int((int)def->cpus));
     json_object_object_add(o, "colour", json_object_new_string(def->colour));
     json_object_object_add(o, "os", json_object_new_string(def->os));
     json_object_object_add(o, "role", json_object_new_string(def->role));
     json_object_object_add(o, "autostart", json_object_new_boolean(def->autostart));
-    json_object_object_add(o, "pid", vm_is_active(vm) ? json_object_new_int(vm->vmm_pid) : NULL);
-    json_object_object_add(o, "last_exit", vm_exit_json(&vm->last_exit));
+    json_object_object_add(o, "pid",
+                           hvd_vm_is_active(vm) ? json_object_new_int(vm->vmm_pid) : NULL);
+    json_object_object_add(o, "last_exit", hvd_vm_exit_json(&vm->last_exit));
     /* hv-switch's hotkey slot while it runs with a display (0 = UIVM). */
     json_object_object_add(
-        o, "slot", vm_is_active(vm) && vm->slot >= 0 ? json_object_new_int(vm->slot) : NULL);
+        o, "slot", hvd_vm_is_active(vm) && vm->slot >= 0 ? json_object_new_int(vm->slot) : NULL);
     return o;
 }
 
@@ -139,8 +140,8 @@ static struct json_object *m_host_info(struct hvd *d, struct client *c, struct j
     gethostname(host, sizeof(host) - 1);
     int running = 0;
     uint64_t assigned = 0;
-    for (struct vm *vm = d->vms; vm; vm = vm->next) {
-        if (vm_is_active(vm)) {
+    for (struct hvd_vm *vm = d->vms; vm; vm = vm->next) {
+        if (hvd_vm_is_active(vm)) {
             running++;
             assigned += vm->def->memory;
         }
@@ -184,7 +185,7 @@ static struct json_object *m_vm_list(struct hvd *d, struct client *c, struct jso
     (void)params;
     (void)e;
     struct json_object *list = json_object_new_array();
-    for (struct vm *vm = d->vms; vm; vm = vm->next)
+    for (struct hvd_vm *vm = d->vms; vm; vm = vm->next)
         json_object_array_add(list, vm_summary(vm));
     struct json_object *r = json_object_new_object();
     json_object_object_add(r, "vms", list);
@@ -222,7 +223,7 @@ static struct vmdef *parse_definition(struct hvd *d, struct json_object *params,
  * is looked at, so its errors do not tell which host paths exist.
  */
 static struct vmdef *manager_definition(struct hvd *d, struct json_object *params,
-                                        struct vmdef *def, struct vm *old, struct api_error *e)
+                                        struct vmdef *def, struct hvd_vm *old, struct api_error *e)
 {
     struct vmdef *checked = NULL;
     if (policy_check_define(d, def, old ? old->def : NULL, e) == 0)
@@ -242,7 +243,7 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct j
         return NULL;
     bool replace =
         json_object_object_get_ex(params, "replace", &rep) && json_object_get_boolean(rep);
-    struct vm *old = hvd_find_vm(d, def->name);
+    struct hvd_vm *old = hvd_find_vm(d, def->name);
     if (old && !replace) {
         api_fail(e, "exists", "A VM named '%s' is already defined.", def->name);
         vmdef_free(def);
@@ -254,9 +255,9 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct j
         vmdef_free(def);
         return NULL;
     }
-    if (old && vm_is_active(old)) {
+    if (old && hvd_vm_is_active(old)) {
         api_fail(e, "bad-state", "VM '%s' is %s; shut it off before replacing it.", def->name,
-                 vm_state_name(old->state));
+                 hvd_vm_state_name(old->state));
         vmdef_free(def);
         return NULL;
     }
@@ -271,7 +272,7 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct j
         vmdef_free(def);
         return NULL;
     }
-    struct vm *vm;
+    struct hvd_vm *vm;
     if (old) {
         vmdef_free(old->def);
         old->def = def;
@@ -292,12 +293,12 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct j
 static struct json_object *m_vm_undefine(struct hvd *d, struct client *c,
                                          struct json_object *params, struct api_error *e)
 {
-    struct vm *vm = param_vm(d, params, e);
+    struct hvd_vm *vm = param_vm(d, params, e);
     if (!vm || (client_level(c) == CLIENT_MANAGER && policy_check_undefine(d, vm, e) < 0))
         return NULL;
-    if (vm_is_active(vm)) {
+    if (hvd_vm_is_active(vm)) {
         api_fail(e, "bad-state", "VM '%s' is %s; shut it off first.", vm->def->name,
-                 vm_state_name(vm->state));
+                 hvd_vm_state_name(vm->state));
         return NULL;
     }
     if (store_remove(d, vm->def->name) < 0 && errno != ENOENT) {
@@ -319,7 +320,7 @@ static struct json_object *m_vm_get(struct hvd *d, struct client *c, struct json
                                     struct api_error *e)
 {
     (void)c;
-    struct vm *vm = param_vm(d, params, e);
+    struct hvd_vm *vm = param_vm(d, params, e);
     if (!vm)
         return NULL;
     struct json_object *r = json_object_new_object();
@@ -335,7 +336,7 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
                                      struct api_error *e)
 {
     (void)c;
-    struct vm *vm = param_vm(d, params, e);
+    struct hvd_vm *vm = param_vm(d, params, e);
     if (!vm)
         return NULL;
     struct json_object *r = vm_summary(vm);
@@ -343,7 +344,7 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
     clock_gettime(CLOCK_REALTIME, &ts);
     double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
     json_object_object_add(r, "uptime",
-                           vm_is_active(vm) && vm->started_at > 0
+                           hvd_vm_is_active(vm) && vm->started_at > 0
                                ? json_object_new_double(now - vm->started_at)
                                : NULL);
     json_object_object_add(r, "vsock",
@@ -357,10 +358,10 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
     vmdef_mac(vm->def, mac);
     json_object_object_add(r, "mac",
                            strcmp(vm->def->net, "none") ? json_object_new_string(mac) : NULL);
-    char *p = vm_run_path(d, vm, "console.log");
+    char *p = hvd_vm_run_path(d, vm, "console.log");
     json_object_object_add(r, "console_log", json_object_new_string(p));
     g_free(p);
-    p = vm_run_path(d, vm, "control.sock");
+    p = hvd_vm_run_path(d, vm, "control.sock");
     json_object_object_add(r, "control_socket", json_object_new_string(p));
     g_free(p);
     return r;
@@ -373,23 +374,23 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
                                   struct api_error *e)                                             \
     {                                                                                              \
         (void)c;                                                                                   \
-        struct vm *vm = param_vm(d, params, e);                                                    \
+        struct hvd_vm *vm = param_vm(d, params, e);                                                \
         if (!vm || call < 0)                                                                       \
             return NULL; /* shutdown, pause, resume: deferred */                                   \
-        return vm_name_state(vm);                                                                  \
+        return hvd_vm_name_state(vm);                                                              \
     }
 
-LIFECYCLE(m_vm_start, vm_start(d, vm, e))
-LIFECYCLE(m_vm_shutdown, vm_shutdown(d, c, vm, e))
-LIFECYCLE(m_vm_destroy, vm_destroy(d, vm, e))
-LIFECYCLE(m_vm_pause, vm_pause(d, c, vm, true, e))
-LIFECYCLE(m_vm_resume, vm_pause(d, c, vm, false, e))
+LIFECYCLE(m_vm_start, hvd_vm_start(d, vm, e))
+LIFECYCLE(m_vm_shutdown, hvd_vm_shutdown(d, c, vm, e))
+LIFECYCLE(m_vm_destroy, hvd_vm_destroy(d, vm, e))
+LIFECYCLE(m_vm_pause, hvd_vm_pause(d, c, vm, true, e))
+LIFECYCLE(m_vm_resume, hvd_vm_pause(d, c, vm, false, e))
 
 static struct json_object *m_vm_console(struct hvd *d, struct client *c, struct json_object *params,
                                         struct api_error *e)
 {
     (void)c;
-    struct vm *vm = param_vm(d, params, e);
+    struct hvd_vm *vm = param_vm(d, params, e);
     if (!vm)
         return NULL;
     int64_t want = CONSOLE_DEFAULT;
@@ -402,7 +403,7 @@ static struct json_object *m_vm_console(struct hvd *d, struct client *c, struct 
             return NULL;
         }
     }
-    char *path = vm_run_path(d, vm, "console.log");
+    char *path = hvd_vm_run_path(d, vm, "console.log");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     g_free(path);
     struct stat st = {0};

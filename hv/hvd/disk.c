@@ -120,8 +120,8 @@ static int param_size(struct json_object *params, uint64_t *out, struct api_erro
 static struct json_object *used_by(struct hvd *d, const char *path, bool running_only)
 {
     struct json_object *a = json_object_new_array();
-    for (struct vm *vm = d->vms; vm; vm = vm->next) {
-        if (running_only && !vm_is_active(vm))
+    for (struct hvd_vm *vm = d->vms; vm; vm = vm->next) {
+        if (running_only && !hvd_vm_is_active(vm))
             continue;
         for (char **entry = vm->def->disks; entry && *entry; entry++) {
             struct vmdef_disk disk;

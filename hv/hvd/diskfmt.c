@@ -105,7 +105,7 @@ const char *diskfmt_store_name(struct hvd *d, const char *path)
 const char *diskfmt_known(struct hvd *d, const char *path, const struct vmdef *skip)
 {
     const char *name = diskfmt_store_name(d, path), *f = name ? diskfmt_recorded(d, name) : NULL;
-    for (struct vm *vm = d->vms; vm && !f; vm = vm->next) {
+    for (struct hvd_vm *vm = d->vms; vm && !f; vm = vm->next) {
         if (vm->def == skip)
             continue;
         for (char **entry = vm->def->disks; entry && *entry && !f; entry++) {

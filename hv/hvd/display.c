@@ -19,27 +19,27 @@
 #define SLOT_UIVM 0
 #define SLOT_MAX  9
 
-static bool is_uivm(const struct vm *vm)
+static bool is_uivm(const struct hvd_vm *vm)
 {
     return strcmp(vm->def->role, "uivm") == 0;
 }
 
-static bool slot_taken(struct hvd *d, const struct vm *self, int slot)
+static bool slot_taken(struct hvd *d, const struct hvd_vm *self, int slot)
 {
-    for (struct vm *o = d->vms; o; o = o->next)
-        if (o != self && vm_is_active(o) && o->slot == slot)
+    for (struct hvd_vm *o = d->vms; o; o = o->next)
+        if (o != self && hvd_vm_is_active(o) && o->slot == slot)
             return true;
     return false;
 }
 
-int display_pick_slot(struct hvd *d, struct vm *vm, struct api_error *e)
+int display_pick_slot(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 {
     vm->slot = SLOT_NONE;
     if (!vm->def->display)
         return 0;
     if (is_uivm(vm)) {
-        for (struct vm *o = d->vms; o; o = o->next)
-            if (o != vm && vm_is_active(o) && o->slot == SLOT_UIVM)
+        for (struct hvd_vm *o = d->vms; o; o = o->next)
+            if (o != vm && hvd_vm_is_active(o) && o->slot == SLOT_UIVM)
                 return api_fail(e, "bad-state",
                                 "The UIVM '%s' is already running: only one VM can be the UIVM "
                                 "(Ctrl+Alt+0) at a time.",
@@ -65,7 +65,7 @@ int display_pick_slot(struct hvd *d, struct vm *vm, struct api_error *e)
     return 0;
 }
 
-char *display_vmm_arg(struct hvd *d, const struct vm *vm)
+char *display_vmm_arg(struct hvd *d, const struct hvd_vm *vm)
 {
     if (!vm->def->display)
         return NULL;

@@ -14,7 +14,7 @@
 
 #define HVD_API_VERSION 1
 
-enum vm_state {
+enum hvd_vm_state {
     VM_SHUTOFF,
     VM_RUNNING,
     VM_PAUSED,
@@ -22,7 +22,7 @@ enum vm_state {
     VM_CRASHED,
 };
 
-struct vm_exit {
+struct hvd_vm_exit {
     bool valid;
     char reason[16]; /* poweroff, reboot, killed, crashed, error */
     bool signalled;
@@ -31,17 +31,17 @@ struct vm_exit {
 
 struct hvd;
 
-struct vm {
-    struct vm *next;
+struct hvd_vm {
+    struct hvd_vm *next;
     struct hvd *hvd;
     struct vmdef *def;
-    enum vm_state state;
+    enum hvd_vm_state state;
     pid_t monitor_pid; /* the per-VM watcher that outlives hvd */
     pid_t vmm_pid;
     int monitor_pidfd;
     sd_event_source *exit_source;
     double started_at; /* CLOCK_REALTIME seconds, 0 when not running */
-    struct vm_exit last_exit;
+    struct hvd_vm_exit last_exit;
     bool destroying;
     bool ctl_busy; /* an API call waits for hv-vmm's control socket */
     char *tap;     /* TAP device while running with net=nat */
@@ -79,7 +79,7 @@ struct hvd {
     uint32_t uivm_cid; /* 0: only CIDs of role=uivm VMs */
     bool autostart;
     unsigned vmm_uid_base; /* VM users are base + slot (vmuser.c); 0: hv-vmm runs as hvd's */
-    struct vm *vms;        /* sorted by name */
+    struct hvd_vm *vms;    /* sorted by name */
     struct client *clients;
     unsigned nr_clients[CLIENT_LEVELS];
 };
@@ -89,16 +89,16 @@ struct hvd {
 void hvd_exit_hook_once(sd_event *loop, bool *added, sd_event_handler_t fn);
 
 /* name → VM, or NULL */
-struct vm *hvd_find_vm(struct hvd *d, const char *name);
-const char *vm_state_name(enum vm_state s);
+struct hvd_vm *hvd_find_vm(struct hvd *d, const char *name);
+const char *hvd_vm_state_name(enum hvd_vm_state s);
 
 /* ---- store.c: definitions on disk ---- */
 int store_load_all(struct hvd *d);
 int store_save(struct hvd *d, const struct vmdef *def, char **err);
 int store_remove(struct hvd *d, const char *name);
 void hvd_vmdef_ctx(struct hvd *d, struct vmdef_ctx *ctx);
-struct vm *hvd_add_vm(struct hvd *d, struct vmdef *def);
-void hvd_remove_vm(struct hvd *d, struct vm *vm);
+struct hvd_vm *hvd_add_vm(struct hvd *d, struct vmdef *def);
+void hvd_remove_vm(struct hvd *d, struct hvd_vm *vm);
 
 /* ---- vm.c: lifecycle ---- */
 struct api_error {
@@ -110,9 +110,9 @@ int api_fail(struct api_error *e, const char *code, const char *fmt, ...)
 
 /* display.c: the VM's screen on hv-switch ---- */
 /* Sets vm->slot for a start (-1 when display=false); -1 with *e when it cannot start. */
-int display_pick_slot(struct hvd *d, struct vm *vm, struct api_error *e);
+int display_pick_slot(struct hvd *d, struct hvd_vm *vm, struct api_error *e);
 /* hv-vmm's --display argument (g_free it), or NULL for display=false. */
-char *display_vmm_arg(struct hvd *d, const struct vm *vm);
+char *display_vmm_arg(struct hvd *d, const struct hvd_vm *vm);
 
 /*
  * ---- switchctl.c: vm.switch, vm.screenshot through hv-switch's control
@@ -123,17 +123,18 @@ struct json_object *switchctl_switch(struct hvd *d, struct client *c, struct jso
 struct json_object *switchctl_screenshot(struct hvd *d, struct client *c,
                                          struct json_object *params, struct api_error *e);
 
-char *vm_run_path(struct hvd *d, const struct vm *vm, const char *file);
-int vm_start(struct hvd *d, struct vm *vm, struct api_error *e);
+char *hvd_vm_run_path(struct hvd *d, const struct hvd_vm *vm, const char *file);
+int hvd_vm_start(struct hvd *d, struct hvd_vm *vm, struct api_error *e);
 /* These two ask hv-vmm from the event loop: the reply is deferred (-1, API_DEFERRED). */
-int vm_shutdown(struct hvd *d, struct client *c, struct vm *vm, struct api_error *e);
-int vm_pause(struct hvd *d, struct client *c, struct vm *vm, bool pause, struct api_error *e);
-int vm_destroy(struct hvd *d, struct vm *vm, struct api_error *e);
-struct json_object *vm_name_state(const struct vm *vm); /* {"name", "state", "pid"?} */
-void vm_reattach_all(struct hvd *d);
-void vm_autostart_all(struct hvd *d);
-bool vm_is_active(const struct vm *vm);
-struct json_object *vm_exit_json(const struct vm_exit *x);
+int hvd_vm_shutdown(struct hvd *d, struct client *c, struct hvd_vm *vm, struct api_error *e);
+int hvd_vm_pause(struct hvd *d, struct client *c, struct hvd_vm *vm, bool pause,
+                 struct api_error *e);
+int hvd_vm_destroy(struct hvd *d, struct hvd_vm *vm, struct api_error *e);
+struct json_object *hvd_vm_name_state(const struct hvd_vm *vm); /* {"name", "state", "pid"?} */
+void hvd_vm_reattach_all(struct hvd *d);
+void hvd_vm_autostart_all(struct hvd *d);
+bool hvd_vm_is_active(const struct hvd_vm *vm);
+struct json_object *hvd_vm_exit_json(const struct hvd_vm_exit *x);
 
 /* ---- vmmctl.c: hv-vmm's control socket ---- */
 #define VMMCTL_TIMEOUT_MS 3000 /* connect retries included */
@@ -184,7 +185,7 @@ void client_subscribe(struct client *c);
 int policy_check_define(struct hvd *d, const struct vmdef *def, const struct vmdef *old,
                         struct api_error *e);
 /* vm.undefine by a manager. */
-int policy_check_undefine(struct hvd *d, const struct vm *vm, struct api_error *e);
+int policy_check_undefine(struct hvd *d, const struct hvd_vm *vm, struct api_error *e);
 /* An image-name parameter of a disk.* method from a manager: inside the store, a file. */
 int policy_check_image_param(struct hvd *d, struct json_object *params, const char *key,
                              struct api_error *e);
@@ -193,7 +194,7 @@ bool policy_is_uivm_cid(struct hvd *d, uint32_t cid, const char *except);
 /* Any client's definition: the UIVM's CID is its alone (invalid-definition). */
 int policy_check_vsock(struct hvd *d, const struct vmdef *def, struct api_error *e);
 /* vm.start: no CID of the UIVM's, none a running VM has (in-use). */
-int policy_check_start_cid(struct hvd *d, const struct vm *vm, struct api_error *e);
+int policy_check_start_cid(struct hvd *d, const struct hvd_vm *vm, struct api_error *e);
 
 /* ---- disk.c ---- */
 struct json_object *disk_list(struct hvd *d, struct api_error *e);
@@ -238,17 +239,17 @@ void diskfmt_first_start(struct hvd *d);
 /* ---- net.c ---- */
 struct json_object *net_list(struct hvd *d);
 /* Create the NAT network if needed and a TAP for vm; returns the TAP name or NULL. */
-char *net_attach(struct hvd *d, struct vm *vm, struct api_error *e);
-void net_detach(struct hvd *d, struct vm *vm);
+char *net_attach(struct hvd *d, struct hvd_vm *vm, struct api_error *e);
+void net_detach(struct hvd *d, struct hvd_vm *vm);
 
 /*
  * ---- pci.c: pci= devices: checked and bound to vfio-pci before hv-vmm
  * starts, given back to their drivers when it ends (docs/passthrough.md) ----
  */
-int pci_attach(struct hvd *d, struct vm *vm, struct api_error *e);
-void pci_detach(struct hvd *d, struct vm *vm);
+int pci_attach(struct hvd *d, struct hvd_vm *vm, struct api_error *e);
+void pci_detach(struct hvd *d, struct hvd_vm *vm);
 /* The VM's TAP device name, stable for its name (malloc'd). */
-char *net_tap_name(const struct vm *vm);
+char *net_tap_name(const struct hvd_vm *vm);
 
 /* ---- usb.c: usb.* methods, a front for hv-usbd's control socket ---- */
 #define HVD_USBD_SOCKET_DEFAULT "/run/hv/usbd.sock"
@@ -264,7 +265,7 @@ struct json_object *usb_rules(struct hvd *d, struct json_object *params, struct 
  * hv-vmm's --user argument for vm in *arg (g_free it), NULL when hvd is not
  * root or --vmm-uid-base is 0. Also closes the VM's files to other users.
  */
-int vmuser_arg(struct hvd *d, const struct vm *vm, char **arg, struct api_error *e);
+int vmuser_arg(struct hvd *d, const struct hvd_vm *vm, char **arg, struct api_error *e);
 
 /* ---- run.c: external programs ---- */
 /* Run argv, capture stdout (malloc'd in *out if out) and stderr; returns exit status or -1. */

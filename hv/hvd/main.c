@@ -196,12 +196,12 @@ int main(int argc, char **argv)
 
     diskfmt_first_start(&d);
     store_load_all(&d);
-    vm_reattach_all(&d);
+    hvd_vm_reattach_all(&d);
     if (server_listen_unix(&d) < 0 || server_listen_manager(&d) < 0)
         return 1;
     server_listen_vsock(&d);
     if (d.autostart)
-        vm_autostart_all(&d);
+        hvd_vm_autostart_all(&d);
     log_info("ready: %s, state in %s", d.socket_path, d.state_dir);
 
     int rc = sd_event_loop(d.loop);

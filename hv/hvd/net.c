@@ -24,7 +24,7 @@ static bool bridge_up(void)
     return if_nametoindex(BRIDGE) != 0;
 }
 
-char *net_tap_name(const struct vm *vm)
+char *net_tap_name(const struct hvd_vm *vm)
 {
     uint32_t h = 2166136261u;
     for (const char *p = vm->def->name; *p; p++) {
@@ -105,7 +105,7 @@ static void ensure_tun(void)
         log_warn("/dev/net/tun is missing and 'modprobe tun' failed");
 }
 
-char *net_attach(struct hvd *d, struct vm *vm, struct api_error *e)
+char *net_attach(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 {
     ensure_tun();
     if (setup_bridge(d, e) < 0)
@@ -123,7 +123,7 @@ char *net_attach(struct hvd *d, struct vm *vm, struct api_error *e)
     return tap;
 }
 
-void net_detach(struct hvd *d, struct vm *vm)
+void net_detach(struct hvd *d, struct hvd_vm *vm)
 {
     (void)d;
     if (!vm->tap)
@@ -143,7 +143,7 @@ struct json_object *net_list(struct hvd *d)
     json_object_object_add(n, "gateway", json_object_new_string(GATEWAY));
     json_object_object_add(n, "active", json_object_new_boolean(bridge_up()));
     struct json_object *vms = json_object_new_array();
-    for (struct vm *vm = d->vms; vm; vm = vm->next)
+    for (struct hvd_vm *vm = d->vms; vm; vm = vm->next)
         if (strcmp(vm->def->net, "nat") == 0)
             json_object_array_add(vms, json_object_new_string(vm->def->name));
     json_object_object_add(n, "vms", vms);

@@ -19,7 +19,7 @@
 #include "log.h"
 #include "pt.h"
 
-static bool vm_has_pci(const struct vm *vm, const char *bdf)
+static bool vm_has_pci(const struct hvd_vm *vm, const char *bdf)
 {
     for (char **p = vm->def->pci; p && *p; p++)
         if (strcmp(*p, bdf) == 0)
@@ -27,16 +27,16 @@ static bool vm_has_pci(const struct vm *vm, const char *bdf)
     return false;
 }
 
-static int check_free(struct hvd *d, struct vm *vm, const char *bdf, struct api_error *e)
+static int check_free(struct hvd *d, struct hvd_vm *vm, const char *bdf, struct api_error *e)
 {
-    for (struct vm *o = d->vms; o; o = o->next)
-        if (o != vm && vm_is_active(o) && vm_has_pci(o, bdf))
+    for (struct hvd_vm *o = d->vms; o; o = o->next)
+        if (o != vm && hvd_vm_is_active(o) && vm_has_pci(o, bdf))
             return api_fail(e, "in-use", "PCI device %s is in use by the running VM '%s'.", bdf,
                             o->def->name);
     return 0;
 }
 
-int pci_attach(struct hvd *d, struct vm *vm, struct api_error *e)
+int pci_attach(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 {
     const struct pt_sys sys = {.root = ""};
     char err[1024];
@@ -54,7 +54,7 @@ int pci_attach(struct hvd *d, struct vm *vm, struct api_error *e)
     if (pt_load_vfio(&sys, err, sizeof(err)) < 0)
         return api_fail(e, "pci", "VM '%s': %s.", vm->def->name, err);
 
-    char *path = vm_run_path(d, vm, "pci");
+    char *path = hvd_vm_run_path(d, vm, "pci");
     GString *text = g_string_new(NULL);
     int ret = 0;
     for (char **p = vm->def->pci; *p; p++) {
@@ -81,10 +81,10 @@ int pci_attach(struct hvd *d, struct vm *vm, struct api_error *e)
     return ret;
 }
 
-void pci_detach(struct hvd *d, struct vm *vm)
+void pci_detach(struct hvd *d, struct hvd_vm *vm)
 {
     const struct pt_sys sys = {.root = ""};
-    char *path = vm_run_path(d, vm, "pci");
+    char *path = hvd_vm_run_path(d, vm, "pci");
     char *text = NULL;
 
     if (g_file_get_contents(path, &text, NULL, NULL)) {

@@ -208,7 +208,7 @@ int policy_check_define(struct hvd *d, const struct vmdef *def, const struct vmd
     return 0;
 }
 
-int policy_check_undefine(struct hvd *d, const struct vm *vm, struct api_error *e)
+int policy_check_undefine(struct hvd *d, const struct hvd_vm *vm, struct api_error *e)
 {
     (void)d;
     if (is_uivm(vm->def))
@@ -242,7 +242,7 @@ bool policy_is_uivm_cid(struct hvd *d, uint32_t cid, const char *except)
         return false;
     if (d->uivm_cid && cid == d->uivm_cid)
         return true;
-    for (struct vm *vm = d->vms; vm; vm = vm->next)
+    for (struct hvd_vm *vm = d->vms; vm; vm = vm->next)
         if (is_uivm(vm->def) && vm->def->vsock == cid &&
             !(except && strcmp(vm->def->name, except) == 0))
             return true;
@@ -260,7 +260,7 @@ int policy_check_vsock(struct hvd *d, const struct vmdef *def, struct api_error 
                         def->vsock);
     if (!is_uivm(def))
         return 0;
-    for (struct vm *vm = d->vms; vm; vm = vm->next)
+    for (struct hvd_vm *vm = d->vms; vm; vm = vm->next)
         if (!is_uivm(vm->def) && vm->def->vsock == def->vsock &&
             strcmp(vm->def->name, def->name) != 0)
             return api_fail(e, "invalid-definition",
@@ -269,7 +269,7 @@ int policy_check_vsock(struct hvd *d, const struct vmdef *def, struct api_error 
     return 0;
 }
 
-int policy_check_start_cid(struct hvd *d, const struct vm *vm, struct api_error *e)
+int policy_check_start_cid(struct hvd *d, const struct hvd_vm *vm, struct api_error *e)
 {
     uint32_t cid = vm->def->vsock;
     if (!cid)
@@ -279,8 +279,8 @@ int policy_check_start_cid(struct hvd *d, const struct vm *vm, struct api_error 
                         "VM '%s': vsock CID %u is reserved for the UIVM; give the VM another "
                         "vsock=.",
                         vm->def->name, cid);
-    for (struct vm *o = d->vms; o; o = o->next)
-        if (o != vm && vm_is_active(o) && o->def->vsock == cid)
+    for (struct hvd_vm *o = d->vms; o; o = o->next)
+        if (o != vm && hvd_vm_is_active(o) && o->def->vsock == cid)
             return api_fail(e, "in-use", "VM '%s': vsock CID %u is in use by the running VM '%s'.",
                             vm->def->name, cid, o->def->name);
     return 0;

@@ -19,22 +19,22 @@ void hvd_vmdef_ctx(struct hvd *d, struct vmdef_ctx *ctx)
     ctx->check_files = true;
 }
 
-struct vm *hvd_find_vm(struct hvd *d, const char *name)
+struct hvd_vm *hvd_find_vm(struct hvd *d, const char *name)
 {
-    for (struct vm *vm = d->vms; vm; vm = vm->next)
+    for (struct hvd_vm *vm = d->vms; vm; vm = vm->next)
         if (strcmp(vm->def->name, name) == 0)
             return vm;
     return NULL;
 }
 
-struct vm *hvd_add_vm(struct hvd *d, struct vmdef *def)
+struct hvd_vm *hvd_add_vm(struct hvd *d, struct vmdef *def)
 {
-    struct vm *vm = calloc(1, sizeof(*vm));
+    struct hvd_vm *vm = calloc(1, sizeof(*vm));
     vm->def = def;
     vm->hvd = d;
     vm->monitor_pidfd = -1;
     vm->slot = -1;
-    struct vm **p = &d->vms;
+    struct hvd_vm **p = &d->vms;
     while (*p && strcmp((*p)->def->name, def->name) < 0)
         p = &(*p)->next;
     vm->next = *p;
@@ -42,9 +42,9 @@ struct vm *hvd_add_vm(struct hvd *d, struct vmdef *def)
     return vm;
 }
 
-void hvd_remove_vm(struct hvd *d, struct vm *vm)
+void hvd_remove_vm(struct hvd *d, struct hvd_vm *vm)
 {
-    for (struct vm **p = &d->vms; *p; p = &(*p)->next) {
+    for (struct hvd_vm **p = &d->vms; *p; p = &(*p)->next) {
         if (*p == vm) {
             *p = vm->next;
             break;

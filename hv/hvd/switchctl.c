@@ -153,7 +153,7 @@ static int on_loop_exit(sd_event_source *s, void *userdata)
 }
 
 /* A new call for the VM; its first request is sent by the caller. */
-static struct swreq *sw_new(struct hvd *d, const struct vm *vm)
+static struct swreq *sw_new(struct hvd *d, const struct hvd_vm *vm)
 {
     struct swreq *q = calloc(1, sizeof(*q));
     if (!q)
@@ -252,10 +252,10 @@ static int wrong_vm(const struct swreq *q, const char name[DISP_NAME_MAX], struc
 }
 
 /* The running, displayed VM named in params, with a slot; NULL with *e. */
-static struct vm *display_vm(struct hvd *d, struct json_object *params, struct api_error *e)
+static struct hvd_vm *display_vm(struct hvd *d, struct json_object *params, struct api_error *e)
 {
     struct json_object *v;
-    struct vm *vm;
+    struct hvd_vm *vm;
 
     if (!json_object_object_get_ex(params, "name", &v) ||
         !json_object_is_type(v, json_type_string)) {
@@ -272,9 +272,9 @@ static struct vm *display_vm(struct hvd *d, struct json_object *params, struct a
                  vm->def->name);
         return NULL;
     }
-    if (!vm_is_active(vm)) {
+    if (!hvd_vm_is_active(vm)) {
         api_fail(e, "bad-state", "VM '%s' is %s: it has a screen only while it runs.",
-                 vm->def->name, vm_state_name(vm->state));
+                 vm->def->name, hvd_vm_state_name(vm->state));
         return NULL;
     }
     if (vm->slot < 0) {
@@ -331,7 +331,7 @@ static struct json_object *on_focus(struct swreq *q, const union sw_reply *r, ss
 struct json_object *switchctl_switch(struct hvd *d, struct client *c, struct json_object *params,
                                      struct api_error *e)
 {
-    struct vm *vm = display_vm(d, params, e);
+    struct hvd_vm *vm = display_vm(d, params, e);
     struct ctl_list lq = {CTL_LIST};
 
     if (!vm)
@@ -447,7 +447,7 @@ static struct json_object *on_thumb(struct swreq *q, const union sw_reply *r, ss
 struct json_object *switchctl_screenshot(struct hvd *d, struct client *c,
                                          struct json_object *params, struct api_error *e)
 {
-    struct vm *vm = display_vm(d, params, e);
+    struct hvd_vm *vm = display_vm(d, params, e);
     uint32_t mw, mh;
 
     if (!vm || param_dim(params, "max_width", &mw, e) < 0 ||

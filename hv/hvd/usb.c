@@ -120,9 +120,10 @@ static const char *param_busid(struct json_object *params, struct api_error *e)
 }
 
 /* A VM that can receive USB devices: defined, with a vsock CID. */
-static struct vm *usb_vm(struct hvd *d, const char *name, const char *field, struct api_error *e)
+static struct hvd_vm *usb_vm(struct hvd *d, const char *name, const char *field,
+                             struct api_error *e)
 {
-    struct vm *vm = hvd_find_vm(d, name);
+    struct hvd_vm *vm = hvd_find_vm(d, name);
     if (!vm) {
         api_fail(e, "not-found", "No VM named '%.64s' is defined (%s).", name, field);
         return NULL;
@@ -155,12 +156,12 @@ struct json_object *usb_attach(struct hvd *d, struct json_object *params, struct
         api_fail(e, "bad-params", "Parameter 'vm' (the name of a running VM) is required.");
         return NULL;
     }
-    struct vm *vm = usb_vm(d, json_object_get_string(v), "parameter 'vm'", e);
+    struct hvd_vm *vm = usb_vm(d, json_object_get_string(v), "parameter 'vm'", e);
     if (!vm)
         return NULL;
     if (vm->state != VM_RUNNING) {
         api_fail(e, "bad-state", "VM '%s' is %s; USB devices go to running VMs.", vm->def->name,
-                 vm_state_name(vm->state));
+                 hvd_vm_state_name(vm->state));
         return NULL;
     }
     struct json_object *req = request("attach");
@@ -212,7 +213,7 @@ static struct json_object *usbd_rule(struct hvd *d, struct json_object *rule, si
         return NULL;
     }
     const char *target = json_object_get_string(v);
-    struct vm *vm = NULL;
+    struct hvd_vm *vm = NULL;
     if (strcmp(target, "host") != 0 && !(vm = usb_vm(d, target, field, e)))
         return NULL;
     out = json_object_new_object();

@@ -46,7 +46,7 @@ int api_fail(struct api_error *e, const char *code, const char *fmt, ...)
     return -1;
 }
 
-const char *vm_state_name(enum vm_state s)
+const char *hvd_vm_state_name(enum hvd_vm_state s)
 {
     switch (s) {
     case VM_RUNNING:
@@ -63,12 +63,12 @@ const char *vm_state_name(enum vm_state s)
     return "shutoff";
 }
 
-bool vm_is_active(const struct vm *vm)
+bool hvd_vm_is_active(const struct hvd_vm *vm)
 {
     return vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->state == VM_SHUTTING_DOWN;
 }
 
-char *vm_run_path(struct hvd *d, const struct vm *vm, const char *file)
+char *hvd_vm_run_path(struct hvd *d, const struct hvd_vm *vm, const char *file)
 {
     return g_strdup_printf("%s/vms/%s%s%s", d->run_dir, vm->def->name, file ? "/" : "",
                            file ? file : "");
@@ -108,14 +108,14 @@ static void write_file(const char *path, const char *text)
     }
 }
 
-static void remove_run_file(struct hvd *d, struct vm *vm, const char *file)
+static void remove_run_file(struct hvd *d, struct hvd_vm *vm, const char *file)
 {
-    char *p = vm_run_path(d, vm, file);
+    char *p = hvd_vm_run_path(d, vm, file);
     unlink(p);
     g_free(p);
 }
 
-struct json_object *vm_exit_json(const struct vm_exit *x)
+struct json_object *hvd_vm_exit_json(const struct hvd_vm_exit *x)
 {
     if (!x->valid)
         return NULL;
@@ -125,16 +125,16 @@ struct json_object *vm_exit_json(const struct vm_exit *x)
     return o;
 }
 
-static void emit_state(struct hvd *d, struct vm *vm, const char *reason)
+static void emit_state(struct hvd *d, struct hvd_vm *vm, const char *reason)
 {
     struct json_object *p = json_object_new_object();
     json_object_object_add(p, "name", json_object_new_string(vm->def->name));
-    json_object_object_add(p, "state", json_object_new_string(vm_state_name(vm->state)));
+    json_object_object_add(p, "state", json_object_new_string(hvd_vm_state_name(vm->state)));
     json_object_object_add(p, "reason", json_object_new_string(reason));
-    if (vm_is_active(vm))
+    if (hvd_vm_is_active(vm))
         json_object_object_add(p, "pid", json_object_new_int(vm->vmm_pid));
     else if (vm->last_exit.valid)
-        json_object_object_add(p, "last_exit", vm_exit_json(&vm->last_exit));
+        json_object_object_add(p, "last_exit", hvd_vm_exit_json(&vm->last_exit));
     server_emit(d, "vm.state", p);
 }
 
@@ -206,9 +206,9 @@ static _Noreturn void run_monitor(char **argv, int report_fd, const char *log_pa
 
 /* ---- exit handling ---- */
 
-static void classify_exit(struct vm *vm, bool have, bool signalled, int code)
+static void classify_exit(struct hvd_vm *vm, bool have, bool signalled, int code)
 {
-    struct vm_exit *x = &vm->last_exit;
+    struct hvd_vm_exit *x = &vm->last_exit;
     x->valid = true;
     x->signalled = signalled;
     x->code = have ? code : -1;
@@ -244,7 +244,7 @@ static bool parse_exit_text(const char *text, bool *signalled, int *code)
 }
 
 /* The monitor is gone: record how the VM ended and tell the subscribers. */
-static void handle_exit(struct hvd *d, struct vm *vm)
+static void handle_exit(struct hvd *d, struct hvd_vm *vm)
 {
     sd_event_source_disable_unref(vm->exit_source);
     vm->exit_source = NULL;
@@ -254,8 +254,8 @@ static void handle_exit(struct hvd *d, struct vm *vm)
         close(vm->monitor_pidfd);
         vm->monitor_pidfd = -1;
     }
-    char *exit_path = vm_run_path(d, vm, "exit");
-    char *last_path = vm_run_path(d, vm, "last-exit");
+    char *exit_path = hvd_vm_run_path(d, vm, "exit");
+    char *last_path = hvd_vm_run_path(d, vm, "last-exit");
     char *text = NULL;
     bool signalled = false;
     int code = 0;
@@ -295,7 +295,7 @@ static void handle_exit(struct hvd *d, struct vm *vm)
 
     if (strcmp(vm->last_exit.reason, "reboot") == 0) {
         struct api_error e;
-        if (vm_start(d, vm, &e) < 0)
+        if (hvd_vm_start(d, vm, &e) < 0)
             log_err("VM %s rebooted but cannot start again: %s", vm->def->name, e.message);
     }
 }
@@ -305,12 +305,12 @@ static int on_monitor_exit(sd_event_source *s, int fd, uint32_t revents, void *u
     (void)s;
     (void)fd;
     (void)revents;
-    struct vm *vm = userdata;
+    struct hvd_vm *vm = userdata;
     handle_exit(vm->hvd, vm);
     return 0;
 }
 
-static int watch_monitor(struct hvd *d, struct vm *vm)
+static int watch_monitor(struct hvd *d, struct hvd_vm *vm)
 {
     vm->monitor_pidfd = pidfd_open_(vm->monitor_pid);
     if (vm->monitor_pidfd < 0)
@@ -339,11 +339,11 @@ static int parse_disk(struct hvd *d, const char *entry, struct vmdef_disk *disk,
 }
 
 /* -1 with e when another running VM has path among its disks. */
-static int check_not_running_elsewhere(struct hvd *d, struct vm *vm, const char *path,
+static int check_not_running_elsewhere(struct hvd *d, struct hvd_vm *vm, const char *path,
                                        struct api_error *e)
 {
-    for (struct vm *o = d->vms; o; o = o->next) {
-        if (o == vm || !vm_is_active(o))
+    for (struct hvd_vm *o = d->vms; o; o = o->next) {
+        if (o == vm || !hvd_vm_is_active(o))
             continue;
         for (char **oe = o->def->disks; oe && *oe; oe++) {
             struct vmdef_disk od;
@@ -360,7 +360,7 @@ static int check_not_running_elsewhere(struct hvd *d, struct vm *vm, const char 
     return 0;
 }
 
-static int check_disks(struct hvd *d, struct vm *vm, struct api_error *e)
+static int check_disks(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 {
     for (char **entry = vm->def->disks; entry && *entry; entry++) {
         struct vmdef_disk disk;
@@ -381,7 +381,7 @@ static int check_disks(struct hvd *d, struct vm *vm, struct api_error *e)
  * A definition stored before formats were kept gets them at its first start
  * (diskfmt.c), and is stored again with them.
  */
-static int decide_formats(struct hvd *d, struct vm *vm, struct api_error *e)
+static int decide_formats(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 {
     int changed = diskfmt_decide(d, vm->def, e);
     char *err = NULL;
@@ -433,7 +433,7 @@ static void add_image_dirs(struct hvd *d, const struct vmdef *def, GPtrArray *a)
     g_ptr_array_free(dirs, TRUE);
 }
 
-static char **build_argv(struct hvd *d, struct vm *vm, const char *user)
+static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user)
 {
     GPtrArray *a = g_ptr_array_new();
     const struct vmdef *def = vm->def;
@@ -492,8 +492,8 @@ static char **build_argv(struct hvd *d, struct vm *vm, const char *user)
         ADD("--display");
         g_ptr_array_add(a, display);
     }
-    char *sock = vm_run_path(d, vm, "control.sock");
-    char *console = vm_run_path(d, vm, "console.log");
+    char *sock = hvd_vm_run_path(d, vm, "control.sock");
+    char *console = hvd_vm_run_path(d, vm, "console.log");
     ADD("--control");
     ADD(sock);
     ADD("--console");
@@ -512,11 +512,11 @@ static char **build_argv(struct hvd *d, struct vm *vm, const char *user)
     return (char **)g_ptr_array_free(a, FALSE);
 }
 
-int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
+int hvd_vm_start(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 {
-    if (vm_is_active(vm))
+    if (hvd_vm_is_active(vm))
         return api_fail(e, "bad-state", "VM '%s' is already %s.", vm->def->name,
-                        vm_state_name(vm->state));
+                        hvd_vm_state_name(vm->state));
     if (access(vm->def->kernel, R_OK) != 0)
         return api_fail(e, "bad-params", "VM '%s': its kernel '%s' cannot be read.", vm->def->name,
                         vm->def->kernel);
@@ -530,7 +530,7 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
         policy_check_start_cid(d, vm, e) < 0)
         return -1;
 
-    char *dir = vm_run_path(d, vm, NULL);
+    char *dir = hvd_vm_run_path(d, vm, NULL);
     if (g_mkdir_with_parents(dir, 0750) < 0) {
         api_fail(e, "internal", "Cannot create %s: %s.", dir, strerror(errno));
         g_free(dir);
@@ -560,8 +560,8 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
     }
     char **argv = build_argv(d, vm, user);
     g_free(user);
-    char *log_path = vm_run_path(d, vm, "vmm.log");
-    char *exit_path = vm_run_path(d, vm, "exit");
+    char *log_path = hvd_vm_run_path(d, vm, "vmm.log");
+    char *exit_path = hvd_vm_run_path(d, vm, "exit");
     int pipefd[2];
     pid_t mon = -1;
     if (pipe2(pipefd, O_CLOEXEC) == 0) {
@@ -598,14 +598,14 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
         return api_fail(e, "internal", "Cannot start hv-vmm for VM '%s'.", vm->def->name);
     }
     vm->started_at = now_realtime();
-    char *pidfile = vm_run_path(d, vm, "monitor.pid");
-    char *startfile = vm_run_path(d, vm, "started");
+    char *pidfile = hvd_vm_run_path(d, vm, "monitor.pid");
+    char *startfile = hvd_vm_run_path(d, vm, "started");
     char text[64];
     snprintf(text, sizeof(text), "%d %d\n", (int)mon, (int)vmm);
     write_file(pidfile, text);
     snprintf(text, sizeof(text), "%.3f\n", vm->started_at);
     write_file(startfile, text);
-    char *slotfile = vm_run_path(d, vm, "slot");
+    char *slotfile = hvd_vm_run_path(d, vm, "slot");
     snprintf(text, sizeof(text), "%d\n", vm->slot);
     write_file(slotfile, text);
     g_free(slotfile);
@@ -619,9 +619,9 @@ int vm_start(struct hvd *d, struct vm *vm, struct api_error *e)
 
 /* ---- control ---- */
 
-static int control(struct hvd *d, struct vm *vm, const char *cmd, struct api_error *e)
+static int control(struct hvd *d, struct hvd_vm *vm, const char *cmd, struct api_error *e)
 {
-    char *sock = vm_run_path(d, vm, "control.sock");
+    char *sock = hvd_vm_run_path(d, vm, "control.sock");
     char err[400];
     struct json_object *r = vmmctl_call(sock, cmd, VMMCTL_TIMEOUT_MS, err, sizeof(err));
     g_free(sock);
@@ -631,12 +631,12 @@ static int control(struct hvd *d, struct vm *vm, const char *cmd, struct api_err
     return 0;
 }
 
-struct json_object *vm_name_state(const struct vm *vm)
+struct json_object *hvd_vm_name_state(const struct hvd_vm *vm)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "name", json_object_new_string(vm->def->name));
-    json_object_object_add(o, "state", json_object_new_string(vm_state_name(vm->state)));
-    if (vm_is_active(vm))
+    json_object_object_add(o, "state", json_object_new_string(hvd_vm_state_name(vm->state)));
+    if (hvd_vm_is_active(vm))
         json_object_object_add(o, "pid", json_object_new_int(vm->vmm_pid));
     return o;
 }
@@ -645,7 +645,7 @@ struct json_object *vm_name_state(const struct vm *vm)
 struct ctlop {
     char name[VMDEF_NAME_MAX + 1]; /* found again by name: the VM may be gone by then */
     pid_t pid;                     /* hv-vmm asked: a later run is not this one */
-    enum vm_state from, to;
+    enum hvd_vm_state from, to;
     const char *reason; /* of the vm.state event */
     struct deferred *reply;
 };
@@ -654,8 +654,8 @@ static void on_control_done(struct hvd *d, void *userdata, struct json_object *r
                             const char *err)
 {
     struct ctlop *op = userdata;
-    struct vm *vm = hvd_find_vm(d, op->name);
-    bool same = vm && vm->vmm_pid == op->pid && vm_is_active(vm);
+    struct hvd_vm *vm = hvd_find_vm(d, op->name);
+    bool same = vm && vm->vmm_pid == op->pid && hvd_vm_is_active(vm);
     struct json_object *result = NULL;
     struct api_error e = {0};
 
@@ -664,15 +664,15 @@ static void on_control_done(struct hvd *d, void *userdata, struct json_object *r
     if (!reply) {
         api_fail(&e, "vmm", "VM '%s': %s.", op->name, err);
     } else if (vm && !same && op->to == VM_SHUTTING_DOWN) {
-        result = vm_name_state(vm); /* it powered off before its reply was read */
+        result = hvd_vm_name_state(vm); /* it powered off before its reply was read */
     } else if (!same || vm->state != op->from) {
         /* destroyed or ended while hv-vmm answered */
         api_fail(&e, "bad-state", "VM '%s' is %s now.", op->name,
-                 vm ? vm_state_name(vm->state) : "undefined");
+                 vm ? hvd_vm_state_name(vm->state) : "undefined");
     } else {
         vm->state = op->to;
         emit_state(d, vm, op->reason);
-        result = vm_name_state(vm);
+        result = hvd_vm_name_state(vm);
     }
     json_object_put(reply);
     server_reply(op->reply, result, &e);
@@ -680,8 +680,8 @@ static void on_control_done(struct hvd *d, void *userdata, struct json_object *r
 }
 
 /* Sends cmd to hv-vmm and defers the API reply (-1 with e->code API_DEFERRED). */
-static int control_async(struct hvd *d, struct client *c, struct vm *vm, const char *cmd,
-                         enum vm_state to, const char *reason, struct api_error *e)
+static int control_async(struct hvd *d, struct client *c, struct hvd_vm *vm, const char *cmd,
+                         enum hvd_vm_state to, const char *reason, struct api_error *e)
 {
     if (vm->ctl_busy)
         return api_fail(e, "bad-state", "VM '%s' is busy: hv-vmm has not answered yet.",
@@ -694,7 +694,7 @@ static int control_async(struct hvd *d, struct client *c, struct vm *vm, const c
     op->from = vm->state;
     op->to = to;
     op->reason = reason;
-    char *sock = vm_run_path(d, vm, "control.sock");
+    char *sock = hvd_vm_run_path(d, vm, "control.sock");
     char err[400];
     int rc = vmmctl_call_async(d, sock, cmd, on_control_done, op, err, sizeof(err));
     g_free(sock);
@@ -708,20 +708,21 @@ static int control_async(struct hvd *d, struct client *c, struct vm *vm, const c
     return -1;
 }
 
-int vm_shutdown(struct hvd *d, struct client *c, struct vm *vm, struct api_error *e)
+int hvd_vm_shutdown(struct hvd *d, struct client *c, struct hvd_vm *vm, struct api_error *e)
 {
     if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
         return api_fail(e, "bad-state", "VM '%s' is %s, not running.", vm->def->name,
-                        vm_state_name(vm->state));
+                        hvd_vm_state_name(vm->state));
     return control_async(d, c, vm, "stop", VM_SHUTTING_DOWN, "shutting-down", e);
 }
 
-int vm_pause(struct hvd *d, struct client *c, struct vm *vm, bool pause, struct api_error *e)
+int hvd_vm_pause(struct hvd *d, struct client *c, struct hvd_vm *vm, bool pause,
+                 struct api_error *e)
 {
-    enum vm_state want = pause ? VM_RUNNING : VM_PAUSED;
+    enum hvd_vm_state want = pause ? VM_RUNNING : VM_PAUSED;
     if (vm->state != want)
         return api_fail(e, "bad-state", "VM '%s' is %s, not %s.", vm->def->name,
-                        vm_state_name(vm->state), vm_state_name(want));
+                        hvd_vm_state_name(vm->state), hvd_vm_state_name(want));
     return control_async(d, c, vm, pause ? "pause" : "resume", pause ? VM_PAUSED : VM_RUNNING,
                          pause ? "paused" : "resumed", e);
 }
@@ -736,7 +737,7 @@ static bool wait_gone(int pidfd, int ms)
 }
 
 /* hv-vmm's pid is only trusted while its parent is still our monitor. */
-static bool vmm_pid_is_ours(const struct vm *vm)
+static bool vmm_pid_is_ours(const struct hvd_vm *vm)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)vm->vmm_pid);
@@ -753,9 +754,9 @@ static bool vmm_pid_is_ours(const struct vm *vm)
     return ours;
 }
 
-int vm_destroy(struct hvd *d, struct vm *vm, struct api_error *e)
+int hvd_vm_destroy(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 {
-    if (!vm_is_active(vm))
+    if (!hvd_vm_is_active(vm))
         return api_fail(e, "bad-state", "VM '%s' is not running.", vm->def->name);
     vm->destroying = true;
     struct api_error ignored;
@@ -774,9 +775,9 @@ int vm_destroy(struct hvd *d, struct vm *vm, struct api_error *e)
 
 /* ---- re-attach after an hvd restart ---- */
 
-static void load_last_exit(struct hvd *d, struct vm *vm)
+static void load_last_exit(struct hvd *d, struct hvd_vm *vm)
 {
-    char *path = vm_run_path(d, vm, "last-exit");
+    char *path = hvd_vm_run_path(d, vm, "last-exit");
     char *text = NULL;
     char reason[16], kind[16];
     int code;
@@ -793,10 +794,10 @@ static void load_last_exit(struct hvd *d, struct vm *vm)
     g_free(path);
 }
 
-static void reattach(struct hvd *d, struct vm *vm)
+static void reattach(struct hvd *d, struct hvd_vm *vm)
 {
     load_last_exit(d, vm);
-    char *pidfile = vm_run_path(d, vm, "monitor.pid");
+    char *pidfile = hvd_vm_run_path(d, vm, "monitor.pid");
     char *text = NULL;
     int mon = 0, vmm = 0;
     bool have = g_file_get_contents(pidfile, &text, NULL, NULL) &&
@@ -813,19 +814,19 @@ static void reattach(struct hvd *d, struct vm *vm)
         handle_exit(d, vm);
         return;
     }
-    char *startfile = vm_run_path(d, vm, "started");
+    char *startfile = hvd_vm_run_path(d, vm, "started");
     if (g_file_get_contents(startfile, &text, NULL, NULL))
         vm->started_at = g_ascii_strtod(text, NULL);
     g_free(text);
     g_free(startfile);
     text = NULL;
-    char *slotfile = vm_run_path(d, vm, "slot");
+    char *slotfile = hvd_vm_run_path(d, vm, "slot");
     if (g_file_get_contents(slotfile, &text, NULL, NULL))
         vm->slot = atoi(text);
     g_free(text);
     g_free(slotfile);
     vm->state = VM_RUNNING;
-    char *sock = vm_run_path(d, vm, "control.sock");
+    char *sock = hvd_vm_run_path(d, vm, "control.sock");
     char err[400];
     struct json_object *r = vmmctl_call(sock, "query", VMMCTL_TIMEOUT_MS, err, sizeof(err));
     g_free(sock);
@@ -844,26 +845,27 @@ static void reattach(struct hvd *d, struct vm *vm)
     }
     if (strcmp(vm->def->net, "nat") == 0)
         vm->tap = net_tap_name(vm);
-    log_info("VM %s re-attached (hv-vmm pid %d, %s)", vm->def->name, vmm, vm_state_name(vm->state));
+    log_info("VM %s re-attached (hv-vmm pid %d, %s)", vm->def->name, vmm,
+             hvd_vm_state_name(vm->state));
     emit_state(d, vm, "reattached");
 }
 
-void vm_reattach_all(struct hvd *d)
+void hvd_vm_reattach_all(struct hvd *d)
 {
-    for (struct vm *vm = d->vms; vm; vm = vm->next)
+    for (struct hvd_vm *vm = d->vms; vm; vm = vm->next)
         reattach(d, vm);
 }
 
-void vm_autostart_all(struct hvd *d)
+void hvd_vm_autostart_all(struct hvd *d)
 {
     /* The UIVM first, so the user has a screen as soon as possible. */
     for (int pass = 0; pass < 2; pass++) {
-        for (struct vm *vm = d->vms; vm; vm = vm->next) {
+        for (struct hvd_vm *vm = d->vms; vm; vm = vm->next) {
             bool uivm = strcmp(vm->def->role, "uivm") == 0;
-            if (!vm->def->autostart || vm_is_active(vm) || uivm != (pass == 0))
+            if (!vm->def->autostart || hvd_vm_is_active(vm) || uivm != (pass == 0))
                 continue;
             struct api_error e;
-            if (vm_start(d, vm, &e) < 0)
+            if (hvd_vm_start(d, vm, &e) < 0)
                 log_err("autostart of VM %s failed: %s", vm->def->name, e.message);
         }
     }

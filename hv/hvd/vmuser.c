@@ -79,7 +79,7 @@ static void private_to_root(const char *path)
         log_info("%s was open to every user: now mode %04o", path, st.st_mode & 0770);
 }
 
-int vmuser_arg(struct hvd *d, const struct vm *vm, char **arg, struct api_error *e)
+int vmuser_arg(struct hvd *d, const struct hvd_vm *vm, char **arg, struct api_error *e)
 {
     *arg = NULL;
     if (!d->vmm_uid_base || geteuid() != 0)

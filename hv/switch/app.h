@@ -14,8 +14,10 @@
 #include <stdint.h>
 
 #define MAX_CLIENTS (REG_MAX_VMS + 8) /* VMs plus connections still saying hello */
-#define ABSPTR_MAX  4                 /* tablets read directly on KMSDRM (absptr.c) */
-#define CTL_CLIENTS 8                 /* control connections (control.c) */
+/* A connection that has not said hello by then is closed: silent ones cannot fill the slots. */
+#define HELLO_TIMEOUT_NS (5ull * 1000000000u)
+#define ABSPTR_MAX       4 /* tablets read directly on KMSDRM (absptr.c) */
+#define CTL_CLIENTS      8 /* control connections (control.c) */
 
 /* A tablet read by hv-switch itself (absptr.c). */
 struct absptr {
@@ -28,7 +30,8 @@ struct absptr {
 struct client {
     bool used;
     int fd;
-    int vm_id; /* 0 before hello */
+    int vm_id;            /* 0 before hello */
+    uint64_t accepted_ns; /* a client with no hello by HELLO_TIMEOUT_NS after this is closed */
     struct disp_conn conn;
     bool drop_logged;
     /* The current scanout. */
@@ -74,6 +77,8 @@ uint64_t now_ns(void);
 
 /* server.c */
 int server_listen(const char *path);
+/* Whether a connection is still to say hello (the poller then wakes the loop each second). */
+bool server_waiting_hello(const struct app *a);
 void server_service(struct app *a);
 void server_close_all(struct app *a);
 void client_send(struct app *a, int vm_id, const void *msg, size_t len);

@@ -41,6 +41,7 @@ static struct {
     int nfds;
     unsigned generation;
     bool stop;
+    bool tick; /* wake the loop each second even without input (hello deadlines) */
     int wake[2];
     Uint32 event;
 } poller = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -62,11 +63,12 @@ static void *poller_main(void *arg)
         }
         seen = poller.generation;
         n = poller.nfds;
+        int timeout = poller.tick ? 1000 : -1;
         memcpy(fds, poller.fds, sizeof(fds[0]) * (size_t)n);
         pthread_mutex_unlock(&poller.lock);
 
         fds[n] = (struct pollfd){.fd = poller.wake[0], .events = POLLIN};
-        while (poll(fds, (nfds_t)n + 1, -1) < 0 && errno == EINTR)
+        while (poll(fds, (nfds_t)n + 1, timeout) < 0 && errno == EINTR)
             ;
         if (fds[n].revents)
             return NULL;
@@ -91,6 +93,7 @@ static void poller_arm(struct app *a)
         if (a->ctl[i].used)
             poller.fds[poller.nfds++] = (struct pollfd){.fd = a->ctl[i].fd, .events = POLLIN};
     }
+    poller.tick = server_waiting_hello(a);
     poller.generation++;
     pthread_cond_signal(&poller.cond);
     pthread_mutex_unlock(&poller.lock);

@@ -302,8 +302,30 @@ static void accept_all(struct app *a)
             close(fd);
             continue;
         }
-        a->clients[i] = (struct client){.used = true, .fd = fd};
+        a->clients[i] = (struct client){.used = true, .fd = fd, .accepted_ns = now_ns()};
     }
+}
+
+/* Close connections that said no hello in time. */
+static void expire_silent(struct app *a)
+{
+    uint64_t now = now_ns();
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = &a->clients[i];
+        if (c->used && !c->vm_id && now - c->accepted_ns > HELLO_TIMEOUT_NS) {
+            log_warn_limited("a producer said no hello within %llu s: closing it",
+                             HELLO_TIMEOUT_NS / 1000000000u);
+            client_close(a, c);
+        }
+    }
+}
+
+bool server_waiting_hello(const struct app *a)
+{
+    for (int i = 0; i < MAX_CLIENTS; i++)
+        if (a->clients[i].used && !a->clients[i].vm_id)
+            return true;
+    return false;
 }
 
 void server_service(struct app *a)
@@ -313,6 +335,7 @@ void server_service(struct app *a)
         if (a->clients[i].used)
             client_read(a, &a->clients[i]);
     }
+    expire_silent(a);
 }
 
 void server_close_all(struct app *a)

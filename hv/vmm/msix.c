@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "irq.h"
+#include "le.h"
 #include "log.h"
 #include "util.h"
 
@@ -17,11 +18,6 @@
 #define CTRL_FMASK      0x4000
 #define CTRL_ENABLE     0x8000
 #define VEC_MASKED      1
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 int msix_init_vectors(struct msix *m, struct pci_device *dev, struct irq_router *irq, unsigned nr)
 {
@@ -112,8 +108,8 @@ static void refresh(struct msix *m, unsigned i)
 {
     struct msix_vector *v = &m->v[i];
     bool want = m->enabled && !m->fmask && !(v->entry[12] & VEC_MASKED);
-    uint64_t addr = rd32(v->entry) | (uint64_t)rd32(v->entry + 4) << 32;
-    uint32_t data = rd32(v->entry + 8);
+    uint64_t addr = le32_get(v->entry) | (uint64_t)le32_get(v->entry + 4) << 32;
+    uint32_t data = le32_get(v->entry + 8);
     int ret;
 
     if (!want) {

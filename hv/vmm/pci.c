@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
 #include "log.h"
 #include "mem.h"
 #include "util.h"
@@ -48,23 +49,6 @@ struct pci_bus {
     void *cf9_opaque;
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = v & 0xff;
-    p[1] = v >> 8;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v & 0xffff);
-    put16(p + 2, v >> 16);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 void pci_set_wmask(struct pci_device *dev, uint32_t off, const uint8_t *mask, uint32_t len)
 {
     if (!range_within(off, len, PCI_CFG_SIZE))
@@ -98,12 +82,12 @@ int pci_add_capability(struct pci_device *dev, uint8_t cap_id, const void *body,
 static uint64_t bar_decode(const struct pci_device *dev, unsigned i)
 {
     const struct pci_bar_def *d = &dev->bar_def[i];
-    uint32_t lo = get32(dev->cfg + CFG_BAR0 + 4 * i);
+    uint32_t lo = le32_get(dev->cfg + CFG_BAR0 + 4 * i);
     if (d->is_io)
         return lo & ~UINT32_C(3);
     uint64_t a = lo & ~UINT32_C(0xf);
     if (d->is_64 && i + 1 < PCI_NR_BARS)
-        a |= (uint64_t)get32(dev->cfg + CFG_BAR0 + 4 * (i + 1)) << 32;
+        a |= (uint64_t)le32_get(dev->cfg + CFG_BAR0 + 4 * (i + 1)) << 32;
     return a;
 }
 
@@ -221,9 +205,9 @@ static void cf8_handler(void *opaque, uint64_t off, uint8_t *data, uint32_t len,
     if (off == 0 && len == 4) {
         pthread_mutex_lock(&bus->lock);
         if (is_write)
-            bus->cf8 = get32(data);
+            bus->cf8 = le32_get(data);
         else
-            put32(data, bus->cf8);
+            le32_put(data, bus->cf8);
         pthread_mutex_unlock(&bus->lock);
         return;
     }
@@ -261,19 +245,19 @@ void pci_bus_set_cf9_handler(struct pci_bus *bus, io_handler_fn handler, void *o
 static void init_header(struct pci_device *dev)
 {
     uint8_t *c = dev->cfg;
-    put16(c + CFG_VENDOR, dev->vendor_id);
-    put16(c + CFG_VENDOR + 2, dev->device_id);
-    put16(c + CFG_STATUS, dev->last_cap ? STATUS_CAPS : 0);
+    le16_put(c + CFG_VENDOR, dev->vendor_id);
+    le16_put(c + CFG_VENDOR + 2, dev->device_id);
+    le16_put(c + CFG_STATUS, dev->last_cap ? STATUS_CAPS : 0);
     c[CFG_REVISION] = dev->revision;
     c[CFG_CLASS] = dev->class_code & 0xff;
     c[CFG_CLASS + 1] = (dev->class_code >> 8) & 0xff;
     c[CFG_CLASS + 2] = (dev->class_code >> 16) & 0xff;
     c[CFG_HDR_TYPE] = 0;
-    put16(c + CFG_SUBSYS, dev->subsys_vendor_id);
-    put16(c + CFG_SUBSYS + 2, dev->subsys_id);
+    le16_put(c + CFG_SUBSYS, dev->subsys_vendor_id);
+    le16_put(c + CFG_SUBSYS + 2, dev->subsys_id);
 
     uint16_t cmd_mask = CMD_IO | CMD_MEM | CMD_MASTER | CMD_INTX_OFF;
-    put16(dev->wmask + CFG_COMMAND, cmd_mask);
+    le16_put(dev->wmask + CFG_COMMAND, cmd_mask);
     dev->wmask[CFG_CACHE_LINE] = 0xff;
     dev->wmask[CFG_CACHE_LINE + 1] = 0xff; /* latency timer */
     dev->wmask[CFG_INT_LINE] = 0xff;
@@ -298,18 +282,18 @@ static int alloc_bars(struct pci_bus *bus, struct pci_device *dev)
             if (addr + d->size > PCI_IO_LIMIT)
                 goto full;
             bus->io_next = (uint32_t)(addr + d->size);
-            put32(bar, (uint32_t)addr | 1);
-            put32(mask, (uint32_t) ~(d->size - 1) & ~UINT32_C(3));
+            le32_put(bar, (uint32_t)addr | 1);
+            le32_put(mask, (uint32_t) ~(d->size - 1) & ~UINT32_C(3));
         } else {
             addr = align_up(bus->mmio_next, d->size);
             if (addr + d->size > MEM_PCI_MMIO_BASE + MEM_PCI_MMIO_SIZE)
                 goto full;
             bus->mmio_next = addr + d->size;
-            put32(bar, (uint32_t)addr | (d->is_64 ? 4 : 0));
-            put32(mask, (uint32_t) ~(d->size - 1) & ~UINT32_C(0xf));
+            le32_put(bar, (uint32_t)addr | (d->is_64 ? 4 : 0));
+            le32_put(mask, (uint32_t) ~(d->size - 1) & ~UINT32_C(0xf));
             if (d->is_64) {
-                put32(bar + 4, 0);
-                put32(mask + 4, (uint32_t)(~(d->size - 1) >> 32));
+                le32_put(bar + 4, 0);
+                le32_put(mask + 4, (uint32_t)(~(d->size - 1) >> 32));
                 i++;
             }
         }

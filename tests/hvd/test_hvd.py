@@ -50,6 +50,14 @@ def start_hvd(laptop):
     pytest.fail("hvd did not come up: " + laptop.run("tail -20 /tmp/hvd.log").stdout)
 
 
+def stop_hvd(laptop):
+    """A module's end: every VM destroyed, hvd stopped (nothing to do on a dead laptop)."""
+    if laptop.crashed():
+        return
+    laptop.run(f"for vm in $({HVCTL} list | awk 'NR>1 {{print $1}}'); do "
+               f"{HVCTL} destroy $vm; done; pkill -x hvd", timeout=60)
+
+
 def vm_state(laptop, name):
     return hvctl_ok(laptop, "info", name)["state"]
 
@@ -100,10 +108,7 @@ def hv(laptop):
             define(lt, name)
     laptop.prepare(setup)
     yield laptop
-    if laptop.crashed():
-        return
-    laptop.run(f"for vm in $({HVCTL} list | awk 'NR>1 {{print $1}}'); do "
-               f"{HVCTL} destroy $vm; done; pkill -x hvd", timeout=60)
+    stop_hvd(laptop)
 
 
 def ensure_events(laptop):

@@ -17,7 +17,8 @@ Run alone:  /usr/bin/python3 -m pytest tests/hvd/test_hvd_disk_formats.py -v
 
 import pytest
 
-from test_hvd import HVCTL, HVD, VMM, GUEST, console, hvctl_ok, start_hvd, vm_state
+from test_hvd import (HVCTL, HVD, VMM, GUEST, console, hvctl_ok, start_hvd, stop_hvd,
+                      vm_state)
 from vlaptop import newc, wait_for
 
 pytestmark = pytest.mark.vlaptop
@@ -73,10 +74,7 @@ def hv(laptop):
         start_hvd(lt)
     laptop.prepare(setup)
     yield laptop
-    if laptop.crashed():
-        return
-    laptop.run(f"for vm in $({HVCTL} list | awk 'NR>1 {{print $1}}'); do "
-               f"{HVCTL} destroy $vm; done; pkill -x hvd", timeout=60)
+    stop_hvd(laptop)
 
 
 def boot_and_power_off(lt, name):

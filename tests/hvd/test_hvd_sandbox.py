@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from test_hvd import (HVCTL, HVD, VMM, console, define, hvctl_ok, start_hvd, vm_state,
+from test_hvd import (HVCTL, HVD, VMM, console, define, hvctl_ok, start_hvd, stop_hvd, vm_state,
                       wait_for)
 
 pytestmark = pytest.mark.vlaptop
@@ -64,10 +64,7 @@ def hv(laptop, tmp_path_factory):
             define(lt, name, extra=f"disk={name}.img\ndisplay=false\n")
     laptop.prepare(setup)
     yield laptop
-    if laptop.crashed():
-        return
-    laptop.run(f"for vm in $({HVCTL} list | awk 'NR>1 {{print $1}}'); do "
-               f"{HVCTL} destroy $vm; done; pkill -x hvd", timeout=60)
+    stop_hvd(laptop)
 
 
 def start_both(lt):

@@ -7,6 +7,7 @@ Needs a build (HV_BUILD_DIR, default build/) and scripts/deps.sh test.
 
 import os
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -158,6 +159,33 @@ def test_hostile_producer_is_refused(env, kind):
     b.wait_line(lambda l: l.startswith("welcome"), what="welcome")
     env.key("ctrl+alt+2")
     env.wait_screen(shows(BLUE), "blue after the hostile one")
+
+
+def test_silent_connections_cannot_fill_the_slots(env):
+    """Issue 12, defect 6: connections that never say hello are closed after 5 s,
+    so that a flood of them cannot keep a VM from connecting."""
+    a = env.vm("red", RED_HEX)
+    env.wait_screen(shows(RED), "red on the screen")
+    silent = []
+    for _ in range(40):  # more than there are slots (16 VMs + 8 saying hello)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(env.sock)
+        silent.append(s)
+    t0 = time.monotonic()
+    for s in silent:
+        s.settimeout(20)
+        try:
+            assert s.recv(64) == b""  # closed by hv-switch, or never taken
+        except ConnectionResetError:
+            pass
+    closed_after = time.monotonic() - t0
+    assert closed_after < 20, closed_after
+    assert "said no hello within 5 s" in env.log()
+    b = env.vm("blue", BLUE_HEX)
+    b.wait_line(lambda l: l.startswith("welcome"), what="welcome after the silent ones")
+    env.key("ctrl+alt+2")
+    env.wait_screen(shows(BLUE), "blue")
+    assert env.switch.poll() is None
 
 
 def test_vms_come_and_go(env):

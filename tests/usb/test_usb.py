@@ -265,7 +265,8 @@ W = "/tmp/usbvm"
 # initramfs with a static hv-usb-agent. It follows the stick through the
 # phases the host drives, printing "hv-guest: WHAT VALUE" lines, every wait
 # bounded: attach by hand (read known.bin, write new.bin), detach, attach by
-# rule, unplug while reading, plugged in again.
+# rule, unplug while reading, plugged in again; then it waits for the slow
+# agent (tests/usb/slow_agent.c) to be done with its one connection.
 GUEST_SH = r"""
 say() { echo "hv-guest: $*"; }
 vdisk() {
@@ -280,6 +281,8 @@ until_() { i=0; while [ $i -lt $(($2 * 2)) ]; do eval "$1" && return 0; sleep 0.
 [ -d /sys/devices/platform/vhci_hcd.0 ] || { say "fail no vhci_hcd"; exit 1; }
 /hv-usb-agent > /tmp/agent.log 2>&1 &
 agent=$!
+/slow-agent 5311 3 > /tmp/slow.log 2>&1 &
+slow=$!
 mkdir -p /mnt
 sleep 0.5
 say "agent up"
@@ -317,6 +320,10 @@ say "known2 $(sha256sum /mnt/known.bin | cut -d' ' -f1)"
 umount /mnt
 kill -0 $agent && say "agent alive"
 cat /tmp/agent.log
+
+# 4. the host attaches to the slow agent, which answers a byte every 3 s
+until_ "! kill -0 $slow 2>/dev/null" 300
+say "slow agent $(cat /tmp/slow.log)"
 """
 
 
@@ -392,11 +399,14 @@ def guest(laptop, usb, tmp_path_factory):
     if not cc:
         pytest.skip("no C compiler for a static hv-usb-agent")
     agent = tmp_path_factory.mktemp("agent") / "hv-usb-agent"
+    slow = agent.parent / "slow-agent"
     src = Path(__file__).resolve().parents[2] / "usb" / "agent" / "hv-usb-agent.c"
-    subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
-                    "-Werror", "-o", str(agent), str(src)], check=True)
+    for out, c in ((agent, src), (slow, Path(__file__).with_name("slow_agent.c"))):
+        subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
+                        "-Werror", "-o", str(out), str(c)], check=True)
     cpio = newc({"test.sh": (0o100755, GUEST_SH.encode()),
-                 "hv-usb-agent": (0o100755, agent.read_bytes())})
+                 "hv-usb-agent": (0o100755, agent.read_bytes()),
+                 "slow-agent": (0o100755, slow.read_bytes())})
     g = Guest(laptop, f"{W}/usb.initrd")
 
     def setup(lt):
@@ -486,5 +496,46 @@ def test_vsock_rule_and_surprise_removal(laptop, usb, guest):
     guest.wait("agent alive", 60)
     hvctl_ok(laptop, "usb", "rules", "clear")
     hvctl_ok(laptop, "usb", "detach", find_busid(laptop))
+    laptop.usb_del("stick")
+    assert usbd_alive(laptop)
+
+
+SLOW_PORT = 5311  # the slow agent's, in GUEST_SH
+
+
+def test_vsock_slow_agent(laptop, usb, guest):
+    """A guest agent that answers its attach one byte every 3 s: hv-usbd (one thread
+    for every VM) keeps answering others at once meanwhile, drops the agent at the
+    10 s deadline of the whole handshake, and the stick stays free."""
+    if guest.line("agent alive") is None:
+        pytest.skip("the guest did not get through test_vsock_rule_and_surprise_removal")
+    busid = find_busid(laptop) or plug(laptop, usb)
+    req = json.dumps({"cmd": "attach", "busid": busid, "vm": "g", "cid": CID,
+                      "port": SLOW_PORT})
+    laptop.check(f"rm -f /tmp/slow-attach.out; (echo '{req}' | socat -t 40 - "
+                 f"UNIX-CONNECT:{CTL} >/tmp/slow-attach.out 2>&1; "
+                 "echo done >>/tmp/slow-attach.out) >/dev/null 2>&1 &")
+    # Another client's requests, timed, over more than the 10 s of the handshake.
+    timed = ("for i in $(seq 1 24); do s=$(date +%s%N); "
+             f"echo '{{\"cmd\":\"list\"}}' | socat -t 30 - UNIX-CONNECT:{CTL} "
+             "| grep -q '\"ok\":true' || echo bad; "
+             "echo $(( ($(date +%s%N) - s) / 1000000 )); sleep 0.5; done")
+    out = laptop.check(timed, timeout=180).stdout.split()
+    assert "bad" not in out, out
+    ms = [int(x) for x in out]
+    print(f"list answered in {ms} ms while the slow agent answered")
+    assert max(ms) < 1500, ms
+    wait_for(lambda: "done" in laptop.run("cat /tmp/slow-attach.out").stdout, 30,
+             "the answer to the slow attach")
+    res = laptop.run("cat /tmp/slow-attach.out").stdout
+    assert "did not answer in time" in res, res
+    log = usbd_log(laptop)
+    drop = f"dropping the USB agent of VM g (vsock cid {CID}): no whole answer within 10 s"
+    assert drop in log, log[-3000:]
+    assert usb_owner(laptop, busid) is None
+    assert (guest.wait("slow agent", 60) or "").endswith("peer closed"), guest.console()[-2000:]
+    # The stick is free again: offered on TCP and taken back.
+    assert ctl(laptop, {"cmd": "attach", "busid": busid, "tcp": True})["ok"]
+    assert ctl(laptop, {"cmd": "detach", "busid": busid})["ok"]
     laptop.usb_del("stick")
     assert usbd_alive(laptop)

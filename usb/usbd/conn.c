@@ -4,26 +4,40 @@
  * URB phase, where each CMD_SUBMIT becomes an async libusb transfer and
  * each completion a RET_SUBMIT. Everything the peer sends is checked by the
  * usbip library first; a protocol error closes the connection, never the
- * daemon. Reads are non-blocking and incremental so a slow or hostile
- * peer cannot stall the main loop; writes block with a send timeout.
+ * daemon. The socket is non-blocking both ways: reads are incremental,
+ * replies the socket does not take wait in a capped queue (io.h), so a slow
+ * or hostile peer costs only its own connection, never the loop's time.
  */
 #include "log.h"
 #include "usbd.h"
 #include "util.h"
 #include "xlate.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 struct conn *usbd_conns;
 
 /* Bounds what one client can make us hold (transfers and their buffers). */
 #define MAX_XFERS_PER_CONN 512
+/* Transfer buffers in flight and their replies; a submit past it gets -ENOMEM. */
+#define MAX_INFLIGHT (64 * MiB)
+/* Above this much queued output the peer's next commands wait (backpressure). */
+#define OUT_SOFT (1 * MiB)
+/*
+ * The queue's cap: the replies to what is in flight plus the small ones
+ * read below OUT_SOFT. Not reached while those two limits hold; a guard.
+ */
+#define OUT_CAP (MAX_INFLIGHT + 8 * MiB)
+/* TCP connections still in the OP phase (a listing or an import). */
+#define MAX_OP_CONNS 32
 
 enum { EPT_UNKNOWN = 0xff };
 
@@ -31,37 +45,93 @@ static void send_ret_submit(struct conn *c, uint32_t seqnum, int status, const u
                             uint32_t len, bool in);
 static void LIBUSB_CALL xfer_done(struct libusb_transfer *t);
 
-void conn_kill(struct conn *c, const char *why)
+static void kill_conn(struct conn *c, const char *why, bool quiet)
 {
     if (c->dead)
         return;
     c->dead = true;
-    if (c->dev)
-        log_info("connection for %s closed: %s", c->dev->info.busid, why);
+    if (quiet)
+        ; /* the caller logged it, rate-limited */
+    else if (c->dev)
+        log_info("connection for %s (%s) closed: %s", c->dev->info.busid, c->name, why);
     else
-        log_info("connection closed: %s", why);
+        log_info("connection from %s closed: %s", c->name, why);
     /* Shut down now so the peer (vhci) sees the disconnect at once. */
     shutdown(c->fd, SHUT_RDWR);
     for (struct xfer *x = c->xfers; x; x = x->next)
         libusb_cancel_transfer(x->t);
 }
 
-struct conn *conn_new(int fd, enum conn_phase phase, struct usbd_dev *d)
+void conn_kill(struct conn *c, const char *why)
+{
+    kill_conn(c, why, false);
+}
+
+/* Ends the connection once what is queued has gone out (a final reply). */
+static void conn_finish(struct conn *c, const char *why)
+{
+    if (c->dead)
+        return;
+    if (!c->out.bytes) {
+        conn_kill(c, why);
+        return;
+    }
+    c->closing = true;
+    c->close_why = why;
+}
+
+struct conn *conn_new(int fd, enum conn_phase phase, struct usbd_dev *d, const char *name)
 {
     struct conn *c = calloc(1, sizeof(*c));
-    struct timeval tv = {.tv_sec = 5};
 
-    if (!c)
+    if (!c || io_set_nonblock(fd)) {
+        free(c);
         return NULL;
+    }
     c->fd = fd;
+    snprintf(c->name, sizeof(c->name), "%s", name);
     c->phase = phase;
     c->dev = d;
     c->hdr_want = phase == CONN_OP ? USBIP_OP_HDR_SIZE : USBIP_HDR_SIZE;
-    /* A peer that stops reading gets dropped instead of blocking everyone. */
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    outq_init(&c->out, OUT_CAP, USBD_URB_DRAIN_MS);
+    /* The whole OP request, not each byte, has USBD_REQUEST_MS from the connect. */
+    if (phase == CONN_OP)
+        c->in_deadline = io_now_ms() + USBD_REQUEST_MS;
     c->next = usbd_conns;
     usbd_conns = c;
     return c;
+}
+
+static size_t count_op_conns(void)
+{
+    size_t n = 0;
+
+    for (struct conn *c = usbd_conns; c; c = c->next)
+        n += !c->dead && c->phase == CONN_OP;
+    return n;
+}
+
+void conn_accept_tcp(int lfd)
+{
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    char name[64], addr[INET_ADDRSTRLEN] = "?";
+    int fd = accept4(lfd, (struct sockaddr *)&a, &alen, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+    if (fd < 0)
+        return;
+    if (a.sin_family == AF_INET)
+        inet_ntop(AF_INET, &a.sin_addr, addr, sizeof(addr));
+    snprintf(name, sizeof(name), "TCP %s:%u", addr, ntohs(a.sin_port));
+    /* Each one has its deadline; this only stops a crowd of them. */
+    if (count_op_conns() >= MAX_OP_CONNS) {
+        io_log_slow("refusing %s: %d connections are already waiting for their requests", name,
+                    MAX_OP_CONNS);
+        close(fd);
+        return;
+    }
+    if (!conn_new(fd, CONN_OP, NULL, name))
+        close(fd);
 }
 
 static void release_device(struct conn *c)
@@ -97,6 +167,7 @@ void conn_reap(void)
             c->dev->owner[0] = '\0';
         }
         close(c->fd);
+        outq_free(&c->out);
         free(c->payload);
         free(c);
     }
@@ -172,18 +243,30 @@ int conn_start_urb(struct conn *c, struct usbd_dev *d)
     c->phase = CONN_URB;
     c->hdr_want = USBIP_HDR_SIZE;
     c->hdr_have = 0;
+    c->in_deadline = 0; /* in the URB phase, an idle guest is a quiet device */
     return 0;
+}
+
+/* Sends a message (two pieces, b may be NULL) or queues it; never blocks. */
+static int send2(struct conn *c, const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (c->dead)
+        return -1;
+    int r = outq_put(&c->out, c->fd, a, alen, b, blen);
+    if (r == IO_FULL) {
+        io_log_slow("dropping %s: %zu bytes queued for it, cap %zu", c->name, c->out.bytes,
+                    c->out.cap);
+        kill_conn(c, "output queue full", true);
+    } else if (r == IO_ERROR) {
+        conn_kill(c, errno == EPIPE || errno == ECONNRESET ? "peer closed the connection"
+                                                           : "send failed");
+    }
+    return r == IO_OK ? 0 : -1;
 }
 
 static int send_all(struct conn *c, const void *buf, size_t len)
 {
-    if (c->dead)
-        return -1;
-    if (write_full(c->fd, buf, len) != (ssize_t)len) {
-        conn_kill(c, "send failed or timed out");
-        return -1;
-    }
-    return 0;
+    return send2(c, buf, len, NULL, 0);
 }
 
 static void send_ret_submit(struct conn *c, uint32_t seqnum, int status, const uint8_t *data,
@@ -197,8 +280,7 @@ static void send_ret_submit(struct conn *c, uint32_t seqnum, int status, const u
     r.u.ret_submit.start_frame = 0;
     r.u.ret_submit.number_of_packets = 0;
     usbip_hdr_encode(hdr, &r);
-    if (send_all(c, hdr, sizeof(hdr)) == 0 && in && len)
-        send_all(c, data, len);
+    send2(c, hdr, sizeof(hdr), in && len ? data : NULL, len);
 }
 
 static void send_ret_unlink(struct conn *c, uint32_t seqnum, int status)
@@ -254,6 +336,20 @@ static void send_ret_iso(struct conn *c, const struct xfer *x, const struct libu
 }
 
 /*
+ * What a connection has in flight is bounded: the transfer buffers and
+ * the replies they become (which wait in the queue if the peer does not
+ * read). A submit past the bound fails like a failed allocation would.
+ */
+static bool over_inflight(struct conn *c, size_t cost)
+{
+    if (c->inflight + cost <= MAX_INFLIGHT)
+        return false;
+    log_debug("%s: %zu bytes in flight, URB %u refused", c->name, c->inflight, c->cur.seqnum);
+    send_ret_submit(c, c->cur.seqnum, -ENOMEM, NULL, 0, false);
+    return true;
+}
+
+/*
  * CMD_SUBMIT on an isochronous endpoint: one libusb iso transfer with the
  * request's packet lengths (OUT packets gathered from their offsets).
  * The descriptors were checked by usbip_iso_decode_cmd: inside the buffer,
@@ -271,6 +367,9 @@ static void submit_iso(struct conn *c, const struct usbip_iso_desc *descs, uint3
     }
     for (uint32_t i = 0; i < n; i++)
         total += descs[i].length;
+    size_t cost = USBIP_HDR_SIZE + (size_t)total + (size_t)n * USBIP_ISO_DESC_SIZE;
+    if (over_inflight(c, cost))
+        return;
     if (!c->iso_seen) {
         c->iso_seen = true;
         log_info("%s: isochronous %s on endpoint %u, %u packets per URB", c->dev->info.busid,
@@ -301,6 +400,7 @@ static void submit_iso(struct conn *c, const struct usbip_iso_desc *descs, uint3
     x->direction = h->direction;
     x->iso = iso;
     x->niso = n;
+    x->cost = cost;
     libusb_fill_iso_transfer(t, c->h, (unsigned char)(h->ep | (in ? 0x80 : 0)), buf, (int)total,
                              (int)n, xfer_done, x, 0);
     for (uint32_t i = 0; i < n; i++)
@@ -317,6 +417,7 @@ static void submit_iso(struct conn *c, const struct usbip_iso_desc *descs, uint3
     x->next = c->xfers;
     c->xfers = x;
     c->nxfers++;
+    c->inflight += x->cost;
 }
 
 static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
@@ -330,6 +431,7 @@ static void LIBUSB_CALL xfer_done(struct libusb_transfer *t)
             break;
         }
     c->nxfers--;
+    c->inflight -= x->cost;
     if (!c->dead) {
         if (x->iso && !x->unlink_seqnum) {
             send_ret_iso(c, x, t);
@@ -439,6 +541,9 @@ static void handle_submit(struct conn *c, const struct usbip_iso_desc *descs, ui
             return;
         }
     }
+    size_t cost = USBIP_HDR_SIZE + LIBUSB_CONTROL_SETUP_SIZE + (size_t)len;
+    if (over_inflight(c, cost))
+        return;
     x = calloc(1, sizeof(*x));
     t = libusb_alloc_transfer(0);
     buf = malloc((h->ep == 0 ? LIBUSB_CONTROL_SETUP_SIZE : 0) + (size_t)len + 1);
@@ -454,6 +559,7 @@ static void handle_submit(struct conn *c, const struct usbip_iso_desc *descs, ui
     x->seqnum = h->seqnum;
     x->direction = h->direction;
     x->control = h->ep == 0;
+    x->cost = cost;
     x->short_not_ok = in && (h->u.submit.transfer_flags & USBIP_URB_SHORT_NOT_OK);
     if (x->control) {
         memcpy(buf, h->u.submit.setup, 8);
@@ -481,6 +587,7 @@ static void handle_submit(struct conn *c, const struct usbip_iso_desc *descs, ui
     x->next = c->xfers;
     c->xfers = x;
     c->nxfers++;
+    c->inflight += x->cost;
 }
 
 static void handle_unlink(struct conn *c)
@@ -536,17 +643,18 @@ static void handle_import(struct conn *c)
     d = dev_find(busid);
     if (!d || !d->exported)
         status = USBIP_ST_NODEV;
-    else if (d->conn)
+    else if (d->conn || d->pending)
         status = USBIP_ST_DEV_BUSY;
     else if (conn_start_urb(c, d))
         status = USBIP_ST_DEV_ERR;
     size_t n = usbip_rep_import_encode(rep, status, status ? NULL : &d->info);
     if (send_all(c, rep, n) == 0 && status == USBIP_ST_OK) {
         snprintf(d->owner, sizeof(d->owner), "tcp");
-        log_info("%s imported over TCP", busid);
+        log_info("%s imported over TCP by %s", busid, c->name);
         return;
     }
-    conn_kill(c, status ? "import refused" : "send failed");
+    if (status)
+        conn_finish(c, "import refused");
 }
 
 static void op_header_done(struct conn *c)
@@ -559,11 +667,13 @@ static void op_header_done(struct conn *c)
         return;
     }
     if (oh.code == USBIP_OP_REQ_DEVLIST && c->hdr_have == USBIP_OP_HDR_SIZE) {
+        c->in_deadline = 0;
         send_devlist(c);
-        conn_kill(c, "device list sent");
+        conn_finish(c, "device list sent");
     } else if (oh.code == USBIP_OP_REQ_IMPORT && c->hdr_have == USBIP_OP_HDR_SIZE) {
         c->hdr_want = USBIP_REQ_IMPORT_SIZE; /* read the busid too */
     } else if (oh.code == USBIP_OP_REQ_IMPORT) {
+        c->in_deadline = 0;
         handle_import(c);
     } else {
         conn_kill(c, usbip_strerror(USBIP_E_CODE));
@@ -650,10 +760,16 @@ static int fill(struct conn *c, uint8_t *buf, size_t want, size_t *have)
     return 1;
 }
 
-void conn_on_readable(struct conn *c)
+/* Takes the peer's next commands only while its replies are leaving. */
+static bool may_read(const struct conn *c)
+{
+    return !c->dead && !c->closing && c->out.bytes < OUT_SOFT;
+}
+
+static void conn_on_readable(struct conn *c)
 {
     /* Bounded per wake-up so one busy client cannot starve the others. */
-    for (int round = 0; round < 64 && !c->dead; round++) {
+    for (int round = 0; round < 64 && may_read(c); round++) {
         int r;
         if (c->payload) {
             r = fill(c, c->payload, c->payload_len, &c->payload_have);
@@ -669,5 +785,62 @@ void conn_on_readable(struct conn *c)
             op_header_done(c);
         else
             urb_header_done(c);
+    }
+}
+
+short conn_events(const struct conn *c)
+{
+    short ev = 0;
+
+    if (may_read(c))
+        ev |= POLLIN;
+    if (!c->dead && c->out.bytes)
+        ev |= POLLOUT;
+    return ev;
+}
+
+void conn_on_event(struct conn *c, short revents)
+{
+    if (c->dead)
+        return;
+    if (c->out.bytes && (revents & (POLLOUT | POLLERR | POLLHUP))) {
+        if (outq_flush(&c->out, c->fd)) {
+            conn_kill(c, "send failed");
+            return;
+        }
+        if (c->closing && !c->out.bytes) {
+            conn_kill(c, c->close_why);
+            return;
+        }
+    }
+    if (revents & (POLLIN | POLLERR | POLLHUP))
+        conn_on_readable(c);
+}
+
+int64_t conn_next_deadline(void)
+{
+    int64_t t = 0;
+
+    for (struct conn *c = usbd_conns; c; c = c->next)
+        if (!c->dead)
+            t = io_earliest(t, io_earliest(c->in_deadline, c->out.deadline));
+    return t;
+}
+
+void conn_check_deadlines(int64_t now)
+{
+    for (struct conn *c = usbd_conns; c; c = c->next) {
+        if (c->dead)
+            continue;
+        if (c->in_deadline && now >= c->in_deadline) {
+            io_log_slow("dropping %s: its request did not arrive within %d s (%zu of %zu bytes)",
+                        c->name, USBD_REQUEST_MS / 1000, c->hdr_have, c->hdr_want);
+            kill_conn(c, "request too slow", true);
+        } else if (outq_expired(&c->out, now)) {
+            io_log_slow("dropping %s: it did not read its replies within %d s (%zu bytes queued, "
+                        "cap %zu)",
+                        c->name, c->out.timeout_ms / 1000, c->out.bytes, c->out.cap);
+            kill_conn(c, "not reading", true);
+        }
     }
 }

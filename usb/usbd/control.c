@@ -9,6 +9,12 @@
  *   {"cmd":"rules"}  or  {"cmd":"rules","set":[{"id":"46f4:0001","class":8,"port":"1-2",
  *                         "target":"work","cid":3,"port_vsock":5310}, ...]}
  * Replies: {"ok":true,...} or {"ok":false,"error":"sentence"}.
+ *
+ * Nothing here blocks: clients' sockets are non-blocking with a capped
+ * output queue and deadlines, and a vsock attach is a small state machine
+ * (connect, send the request, read the agent's reply line) whose reply to
+ * the control client goes out when it ends, so a slow guest agent holds
+ * only its own attach.
  */
 #include "log.h"
 #include "usbd.h"
@@ -17,17 +23,23 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <linux/vm_sockets.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #define MAX_CLIENTS        16
 #define LINE_MAX_LEN       65536
 #define AGENT_PORT_DEFAULT 5310
+/* A client's requests wait while this much of its replies is queued. */
+#define CLIENT_OUT_SOFT (256 * KiB)
+/* Bounds a client's queue: a reply that would pass it drops the client. */
+#define CLIENT_OUT_CAP (1 * MiB)
+#define MAX_ATTACHES   16
+#define AGENT_LINE_MAX 128
 
 struct usb_rule *usbd_rules;
 size_t usbd_nrules;
@@ -36,9 +48,29 @@ static unsigned *rule_cid, *rule_port;
 
 static struct client {
     int fd;
-    char *buf;
+    unsigned gen; /* changes with each client in the slot: an attach finds its own */
+    char name[48];
+    char *buf; /* the request line being received */
     size_t len;
+    struct outq out;
+    int64_t in_deadline; /* the next request must be in by then */
+    bool eof;            /* sent all it will: closed once answered */
+    bool waiting;        /* its attach is in progress: its next lines wait */
 } clients[MAX_CLIENTS];
+
+/* A vsock attach in progress: connect, send "attach ...", read "ok PORT". */
+static struct attach {
+    int fd; /* -1: slot free */
+    struct usbd_dev *d;
+    char vm[POLICY_NAME_MAX];
+    unsigned cid;
+    bool connected;
+    char line[AGENT_LINE_MAX]; /* the request, then the reply */
+    size_t sent, want, len;
+    int64_t deadline; /* the whole handshake, not each byte */
+    int client;       /* who asked, -1 for a rule */
+    unsigned gen;
+} attaches[MAX_ATTACHES];
 
 int control_listen(const char *path)
 {
@@ -58,39 +90,41 @@ int control_listen(const char *path)
     for (int i = 0; i < MAX_CLIENTS; i++)
         if (!clients[i].buf)
             clients[i].fd = -1;
+    for (int i = 0; i < MAX_ATTACHES; i++)
+        attaches[i].fd = -1;
     return fd;
 }
 
 void control_accept(int lfd)
 {
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    struct timeval tv = {.tv_sec = 5};
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    struct ucred uc = {0};
+    socklen_t ulen = sizeof(uc);
 
     if (fd < 0)
         return;
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     for (int i = 0; i < MAX_CLIENTS; i++) {
-        if (clients[i].fd < 0) {
-            clients[i].fd = fd;
-            clients[i].buf = malloc(LINE_MAX_LEN);
-            clients[i].len = 0;
-            if (clients[i].buf)
-                return;
-            clients[i].fd = -1;
+        struct client *cl = &clients[i];
+        if (cl->fd >= 0)
+            continue;
+        cl->buf = malloc(LINE_MAX_LEN);
+        if (!cl->buf)
             break;
-        }
+        cl->fd = fd;
+        cl->gen++;
+        cl->len = 0;
+        cl->eof = cl->waiting = false;
+        outq_init(&cl->out, CLIENT_OUT_CAP, USBD_CONTROL_DRAIN_MS);
+        cl->in_deadline = io_now_ms() + USBD_REQUEST_MS;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ulen) == 0 && uc.pid)
+            snprintf(cl->name, sizeof(cl->name), "control client (pid %d)", (int)uc.pid);
+        else
+            snprintf(cl->name, sizeof(cl->name), "control client");
+        return;
     }
+    /* Each client has its deadlines, so a full table empties by itself. */
+    io_log_slow("refusing a control client: %d are connected", MAX_CLIENTS);
     close(fd);
-}
-
-int control_fds(int *fds, int max)
-{
-    int n = 0;
-
-    for (int i = 0; i < MAX_CLIENTS && n < max; i++)
-        if (clients[i].fd >= 0)
-            fds[n++] = clients[i].fd;
-    return n;
 }
 
 static json_object *err_reply(const char *msg)
@@ -138,79 +172,220 @@ static json_object *dev_json(const struct usbd_dev *d)
     return o;
 }
 
-/* Handshake with the guest agent, then the same socket carries USB/IP. */
-static int agent_connect(const struct usbd_dev *d, unsigned cid, unsigned port, const char **why)
+static void reply(struct client *cl, json_object *o);
+static void client_process(struct client *cl);
+
+/* The client an attach answers to, if it is still there. */
+static struct client *attach_client(const struct attach *a)
 {
-    struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
-    struct timeval tv = {.tv_sec = 5};
+    if (a->client < 0 || clients[a->client].fd < 0 || clients[a->client].gen != a->gen)
+        return NULL;
+    return &clients[a->client];
+}
+
+/* The attach is over (why NULL: it worked): answer whoever asked, free the slot. */
+static void attach_end(struct attach *a, const char *why)
+{
+    struct client *cl = attach_client(a);
+
+    if (why)
+        log_warn("attach of %s to %s (vsock cid %u) failed: %s", a->d->info.busid,
+                 a->vm[0] ? a->vm : "?", a->cid, why);
+    if (a->fd >= 0)
+        close(a->fd);
+    a->fd = -1;
+    a->d->pending = NULL;
+    if (cl) {
+        cl->waiting = false;
+        cl->in_deadline = io_now_ms() + USBD_REQUEST_MS;
+        reply(cl, why ? err_reply(why) : ok_reply());
+        if (cl->fd >= 0)
+            client_process(cl); /* its next lines waited for this reply */
+    }
+}
+
+/* The agent said "ok PORT": the same socket now carries USB/IP. */
+static void attach_ok(struct attach *a)
+{
+    struct usbd_dev *d = a->d;
+    char name[96];
+
+    if (d->gone || d->conn || d->owner[0]) {
+        attach_end(a, "the device was taken or unplugged meanwhile");
+        return;
+    }
+    snprintf(name, sizeof(name), "VM %s (vsock cid %u)", a->vm[0] ? a->vm : "?", a->cid);
+    struct conn *c = conn_new(a->fd, CONN_URB, NULL, name);
+    if (!c) {
+        attach_end(a, "out of memory");
+        return;
+    }
+    a->fd = -1; /* the connection owns it now */
+    if (conn_start_urb(c, d)) {
+        conn_kill(c, "cannot claim the device");
+        attach_end(a, "cannot take the device from the host (busy or gone)");
+        return;
+    }
+    snprintf(d->owner, sizeof(d->owner), "%s", a->vm);
+    log_info("%s attached to %s (cid %u)", d->info.busid, a->vm, a->cid);
+    attach_end(a, NULL);
+}
+
+/*
+ * Starts a vsock attach (the reply comes from attach_end). client is the
+ * index of the control client that asked, or -1 for a rule.
+ */
+static int attach_start(struct usbd_dev *d, const char *vm, unsigned cid, unsigned port, int client,
+                        const char **why)
+{
+    struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = cid};
     /* vsock's MSG_WAITALL fails for URBs >= its buffer (specs §1.6): raise it. */
     unsigned long long bufsz = 8ull << 20;
-    char line[128];
-    size_t n = 0;
-    int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct attach *a = NULL;
 
+    if (d->pending) {
+        *why = "an attach of this device is already in progress";
+        return -1;
+    }
+    if (!policy_may_attach(usbd_rules, usbd_nrules, &d->props, vm, d->owner[0] ? d->owner : NULL,
+                           why))
+        return -1;
+    for (int i = 0; i < MAX_ATTACHES && !a; i++)
+        if (attaches[i].fd < 0)
+            a = &attaches[i];
+    if (!a) {
+        *why = "too many attaches in progress; try again";
+        return -1;
+    }
+    int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         *why = "vsock is not available on this host";
         return -1;
     }
     setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &bufsz, sizeof(bufsz));
     setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &bufsz, sizeof(bufsz));
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+    sa.svm_port = port ? port : AGENT_PORT_DEFAULT;
+    int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    if (r && errno != EINPROGRESS) {
         *why = "cannot connect to the guest's USB agent";
         close(fd);
         return -1;
     }
-    int len = snprintf(line, sizeof(line), "attach %u %u %s\n",
-                       d->info.busnum << 16 | d->info.devnum, d->info.speed, d->info.busid);
-    if (write_full(fd, line, (size_t)len) != len) {
-        *why = "the guest's USB agent hung up";
-        close(fd);
-        return -1;
-    }
-    /* Byte by byte: nothing after the newline belongs to us. */
-    while (n < sizeof(line) - 1 && read(fd, line + n, 1) == 1 && line[n] != '\n')
-        n++;
-    line[n] = '\0';
-    if (strncmp(line, "ok ", 3) != 0) {
-        *why = "the guest's USB agent refused the device (no free vhci port?)";
-        log_warn("agent reply: %.80s", line);
-        close(fd);
-        return -1;
-    }
-    tv.tv_sec = 0;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
+    memset(a, 0, sizeof(*a));
+    a->fd = fd;
+    a->d = d;
+    snprintf(a->vm, sizeof(a->vm), "%s", vm);
+    a->cid = cid;
+    a->connected = r == 0;
+    a->want = (size_t)snprintf(a->line, sizeof(a->line), "attach %u %u %s\n",
+                               d->info.busnum << 16 | d->info.devnum, d->info.speed, d->info.busid);
+    a->deadline = io_now_ms() + USBD_REQUEST_MS;
+    a->client = client;
+    a->gen = client >= 0 ? clients[client].gen : 0;
+    d->pending = a;
+    return 0;
 }
 
-int usbd_attach_vsock(struct usbd_dev *d, const char *vm, unsigned cid, unsigned port,
-                      const char **why)
+/* Sends what is left of the request. 0 or -1 (ended). */
+static int attach_send(struct attach *a)
 {
-    if (!policy_may_attach(usbd_rules, usbd_nrules, &d->props, vm, d->owner[0] ? d->owner : NULL,
-                           why))
-        return -1;
-    int fd = agent_connect(d, cid, port ? port : AGENT_PORT_DEFAULT, why);
-    if (fd < 0)
-        return -1;
-    struct conn *c = conn_new(fd, CONN_URB, NULL);
-    if (!c) {
-        close(fd);
-        *why = "out of memory";
-        return -1;
+    while (a->sent < a->want) {
+        ssize_t n = send(a->fd, a->line + a->sent, a->want - a->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0) {
+            attach_end(a, "the guest's USB agent hung up");
+            return -1;
+        }
+        a->sent += (size_t)n;
     }
-    if (conn_start_urb(c, d)) {
-        conn_kill(c, "cannot claim the device");
-        *why = "cannot take the device from the host (busy or gone)";
-        return -1;
-    }
-    snprintf(d->owner, sizeof(d->owner), "%s", vm);
-    log_info("%s attached to %s (cid %u)", d->info.busid, vm, cid);
+    if (a->sent == a->want)
+        a->len = 0; /* line[] now collects the reply */
     return 0;
+}
+
+/*
+ * Reads the reply line, never past its newline: what follows is the
+ * USB/IP stream and belongs to the connection. Peeking finds the newline
+ * and the read takes only that much; without one it takes all (part of the
+ * line), so a peer that sends a little at a time costs no busy loop.
+ */
+static void attach_recv(struct attach *a)
+{
+    size_t room = sizeof(a->line) - 1 - a->len;
+    ssize_t n = recv(a->fd, a->line + a->len, room, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        attach_end(a, "the guest's USB agent hung up");
+        return;
+    }
+    char *nl = memchr(a->line + a->len, '\n', (size_t)n);
+    size_t take = nl ? (size_t)(nl - (a->line + a->len)) + 1 : (size_t)n;
+    if (recv(a->fd, a->line + a->len, take, MSG_DONTWAIT) != (ssize_t)take) {
+        attach_end(a, "the guest's USB agent hung up");
+        return;
+    }
+    a->len += take;
+    if (!nl) {
+        if (a->len == sizeof(a->line) - 1)
+            attach_end(a, "the guest's USB agent sent a line too long");
+        return;
+    }
+    a->line[a->len - 1] = '\0';
+    if (strncmp(a->line, "ok ", 3) != 0) {
+        log_warn("agent reply: %.80s", a->line);
+        attach_end(a, "the guest's USB agent refused the device (no free vhci port?)");
+        return;
+    }
+    attach_ok(a);
+}
+
+static void attach_on_event(struct attach *a, short revents)
+{
+    if (!a->connected) {
+        struct sockaddr_vm peer;
+        socklen_t plen = sizeof(peer);
+        int err = 0;
+        socklen_t elen = sizeof(err);
+        if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &elen) || err) {
+            attach_end(a, "cannot connect to the guest's USB agent");
+            return;
+        }
+        /*
+         * Connected only once it has a peer: the event may be stale (the
+         * slot's previous attach ended and this one took it in the same
+         * round of the loop).
+         */
+        if (getpeername(a->fd, (struct sockaddr *)&peer, &plen))
+            return;
+        a->connected = true;
+    }
+    if (a->sent < a->want) {
+        if (attach_send(a) || a->sent < a->want)
+            return;
+    }
+    if (revents & (POLLIN | POLLHUP | POLLERR))
+        attach_recv(a);
+}
+
+static short attach_events(const struct attach *a)
+{
+    return !a->connected || a->sent < a->want ? POLLOUT : POLLIN;
+}
+
+void control_cancel_attach(struct usbd_dev *d, const char *why)
+{
+    if (d->pending)
+        attach_end(d->pending, why);
 }
 
 static int export_tcp(struct usbd_dev *d, const char **why)
 {
-    if (d->owner[0] || d->conn) {
+    if (d->owner[0] || d->conn || d->pending) {
         *why = "the device is attached; detach it first";
         return -1;
     }
@@ -225,6 +400,7 @@ static int export_tcp(struct usbd_dev *d, const char **why)
 void usbd_detach(struct usbd_dev *d)
 {
     d->exported = false;
+    control_cancel_attach(d, "detached before the guest's agent answered");
     if (d->conn)
         conn_kill(d->conn, "detached on request");
 }
@@ -241,7 +417,7 @@ void usbd_on_plug(struct usbd_dev *d)
     size_t i = (size_t)(r - usbd_rules);
     int rc = strcmp(r->target, "tcp") == 0
                  ? export_tcp(d, &why)
-                 : usbd_attach_vsock(d, r->target, rule_cid[i], rule_port[i], &why);
+                 : attach_start(d, r->target, rule_cid[i], rule_port[i], -1, &why);
     if (rc)
         log_warn("rule for %s -> %s not applied: %s", d->info.busid, r->target, why);
 }
@@ -341,10 +517,10 @@ static const char *rules_file;
 static void save_rules(void)
 {
     char tmp[4096];
-    json_object *a = rules_json();
 
     if (!rules_file)
         return;
+    json_object *a = rules_json();
     snprintf(tmp, sizeof(tmp), "%s.tmp", rules_file);
     if (json_object_to_file_ext(tmp, a, JSON_C_TO_STRING_PLAIN) || rename(tmp, rules_file))
         log_warn("cannot save the rules to %s: %s", rules_file, strerror(errno));
@@ -373,7 +549,8 @@ int control_load_rules(const char *path)
     return 0;
 }
 
-static json_object *handle(json_object *req)
+/* A request's reply, or NULL when it comes later (an attach in progress). */
+static json_object *handle(json_object *req, int client)
 {
     json_object *v, *busid_o;
     const char *cmd, *why = NULL;
@@ -421,17 +598,9 @@ static json_object *handle(json_object *req)
     if (json_object_object_get_ex(req, "port", &v))
         port = (unsigned)json_object_get_int64(v);
     const char *vm = json_object_object_get_ex(req, "vm", &v) ? json_object_get_string(v) : "";
-    if (usbd_attach_vsock(d, vm, cid, port, &why))
+    if (attach_start(d, vm, cid, port, client, &why))
         return err_reply(why);
-    return ok_reply();
-}
-
-static void reply(struct client *cl, json_object *o)
-{
-    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    if (write_full(cl->fd, s, strlen(s)) < 0 || write_full(cl->fd, "\n", 1) < 0)
-        log_debug("control client went away before the reply");
-    json_object_put(o);
+    return NULL;
 }
 
 static void drop(struct client *cl)
@@ -440,37 +609,182 @@ static void drop(struct client *cl)
     cl->fd = -1;
     free(cl->buf);
     cl->buf = NULL;
+    outq_free(&cl->out);
 }
 
-void control_on_readable(int fd)
+/* Queues the reply (consumed); a client whose queue is full is dropped. */
+static void reply(struct client *cl, json_object *o)
 {
-    struct client *cl = NULL;
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    int r = outq_put(&cl->out, cl->fd, s, strlen(s), "\n", 1);
 
-    for (int i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i].fd == fd)
-            cl = &clients[i];
-    if (!cl)
-        return;
-    ssize_t n = read(fd, cl->buf + cl->len, LINE_MAX_LEN - cl->len);
-    if (n <= 0) {
-        if (n < 0 && errno == EINTR)
-            return;
+    if (r == IO_FULL) {
+        io_log_slow("dropping %s: %zu bytes of replies queued for it, cap %zu", cl->name,
+                    cl->out.bytes, cl->out.cap);
         drop(cl);
-        return;
+    } else if (r == IO_ERROR) {
+        log_debug("%s went away before the reply", cl->name);
+        drop(cl);
     }
-    cl->len += (size_t)n;
+    json_object_put(o);
+}
+
+/* Closes a client that has said all it will once it has all its answers. */
+static void maybe_close(struct client *cl)
+{
+    if (cl->fd >= 0 && cl->eof && !cl->waiting && !cl->out.bytes)
+        drop(cl);
+}
+
+/* Answers the complete lines received, in order, while the client takes its replies. */
+static void client_process(struct client *cl)
+{
     char *nl;
-    while (cl->fd >= 0 && (nl = memchr(cl->buf, '\n', cl->len))) {
+
+    while (cl->fd >= 0 && !cl->waiting && cl->out.bytes < CLIENT_OUT_SOFT &&
+           (nl = memchr(cl->buf, '\n', cl->len))) {
         *nl = '\0';
         json_object *req = json_tokener_parse(cl->buf);
-        reply(cl, req ? handle(req) : err_reply("not valid JSON"));
+        json_object *o = req ? handle(req, (int)(cl - clients)) : err_reply("not valid JSON");
         json_object_put(req);
         size_t used = (size_t)(nl + 1 - cl->buf);
         memmove(cl->buf, nl + 1, cl->len - used);
         cl->len -= used;
+        cl->in_deadline = io_now_ms() + USBD_REQUEST_MS;
+        if (o)
+            reply(cl, o);
+        else
+            cl->waiting = true;
     }
-    if (cl->fd >= 0 && cl->len == LINE_MAX_LEN) {
+    if (cl->fd >= 0 && cl->len == LINE_MAX_LEN && !memchr(cl->buf, '\n', cl->len)) {
         reply(cl, err_reply("request line too long"));
+        cl->len = 0;
+        cl->eof = true; /* close once that is out */
+    }
+    if (cl->fd >= 0 && cl->eof && !memchr(cl->buf, '\n', cl->len))
+        cl->len = 0; /* a last line without newline is not a request */
+    maybe_close(cl);
+}
+
+static bool client_may_read(const struct client *cl)
+{
+    return !cl->eof && !cl->waiting && cl->out.bytes < CLIENT_OUT_SOFT && cl->len < LINE_MAX_LEN;
+}
+
+static void client_read(struct client *cl)
+{
+    ssize_t n = read(cl->fd, cl->buf + cl->len, LINE_MAX_LEN - cl->len);
+
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n < 0) {
         drop(cl);
+        return;
+    }
+    if (n == 0)
+        cl->eof = true; /* it may still wait for the answers to what it sent */
+    cl->len += (size_t)n;
+    client_process(cl);
+}
+
+static void client_on_event(struct client *cl, short revents)
+{
+    if (cl->out.bytes && (revents & (POLLOUT | POLLERR | POLLHUP))) {
+        if (outq_flush(&cl->out, cl->fd)) {
+            log_debug("%s went away before its replies", cl->name);
+            drop(cl);
+            return;
+        }
+        client_process(cl); /* lines may have waited for the queue to shrink */
+    }
+    if (cl->fd >= 0 && client_may_read(cl) && (revents & (POLLIN | POLLERR | POLLHUP)))
+        client_read(cl);
+}
+
+int control_poll(struct pollfd *pfd, int *ids, int max)
+{
+    int n = 0;
+
+    for (int i = 0; i < MAX_CLIENTS && n < max; i++) {
+        struct client *cl = &clients[i];
+        short ev = 0;
+        if (cl->fd < 0)
+            continue;
+        ev = (short)((client_may_read(cl) ? POLLIN : 0) | (cl->out.bytes ? POLLOUT : 0));
+        /* Nothing to wait for (its attach is in progress): a hangup would only spin. */
+        if (!ev)
+            continue;
+        pfd[n] = (struct pollfd){.fd = cl->fd, .events = ev};
+        ids[n++] = i;
+    }
+    for (int i = 0; i < MAX_ATTACHES && n < max; i++) {
+        if (attaches[i].fd < 0)
+            continue;
+        pfd[n] = (struct pollfd){.fd = attaches[i].fd, .events = attach_events(&attaches[i])};
+        ids[n++] = MAX_CLIENTS + i;
+    }
+    return n;
+}
+
+void control_on_event(int id, short revents)
+{
+    if (id < MAX_CLIENTS) {
+        if (clients[id].fd >= 0)
+            client_on_event(&clients[id], revents);
+    } else if (id - MAX_CLIENTS < MAX_ATTACHES && attaches[id - MAX_CLIENTS].fd >= 0) {
+        attach_on_event(&attaches[id - MAX_CLIENTS], revents);
+    }
+}
+
+/* A client owes a request when nothing of its own is pending or queued. */
+static bool client_owes_request(const struct client *cl)
+{
+    return !cl->waiting && !cl->eof && !cl->out.bytes;
+}
+
+int64_t control_next_deadline(void)
+{
+    int64_t t = 0;
+
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        const struct client *cl = &clients[i];
+        if (cl->fd < 0)
+            continue;
+        if (client_owes_request(cl))
+            t = io_earliest(t, cl->in_deadline);
+        t = io_earliest(t, cl->out.deadline);
+    }
+    for (int i = 0; i < MAX_ATTACHES; i++)
+        if (attaches[i].fd >= 0)
+            t = io_earliest(t, attaches[i].deadline);
+    return t;
+}
+
+void control_check_deadlines(int64_t now)
+{
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        struct client *cl = &clients[i];
+        if (cl->fd < 0)
+            continue;
+        if (client_owes_request(cl) && now >= cl->in_deadline) {
+            io_log_slow("dropping %s: no whole request within %d s (%zu bytes of a line)", cl->name,
+                        USBD_REQUEST_MS / 1000, cl->len);
+            drop(cl);
+        } else if (outq_expired(&cl->out, now)) {
+            io_log_slow("dropping %s: it did not read its replies within %d s (%zu bytes queued, "
+                        "cap %zu)",
+                        cl->name, cl->out.timeout_ms / 1000, cl->out.bytes, cl->out.cap);
+            drop(cl);
+        }
+    }
+    for (int i = 0; i < MAX_ATTACHES; i++) {
+        struct attach *a = &attaches[i];
+        if (a->fd < 0 || now < a->deadline)
+            continue;
+        io_log_slow("dropping the USB agent of VM %s (vsock cid %u): no whole answer within %d s "
+                    "(%zu bytes)",
+                    a->vm[0] ? a->vm : "?", a->cid, USBD_REQUEST_MS / 1000,
+                    a->connected && a->sent == a->want ? a->len : 0);
+        attach_end(a, "the guest's USB agent did not answer in time");
     }
 }

@@ -197,6 +197,7 @@ static void left(libusb_device *dev)
         return;
     log_info("device %s left", d->info.busid);
     d->gone = true;
+    control_cancel_attach(d, "the device was unplugged");
     if (d->conn)
         conn_kill(d->conn, "device unplugged");
 }

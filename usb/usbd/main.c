@@ -2,7 +2,9 @@
 /*
  * hv-usbd: serves the host's USB devices to VMs over USB/IP (docs/usb.md).
  * One thread, one poll loop: libusb's fds, the control socket, the TCP
- * listener and every USB/IP connection.
+ * listener and every USB/IP connection. Every peer socket is non-blocking
+ * with its own bounded queue and deadlines (io.h), so no peer can hold the
+ * loop: the loop's only waits are in poll.
  */
 #include "log.h"
 #include "usbd.h"
@@ -21,6 +23,8 @@
 #include <unistd.h>
 
 #define MAX_POLL 256
+
+enum { K_LIBUSB, K_CONTROL_LISTEN, K_CONTROL, K_TCP_LISTEN, K_CONN };
 
 static volatile sig_atomic_t stop;
 
@@ -68,6 +72,86 @@ static void shutdown_all(void)
         libusb_handle_events_timeout_completed(usbd_ctx, &tv, NULL);
         conn_reap();
     }
+}
+
+/* Fills pfd with the fds that have something to wait for; loop_once() dispatches. */
+static int gather(struct pollfd *pfd, int *kind, int *id, struct conn **pconn, int cfd, int tfd)
+{
+    int n = 0;
+    const struct libusb_pollfd **lp = libusb_get_pollfds(usbd_ctx);
+
+    for (int i = 0; lp && lp[i] && n < MAX_POLL; i++, n++) {
+        pfd[n] = (struct pollfd){.fd = lp[i]->fd, .events = lp[i]->events};
+        kind[n] = K_LIBUSB;
+    }
+    libusb_free_pollfds(lp);
+    if (cfd >= 0 && n < MAX_POLL) {
+        pfd[n] = (struct pollfd){.fd = cfd, .events = POLLIN};
+        kind[n++] = K_CONTROL_LISTEN;
+    }
+    int m = control_poll(pfd + n, id + n, MAX_POLL - n);
+    for (int i = 0; i < m; i++)
+        kind[n++] = K_CONTROL;
+    if (tfd >= 0 && n < MAX_POLL) {
+        pfd[n] = (struct pollfd){.fd = tfd, .events = POLLIN};
+        kind[n++] = K_TCP_LISTEN;
+    }
+    for (struct conn *c = usbd_conns; c && n < MAX_POLL; c = c->next) {
+        short ev = conn_events(c);
+        if (!ev)
+            continue;
+        pfd[n] = (struct pollfd){.fd = c->fd, .events = ev};
+        pconn[n] = c;
+        kind[n++] = K_CONN;
+    }
+    return n;
+}
+
+/* Milliseconds until the next libusb timeout or peer deadline, at most a second. */
+static int poll_timeout(void)
+{
+    struct timeval tv;
+    int64_t timeout = 1000;
+    int64_t next = io_earliest(conn_next_deadline(), control_next_deadline());
+
+    if (libusb_get_next_timeout(usbd_ctx, &tv) == 1)
+        timeout = MIN(timeout, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 + 1);
+    if (next)
+        timeout = MAX(0, MIN(timeout, next - io_now_ms()));
+    return (int)timeout;
+}
+
+static void loop_once(int cfd, int tfd)
+{
+    struct pollfd pfd[MAX_POLL];
+    struct conn *pconn[MAX_POLL] = {0};
+    int kind[MAX_POLL], id[MAX_POLL];
+
+    dev_process_hotplug();
+    conn_reap();
+    dev_free_gone();
+    int n = gather(pfd, kind, id, pconn, cfd, tfd);
+    if (poll(pfd, (nfds_t)n, poll_timeout()) < 0 && errno != EINTR)
+        hv_die("poll: %s", strerror(errno));
+
+    struct timeval zero = {0};
+    libusb_handle_events_timeout_completed(usbd_ctx, &zero, NULL);
+    for (int i = 0; i < n; i++) {
+        if (!pfd[i].revents)
+            continue;
+        if (kind[i] == K_CONTROL_LISTEN)
+            control_accept(cfd);
+        else if (kind[i] == K_CONTROL)
+            control_on_event(id[i], pfd[i].revents);
+        else if (kind[i] == K_TCP_LISTEN)
+            conn_accept_tcp(tfd);
+        else if (kind[i] == K_CONN)
+            conn_on_event(pconn[i], pfd[i].revents);
+    }
+    int64_t now = io_now_ms();
+    conn_check_deadlines(now);
+    control_check_deadlines(now);
+    io_slow_tick();
 }
 
 int main(int argc, char **argv)
@@ -127,69 +211,8 @@ int main(int argc, char **argv)
         log_warn("udevd does not seem to run: libusb will not see devices plugged in later");
     log_info("ready%s%s", control ? ", control " : "", control ? control : "");
 
-    while (!stop) {
-        struct pollfd pfd[MAX_POLL];
-        struct conn *pconn[MAX_POLL] = {0};
-        int kind[MAX_POLL]; /* 0 libusb, 1 control listen, 2 control client, 3 tcp, 4 conn */
-        int n = 0;
-
-        dev_process_hotplug();
-        conn_reap();
-        dev_free_gone();
-
-        const struct libusb_pollfd **lp = libusb_get_pollfds(usbd_ctx);
-        for (int i = 0; lp && lp[i] && n < MAX_POLL; i++, n++) {
-            pfd[n] = (struct pollfd){.fd = lp[i]->fd, .events = lp[i]->events};
-            kind[n] = 0;
-        }
-        libusb_free_pollfds(lp);
-        if (cfd >= 0 && n < MAX_POLL) {
-            pfd[n] = (struct pollfd){.fd = cfd, .events = POLLIN};
-            kind[n++] = 1;
-        }
-        int cl[16];
-        int ncl = control_fds(cl, 16);
-        for (int i = 0; i < ncl && n < MAX_POLL; i++) {
-            pfd[n] = (struct pollfd){.fd = cl[i], .events = POLLIN};
-            kind[n++] = 2;
-        }
-        if (tfd >= 0 && n < MAX_POLL) {
-            pfd[n] = (struct pollfd){.fd = tfd, .events = POLLIN};
-            kind[n++] = 3;
-        }
-        for (struct conn *c = usbd_conns; c && n < MAX_POLL; c = c->next) {
-            if (c->dead)
-                continue;
-            pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLIN};
-            pconn[n] = c;
-            kind[n++] = 4;
-        }
-
-        struct timeval tv;
-        int timeout = 1000;
-        if (libusb_get_next_timeout(usbd_ctx, &tv) == 1)
-            timeout = (int)MIN(timeout, tv.tv_sec * 1000 + tv.tv_usec / 1000 + 1);
-        if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
-            hv_die("poll: %s", strerror(errno));
-
-        struct timeval zero = {0};
-        libusb_handle_events_timeout_completed(usbd_ctx, &zero, NULL);
-        for (int i = 0; i < n; i++) {
-            if (!pfd[i].revents)
-                continue;
-            if (kind[i] == 1) {
-                control_accept(cfd);
-            } else if (kind[i] == 2) {
-                control_on_readable(pfd[i].fd);
-            } else if (kind[i] == 3) {
-                int fd = accept4(tfd, NULL, NULL, SOCK_CLOEXEC);
-                if (fd >= 0 && !conn_new(fd, CONN_OP, NULL))
-                    close(fd);
-            } else if (kind[i] == 4 && !pconn[i]->dead) {
-                conn_on_readable(pconn[i]);
-            }
-        }
-    }
+    while (!stop)
+        loop_once(cfd, tfd);
     log_info("stopping");
     shutdown_all();
     if (control)

@@ -3,6 +3,7 @@
 #ifndef HV_USB_USBD_H
 #define HV_USB_USBD_H
 
+#include "io.h"
 #include "policy.h"
 #include "usbip.h"
 
@@ -23,7 +24,18 @@ struct usbd_dev {
     char owner[POLICY_NAME_MAX]; /* VM the device is in, "" when on the host */
     struct conn *conn;           /* the USB/IP connection serving it */
     bool gone;                   /* unplugged; freed once the connection is gone */
+    struct attach *pending;      /* a vsock attach waiting for the guest agent */
 };
+
+/*
+ * Deadlines and caps for every peer (docs/usb.md, "Slow peers"). A request
+ * (the OP request on TCP, a control line, the guest agent's reply) must
+ * arrive whole within USBD_REQUEST_MS; a queued reply must leave within
+ * the drain time or the peer is dropped.
+ */
+#define USBD_REQUEST_MS       10000
+#define USBD_CONTROL_DRAIN_MS 10000
+#define USBD_URB_DRAIN_MS     30000
 
 struct xfer {
     struct xfer *next;
@@ -35,6 +47,7 @@ struct xfer {
     bool short_not_ok;
     struct usbip_iso_desc *iso; /* isochronous: the request's packets (offset, length) */
     uint32_t niso;
+    size_t cost; /* what it counts in its connection's inflight */
 };
 
 enum conn_phase { CONN_OP, CONN_URB };
@@ -42,8 +55,14 @@ enum conn_phase { CONN_OP, CONN_URB };
 struct conn {
     struct conn *next;
     int fd;
+    char name[96]; /* the peer, for the log */
     enum conn_phase phase;
     bool dead;
+    bool closing;          /* closed once the queue is out (a reply that ends the connection) */
+    const char *close_why; /* ... with this reason */
+    struct outq out;
+    int64_t in_deadline; /* the OP request must be in by then; 0 in the URB phase */
+    size_t inflight;     /* transfer buffers submitted and their replies, in bytes */
     struct usbd_dev *dev;
     libusb_device_handle *h;
     uint32_t devid;
@@ -74,20 +93,28 @@ struct usbd_dev *dev_find(const char *busid);
 void dev_free_gone(void);
 
 /* conn.c */
-struct conn *conn_new(int fd, enum conn_phase phase, struct usbd_dev *d);
+struct conn *conn_new(int fd, enum conn_phase phase, struct usbd_dev *d, const char *name);
+void conn_accept_tcp(int lfd);
 int conn_start_urb(struct conn *c, struct usbd_dev *d);
-void conn_on_readable(struct conn *c);
+short conn_events(const struct conn *c);
+void conn_on_event(struct conn *c, short revents);
 void conn_kill(struct conn *c, const char *why);
 void conn_reap(void);
+int64_t conn_next_deadline(void);
+void conn_check_deadlines(int64_t now);
 
 /* control.c */
+struct pollfd;
 int control_listen(const char *path);
 void control_accept(int lfd);
-void control_on_readable(int fd);
-int control_fds(int *fds, int max);
+/* The control clients' and pending attaches' fds: fills pfd and ids, returns the count. */
+int control_poll(struct pollfd *pfd, int *ids, int max);
+void control_on_event(int id, short revents);
+int64_t control_next_deadline(void);
+void control_check_deadlines(int64_t now);
 int control_load_rules(const char *path);
-int usbd_attach_vsock(struct usbd_dev *d, const char *vm, unsigned cid, unsigned port,
-                      const char **why);
 void usbd_detach(struct usbd_dev *d);
+/* The device is going away: an attach waiting for the guest agent gives up. */
+void control_cancel_attach(struct usbd_dev *d, const char *why);
 
 #endif

@@ -4,6 +4,8 @@ one request at a time, the reply with the request's id returned, events and
 other lines skipped."""
 
 import json
+import os
+import signal
 import socket
 
 
@@ -33,3 +35,21 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+def kill_fake_vmms(fake_vmm, top):
+    """Kill every fake VMM started under the test folder top, even after a failure."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0] == fake_vmm.encode() and top.encode() in b" ".join(cmd):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+

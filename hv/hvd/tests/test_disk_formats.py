@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from hvdclient import Client
+from hvdclient import Client, kill_fake_vmms
 
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 QEMU_IMG = shutil.which("qemu-img")
@@ -363,19 +363,7 @@ def legacy_images(d):
 
 
 def cleanup_vms(top):
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-        except OSError:
-            continue
-        if cmd and cmd[0] == FAKE_VMM.encode() and top.encode() in b" ".join(cmd):
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
+    kill_fake_vmms(FAKE_VMM, top)
 
 
 def main():

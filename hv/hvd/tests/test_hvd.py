@@ -18,6 +18,8 @@ import tempfile
 import threading
 import time
 
+from hvdclient import kill_fake_vmms
+
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 LOAD_SECONDS = float(os.environ.get("HVD_LOAD_SECONDS", "10"))
 failures = []
@@ -777,20 +779,7 @@ def test_load(d):
 
 
 def cleanup_vms(top):
-    # Kill every fake VMM this test started, even on failure.
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-        except OSError:
-            continue
-        if cmd and cmd[0] == FAKE_VMM.encode() and top.encode() in b" ".join(cmd):
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
+    kill_fake_vmms(FAKE_VMM, top)
 
 
 def main():

@@ -324,7 +324,7 @@ int bdev_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t of
 {
     if (n > BDEV_IOV_MAX)
         return -EINVAL;
-    int ret = check_range(b, off, bdev_iov_total(iov, n), false);
+    int ret = check_range(b, off, iov_total(iov, n), false);
     return ret ? ret : b->ops->preadv(b, iov, n, off);
 }
 
@@ -332,7 +332,7 @@ int bdev_pwritev(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t o
 {
     if (n > BDEV_IOV_MAX)
         return -EINVAL;
-    int ret = check_range(b, off, bdev_iov_total(iov, n), true);
+    int ret = check_range(b, off, iov_total(iov, n), true);
     return ret ? ret : b->ops->pwritev(b, iov, n, off);
 }
 
@@ -371,59 +371,6 @@ void bdev_errf(char *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, BDEV_ERR_LEN, fmt, ap);
     va_end(ap);
-}
-
-/* ---- iovecs ---- */
-
-size_t bdev_iov_total(const struct iovec *iov, unsigned n)
-{
-    size_t t = 0;
-    for (unsigned i = 0; i < n; i++)
-        t += iov[i].iov_len;
-    return t;
-}
-
-unsigned bdev_iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
-                        struct iovec *dst, unsigned max)
-{
-    unsigned k = 0;
-    for (unsigned i = 0; i < n && len && k < max; i++) {
-        if (off >= iov[i].iov_len) {
-            off -= iov[i].iov_len;
-            continue;
-        }
-        size_t take = MIN(iov[i].iov_len - off, len);
-        dst[k++] = (struct iovec){(uint8_t *)iov[i].iov_base + off, take};
-        len -= take;
-        off = 0;
-    }
-    return k;
-}
-
-void bdev_iov_memset(const struct iovec *iov, unsigned n, size_t off, int c, size_t len)
-{
-    struct iovec seg[BDEV_IOV_MAX];
-    unsigned k = bdev_iov_slice(iov, n, off, len, seg, BDEV_IOV_MAX);
-    for (unsigned i = 0; i < k; i++)
-        memset(seg[i].iov_base, c, seg[i].iov_len);
-}
-
-void bdev_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
-{
-    struct iovec seg[BDEV_IOV_MAX];
-    unsigned k = bdev_iov_slice(iov, n, off, len, seg, BDEV_IOV_MAX);
-    uint8_t *p = buf;
-    for (unsigned i = 0; i < k; i++, p += seg[i - 1].iov_len)
-        memcpy(p, seg[i].iov_base, seg[i].iov_len);
-}
-
-void bdev_iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len)
-{
-    struct iovec seg[BDEV_IOV_MAX];
-    unsigned k = bdev_iov_slice(iov, n, off, len, seg, BDEV_IOV_MAX);
-    const uint8_t *p = buf;
-    for (unsigned i = 0; i < k; i++, p += seg[i - 1].iov_len)
-        memcpy(seg[i].iov_base, p, seg[i].iov_len);
 }
 
 int bdev_rw_full(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write)

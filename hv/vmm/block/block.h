@@ -19,6 +19,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "iov.h"
+
 #define BDEV_ERR_LEN   320
 #define BDEV_MAX_CHAIN 16  /* images in a backing chain, the top one included */
 #define BDEV_IOV_MAX   512 /* segments per request */
@@ -110,14 +112,6 @@ int bdev_open_backing(struct bdev **out, const char *overlay, const char *name,
 /* Set an error sentence (BDEV_ERR_LEN bytes, truncated if need be). */
 void bdev_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-size_t bdev_iov_total(const struct iovec *iov, unsigned n);
-/* Segments covering [off, off + len) of iov, into dst (at most max). Returns their count. */
-unsigned bdev_iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
-                        struct iovec *dst, unsigned max);
-void bdev_iov_memset(const struct iovec *iov, unsigned n, size_t off, int c, size_t len);
-void bdev_iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
-void bdev_iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf,
-                       size_t len);
 /* preadv/pwritev the whole range, retrying short transfers; reads past EOF give zeros. */
 int bdev_rw_full(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write);
 int bdev_fd_size(int fd, uint64_t *size);

@@ -107,12 +107,12 @@ static int read_backing(struct qcow2 *q, const struct iovec *iov, unsigned n, si
     size_t blen = bk && off < bk->size ? (size_t)MIN(len, bk->size - off) : 0;
     if (blen) {
         struct iovec seg[BDEV_IOV_MAX];
-        unsigned k = bdev_iov_slice(iov, n, ioff, blen, seg, BDEV_IOV_MAX);
+        unsigned k = iov_slice(iov, n, ioff, blen, seg, BDEV_IOV_MAX);
         int ret = bdev_preadv(bk, seg, k, off);
         if (ret)
             return ret;
     }
-    bdev_iov_memset(iov, n, ioff + blen, 0, len - blen);
+    iov_memset(iov, n, ioff + blen, 0, len - blen);
     return 0;
 }
 
@@ -148,15 +148,15 @@ static int read_chunk(struct qcow2 *q, const struct iovec *iov, unsigned n, size
     case K_UNALLOC:
         return read_backing(q, iov, n, ioff, off, len);
     case K_ZERO:
-        bdev_iov_memset(iov, n, ioff, 0, len);
+        iov_memset(iov, n, ioff, 0, len);
         return 0;
     case K_DATA:
-        k = bdev_iov_slice(iov, n, ioff, len, seg, BDEV_IOV_MAX);
+        k = iov_slice(iov, n, ioff, len, seg, BDEV_IOV_MAX);
         return bdev_rw_full(q->b.fd, seg, k, host + in, false);
     case K_COMP:
         if ((ret = need_bounce(q)) || (ret = read_compressed(q, r.entry)))
             return ret;
-        bdev_iov_from_buf(iov, n, ioff, q->bounce + in, len);
+        iov_from_buf(iov, n, ioff, q->bounce + in, len);
         return 0;
     default:
         return kind;
@@ -215,7 +215,7 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, unsigned n, siz
     uint64_t vcl = off >> q->cluster_bits, host, target;
     size_t in = (size_t)(off & (q->cs - 1));
     struct iovec seg[BDEV_IOV_MAX];
-    unsigned k = bdev_iov_slice(iov, n, ioff, len, seg, BDEV_IOV_MAX);
+    unsigned k = iov_slice(iov, n, ioff, len, seg, BDEV_IOV_MAX);
     struct l2ref r;
     int ret = lookup(q, vcl, &r);
     int kind = ret ? ret : classify(q, r.entry, &host);
@@ -245,7 +245,7 @@ static int write_chunk(struct qcow2 *q, const struct iovec *iov, unsigned n, siz
     } else {
         if ((ret = fill_old(q, kind, r.entry, host, vcl)))
             return ret;
-        bdev_iov_to_buf(iov, n, ioff, q->bounce + in, len);
+        iov_to_buf(iov, n, ioff, q->bounce + in, len);
         ret = qcow2_pwrite(q, q->bounce, q->cs, target);
     }
     if (ret || (ret = put_entry(q, r.table + r.idx * 8, target | QCOW2_COPIED)))
@@ -261,7 +261,7 @@ typedef int chunk_fn(struct qcow2 *q, const struct iovec *iov, unsigned n, size_
 static int per_cluster(struct qcow2 *q, const struct iovec *iov, unsigned n, uint64_t off,
                        chunk_fn *fn)
 {
-    size_t total = bdev_iov_total(iov, n);
+    size_t total = iov_total(iov, n);
     for (size_t done = 0; done < total;) {
         size_t len = (size_t)MIN(total - done, q->cs - (off & (q->cs - 1)));
         int ret = fn(q, iov, n, done, off, len);

@@ -27,9 +27,9 @@ static int raw_pwritev_guarded(struct bdev *b, const struct iovec *iov, unsigned
 {
     enum { MAGIC_LEN = sizeof(QCOW2_MAGIC) - 1 };
     uint8_t head[512];
-    size_t total = bdev_iov_total(iov, n);
+    size_t total = iov_total(iov, n);
     size_t len = MIN(total, sizeof(head));
-    bdev_iov_to_buf(iov, n, 0, head, len);
+    iov_to_buf(iov, n, 0, head, len);
 
     uint8_t start[MAGIC_LEN] = {0}; /* the file's first bytes once this write is done */
     if (pread(b->fd, start, sizeof(start), 0) < 0)
@@ -44,7 +44,7 @@ static int raw_pwritev_guarded(struct bdev *b, const struct iovec *iov, unsigned
     if (ret || len == total)
         return ret;
     struct iovec rest[BDEV_IOV_MAX];
-    unsigned k = bdev_iov_slice(iov, n, len, total - len, rest, BDEV_IOV_MAX);
+    unsigned k = iov_slice(iov, n, len, total - len, rest, BDEV_IOV_MAX);
     return bdev_rw_full(b->fd, rest, k, off + len, true);
 }
 

@@ -66,8 +66,8 @@ static void write_cnt(struct pm_dev *pm, uint16_t v)
     if (SLP_TYP(v) == PM_S5_TYP)
         vm_request(pm->vm, VM_REQ_POWEROFF);
     else
-        log_warn("the guest asked for sleep state type %u, which this VM does not have",
-                 SLP_TYP(v));
+        log_warn_limited("the guest asked for sleep state type %u, which this VM does not have",
+                         SLP_TYP(v));
 }
 
 static void pm_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write)

@@ -16,6 +16,7 @@
 
 #include "devices.h"
 #include "log.h"
+#include "logfile.h"
 #include "util.h"
 #include "vm.h"
 
@@ -50,6 +51,7 @@ struct serial_dev {
     unsigned rx_head, rx_len;
 
     int out_fd;
+    struct logfile out; /* out_fd, capped when it is a file */
     bool close_out;
     int in_fd; /* -1: no input */
     int stop_pipe[2];
@@ -87,7 +89,7 @@ static void emit(struct serial_dev *s, uint8_t c)
             s->rx[(s->rx_head + s->rx_len++) % RX_SIZE] = c;
         return;
     }
-    if (s->out_fd >= 0 && write_full(s->out_fd, &c, 1) < 0) {
+    if (s->out_fd >= 0 && logfile_write(&s->out, &c, 1) < 0) {
         /* The reader of our console went away: drop output, keep the guest running. */
         s->out_fd = -1;
     }
@@ -223,7 +225,8 @@ static void *reader_thread(void *arg)
         if (n <= 0)
             break; /* end of input: the guest simply gets no more */
         pthread_mutex_lock(&s->lock);
-        for (ssize_t i = 0; i < n; i++)
+        /* Room is counted again under the lock: never more than RX_SIZE bytes queued. */
+        for (ssize_t i = 0; i < n && s->rx_len < RX_SIZE; i++)
             s->rx[(s->rx_head + s->rx_len++) % RX_SIZE] = buf[i];
         update_irq(s);
         pthread_mutex_unlock(&s->lock);
@@ -290,6 +293,7 @@ int serial8250_init(struct vm *vm)
     pthread_cond_init(&s->rx_space, NULL);
     vm->serial = s;
     int ret = open_console(s, vm->cfg->console);
+    logfile_init(&s->out, s->out_fd, 0);
     if (ret < 0)
         return ret;
     ret = io_bus_register(&vm->pio, COM1_BASE, 8, serial_io, s);

@@ -3,38 +3,27 @@
 #include <string.h>
 
 #include "check.h"
+#include "le.h"
 #include "mem.h"
 #include "x86/boot_linux.h"
 
 static uint8_t img[64 * 1024];
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)v);
-    put16(p + 2, (uint16_t)(v >> 16));
-}
 
 /* A minimal valid 64-bit bzImage header, protocol 2.15. */
 static void make_bzimage(void)
 {
     memset(img, 0, sizeof(img));
     img[0x1f1] = 4; /* setup_sects */
-    put16(img + 0x1fe, 0xaa55);
+    le16_put(img + 0x1fe, 0xaa55);
     img[0x200] = 0xeb;
-    img[0x201] = 0x6a;              /* header ends at 0x26c */
-    put32(img + 0x202, 0x53726448); /* HdrS */
-    put16(img + 0x206, 0x020f);
+    img[0x201] = 0x6a;                 /* header ends at 0x26c */
+    le32_put(img + 0x202, 0x53726448); /* HdrS */
+    le16_put(img + 0x206, 0x020f);
     img[0x211] = 0x01; /* LOADED_HIGH */
-    put32(img + 0x22c, 0x7fffffff);
-    put16(img + 0x236, 0x0003); /* XLF_KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
-    put32(img + 0x238, 2047);
-    put32(img + 0x260, 0x01000000);
+    le32_put(img + 0x22c, 0x7fffffff);
+    le16_put(img + 0x236, 0x0003); /* XLF_KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
+    le32_put(img + 0x238, 2047);
+    le32_put(img + 0x260, 0x01000000);
 }
 
 static void test_bzimage(void)
@@ -60,11 +49,11 @@ static void test_bzimage(void)
     CHECK(bzimage_parse(img, sizeof(img), &bi, &err) < 0 && strstr(err, "not a Linux bzImage"));
 
     make_bzimage();
-    put16(img + 0x236, 0);
+    le16_put(img + 0x236, 0);
     CHECK(bzimage_parse(img, sizeof(img), &bi, &err) < 0 && strstr(err, "64-bit"));
 
     make_bzimage();
-    put16(img + 0x206, 0x0204);
+    le16_put(img + 0x206, 0x0204);
     CHECK(bzimage_parse(img, sizeof(img), &bi, &err) < 0 && strstr(err, "older"));
 
     make_bzimage();
@@ -88,32 +77,32 @@ static void test_pvh_note(void)
     memcpy(img, "\177ELF", 4);
     img[4] = 2;
     img[5] = 1;
-    put16(img + 18, 62);
-    put32(img + 32, 64); /* phoff */
-    put16(img + 54, 56);
-    put16(img + 56, 1);
+    le16_put(img + 18, 62);
+    le32_put(img + 32, 64); /* phoff */
+    le16_put(img + 54, 56);
+    le16_put(img + 56, 1);
     uint8_t *ph = img + 64;
-    put32(ph, 4);         /* PT_NOTE */
-    put32(ph + 8, 0x100); /* offset */
-    put32(ph + 32, 40);   /* filesz */
+    le32_put(ph, 4);         /* PT_NOTE */
+    le32_put(ph + 8, 0x100); /* offset */
+    le32_put(ph + 32, 40);   /* filesz */
     /* A "GNU" note first, then Xen's PHYS32_ENTRY (18). */
     uint8_t *n = img + 0x100;
-    put32(n, 4);
-    put32(n + 4, 4);
-    put32(n + 8, 3);
+    le32_put(n, 4);
+    le32_put(n + 4, 4);
+    le32_put(n + 8, 3);
     memcpy(n + 12, "GNU", 4);
     n += 20;
-    put32(n, 4);
-    put32(n + 4, 4);
-    put32(n + 8, 18);
+    le32_put(n, 4);
+    le32_put(n + 4, 4);
+    le32_put(n + 8, 18);
     memcpy(n + 12, "Xen", 4);
-    put32(n + 16, 0x01000123);
+    le32_put(n + 16, 0x01000123);
     CHECK(pvh_find_entry(img, sizeof(img)) == 0x01000123);
     /* A note running past its segment is ignored. */
-    put32(ph + 32, 30);
+    le32_put(ph + 32, 30);
     CHECK(pvh_find_entry(img, sizeof(img)) == 0);
     /* Program headers beyond the file. */
-    put32(img + 32, 0xfffffff0);
+    le32_put(img + 32, 0xfffffff0);
     CHECK(pvh_find_entry(img, sizeof(img)) == 0);
     CHECK(pvh_find_entry(img, 10) == 0);
 }

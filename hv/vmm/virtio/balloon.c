@@ -55,7 +55,7 @@ static int64_t inflate_chain(struct virtio_dev *vd, struct vq_chain *c, void *ar
     for (size_t i = 0; i < n; i++) {
         uint8_t raw[4];
         iov_to_buf(c->iov, c->nr_out, 4 * i, raw, 4);
-        uint64_t gpa = (uint64_t)virtio_get32(raw) * BAL_PAGE;
+        uint64_t gpa = (uint64_t)le32_get(raw) * BAL_PAGE;
         void *p = guest_mem_ptr(&vd->vm->mem, gpa, BAL_PAGE);
         if (!p) {
             if (!b->logged_bad_pfn)
@@ -152,7 +152,7 @@ int virtio_balloon_set_target(struct vm *vm, uint64_t bytes)
     if (!the_balloon)
         return -ENODEV;
     uint8_t v[4];
-    virtio_put32(v, (uint32_t)MIN(bytes / BAL_PAGE, UINT32_MAX));
+    le32_put(v, (uint32_t)MIN(bytes / BAL_PAGE, UINT32_MAX));
     virtio_config_update(&the_balloon->vd, 0, v, 4);
     return 0;
 }
@@ -163,7 +163,7 @@ int virtio_balloon_get_actual(struct vm *vm, uint64_t *bytes)
     if (!the_balloon)
         return -ENODEV;
     pthread_mutex_lock(&the_balloon->vd.lock);
-    *bytes = (uint64_t)virtio_get32(the_balloon->vd.config + 4) * BAL_PAGE;
+    *bytes = (uint64_t)le32_get(the_balloon->vd.config + 4) * BAL_PAGE;
     pthread_mutex_unlock(&the_balloon->vd.lock);
     return 0;
 }

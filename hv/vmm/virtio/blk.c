@@ -130,8 +130,8 @@ static uint8_t do_ranges(struct blk_disk *d, const struct iovec *iov, unsigned n
     for (size_t i = 0; i < len / 16; i++) {
         uint8_t seg[16];
         iov_to_buf(iov, n, off + 16 * i, seg, 16);
-        uint64_t sector = virtio_get64(seg);
-        uint32_t num = virtio_get32(seg + 8), flags = virtio_get32(seg + 12);
+        uint64_t sector = le64_get(seg);
+        uint32_t num = le32_get(seg + 8), flags = le32_get(seg + 12);
         bool unmap = flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
         if ((flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ||
             (type == VIRTIO_BLK_T_DISCARD && unmap) || num > BLK_DISCARD_MAX)
@@ -162,8 +162,8 @@ uint32_t blk_disk_request(struct blk_disk *d, const struct iovec *iov, unsigned 
         return 0;
     }
     iov_to_buf(iov, nr_out, 0, hdr, sizeof(hdr));
-    uint32_t type = virtio_get32(hdr);
-    uint64_t sector = virtio_get64(hdr + 8);
+    uint32_t type = le32_get(hdr);
+    uint64_t sector = le64_get(hdr + 8);
     size_t data_in = in_len - 1, data_out = out_len - sizeof(hdr);
     uint32_t written = 0;
     uint8_t status;
@@ -220,15 +220,15 @@ static const struct virtio_ops blk_ops = {
 static void blk_fill_config(struct blk *b)
 {
     uint8_t *c = b->vd.config;
-    virtio_put64(c + 0, b->disk.sectors);
-    virtio_put32(c + 8, BLK_SIZE_MAX);
-    virtio_put32(c + 12, BLK_SEG_MAX);
-    virtio_put32(c + 20, BLK_SECTOR);
-    virtio_put32(c + 36, BLK_DISCARD_MAX);
-    virtio_put32(c + 40, BLK_DISCARD_SEGS);
-    virtio_put32(c + 44, 8); /* discard in 4 KiB units: the host file system's block */
-    virtio_put32(c + 48, BLK_DISCARD_MAX);
-    virtio_put32(c + 52, BLK_DISCARD_SEGS);
+    le64_put(c + 0, b->disk.sectors);
+    le32_put(c + 8, BLK_SIZE_MAX);
+    le32_put(c + 12, BLK_SEG_MAX);
+    le32_put(c + 20, BLK_SECTOR);
+    le32_put(c + 36, BLK_DISCARD_MAX);
+    le32_put(c + 40, BLK_DISCARD_SEGS);
+    le32_put(c + 44, 8); /* discard in 4 KiB units: the host file system's block */
+    le32_put(c + 48, BLK_DISCARD_MAX);
+    le32_put(c + 52, BLK_DISCARD_SEGS);
     c[56] = 1; /* write_zeroes_may_unmap */
 }
 

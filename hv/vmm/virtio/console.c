@@ -23,6 +23,7 @@
 #include "../devices.h"
 #include "../vm.h"
 #include "log.h"
+#include "logfile.h"
 #include "util.h"
 #include "virtio.h"
 
@@ -34,7 +35,8 @@ struct console {
     struct virtio_dev vd;
     int listen_fd; /* socket backend */
     int client_fd;
-    int out_fd; /* file backend */
+    int out_fd;         /* file backend */
+    struct logfile out; /* out_fd under a size cap */
     bool rx_waiting;
     bool logged_drop;
 };
@@ -55,7 +57,7 @@ static void con_output(struct console *c, const struct iovec *iov, unsigned n)
         return;
     if (fd == c->out_fd) {
         for (unsigned i = 0; i < n; i++)
-            write_full(fd, iov[i].iov_base, iov[i].iov_len);
+            logfile_write(&c->out, iov[i].iov_base, iov[i].iov_len);
         return;
     }
     /* A stalled client must not stall the guest: drop what does not fit. */
@@ -145,12 +147,18 @@ static void con_notify(struct virtio_dev *vd, unsigned q)
         con_rx(c);
 }
 
-/* Emergency write (VIRTIO_CONSOLE_F_EMERG_WRITE): one byte at offset 8. */
+/*
+ * Emergency write (VIRTIO_CONSOLE_F_EMERG_WRITE): one byte at offset 8, on a
+ * vCPU thread. qlock (after lock, the transport's order) keeps it apart from
+ * the device thread, which writes and drops the same client.
+ */
 static void con_config_write(struct virtio_dev *vd, uint32_t off, const uint8_t *data, uint32_t len)
 {
     if (off == 8 && len >= 1) {
         struct iovec iov = {.iov_base = (void *)(uintptr_t)data, .iov_len = 1};
+        pthread_mutex_lock(&vd->qlock);
         con_output(vd->priv, &iov, 1);
+        pthread_mutex_unlock(&vd->qlock);
     }
 }
 
@@ -196,6 +204,7 @@ int virtio_console_create(struct vm *vm, const char *spec)
     } else if (spec && !strncmp(spec, "file:", 5) && spec[5]) {
         c->out_fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
         ret = c->out_fd < 0 ? -errno : 0;
+        logfile_init(&c->out, c->out_fd, 0);
         if (ret)
             log_err("cannot open console file %s: %s", spec + 5, strerror(-ret));
     } else {
@@ -210,7 +219,7 @@ int virtio_console_create(struct vm *vm, const char *spec)
     ret = virtio_dev_init(&c->vd, vm, "virtio-console", VIRTIO_ID_CONSOLE, 2, 128,
                           1ull << VIRTIO_CONSOLE_F_EMERG_WRITE, CON_CONFIG_LEN, &con_ops, c);
     if (ret == 0)
-        virtio_put32(c->vd.config + 4, 1); /* max_nr_ports */
+        le32_put(c->vd.config + 4, 1); /* max_nr_ports */
     if (ret == 0 && c->listen_fd >= 0)
         ret = virtio_add_fd(&c->vd, c->listen_fd, EPOLLIN, listen_event, c);
     if (ret == 0)

@@ -46,8 +46,8 @@ static void gpu_config_write(struct virtio_dev *vd, uint32_t off, const uint8_t 
 {
     if (off != offsetof(struct virtio_gpu_config, events_clear) || len != 4)
         return;
-    uint32_t events = virtio_get32(vd->config) & ~virtio_get32(data);
-    virtio_put32(vd->config, events);
+    uint32_t events = le32_get(vd->config) & ~le32_get(data);
+    le32_put(vd->config, events);
 }
 
 static const struct virtio_ops gpu_ops = {
@@ -71,7 +71,7 @@ int virtio_gpu_create(struct vm *vm, uint32_t width, uint32_t height, const stru
         return ret;
     }
     d->vd.pci.class_code = 0x038000; /* display controller, other */
-    virtio_put32(d->vd.config + offsetof(struct virtio_gpu_config, num_scanouts), 1);
+    le32_put(d->vd.config + offsetof(struct virtio_gpu_config, num_scanouts), 1);
     ret = virtio_dev_start(&d->vd);
     if (ret) {
         virtio_dev_destroy(&d->vd);

@@ -32,6 +32,34 @@ struct gpu_resource {
     uint64_t backing_len;
 };
 
+/*
+ * Everything the guest makes hv-vmm allocate counts against one cap
+ * (GPU_MAX_HOST_BYTES): resource pixels, backing arrays (up to 1 MiB each)
+ * and the scanout memfd. Without the arrays, 4096 tiny resources with 65536
+ * entries each would cost 4 GiB.
+ */
+static bool charge(struct gpu_state *g, uint64_t bytes)
+{
+    if (bytes > GPU_MAX_HOST_BYTES - g->host_bytes)
+        return false;
+    g->host_bytes += bytes;
+    return true;
+}
+
+static uint64_t backing_bytes(unsigned nr)
+{
+    return (uint64_t)nr * sizeof(struct iovec);
+}
+
+static void drop_backing(struct gpu_state *g, struct gpu_resource *r)
+{
+    g->host_bytes -= backing_bytes(r->nr_backing);
+    free(r->backing);
+    r->backing = NULL;
+    r->nr_backing = 0;
+    r->backing_len = 0;
+}
+
 /* Response: the header, then at most an EDID blob (the largest body). */
 struct gpu_resp {
     struct virtio_gpu_ctrl_hdr hdr;
@@ -51,8 +79,10 @@ void gpu_state_init(struct gpu_state *g, const char *name, const struct guest_me
 
 static void unmap_scanout(struct gpu_state *g)
 {
-    if (g->scanout_map)
+    if (g->scanout_map) {
         munmap(g->scanout_map, (size_t)g->map_w * g->map_h * BPP);
+        g->host_bytes -= (uint64_t)g->map_w * g->map_h * BPP;
+    }
     if (g->scanout_fd >= 0)
         close(g->scanout_fd);
     g->scanout_map = NULL;
@@ -62,9 +92,9 @@ static void unmap_scanout(struct gpu_state *g)
 
 static void free_resource(struct gpu_state *g, struct gpu_resource *r)
 {
+    drop_backing(g, r);
     g->host_bytes -= r->bytes;
     g->nr_resources--;
-    free(r->backing);
     free(r->data);
     free(r);
 }
@@ -147,7 +177,7 @@ static uint32_t create_2d(struct gpu_state *g, const struct virtio_gpu_resource_
         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
     }
     uint64_t bytes = (uint64_t)c->width * c->height * BPP;
-    if (g->nr_resources >= GPU_MAX_RESOURCES || bytes > GPU_MAX_HOST_BYTES - g->host_bytes) {
+    if (g->nr_resources >= GPU_MAX_RESOURCES || !charge(g, bytes)) {
         bad(g, "resource memory cap reached, MiB asked", (uint32_t)(bytes >> 20));
         return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
     }
@@ -155,6 +185,7 @@ static uint32_t create_2d(struct gpu_state *g, const struct virtio_gpu_resource_
     uint8_t *data = r ? calloc(1, bytes) : NULL;
     if (!data) {
         free(r);
+        g->host_bytes -= bytes;
         return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
     }
     *r = (struct gpu_resource){.next = g->resources,
@@ -166,7 +197,6 @@ static uint32_t create_2d(struct gpu_state *g, const struct virtio_gpu_resource_
                                .bytes = bytes};
     g->resources = r;
     g->nr_resources++;
-    g->host_bytes += bytes;
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
@@ -200,9 +230,15 @@ static uint32_t attach_backing(struct gpu_state *g, const struct iovec *iov, uns
     size_t off = sizeof(*a), need = (size_t)a->nr_entries * sizeof(struct virtio_gpu_mem_entry);
     if (iov_total(iov, nr_out) < off + need)
         return VIRTIO_GPU_RESP_ERR_UNSPEC;
-    struct iovec *b = calloc(a->nr_entries, sizeof(*b));
-    if (!b)
+    if (!charge(g, backing_bytes(a->nr_entries))) {
+        bad(g, "resource memory cap reached by backing entries", a->nr_entries);
         return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+    }
+    struct iovec *b = calloc(a->nr_entries, sizeof(*b));
+    if (!b) {
+        g->host_bytes -= backing_bytes(a->nr_entries);
+        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+    }
     uint64_t total = 0;
     for (uint32_t i = 0; i < a->nr_entries; i++) {
         struct virtio_gpu_mem_entry e;
@@ -211,6 +247,7 @@ static uint32_t attach_backing(struct gpu_state *g, const struct iovec *iov, uns
         if (!p) {
             bad(g, "backing page outside guest RAM, entry", i);
             free(b);
+            g->host_bytes -= backing_bytes(a->nr_entries);
             return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         }
         b[i] = (struct iovec){p, e.length};
@@ -219,6 +256,7 @@ static uint32_t attach_backing(struct gpu_state *g, const struct iovec *iov, uns
     if (total < r->bytes) {
         bad(g, "backing shorter than the resource, KiB", (uint32_t)(total >> 10));
         free(b);
+        g->host_bytes -= backing_bytes(a->nr_entries);
         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
     }
     r->backing = b;
@@ -234,10 +272,7 @@ static uint32_t detach_backing(struct gpu_state *g, uint32_t id)
         return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
     if (!r->backing)
         return VIRTIO_GPU_RESP_ERR_UNSPEC;
-    free(r->backing);
-    r->backing = NULL;
-    r->nr_backing = 0;
-    r->backing_len = 0;
+    drop_backing(g, r);
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
@@ -316,15 +351,20 @@ static int new_surface(struct gpu_state *g, uint32_t w, uint32_t h)
 {
     unmap_scanout(g);
     size_t size = (size_t)w * h * BPP;
+    if (!charge(g, size))
+        return -ENOMEM;
     int fd = memfd_create("hv-scanout", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0)
+    if (fd < 0) {
+        g->host_bytes -= size;
         return -errno;
+    }
     void *map = MAP_FAILED;
     if (ftruncate(fd, (off_t)size) < 0 ||
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
         (map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
         int err = -errno;
         close(fd);
+        g->host_bytes -= size;
         return err;
     }
     g->scanout_fd = fd;

@@ -281,8 +281,8 @@ int virtio_net_create_fd(struct vm *vm, int tap_fd, const char *tap_ifname)
         memcpy(c, vm->cfg->net_mac, 6); /* --mac */
     else
         make_mac(tap_ifname, c);
-    virtio_put16(c + 6, VIRTIO_NET_S_LINK_UP);
-    virtio_put16(c + 8, 1); /* max_virtqueue_pairs */
+    le16_put(c + 6, VIRTIO_NET_S_LINK_UP);
+    le16_put(c + 8, 1); /* max_virtqueue_pairs */
     if (n->vhost_fd >= 0) {
         /* Ring features beyond what vhost serves must not be offered. */
         n->vd.host_features &= vf | (f & ~BIT(VIRTIO_NET_F_MRG_RXBUF));

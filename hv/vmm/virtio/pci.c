@@ -61,7 +61,7 @@ void virtio_fail(struct virtio_dev *vd, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_warn("%s: %s; the device needs a reset", vd->name, msg);
+    log_warn_limited("%s: %s; the device needs a reset", vd->name, msg);
     signal_config(vd);
 }
 
@@ -172,8 +172,8 @@ static void write_status(struct virtio_dev *vd, uint8_t val)
         uint64_t f = vd->driver_features;
         if ((f & ~vd->host_features) || !(f & (1ull << VIRTIO_F_VERSION_1))) {
             /* The driver reads FEATURES_OK back as clear and gives up (§3.1.1). */
-            log_warn("%s: driver accepted features 0x%llx not offered or without VERSION_1",
-                     vd->name, (unsigned long long)f);
+            log_warn_limited("%s: driver accepted features 0x%llx not offered or without VERSION_1",
+                             vd->name, (unsigned long long)f);
             new &= ~VIRTIO_CONFIG_S_FEATURES_OK;
         } else {
             vd->features = f;
@@ -210,6 +210,11 @@ static void enable_queue(struct virtio_dev *vd, struct virtio_queue *vq, unsigne
         virtio_fail(vd, "queue %u enabled before FEATURES_OK", q);
         return;
     }
+    if (vq->size > vq->max_size) {
+        virtio_fail(vd, "queue %u: size %u is above the device's maximum %u", q, vq->size,
+                    vq->max_size);
+        return;
+    }
     int ret = vq_setup(&vq->vq, &vd->vm->mem, vq->size, vq->desc, vq->driver, vq->device,
                        virtio_has_feature(vd, VIRTIO_RING_F_EVENT_IDX),
                        virtio_has_feature(vd, VIRTIO_RING_F_INDIRECT_DESC), &why);
@@ -225,27 +230,26 @@ static void enable_queue(struct virtio_dev *vd, struct virtio_queue *vq, unsigne
 static void common_image(struct virtio_dev *vd, uint8_t *img)
 {
     memset(img, 0, COMMON_CFG_LEN);
-    virtio_put32(img + VIRTIO_PCI_COMMON_DFSELECT, vd->dfsel);
+    le32_put(img + VIRTIO_PCI_COMMON_DFSELECT, vd->dfsel);
     if (vd->dfsel < 2)
-        virtio_put32(img + VIRTIO_PCI_COMMON_DF, (uint32_t)(vd->host_features >> (32 * vd->dfsel)));
-    virtio_put32(img + VIRTIO_PCI_COMMON_GFSELECT, vd->gfsel);
+        le32_put(img + VIRTIO_PCI_COMMON_DF, (uint32_t)(vd->host_features >> (32 * vd->dfsel)));
+    le32_put(img + VIRTIO_PCI_COMMON_GFSELECT, vd->gfsel);
     if (vd->gfsel < 2)
-        virtio_put32(img + VIRTIO_PCI_COMMON_GF,
-                     (uint32_t)(vd->driver_features >> (32 * vd->gfsel)));
-    virtio_put16(img + VIRTIO_PCI_COMMON_MSIX, vd->config_vector);
-    virtio_put16(img + VIRTIO_PCI_COMMON_NUMQ, (uint16_t)vd->nr_queues);
+        le32_put(img + VIRTIO_PCI_COMMON_GF, (uint32_t)(vd->driver_features >> (32 * vd->gfsel)));
+    le16_put(img + VIRTIO_PCI_COMMON_MSIX, vd->config_vector);
+    le16_put(img + VIRTIO_PCI_COMMON_NUMQ, (uint16_t)vd->nr_queues);
     img[VIRTIO_PCI_COMMON_STATUS] = status_of(vd);
     img[VIRTIO_PCI_COMMON_CFGGENERATION] = vd->config_gen;
-    virtio_put16(img + VIRTIO_PCI_COMMON_Q_SELECT, vd->queue_sel);
+    le16_put(img + VIRTIO_PCI_COMMON_Q_SELECT, vd->queue_sel);
     if (vd->queue_sel < vd->nr_queues) {
         struct virtio_queue *vq = &vd->queues[vd->queue_sel];
-        virtio_put16(img + VIRTIO_PCI_COMMON_Q_SIZE, vq->size);
-        virtio_put16(img + VIRTIO_PCI_COMMON_Q_MSIX, vq->msix_vector);
-        virtio_put16(img + VIRTIO_PCI_COMMON_Q_ENABLE, vq->enabled);
-        virtio_put16(img + VIRTIO_PCI_COMMON_Q_NOFF, vd->queue_sel);
-        virtio_put64(img + VIRTIO_PCI_COMMON_Q_DESCLO, vq->desc);
-        virtio_put64(img + VIRTIO_PCI_COMMON_Q_AVAILLO, vq->driver);
-        virtio_put64(img + VIRTIO_PCI_COMMON_Q_USEDLO, vq->device);
+        le16_put(img + VIRTIO_PCI_COMMON_Q_SIZE, vq->size);
+        le16_put(img + VIRTIO_PCI_COMMON_Q_MSIX, vq->msix_vector);
+        le16_put(img + VIRTIO_PCI_COMMON_Q_ENABLE, vq->enabled);
+        le16_put(img + VIRTIO_PCI_COMMON_Q_NOFF, vd->queue_sel);
+        le64_put(img + VIRTIO_PCI_COMMON_Q_DESCLO, vq->desc);
+        le64_put(img + VIRTIO_PCI_COMMON_Q_AVAILLO, vq->driver);
+        le64_put(img + VIRTIO_PCI_COMMON_Q_USEDLO, vq->device);
     }
 }
 
@@ -269,13 +273,13 @@ static void common_write(struct virtio_dev *vd, uint64_t off, const uint8_t *dat
     bool frozen = vd->status & (VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 
     if (touches(off, len, VIRTIO_PCI_COMMON_DFSELECT, 4))
-        vd->dfsel = virtio_get32(img + VIRTIO_PCI_COMMON_DFSELECT);
+        vd->dfsel = le32_get(img + VIRTIO_PCI_COMMON_DFSELECT);
     if (touches(off, len, VIRTIO_PCI_COMMON_GFSELECT, 4))
-        vd->gfsel = virtio_get32(img + VIRTIO_PCI_COMMON_GFSELECT);
+        vd->gfsel = le32_get(img + VIRTIO_PCI_COMMON_GFSELECT);
     if (touches(off, len, VIRTIO_PCI_COMMON_GF, 4) && !frozen && vd->gfsel < 2) {
         unsigned sh = 32 * vd->gfsel;
         vd->driver_features &= ~(UINT64_C(0xffffffff) << sh);
-        vd->driver_features |= (uint64_t)virtio_get32(img + VIRTIO_PCI_COMMON_GF) << sh;
+        vd->driver_features |= (uint64_t)le32_get(img + VIRTIO_PCI_COMMON_GF) << sh;
     }
     if (touches(off, len, VIRTIO_PCI_COMMON_MSIX, 2)) {
         uint16_t v = img[VIRTIO_PCI_COMMON_MSIX] | img[VIRTIO_PCI_COMMON_MSIX + 1] << 8;
@@ -293,11 +297,11 @@ static void common_write(struct virtio_dev *vd, uint64_t off, const uint8_t *dat
             vq->size = s;
         }
         if (touches(off, len, VIRTIO_PCI_COMMON_Q_DESCLO, 8))
-            vq->desc = virtio_get64(img + VIRTIO_PCI_COMMON_Q_DESCLO);
+            vq->desc = le64_get(img + VIRTIO_PCI_COMMON_Q_DESCLO);
         if (touches(off, len, VIRTIO_PCI_COMMON_Q_AVAILLO, 8))
-            vq->driver = virtio_get64(img + VIRTIO_PCI_COMMON_Q_AVAILLO);
+            vq->driver = le64_get(img + VIRTIO_PCI_COMMON_Q_AVAILLO);
         if (touches(off, len, VIRTIO_PCI_COMMON_Q_USEDLO, 8))
-            vq->device = virtio_get64(img + VIRTIO_PCI_COMMON_Q_USEDLO);
+            vq->device = le64_get(img + VIRTIO_PCI_COMMON_Q_USEDLO);
     }
     if (vq && touches(off, len, VIRTIO_PCI_COMMON_Q_MSIX, 2)) {
         uint16_t v = img[VIRTIO_PCI_COMMON_Q_MSIX] | img[VIRTIO_PCI_COMMON_Q_MSIX + 1] << 8;
@@ -366,8 +370,8 @@ static void pcicfg_access(struct virtio_dev *vd, bool is_write)
 {
     uint8_t *cap = vd->pci.cfg + vd->pcicfg_cap;
     uint32_t bar = cap[VIRTIO_PCI_CAP_BAR];
-    uint32_t off = virtio_get32(cap + VIRTIO_PCI_CAP_OFFSET);
-    uint32_t len = virtio_get32(cap + VIRTIO_PCI_CAP_LENGTH);
+    uint32_t off = le32_get(cap + VIRTIO_PCI_CAP_OFFSET);
+    uint32_t len = le32_get(cap + VIRTIO_PCI_CAP_LENGTH);
     uint8_t *win = cap + 16;
     if (bar != VIRTIO_BAR || (len != 1 && len != 2 && len != 4) ||
         !range_within(off, len, VIRTIO_BAR_SIZE) || off % len)
@@ -398,8 +402,8 @@ static int add_vcap(struct virtio_dev *vd, uint8_t type, uint32_t off, uint32_t 
     body[0] = 16 + extra_len; /* cap_len */
     body[1] = type;
     body[2] = VIRTIO_BAR;
-    virtio_put32(body + 6, off);
-    virtio_put32(body + 10, len);
+    le32_put(body + 6, off);
+    le32_put(body + 10, len);
     if (extra_len)
         memcpy(body + 14, extra, extra_len);
     return pci_add_capability(&vd->pci, PCI_CAP_ID_VNDR, body, 14 + extra_len, cap_off);

@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 #include "../mem.h"
+#include "iov.h"
 
 #define VQ_MAX_SIZE     32768 /* split ring limit */
 #define VQ_MAX_SEGS     1024  /* iovecs in one chain (direct + indirect) */
@@ -85,13 +86,5 @@ bool vq_should_notify(struct vq *vq);
 
 /* True when the ring has chains we have not popped. */
 bool vq_has_avail(struct vq *vq);
-
-/* Copy between a flat buffer and an iovec array starting at byte `off`. */
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len);
-size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len);
-/* Describe bytes [off, off + len) of iov in dst; returns the count of dst entries used. */
-unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len, struct iovec *dst,
-                   unsigned max);
-size_t iov_total(const struct iovec *iov, unsigned n);
 
 #endif

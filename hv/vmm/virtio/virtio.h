@@ -21,6 +21,7 @@
 #include "../device.h"
 #include "../msix.h"
 #include "../pci.h"
+#include "le.h"
 #include "queue.h"
 
 struct vm;
@@ -182,30 +183,5 @@ void virtio_bar_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 
 /* Serve a kick of queue q as the device thread would (tests call it directly). */
 void virtio_handle_kick(struct virtio_dev *vd, unsigned q);
-
-/* Little-endian helpers for device config layouts. */
-static inline void virtio_put16(uint8_t *p, uint16_t v)
-{
-    p[0] = v & 0xff;
-    p[1] = v >> 8;
-}
-static inline void virtio_put32(uint8_t *p, uint32_t v)
-{
-    virtio_put16(p, v & 0xffff);
-    virtio_put16(p + 2, v >> 16);
-}
-static inline void virtio_put64(uint8_t *p, uint64_t v)
-{
-    virtio_put32(p, (uint32_t)v);
-    virtio_put32(p + 4, (uint32_t)(v >> 32));
-}
-static inline uint32_t virtio_get32(const uint8_t *p)
-{
-    return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t virtio_get64(const uint8_t *p)
-{
-    return virtio_get32(p) | (uint64_t)virtio_get32(p + 4) << 32;
-}
 
 #endif

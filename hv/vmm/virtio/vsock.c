@@ -129,7 +129,7 @@ int virtio_vsock_create(struct vm *vm, uint64_t guest_cid)
     v->vd.host_features &= vhost_features(fd);
     v->vd.queues[VSOCK_RX].kernel_kick = true;
     v->vd.queues[VSOCK_TX].kernel_kick = true;
-    virtio_put64(v->vd.config, guest_cid);
+    le64_put(v->vd.config, guest_cid);
     ret = virtio_dev_start(&v->vd);
     if (ret == 0)
         log_info("virtio-vsock: guest CID %llu", (unsigned long long)guest_cid);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "le.h"
 #include "log.h"
 #include "util.h"
 
@@ -52,39 +53,6 @@
 /* PVH: hvm_start_info (xen/interface/hvm/start_info.h). */
 #define PVH_MAGIC                0x336ec578
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
-
-static uint16_t rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-    wr32(p, (uint32_t)v);
-    wr32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* ---- memory map ---- */
 
@@ -127,12 +95,12 @@ unsigned e820_build(const struct guest_mem *mem, struct e820_entry *out, unsigne
 int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi, const char **err)
 {
     memset(bi, 0, sizeof(*bi));
-    if (len < HDR_MIN_END + 4 || rd32(img + HDR_HEADER) != HDRS_MAGIC ||
-        rd16(img + HDR_BOOT_FLAG) != 0xaa55) {
+    if (len < HDR_MIN_END + 4 || le32_get(img + HDR_HEADER) != HDRS_MAGIC ||
+        le16_get(img + HDR_BOOT_FLAG) != 0xaa55) {
         *err = "it is not a Linux bzImage (no \"HdrS\" boot header)";
         return -1;
     }
-    bi->version = rd16(img + HDR_VERSION);
+    bi->version = le16_get(img + HDR_VERSION);
     bi->setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
     bi->loadflags = img[HDR_LOADFLAGS];
     bi->header_end = 0x202 + (size_t)img[HDR_JUMP + 1];
@@ -145,7 +113,7 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi, const
         *err = "it is a zImage, not a bzImage";
         return -1;
     }
-    bi->xloadflags = rd16(img + HDR_XLOADFLAGS);
+    bi->xloadflags = le16_get(img + HDR_XLOADFLAGS);
     if (!(bi->xloadflags & XLF_KERNEL_64)) {
         *err = "it is not a 64-bit kernel (no 64-bit entry point)";
         return -1;
@@ -155,9 +123,9 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *bi, const
         *err = "its setup header is inconsistent (sizes beyond the file)";
         return -1;
     }
-    bi->initrd_addr_max = rd32(img + HDR_INITRD_ADDR_MAX);
-    bi->cmdline_size = rd32(img + HDR_CMDLINE_SIZE);
-    bi->init_size = rd32(img + HDR_INIT_SIZE);
+    bi->initrd_addr_max = le32_get(img + HDR_INITRD_ADDR_MAX);
+    bi->cmdline_size = le32_get(img + HDR_CMDLINE_SIZE);
+    bi->init_size = le32_get(img + HDR_INIT_SIZE);
     return 0;
 }
 
@@ -169,7 +137,8 @@ static uint32_t scan_notes(const uint8_t *p, uint64_t len)
     uint64_t off = 0;
 
     while (len - off >= 12) {
-        uint32_t namesz = rd32(p + off), descsz = rd32(p + off + 4), type = rd32(p + off + 8);
+        uint32_t namesz = le32_get(p + off), descsz = le32_get(p + off + 4),
+                 type = le32_get(p + off + 8);
         uint64_t name_off = off + 12;
         uint64_t desc_off = name_off + align_up(namesz, 4);
         uint64_t next = desc_off + align_up(descsz, 4);
@@ -177,7 +146,7 @@ static uint32_t scan_notes(const uint8_t *p, uint64_t len)
             break;
         if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4 &&
             memcmp(p + name_off, "Xen", 4) == 0 && descsz >= 4)
-            return rd32(p + desc_off); /* the low 32 bits, whatever descsz says */
+            return le32_get(p + desc_off); /* the low 32 bits, whatever descsz says */
         off = next;
     }
     return 0;
@@ -190,11 +159,11 @@ static uint32_t scan_notes(const uint8_t *p, uint64_t len)
 static bool elf_phdrs(const uint8_t *img, size_t len, uint64_t *phoff, unsigned *phnum)
 {
     if (len < 64 || memcmp(img, "\177ELF", 4) != 0 || img[4] != 2 /* 64-bit */ ||
-        img[5] != 1 /* little endian */ || rd16(img + 18) != 62 /* x86-64 */)
+        img[5] != 1 /* little endian */ || le16_get(img + 18) != 62 /* x86-64 */)
         return false;
-    *phoff = rd64(img + 32);
-    *phnum = rd16(img + 56);
-    uint16_t phentsize = rd16(img + 54);
+    *phoff = le64_get(img + 32);
+    *phnum = le16_get(img + 56);
+    uint16_t phentsize = le16_get(img + 54);
     return phentsize == 56 && range_within(*phoff, (uint64_t)*phnum * 56, len);
 }
 
@@ -207,8 +176,8 @@ uint32_t pvh_find_entry(const uint8_t *img, size_t len)
         return 0;
     for (unsigned i = 0; i < phnum; i++) {
         const uint8_t *ph = img + phoff + (uint64_t)i * 56;
-        uint64_t off = rd64(ph + 8), filesz = rd64(ph + 32);
-        if (rd32(ph) != ELF_PHDR_NOTE || !range_within(off, filesz, len))
+        uint64_t off = le64_get(ph + 8), filesz = le64_get(ph + 32);
+        if (le32_get(ph) != ELF_PHDR_NOTE || !range_within(off, filesz, len))
             continue;
         uint32_t entry = scan_notes(img + off, filesz);
         if (entry)
@@ -316,11 +285,11 @@ static void write_page_tables(const struct guest_mem *mem)
     uint8_t *pdpt = pml4 + 4096, *pd = pml4 + 2 * 4096;
 
     memset(pml4, 0, 6 * 4096);
-    wr64(pml4, (BOOT_PML4_GPA + 4096) | 0x3); /* present, writable */
+    le64_put(pml4, (BOOT_PML4_GPA + 4096) | 0x3); /* present, writable */
     for (uint64_t i = 0; i < 4; i++)
-        wr64(pdpt + 8 * i, (BOOT_PML4_GPA + (2 + i) * 4096) | 0x3);
+        le64_put(pdpt + 8 * i, (BOOT_PML4_GPA + (2 + i) * 4096) | 0x3);
     for (uint64_t i = 0; i < 4 * 512; i++)
-        wr64(pd + 8 * i, (i << 21) | 0x83); /* present, writable, 2 MiB page */
+        le64_put(pd + 8 * i, (i << 21) | 0x83); /* present, writable, 2 MiB page */
 }
 
 static void write_gdt(const struct guest_mem *mem)
@@ -336,7 +305,7 @@ static void write_gdt(const struct guest_mem *mem)
     };
     uint8_t *p = guest_mem_ptr(mem, BOOT_GDT_GPA, sizeof(gdt));
     for (size_t i = 0; i < ARRAY_SIZE(gdt); i++)
-        wr64(p + 8 * i, gdt[i]);
+        le64_put(p + 8 * i, gdt[i]);
 }
 
 static int load_bzimage(const struct guest_mem *mem, const uint8_t *img, size_t len,
@@ -356,11 +325,11 @@ static int load_bzimage(const struct guest_mem *mem, const uint8_t *img, size_t 
     uint8_t *zp = guest_mem_ptr(mem, BOOT_ZERO_PAGE_GPA, 4096);
     memset(zp, 0, 4096);
     memcpy(zp + HDR_SETUP_SECTS, img + HDR_SETUP_SECTS, bi->header_end - HDR_SETUP_SECTS);
-    wr16(zp + HDR_VID_MODE, 0xffff);
+    le16_put(zp + HDR_VID_MODE, 0xffff);
     zp[HDR_TYPE_OF_LOADER] = LOADER_UNDEFINED;
     zp[HDR_LOADFLAGS] = (uint8_t)(bi->loadflags | CAN_USE_HEAP);
-    wr16(zp + HDR_HEAP_END_PTR, 0xfe00);
-    wr32(zp + HDR_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_GPA);
+    le16_put(zp + HDR_HEAP_END_PTR, 0xfe00);
+    le32_put(zp + HDR_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_GPA);
     if (write_cmdline(mem, cmdline, bi->cmdline_size + (uint64_t)1) < 0)
         return -1;
     if (f->initrd) {
@@ -368,21 +337,21 @@ static int load_bzimage(const struct guest_mem *mem, const uint8_t *img, size_t 
         uint64_t limit = (uint64_t)bi->initrd_addr_max + 1;
         if (place_initrd(mem, f, kernel_end, limit, &gpa, &size) < 0)
             return -1;
-        wr32(zp + HDR_RAMDISK_IMAGE, (uint32_t)gpa);
-        wr32(zp + HDR_RAMDISK_SIZE, (uint32_t)size);
-        wr32(zp + ZP_EXT_RAMDISK_IMG, (uint32_t)(gpa >> 32));
-        wr32(zp + ZP_EXT_RAMDISK_SZ, (uint32_t)(size >> 32));
+        le32_put(zp + HDR_RAMDISK_IMAGE, (uint32_t)gpa);
+        le32_put(zp + HDR_RAMDISK_SIZE, (uint32_t)size);
+        le32_put(zp + ZP_EXT_RAMDISK_IMG, (uint32_t)(gpa >> 32));
+        le32_put(zp + ZP_EXT_RAMDISK_SZ, (uint32_t)(size >> 32));
     }
-    wr64(zp + ZP_ACPI_RSDP_ADDR, rsdp_gpa);
+    le64_put(zp + ZP_ACPI_RSDP_ADDR, rsdp_gpa);
 
     struct e820_entry map[E820_MAX];
     unsigned n = e820_build(mem, map, E820_MAX);
     zp[ZP_E820_ENTRIES] = (uint8_t)n;
     for (unsigned i = 0; i < n && i < ZP_E820_MAX; i++) {
         uint8_t *e = zp + ZP_E820_TABLE + 20 * i;
-        wr64(e, map[i].addr);
-        wr64(e + 8, map[i].size);
-        wr32(e + 16, map[i].type);
+        le64_put(e, map[i].addr);
+        le64_put(e + 8, map[i].size);
+        le32_put(e + 16, map[i].type);
     }
     write_page_tables(mem);
     out->kind = BOOT_LINUX64;
@@ -402,10 +371,10 @@ static int load_pvh(const struct guest_mem *mem, const uint8_t *img, size_t len,
     elf_phdrs(img, len, &phoff, &phnum);
     for (unsigned i = 0; i < phnum; i++) {
         const uint8_t *ph = img + phoff + (uint64_t)i * 56;
-        if (rd32(ph) != ELF_PHDR_LOAD)
+        if (le32_get(ph) != ELF_PHDR_LOAD)
             continue;
-        uint64_t off = rd64(ph + 8), paddr = rd64(ph + 24);
-        uint64_t filesz = rd64(ph + 32), memsz = rd64(ph + 40);
+        uint64_t off = le64_get(ph + 8), paddr = le64_get(ph + 24);
+        uint64_t filesz = le64_get(ph + 32), memsz = le64_get(ph + 40);
         uint8_t *dst = guest_mem_ptr(mem, paddr, memsz);
         if (filesz > memsz || !range_within(off, filesz, len) || !dst) {
             log_err("the kernel %s has a segment outside the file or the guest's memory (at "
@@ -420,32 +389,32 @@ static int load_pvh(const struct guest_mem *mem, const uint8_t *img, size_t len,
 
     uint8_t *si = guest_mem_ptr(mem, BOOT_START_INFO_GPA, 4096);
     memset(si, 0, 4096);
-    wr32(si, PVH_MAGIC);
-    wr32(si + 4, 1); /* version 1: Linux needs the memory map */
+    le32_put(si, PVH_MAGIC);
+    le32_put(si + 4, 1); /* version 1: Linux needs the memory map */
     if (write_cmdline(mem, cmdline, BOOT_CMDLINE_MAX) < 0)
         return -1;
-    wr64(si + 24, BOOT_CMDLINE_GPA);
-    wr64(si + 32, rsdp_gpa);
+    le64_put(si + 24, BOOT_CMDLINE_GPA);
+    le64_put(si + 32, rsdp_gpa);
 
     /* Memory map at +0x100 (24-byte entries), module list at +0x800. */
     struct e820_entry map[E820_MAX];
     unsigned n = e820_build(mem, map, E820_MAX);
     for (unsigned i = 0; i < n; i++) {
         uint8_t *e = si + 0x100 + 24 * i;
-        wr64(e, map[i].addr);
-        wr64(e + 8, map[i].size);
-        wr32(e + 16, map[i].type);
+        le64_put(e, map[i].addr);
+        le64_put(e + 8, map[i].size);
+        le32_put(e + 16, map[i].type);
     }
-    wr64(si + 40, BOOT_START_INFO_GPA + 0x100);
-    wr32(si + 48, n);
+    le64_put(si + 40, BOOT_START_INFO_GPA + 0x100);
+    le32_put(si + 48, n);
     if (f->initrd) {
         uint64_t gpa, size;
         if (place_initrd(mem, f, kernel_end, UINT64_C(1) << 32, &gpa, &size) < 0)
             return -1;
-        wr32(si + 12, 1);
-        wr64(si + 16, BOOT_START_INFO_GPA + 0x800);
-        wr64(si + 0x800, gpa);
-        wr64(si + 0x808, size);
+        le32_put(si + 12, 1);
+        le64_put(si + 16, BOOT_START_INFO_GPA + 0x800);
+        le64_put(si + 0x800, gpa);
+        le64_put(si + 0x808, size);
     }
     out->kind = BOOT_PVH;
     out->entry = entry;

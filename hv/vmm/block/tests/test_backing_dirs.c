@@ -17,30 +17,16 @@
 
 #include "block/block.h"
 #include "check.h"
+#include "shell.h"
 #include "util.h"
 
 static char top[] = "/tmp/hv-backing-XXXXXX";
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[1024], full[1200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof(full), "cd %s && %s >/dev/null 2>&1", top, cmd);
-    int st = system(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+#define sh(...) sh_in(top, __VA_ARGS__)
 
 static const char *at(const char *name)
 {
-    static char buf[4][256];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", top, name);
-    return buf[i];
+    return path_in(top, name);
 }
 
 /* An overlay images/NAME whose header names backing (not checked by qemu-img: -u). */

@@ -16,34 +16,17 @@
 
 #include "block/block.h"
 #include "check.h"
+#include "shell.h"
 #include "util.h"
 
 static char dir[] = "/tmp/hv-qcow2-XXXXXX";
 
 /* Run a shell command in the temp dir; returns its exit status. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[1024], full[1200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof(full), "cd %s && %s >/dev/null", dir, cmd);
-    int st = system(full);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-    if (rc)
-        fprintf(stderr, "  (exit %d) %s\n", rc, cmd);
-    return rc;
-}
+#define sh(...) sh_in(dir, __VA_ARGS__)
 
 static const char *at(const char *name)
 {
-    static char buf[4][256];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
-    return buf[i];
+    return path_in(dir, name);
 }
 
 static struct bdev *open_ok(const char *name, bool ro)

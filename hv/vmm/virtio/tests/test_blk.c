@@ -20,8 +20,8 @@ static uint8_t req(struct blk_disk *d, uint32_t type, uint64_t sector, void *out
                    void *in, size_t in_len, uint32_t *written)
 {
     uint8_t hdr[16] = {0}, status = 0xee;
-    virtio_put32(hdr, type);
-    virtio_put64(hdr + 8, sector);
+    le32_put(hdr, type);
+    le64_put(hdr + 8, sector);
     struct iovec iov[4];
     unsigned n = 0, nr_out;
     iov[n++] = (struct iovec){hdr, sizeof(hdr)};
@@ -61,8 +61,8 @@ static void test_rw(void)
 
     /* Split header and data across odd segments (no layout assumptions). */
     uint8_t hdr[16] = {0}, status = 0xee, part[3][512];
-    virtio_put32(hdr, VIRTIO_BLK_T_IN);
-    virtio_put64(hdr + 8, 2);
+    le32_put(hdr, VIRTIO_BLK_T_IN);
+    le64_put(hdr + 8, 2);
     struct iovec iov[] = {{hdr, 5},       {hdr + 5, 11},  {part[0], 100},
                           {part[1], 412}, {part[2], 512}, {&status, 1}};
     CHECK(blk_disk_request(&d, iov, 2, 4) == 1025);
@@ -91,17 +91,17 @@ static void test_rw(void)
 
     /* Discard and write-zeroes: the range reads back as zeros. */
     uint8_t seg[16] = {0}, zero[1024] = {0};
-    virtio_put64(seg, 2);
-    virtio_put32(seg + 8, 2);
+    le64_put(seg, 2);
+    le32_put(seg + 8, 2);
     CHECK(req(&d, VIRTIO_BLK_T_WRITE_ZEROES, 0, seg, 16, NULL, 0, NULL) == VIRTIO_BLK_S_OK);
     CHECK(req(&d, VIRTIO_BLK_T_IN, 2, NULL, 0, rbuf, sizeof(rbuf), NULL) == VIRTIO_BLK_S_OK);
     CHECK(memcmp(rbuf, zero, sizeof(zero)) == 0);
     CHECK(req(&d, VIRTIO_BLK_T_OUT, 8, wbuf, 1024, NULL, 0, NULL) == VIRTIO_BLK_S_OK);
-    virtio_put64(seg, 8);
+    le64_put(seg, 8);
     CHECK(req(&d, VIRTIO_BLK_T_DISCARD, 0, seg, 16, NULL, 0, NULL) == VIRTIO_BLK_S_OK);
     CHECK(req(&d, VIRTIO_BLK_T_IN, 8, NULL, 0, rbuf, sizeof(rbuf), NULL) == VIRTIO_BLK_S_OK);
     CHECK(memcmp(rbuf, zero, sizeof(zero)) == 0);
-    virtio_put64(seg, d.sectors - 1);
+    le64_put(seg, d.sectors - 1);
     CHECK(req(&d, VIRTIO_BLK_T_DISCARD, 0, seg, 16, NULL, 0, NULL) == VIRTIO_BLK_S_IOERR);
     CHECK(req(&d, VIRTIO_BLK_T_DISCARD, 0, seg, 10, NULL, 0, NULL) == VIRTIO_BLK_S_UNSUPP);
 
@@ -119,7 +119,7 @@ static void test_readonly(void)
     memset(junk, 0x5a, sizeof(junk));
     CHECK(req(&d, VIRTIO_BLK_T_IN, 0, NULL, 0, before, sizeof(before), NULL) == VIRTIO_BLK_S_OK);
     CHECK(req(&d, VIRTIO_BLK_T_OUT, 0, junk, sizeof(junk), NULL, 0, NULL) == VIRTIO_BLK_S_IOERR);
-    virtio_put32(seg + 8, 2);
+    le32_put(seg + 8, 2);
     CHECK(req(&d, VIRTIO_BLK_T_DISCARD, 0, seg, 16, NULL, 0, NULL) == VIRTIO_BLK_S_IOERR);
     CHECK(req(&d, VIRTIO_BLK_T_WRITE_ZEROES, 0, seg, 16, NULL, 0, NULL) == VIRTIO_BLK_S_IOERR);
     CHECK(req(&d, VIRTIO_BLK_T_IN, 0, NULL, 0, after, sizeof(after), NULL) == VIRTIO_BLK_S_OK);

@@ -352,6 +352,32 @@ static void test_hostile(void)
     CHECK(g.host_bytes == 0 && g.nr_resources == 0 && g.scanout_fd < 0);
 }
 
+/*
+ * Issue 12, defect 3: backing arrays count against the memory cap. Tiny
+ * resources with the most backing entries each: 4096 of them cost 4 GiB of
+ * host memory before; now attaching stops at the cap (256 MiB), and
+ * everything is given back when the resources go.
+ */
+static void test_backing_arrays_are_capped(void)
+{
+    uint64_t before = g.host_bytes;
+    static struct virtio_gpu_mem_entry many[GPU_MAX_ENTRIES];
+    for (uint32_t i = 0; i < GPU_MAX_ENTRIES; i++)
+        many[i] = (struct virtio_gpu_mem_entry){0x500000, 16, 0};
+    uint32_t attached = 0, refused = 0, id;
+    for (id = 1000; id < 1000 + 400 && !refused; id++) { /* 400 x 1 MiB: far past the cap */
+        CHECK(create(id, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 2, 2) == VIRTIO_GPU_RESP_OK_NODATA);
+        uint32_t r = attach(id, many, GPU_MAX_ENTRIES);
+        r == VIRTIO_GPU_RESP_OK_NODATA ? attached++ : refused++;
+        CHECK(r == VIRTIO_GPU_RESP_OK_NODATA || r == VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+        CHECK(g.host_bytes <= GPU_MAX_HOST_BYTES);
+    }
+    CHECK(refused == 1 && attached < (GPU_MAX_HOST_BYTES >> 20));
+    for (uint32_t k = 1000; k < id; k++)
+        CHECK(simple(VIRTIO_GPU_CMD_RESOURCE_UNREF, k) == VIRTIO_GPU_RESP_OK_NODATA);
+    CHECK(g.host_bytes == before);
+}
+
 int main(void)
 {
     hv_log_init("test");
@@ -362,5 +388,6 @@ int main(void)
     test_display_info_edid();
     test_pipeline();
     test_hostile();
+    test_backing_arrays_are_capped();
     CHECK_DONE();
 }

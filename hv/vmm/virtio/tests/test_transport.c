@@ -226,8 +226,8 @@ static void test_blk_io(struct drv *d, struct test_ring *r)
 
     /* Write 512 bytes at sector 1 then read them back. */
     uint8_t hdr[16] = {0};
-    virtio_put32(hdr, VIRTIO_BLK_T_OUT);
-    virtio_put64(hdr + 8, 1);
+    le32_put(hdr, VIRTIO_BLK_T_OUT);
+    le64_put(hdr + 8, 1);
     guest_mem_write(&vm.mem, 0x20000, hdr, 16);
     uint8_t *data = guest_mem_ptr(&vm.mem, 0x21000, 512);
     for (int i = 0; i < 512; i++)
@@ -265,6 +265,13 @@ static void test_hostile(struct drv *blk, struct test_ring *r, struct drv *rng)
     queue_setup(blk, 0, r, 0);
     CHECK(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET);
 
+    /* A power of two, but above the device's maximum (256). */
+    CHECK(negotiate(blk, 1ull << VIRTIO_F_VERSION_1));
+    tr_init(r, &vm.mem, 16, 0x10000);
+    r->size = 1024;
+    queue_setup(blk, 0, r, 0);
+    CHECK(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET);
+
     /* Rings in MMIO space. */
     CHECK(negotiate(blk, 1ull << VIRTIO_F_VERSION_1));
     CHECK(!(status(blk) & VIRTIO_CONFIG_S_NEEDS_RESET)); /* reset cleared it */
@@ -279,7 +286,7 @@ static void test_hostile(struct drv *blk, struct test_ring *r, struct drv *rng)
     tr_init(r, &vm.mem, 16, 0x10000);
     queue_setup(blk, 0, r, 0);
     uint8_t hdr[16] = {0};
-    virtio_put32(hdr, VIRTIO_BLK_T_GET_ID);
+    le32_put(hdr, VIRTIO_BLK_T_GET_ID);
     guest_mem_write(&vm.mem, 0x20000, hdr, 16);
     tr_desc(r, 0, 0x20000, 16, VRING_DESC_F_NEXT, 1);
     tr_desc(r, 1, 0x21000, 21, VRING_DESC_F_WRITE, 0);
@@ -327,7 +334,7 @@ static void test_hostile(struct drv *blk, struct test_ring *r, struct drv *rng)
 static void queue_read(struct test_ring *r, uint64_t base)
 {
     uint8_t hdr[16] = {0};
-    virtio_put32(hdr, VIRTIO_BLK_T_IN);
+    le32_put(hdr, VIRTIO_BLK_T_IN);
     guest_mem_write(&vm.mem, base, hdr, 16);
     tr_desc(r, 0, base, 16, VRING_DESC_F_NEXT, 1);
     tr_desc(r, 1, base + 0x1000, 512, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2);
