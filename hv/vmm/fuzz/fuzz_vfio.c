@@ -169,7 +169,7 @@ static void check_device(const struct vfio_pci *vp)
 static uint64_t bar_addr(struct vfio_pci *vp, unsigned b)
 {
     uint64_t a = pci_bar_addr(&vp->pci, b);
-    return a ? a : virtio_get32(vp->pci.cfg + 0x10 + 4 * b) & ~UINT64_C(0xf);
+    return a ? a : le32_get(vp->pci.cfg + 0x10 + 4 * b) & ~UINT64_C(0xf);
 }
 
 static void op(struct vfio_pci *vp, struct fz *f)

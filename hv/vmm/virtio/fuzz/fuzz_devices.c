@@ -56,7 +56,7 @@ static void add_vsock(void)
     v->vhost_fd = -1;
     v->vd.queues[VSOCK_RX].kernel_kick = true;
     v->vd.queues[VSOCK_TX].kernel_kick = true;
-    virtio_put64(v->vd.config, 3);
+    le64_put(v->vd.config, 3);
     if (virtio_dev_start(&v->vd))
         __builtin_trap();
 }

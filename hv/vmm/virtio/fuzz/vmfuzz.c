@@ -150,7 +150,7 @@ static uint64_t bar_base(struct virtio_dev *vd, unsigned bar)
 {
     uint64_t a = pci_bar_addr(&vd->pci, bar);
     if (!a)
-        a = virtio_get32(vd->pci.cfg + 0x10 + 4 * bar) & ~0xfu;
+        a = le32_get(vd->pci.cfg + 0x10 + 4 * bar) & ~0xfu;
     return a;
 }
 
