@@ -165,15 +165,6 @@ static void host(struct vm *v, struct virtio_dev *vd, struct fz *f)
     }
 }
 
-static bool ram_is_zero(void)
-{
-    static const uint8_t zero[64 * KiB];
-    for (uint64_t off = 0; off < vm.mem.size; off += sizeof(zero))
-        if (memcmp(vm.mem.base + off, zero, sizeof(zero)))
-            return false;
-    return true;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ndev)
@@ -193,7 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned lines = fz_log_end();
     if (lines > 4 * ops + 8)
         __builtin_trap(); /* the guest can make us log without bound */
-    if (!ram_is_zero())
+    if (!fz_ram_is_zero(&vm))
         __builtin_trap(); /* a device wrote guest RAM after the reset */
     return 0;
 }

@@ -462,3 +462,12 @@ unsigned fz_log_end(void)
     stderr = real_stderr;
     return log_lines;
 }
+
+bool fz_ram_is_zero(const struct vm *vm)
+{
+    static const uint8_t zero[64 * KiB];
+    for (uint64_t off = 0; off < vm->mem.size; off += sizeof(zero))
+        if (memcmp(vm->mem.base + off, zero, MIN(sizeof(zero), vm->mem.size - off)))
+            return false;
+    return true;
+}

@@ -46,6 +46,8 @@ void fz_vm_restart(struct vm *vm);
 
 /* The virtio devices on the VM's list, in creation order. */
 unsigned fz_virtio_devs(struct vm *vm, struct virtio_dev **out, unsigned max);
+/* Whether all of guest RAM is zero (after a VM reset, no device may have written it). */
+bool fz_ram_is_zero(const struct vm *vm);
 
 /* Serve what is pending on vd as its thread would: kicks, then readable fds. */
 void fz_pump(struct virtio_dev *vd);
