@@ -11,9 +11,12 @@
 #include "vm.h"
 
 const struct platform_device platform_devices[] = {
-    {.name = "serial8250", .init = serial8250_init, .destroy = serial8250_destroy},
+    {.name = "serial8250",
+     .init = serial8250_init,
+     .reset = serial8250_reset,
+     .destroy = serial8250_destroy},
     {.name = "rtc", .init = rtc_init},
-    {.name = "i8042", .init = i8042_init},
+    {.name = "i8042", .init = i8042_init, .reset = i8042_reset},
     {.name = "acpi-pm", .init = pm_init, .reset = pm_reset},
     {.name = "legacy-ports", .init = legacy_ports_init},
     /* The --pci functions: reset (FLR) like every device, before guest RAM is wiped. */

@@ -29,9 +29,11 @@ int platform_devices_init(struct vm *vm);
 
 /* hw/: one file each. */
 int serial8250_init(struct vm *vm);
+void serial8250_reset(struct vm *vm);
 void serial8250_destroy(struct vm *vm);
 int rtc_init(struct vm *vm);
 int i8042_init(struct vm *vm);
+void i8042_reset(struct vm *vm);
 int pm_init(struct vm *vm);
 void pm_reset(struct vm *vm);
 int legacy_ports_init(struct vm *vm);

@@ -16,6 +16,7 @@
 struct boot_files;
 struct boot_info;
 struct control;
+struct i8042_dev;
 struct pci_bus;
 struct vcpu;
 struct vfio_vm;
@@ -130,6 +131,7 @@ struct vm {
     /* Platform devices that the lifecycle talks to. */
     struct pm_dev *pm;
     struct serial_dev *serial;
+    struct i8042_dev *i8042;
     struct control *control;
     struct vfio_vm *vfio; /* --pci devices; NULL without (vfio/) */
     unsigned nr_reboots;

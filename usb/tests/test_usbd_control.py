@@ -29,10 +29,17 @@ def start(top, *extra):
     sock = os.path.join(top, "usbd.sock")
     log = open(os.path.join(top, "usbd.log"), "a")
     p = subprocess.Popen([USBD, "--control", sock, *extra], stdout=log, stderr=log)
-    for _ in range(100):
-        if os.path.exists(sock):
+    # Until it accepts: the socket file exists a moment before listen(), and a
+    # loaded machine makes that moment long.
+    for _ in range(200):
+        if p.poll() is not None:
+            return p, sock  # the caller says why
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(sock)
             return p, sock
-        time.sleep(0.05)
+        except OSError:
+            time.sleep(0.05)
     p.kill()
     raise RuntimeError("hv-usbd did not come up: " + open(log.name).read())
 
@@ -65,6 +72,8 @@ def main():
         try:
             r = call(sock, {"cmd": "list"})
         except OSError as e:
+            if p.poll() is None:
+                raise  # it runs but does not answer: a failure, not a skip
             print(f"SKIP: hv-usbd cannot run here ({e})")
             return 77
         if r is None or p.poll() is not None:

@@ -59,10 +59,16 @@ class Usbd:
         log = open(self.logname, "a")
         self.p = subprocess.Popen([USBD, "--control", self.sock, "--tcp", str(self.port)],
                                   stdout=log, stderr=log)
-        for _ in range(100):
-            if os.path.exists(self.sock):
+        # Until it accepts: the socket file exists a moment before listen().
+        for _ in range(200):
+            if self.p.poll() is not None:
+                return  # the caller says why
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.connect(self.sock)
                 return
-            time.sleep(0.05)
+            except OSError:
+                time.sleep(0.05)
         self.p.kill()
         raise RuntimeError("hv-usbd did not come up: " + self.log())
 
@@ -292,6 +298,8 @@ def main():
         try:
             r, _ = usbd.call({"cmd": "list"})
         except OSError as e:
+            if usbd.p.poll() is None:
+                raise  # it runs but does not answer: a failure, not a skip
             print(f"SKIP: hv-usbd cannot run here ({e})")
             return 77
         if r is None or usbd.p.poll() is not None:

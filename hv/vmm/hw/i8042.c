@@ -109,13 +109,33 @@ static void cmd_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool
     i8042_io(opaque, off, data, len, is_write, true);
 }
 
+static void power_on(struct i8042_dev *k)
+{
+    k->ctr = 0x45; /* keyboard interrupt, system flag, translation */
+    k->pending = 0;
+    k->status = 0;
+    k->has_out = false;
+    k->out = 0;
+}
+
+void i8042_reset(struct vm *vm)
+{
+    struct i8042_dev *k = vm->i8042;
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->lock);
+    power_on(k);
+    pthread_mutex_unlock(&k->lock);
+}
+
 int i8042_init(struct vm *vm)
 {
     struct i8042_dev *k = calloc(1, sizeof(*k));
     if (!k)
         return -ENOMEM;
     k->vm = vm;
-    k->ctr = 0x45; /* keyboard interrupt, system flag, translation */
+    power_on(k);
+    vm->i8042 = k;
     pthread_mutex_init(&k->lock, NULL);
     int ret = io_bus_register(&vm->pio, I8042_DATA, 1, data_io, k);
     if (ret == 0)

@@ -308,6 +308,21 @@ int serial8250_init(struct vm *vm)
     return 0;
 }
 
+/* Power-on registers (a reboot): the next kernel finds no loopback, no enabled interrupts. */
+void serial8250_reset(struct vm *vm)
+{
+    struct serial_dev *s = vm->serial;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->ier = s->lcr = s->mcr = s->scr = s->fcr = 0;
+    s->thr_pending = false;
+    s->rx_head = s->rx_len = 0;
+    pthread_cond_signal(&s->rx_space);
+    update_irq(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
 void serial8250_destroy(struct vm *vm)
 {
     struct serial_dev *s = vm->serial;
