@@ -67,11 +67,22 @@ static bool file_has_magic(int fd)
     return pread(fd, head, 4, 0) == 4 && memcmp(head, "QFI\xfb", 4) == 0;
 }
 
-static void test_flip_at_write(const char *path)
+/* The image opened as hv-vmm opens it without format=: probed (raw here, guarded). */
+static struct bdev *open_probed(const char *path)
 {
     struct bdev *b = NULL;
     char err[BDEV_ERR_LEN];
-    CHECK(bdev_open(&b, path, false, BDEV_FMT_PROBE, err) == 0);
+    if (bdev_open(&b, path, false, BDEV_FMT_PROBE, err)) {
+        fprintf(stderr, "  open %s: %s\n", path, err);
+        return NULL;
+    }
+    return b;
+}
+
+static void test_flip_at_write(const char *path)
+{
+    struct bdev *b = open_probed(path);
+    CHECK(b != NULL);
     if (!b)
         return;
     int fd = open(path, O_RDONLY);
@@ -90,9 +101,8 @@ static void test_flip_at_write(const char *path)
 
 static void test_race(const char *path)
 {
-    struct bdev *b = NULL;
-    char err[BDEV_ERR_LEN];
-    CHECK(bdev_open(&b, path, false, BDEV_FMT_PROBE, err) == 0);
+    struct bdev *b = open_probed(path);
+    CHECK(b != NULL);
     if (!b)
         return;
     int fd = open(path, O_RDONLY);
@@ -124,9 +134,8 @@ static void test_race(const char *path)
 /* The guard does not change what an ordinary write puts in the file. */
 static void test_plain_writes(const char *path)
 {
-    struct bdev *b = NULL;
-    char err[BDEV_ERR_LEN];
-    CHECK(bdev_open(&b, path, false, BDEV_FMT_PROBE, err) == 0);
+    struct bdev *b = open_probed(path);
+    CHECK(b != NULL);
     if (!b)
         return;
     static uint8_t a[700], c[3000], back[4096];
@@ -145,6 +154,7 @@ static void test_plain_writes(const char *path)
     bdev_close(b);
 
     /* A format given by the caller is the caller's choice: nothing is refused. */
+    char err[BDEV_ERR_LEN];
     CHECK(bdev_open(&b, path, false, BDEV_FMT_RAW, err) == 0);
     if (b) {
         CHECK(bdev_pwrite(b, "QFI\xfb", 4, 0) == 0);
