@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import time
 
 
 class Client:
@@ -52,4 +53,24 @@ def kill_fake_vmms(fake_vmm, top):
                 os.kill(int(pid), signal.SIGKILL)
             except OSError:
                 pass
+
+
+def wait_listening(*socks, tries=200):
+    """Until each unix socket accepts a connection (hvd has started); RuntimeError if not."""
+    for _ in range(tries):
+        try:
+            for path in socks:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.connect(path)
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("hvd did not come up")
+
+
+def stop_process(proc):
+    """SIGTERM, then wait (at most 10 s) for it to end."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
 

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from hvdclient import Client, kill_fake_vmms
+from hvdclient import Client, kill_fake_vmms, stop_process, wait_listening
 
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 QEMU_IMG = shutil.which("qemu-img")
@@ -76,18 +76,10 @@ class Hvd:
             [HVD, "--state-dir", self.state, "--run-dir", self.run, "--vmm", FAKE_VMM,
              "--vsock-port", "-1", "--vmm-uid-base", "0", "--no-autostart"],
             stdout=log, stderr=log, env=self.env)
-        for _ in range(200):
-            try:
-                Client(self.sock).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("hvd did not come up")
+        wait_listening(self.sock)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
+        stop_process(self.proc)
 
     def records(self):
         """<state-dir>/image-formats as {name: format}."""

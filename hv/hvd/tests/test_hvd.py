@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 
-from hvdclient import kill_fake_vmms
+from hvdclient import kill_fake_vmms, stop_process, wait_listening
 
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 LOAD_SECONDS = float(os.environ.get("HVD_LOAD_SECONDS", "10"))
@@ -121,25 +121,14 @@ class Hvd:
         self.proc = subprocess.Popen(
             [HVD, "--state-dir", self.state, "--run-dir", self.run, "--vmm", FAKE_VMM,
              "--vsock-port", "-1"], stdout=log, stderr=log, env=self.env)
-        for _ in range(200):
-            if os.path.exists(self.sock):
-                try:
-                    c = Client(self.sock)
-                    c.close()
-                    return
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        raise RuntimeError("hvd did not come up")
+        wait_listening(self.sock)
 
     def kill9(self):
         self.proc.kill()
         self.proc.wait()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
+        stop_process(self.proc)
 
     def fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))

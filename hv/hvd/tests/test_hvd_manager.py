@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from hvdclient import Client
+from hvdclient import Client, stop_process, wait_listening
 
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 MANAGER_CLIENTS = 16
@@ -58,19 +58,10 @@ class Setup:
             [HVD, "--state-dir", self.state, "--run-dir", self.run, "--vmm", FAKE_VMM,
              "--vsock-port", "-1", "--uivm-cid", str(UIVM_CID), "--manager-socket", self.msock],
             stdout=log, stderr=log)
-        for _ in range(200):
-            try:
-                Client(self.sock).close()
-                Client(self.msock).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("hvd did not come up")
+        wait_listening(self.sock, self.msock)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
+        stop_process(self.proc)
 
 
 def make_stores(s):
