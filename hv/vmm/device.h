@@ -11,6 +11,8 @@
 
 struct vm;
 struct device;
+struct state_in;
+struct state_out;
 
 /* Each operation is optional; the rules they keep are in docs/device-model.md. */
 struct device_ops {
@@ -18,6 +20,17 @@ struct device_ops {
     void (*quiesce)(struct device *dev); /* no thread or worker touches guest memory after this */
     void (*resume)(struct device *dev);  /* undo quiesce */
     void (*destroy)(struct device *dev); /* vCPUs stopped, device quiesced */
+    /*
+     * The device's guest-visible state (state.h), never host resources.
+     * save runs paused and quiesced; 0, or -1 after state_fail() says why
+     * the device cannot be saved. load runs in a new process on a device
+     * realized from the same command line, quiesced, with guest RAM already
+     * loaded; it checks every value and returns 0 or -1 after
+     * state_in_fail(). NULL save: the device has no state to keep (its
+     * section is empty).
+     */
+    int (*save)(struct device *dev, struct state_out *out);
+    int (*load)(struct device *dev, struct state_in *in);
 };
 
 struct device {

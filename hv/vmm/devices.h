@@ -12,12 +12,17 @@
 #include <stdint.h>
 
 struct vm;
+struct state_in;
+struct state_out;
 
 struct platform_device {
     const char *name;
     int (*init)(struct vm *vm);     /* register ports, start threads; 0 or -errno */
     void (*reset)(struct vm *vm);   /* optional: the guest rebooted (vCPUs are paused) */
     void (*destroy)(struct vm *vm); /* optional: vCPUs are stopped */
+    /* optional: as device_ops.save / .load (device.h) */
+    int (*save)(struct vm *vm, struct state_out *out);
+    int (*load)(struct vm *vm, struct state_in *in);
 };
 
 /* Defined in devices.c, in initialisation order. */

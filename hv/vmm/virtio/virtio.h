@@ -26,6 +26,8 @@
 
 struct vm;
 struct virtio_dev;
+struct state_in;
+struct state_out;
 
 /* BAR 0 layout; the MSI-X table sits alone in BAR 2. */
 #define VIRTIO_BAR         0
@@ -57,6 +59,15 @@ struct virtio_ops {
      */
     void (*quiesce)(struct virtio_dev *vd);
     void (*resume)(struct virtio_dev *vd);
+    /*
+     * Optional: the device's own state after the transport's (state.h). save
+     * runs quiesced (lock + qlock held); load runs quiesced after the
+     * transport loaded status, features and queues (lock + qlock held),
+     * and restarts vhost rings from the loaded positions on resume.
+     * Returns 0, or -1 after state_fail() / state_in_fail().
+     */
+    int (*save)(struct virtio_dev *vd, struct state_out *out);
+    int (*load)(struct virtio_dev *vd, struct state_in *in);
 };
 
 /*
