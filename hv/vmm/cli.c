@@ -38,6 +38,8 @@ void cli_usage(FILE *f)
           "  --console SPEC         serial console: stdio (default), file:PATH or none\n"
           "  --virtio-console SPEC  a virtio console (hvc0): socket:PATH or file:PATH\n"
           "  --on-reboot ACTION     restart (default) or exit (exit code 3)\n"
+          "  --restore FILE         continue the VM saved in FILE (control \"save\");\n"
+          "                         the rest of the command line as when it was saved\n"
           "  --stop-timeout SEC     power button to forced stop on SIGTERM (default 30)\n"
           "  --name NAME            the VM's name, for messages and queries\n"
           "  --display SOCKET[,name=N,colour=RRGGBB,slot=K,uivm,size=WxH]\n"
@@ -52,7 +54,8 @@ void cli_usage(FILE *f)
           "  -h, --help             show this help\n"
           "\n"
           "Exit codes: 0 guest powered off, 1 error, 2 bad command line,\n"
-          "3 guest rebooted (--on-reboot exit), 4 stopped by force, 5 guest crashed.\n",
+          "3 guest rebooted (--on-reboot exit), 4 stopped by force, 5 guest crashed,\n"
+          "6 saved to a file and stopped.\n",
           f);
 }
 
@@ -90,6 +93,7 @@ enum {
     OPT_SANDBOX,
     OPT_PCI,
     OPT_IMAGE_DIR,
+    OPT_RESTORE,
 };
 
 static const struct option options[] = {
@@ -113,6 +117,7 @@ static const struct option options[] = {
     {"sandbox", required_argument, NULL, OPT_SANDBOX},
     {"pci", required_argument, NULL, OPT_PCI},
     {"image-dir", required_argument, NULL, OPT_IMAGE_DIR},
+    {"restore", required_argument, NULL, OPT_RESTORE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -254,6 +259,9 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
                 cfg->reboot_exits = true;
             else
                 return fail(err, errlen, "--on-reboot %s: give restart or exit", optarg);
+            break;
+        case OPT_RESTORE:
+            cfg->restore = optarg;
             break;
         case OPT_STOP_TIMEOUT:
             if (parse_uint(optarg, 1, 3600, &v) < 0)

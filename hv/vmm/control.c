@@ -2,7 +2,9 @@
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "device.h"
@@ -17,6 +20,7 @@
 #include "log.h"
 #include "vcpu.h"
 #include "vm.h"
+#include "vm_save.h"
 
 #define CONTROL_MAX_CLIENTS 16
 #define CONTROL_MAX_LINE    65536
@@ -25,6 +29,7 @@ struct control_client {
     struct vm_watch watch; /* first: the watch pointer is the client */
     struct jp_reader reader;
     struct control *ctl;
+    int passed_fd; /* the last file passed with SCM_RIGHTS, for "save"; -1: none */
 };
 
 struct control {
@@ -122,7 +127,120 @@ static struct json_object *cpu_state(struct vm *vm)
     return o;
 }
 
-struct json_object *control_handle(struct vm *vm, struct json_object *req)
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The save file's directory entry is durable too: the rename survives a crash. */
+static void sync_dir_of(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return;
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    free(copy);
+}
+
+/*
+ * Write the VM to a file (docs/vmm-control.md, "save"): into the file the
+ * client passed with the request, or, outside the sandbox, to path.part
+ * renamed to path when complete. Then stop (exit code 6) or run on.
+ */
+static struct json_object *save(struct vm *vm, struct json_object *req, int *passed_fd)
+{
+    struct json_object *o;
+    const char *path = NULL, *then = "exit";
+    char why[512] = "", part[4096];
+
+    if (json_object_object_get_ex(req, "path", &o)) {
+        if (!json_object_is_type(o, json_type_string) || json_object_get_string(o)[0] != '/')
+            return error_reply("\"path\" must be an absolute path");
+        path = json_object_get_string(o);
+        if (strlen(path) + 6 > sizeof(part))
+            return error_reply("\"path\" is too long");
+    }
+    if (json_object_object_get_ex(req, "then", &o)) {
+        then = json_object_is_type(o, json_type_string) ? json_object_get_string(o) : "";
+        if (strcmp(then, "exit") != 0 && strcmp(then, "resume") != 0)
+            return error_reply("\"then\" must be \"exit\" or \"resume\"");
+    }
+    int fd = passed_fd ? *passed_fd : -1;
+    if (fd < 0 && !path)
+        return error_reply("give \"path\", or pass an open file with the request (SCM_RIGHTS)");
+    if (fd < 0 && vm->cfg->sandbox.mode != SANDBOX_OFF)
+        return error_reply("in its sandbox hv-vmm opens no files: pass an open, empty file with "
+                           "the request (SCM_RIGHTS) instead of \"path\"");
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != 0)
+            return error_reply("the file passed with the request is not an empty regular file");
+    }
+    if (vm->state != VM_STATE_RUNNING && vm->state != VM_STATE_PAUSED)
+        return error_reply(vm->state == VM_STATE_STOPPING ? "the VM is stopping"
+                                                          : "the VM is not running");
+    if (vm->vfio)
+        return error_reply("a VM with a passed-through PCI device cannot be saved: the device's "
+                           "state lives in the hardware");
+
+    uint64_t start = mono_ms();
+    bool was_running = vm->state == VM_STATE_RUNNING;
+    if (was_running && vm_pause(vm) < 0)
+        return error_reply("the VM could not be paused");
+    bool own_fd = false;
+    if (fd < 0) {
+        snprintf(part, sizeof(part), "%s.part", path);
+        fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+            snprintf(why, sizeof(why), "cannot create %.400s: %s", part, strerror(errno));
+        own_fd = fd >= 0;
+    }
+    struct vm_save_stats stats = {0};
+    int r = fd >= 0 ? vm_save(vm, fd, &stats, why, sizeof(why)) : -1;
+    if (own_fd) {
+        close(fd);
+        if (r == 0 && rename(part, path) < 0) {
+            snprintf(why, sizeof(why), "cannot rename %.200s to %.200s: %s", part, path, strerror(errno));
+            r = -1;
+        }
+        if (r < 0)
+            unlink(part); /* an earlier file at path stays as it was */
+        else
+            sync_dir_of(path);
+    }
+    if (passed_fd && *passed_fd >= 0) {
+        close(*passed_fd);
+        *passed_fd = -1;
+    }
+    if (r < 0) {
+        log_err("save failed: %s", why);
+        if (was_running)
+            vm_resume(vm);
+        return error_reply(why);
+    }
+    uint64_t ms = mono_ms() - start;
+    log_info("saved the VM: %llu bytes (%llu pages of RAM) in %llu ms",
+             (unsigned long long)stats.bytes, (unsigned long long)stats.pages,
+             (unsigned long long)ms);
+    if (strcmp(then, "exit") == 0)
+        vm_end_saved(vm);
+    else if (was_running)
+        vm_resume(vm);
+    struct json_object *reply = ok_reply();
+    if (path)
+        json_object_object_add(reply, "path", json_object_new_string(path));
+    json_object_object_add(reply, "bytes", json_object_new_int64((int64_t)stats.bytes));
+    json_object_object_add(reply, "ms", json_object_new_int64((int64_t)ms));
+    return reply;
+}
+
+static struct json_object *handle(struct vm *vm, struct json_object *req, int *passed_fd)
 {
     struct json_object *cmd_obj;
 
@@ -158,12 +276,19 @@ struct json_object *control_handle(struct vm *vm, struct json_object *req)
         vm_kill(vm);
         return ok_reply();
     }
+    if (strcmp(cmd, "save") == 0)
+        return save(vm, req, passed_fd);
     char msg[160];
     snprintf(msg, sizeof(msg),
              "unknown command \"%.60s\" (try query, pause, resume, stop, kill, "
-             "cpu-state, devices)",
+             "cpu-state, devices, save)",
              cmd);
     return error_reply(msg);
+}
+
+struct json_object *control_handle(struct vm *vm, struct json_object *req)
+{
+    return handle(vm, req, NULL);
 }
 
 static void client_close(struct vm *vm, struct control_client *c)
@@ -172,6 +297,8 @@ static void client_close(struct vm *vm, struct control_client *c)
 
     vm_watch_del(vm, &c->watch);
     close(c->watch.fd);
+    if (c->passed_fd >= 0)
+        close(c->passed_fd);
     jp_reader_free(&c->reader);
     for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
         if (ctl->clients[i] == c)
@@ -192,9 +319,29 @@ static void client_event(struct vm *vm, struct vm_watch *w, uint32_t events)
     char buf[4096];
 
     (void)events;
-    ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    union {
+        struct cmsghdr hdr;
+        uint8_t bytes[CMSG_SPACE(4 * sizeof(int))];
+    } cbuf;
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.bytes, .msg_controllen = sizeof(cbuf)};
+    ssize_t n = recvmsg(w->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    /* A file passed with a request: keep the first, close the rest. */
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfds; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+            if (c->passed_fd >= 0)
+                close(c->passed_fd);
+            c->passed_fd = fd;
+        }
+    }
     if (n <= 0 || jp_reader_feed(&c->reader, buf, (size_t)n) < 0) {
         client_close(vm, c);
         return;
@@ -216,7 +363,7 @@ static void client_event(struct vm *vm, struct vm_watch *w, uint32_t events)
             send_reply(w->fd, error_reply(err));
             continue;
         }
-        send_reply(w->fd, control_handle(vm, req));
+        send_reply(w->fd, handle(vm, req, &c->passed_fd));
         json_object_put(req);
     }
 }
@@ -240,6 +387,7 @@ static void listen_event(struct vm *vm, struct vm_watch *w, uint32_t events)
         return;
     }
     c->ctl = ctl;
+    c->passed_fd = -1;
     c->watch.fd = fd;
     c->watch.fn = client_event;
     jp_reader_init(&c->reader, CONTROL_MAX_LINE);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hv-vmm: runs one VM on /dev/kvm (docs/vmm.md). */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include "log.h"
 #include "sandbox.h"
 #include "vm.h"
+#include "vm_save.h"
 
 int main(int argc, char **argv)
 {
@@ -52,12 +55,26 @@ int main(int argc, char **argv)
         display_socket[strcspn(display_socket, ",")] = '\0';
         cfg.sandbox.reconnect = display_socket;
     }
+    /*
+     * A save file is opened as the caller, and read only inside the
+     * sandbox: it was written by a process that a guest may have taken over.
+     */
+    int restore_fd = -1;
+    if (cfg.restore && (restore_fd = open(cfg.restore, O_RDONLY | O_CLOEXEC)) < 0) {
+        log_err("cannot restore from %s: %s", cfg.restore, strerror(errno));
+        return VM_EXIT_ERROR;
+    }
     /* All the VM needs is open once vm_create() returns: then the sandbox, then the guest. */
-    int code;
-    if (vm_create(&vm, &cfg) < 0 || sandbox_enter(&cfg.sandbox) < 0)
-        code = VM_EXIT_ERROR;
-    else
-        code = vm_run(&vm);
+    int code = VM_EXIT_ERROR;
+    if (vm_create(&vm, &cfg) == 0 && sandbox_enter(&cfg.sandbox) == 0) {
+        char why[512] = "";
+        if (restore_fd >= 0 && vm_restore(&vm, restore_fd, why, sizeof(why)) < 0)
+            log_err("cannot restore from %s: %s", cfg.restore, why);
+        else
+            code = vm_run(&vm);
+    }
+    if (restore_fd >= 0)
+        close(restore_fd);
     vm_destroy(&vm);
     return code;
 }

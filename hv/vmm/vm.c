@@ -33,6 +33,7 @@
 #include "x86/acpi.h"
 #include "x86/boot_linux.h"
 #include "x86/cpuid.h"
+#include "x86/vcpu_state.h"
 
 /* Intel needs 3 pages for a TSS and one for the real-mode identity map, below 4 GiB. */
 #define VM_IDENTITY_MAP_ADDR UINT64_C(0xfffbc000)
@@ -274,7 +275,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return -1;
     if (platform_devices_init(vm) < 0)
         return -1;
-    if (create_virtio_devices(vm) < 0 || load_guest(vm) < 0)
+    if (create_virtio_devices(vm) < 0)
+        return -1;
+    /* A restored guest's RAM comes from the save file (vm_save.c), which needs it zero. */
+    if (!cfg->restore && load_guest(vm) < 0)
         return -1;
 
     struct kvm_cpuid2 *supported = cpuid_get_supported(vm->kvm_fd);
@@ -291,11 +295,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         }
     }
     free(supported);
-    if (boot_linux_setup_vcpu(vm->vcpus[0]->fd, vm->boot) < 0) {
+    if (!cfg->restore && boot_linux_setup_vcpu(vm->vcpus[0]->fd, vm->boot) < 0) {
         log_err("cannot set the boot vCPU's registers");
         return -1;
     }
-    if (save_chip_state(vm) < 0)
+    if (save_chip_state(vm) < 0 || vcpu_state_probe(vm) < 0)
         return -1;
     if (cfg->control && control_init(vm, cfg->control) < 0)
         return -1;
@@ -387,6 +391,11 @@ int vm_stop(struct vm *vm)
 void vm_kill(struct vm *vm)
 {
     finish(vm, VM_EXIT_KILLED);
+}
+
+void vm_end_saved(struct vm *vm)
+{
+    finish(vm, VM_EXIT_SAVED);
 }
 
 /*
@@ -551,6 +560,8 @@ void vm_destroy(struct vm *vm)
         boot_files_close(vm->files);
     free(vm->files);
     free(vm->saved);
+    free(vm->save_msrs);
+    vm->save_msrs = NULL;
     free(vm->boot);
     vm->saved = NULL;
     vm->boot = NULL;

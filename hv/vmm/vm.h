@@ -21,6 +21,7 @@ struct pci_bus;
 struct vcpu;
 struct vfio_vm;
 struct vm_saved;
+struct kvm_msr_list;
 
 #define VM_MAX_VCPUS 64
 #define VM_MAX_DISKS 16
@@ -34,6 +35,7 @@ enum vm_exit_code {
     VM_EXIT_REBOOT = 3,   /* the guest rebooted and --on-reboot exit was given */
     VM_EXIT_KILLED = 4,   /* stopped by force: "kill", or the power button timed out */
     VM_EXIT_CRASHED = 5,  /* the guest's vCPU could not go on (KVM internal error...) */
+    VM_EXIT_SAVED = 6,    /* the VM was saved to a file ("save") and stopped */
 };
 
 struct vm_disk {
@@ -65,6 +67,7 @@ struct vm_config {
     const char *display;        /* --display spec (display.c), NULL: none */
     const char *virtio_console; /* --virtio-console spec (virtio/console.c), NULL: none */
     bool reboot_exits;          /* --on-reboot exit */
+    const char *restore;        /* --restore PATH: continue a saved VM, NULL: boot */
     unsigned stop_timeout;      /* seconds between the power button and a forced stop */
 
     /* --pci: host PCI functions on vfio-pci (vfio/) */
@@ -147,6 +150,11 @@ struct vm {
     struct vm_saved *saved; /* irqchip and PIT power-on state, for reboots */
     struct boot_info *boot;
     struct boot_files *files; /* kernel and initrd, open for reboots */
+
+    /* Saving and restoring (vm_save.c, x86/vcpu_state.c). */
+    struct kvm_msr_list *save_msrs; /* the MSRs a vCPU's state holds */
+    uint32_t xsave_size;
+    bool has_xcrs;
 };
 
 /* A file descriptor the main loop watches; fn runs on the main thread. */
@@ -176,6 +184,8 @@ int vm_resume(struct vm *vm);
 int vm_stop(struct vm *vm);
 /* End the VM now with exit code VM_EXIT_KILLED. */
 void vm_kill(struct vm *vm);
+/* End the VM after a save that asked to stop it: exit code VM_EXIT_SAVED. */
+void vm_end_saved(struct vm *vm);
 const char *vm_state_name(enum vm_state s);
 
 #endif
