@@ -206,7 +206,8 @@ static struct json_object *save(struct vm *vm, struct json_object *req, int *pas
     if (own_fd) {
         close(fd);
         if (r == 0 && rename(part, path) < 0) {
-            snprintf(why, sizeof(why), "cannot rename %.200s to %.200s: %s", part, path, strerror(errno));
+            snprintf(why, sizeof(why), "cannot rename %.200s to %.200s: %s", part, path,
+                     strerror(errno));
             r = -1;
         }
         if (r < 0)
@@ -324,8 +325,10 @@ static void client_event(struct vm *vm, struct vm_watch *w, uint32_t events)
         uint8_t bytes[CMSG_SPACE(4 * sizeof(int))];
     } cbuf;
     struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.bytes, .msg_controllen = sizeof(cbuf)};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = cbuf.bytes,
+                         .msg_controllen = sizeof(cbuf)};
     ssize_t n = recvmsg(w->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;

@@ -18,12 +18,14 @@
 
 #include "state.h"
 
-/* magic, version, header_len, ram_size, nr_vcpus, nr_sections, realtime, ram_offset, ram_pages, layout_len */
+/* magic, version, header_len, ram_size, nr_vcpus, nr_sections, realtime, ram_offset, ram_pages,
+ * layout_len */
 #define HEADER_FIXED   (8 + 4 + 4 + 8 + 4 + 4 + 8 + 8 + 8 + 4)
 #define SECTION_HEADER (SAVE_ID_LEN + 8 + 4)
 #define CRC_CHUNK      (64u << 20) /* zlib's crc32 takes an unsigned int length */
 
-static int fail(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(char *why, size_t whylen, const char *fmt, ...)
 {
     va_list ap;
@@ -269,8 +271,8 @@ static int parse_ram(struct save_image *img, const struct save_section *s, char 
             return fail(why, whylen,
                         "ram run %llu (page %llu, %llu pages) is empty, out of order or "
                         "outside the VM's %llu pages",
-                        (unsigned long long)i, (unsigned long long)first,
-                        (unsigned long long)count, (unsigned long long)pages);
+                        (unsigned long long)i, (unsigned long long)first, (unsigned long long)count,
+                        (unsigned long long)pages);
         img->runs[i] = (struct save_run){first, count};
         next = first + count;
         sum += count;
@@ -396,17 +398,15 @@ static int read_checked(int fd, struct save_image *img, uint64_t fsize, char *wh
         return fail(why, whylen, "the file has no ram section");
     if (img->ram_offset % SAVE_PAGE_SIZE || img->ram_offset < off)
         return fail(why, whylen, "the RAM pages start at a wrong offset: the file is damaged");
-    if (img->ram_pages > (fsize - img->ram_offset) / SAVE_PAGE_SIZE ||
-        img->ram_offset > fsize)
-        return fail(why, whylen,
-                    "the file is truncated: it holds %llu bytes, the pages need %llu more",
-                    (unsigned long long)fsize,
-                    (unsigned long long)(img->ram_offset + img->ram_pages * SAVE_PAGE_SIZE -
-                                         fsize));
+    if (img->ram_pages > (fsize - img->ram_offset) / SAVE_PAGE_SIZE || img->ram_offset > fsize)
+        return fail(
+            why, whylen, "the file is truncated: it holds %llu bytes, the pages need %llu more",
+            (unsigned long long)fsize,
+            (unsigned long long)(img->ram_offset + img->ram_pages * SAVE_PAGE_SIZE - fsize));
     if (fsize != img->ram_offset + img->ram_pages * SAVE_PAGE_SIZE)
-        return fail(why, whylen, "the file has %llu bytes after its last page: it is damaged",
-                    (unsigned long long)(fsize - img->ram_offset -
-                                         img->ram_pages * SAVE_PAGE_SIZE));
+        return fail(
+            why, whylen, "the file has %llu bytes after its last page: it is damaged",
+            (unsigned long long)(fsize - img->ram_offset - img->ram_pages * SAVE_PAGE_SIZE));
     return 0;
 }
 

@@ -15,9 +15,9 @@
 #define SAVE_VERSION      1
 #define SAVE_PAGE_SIZE    4096u
 #define SAVE_ID_LEN       32
-#define SAVE_HEADER_MAX   65536u              /* header and layout string */
-#define SAVE_SECTION_MAX  (64u << 20)         /* one section */
-#define SAVE_SECTIONS_MAX (256u << 20)        /* all sections together */
+#define SAVE_HEADER_MAX   65536u       /* header and layout string */
+#define SAVE_SECTION_MAX  (64u << 20)  /* one section */
+#define SAVE_SECTIONS_MAX (256u << 20) /* all sections together */
 #define SAVE_MAX_SECTIONS 1024u
 
 struct save_section {

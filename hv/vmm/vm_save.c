@@ -40,9 +40,9 @@ char *vm_layout(struct vm *vm)
         return NULL;
     for (struct device *d = vm->devices; d; d = d->next) {
         size_t left = len - (size_t)(p - s);
-        int n = d->pci_slot >= 0
-                    ? snprintf(p, left, "%s%s@%02x", p == s ? "" : ",", d->id, (unsigned)d->pci_slot)
-                    : snprintf(p, left, "%s%s@-", p == s ? "" : ",", d->id);
+        int n = d->pci_slot >= 0 ? snprintf(p, left, "%s%s@%02x", p == s ? "" : ",", d->id,
+                                            (unsigned)d->pci_slot)
+                                 : snprintf(p, left, "%s%s@-", p == s ? "" : ",", d->id);
         p += n;
     }
     return s;
@@ -219,7 +219,8 @@ static int check_layout(struct vm *vm, const struct save_image *img, char *why, 
     }
     int r = 0;
     if (strcmp(mine, img->layout) != 0) {
-        snprintf(why, whylen, "the VM was saved with other devices: the file has %.200s; this "
+        snprintf(why, whylen,
+                 "the VM was saved with other devices: the file has %.200s; this "
                  "command line gives %.200s",
                  img->layout, mine);
         r = -1;
@@ -300,7 +301,8 @@ int vm_restore(struct vm *vm, int fd, char *why, size_t whylen)
     save_image_free(&img);
     if (r)
         return -1;
-    /* Tell the guest's kvmclock it was stopped, so its watchdogs do not bark (ignored if unused). */
+    /* Tell the guest's kvmclock it was stopped, so its watchdogs do not bark (ignored if unused).
+     */
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         ioctl(vm->vcpus[i]->fd, KVM_KVMCLOCK_CTRL, 0);
     devices_resume(vm);

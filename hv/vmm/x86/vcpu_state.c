@@ -13,10 +13,10 @@
 #include <sys/ioctl.h>
 
 #include "../kvm.h"
-#include "log.h"
 #include "../state.h"
 #include "../vcpu.h"
 #include "../vm.h"
+#include "log.h"
 
 #define MSR_IA32_TSC   0x10
 #define VCPU_MAX_MSRS  1024u
@@ -175,8 +175,7 @@ static void get_blob(struct state_in *in, void *p, uint32_t len, const char *wha
     state_get_bytes(in, p, len);
 }
 
-static int set(struct vcpu *v, unsigned long req, void *arg, const char *what,
-               struct state_in *in)
+static int set(struct vcpu *v, unsigned long req, void *arg, const char *what, struct state_in *in)
 {
     if (ioctl(v->fd, req, arg) < 0)
         return state_in_fail(in, "vCPU %u: KVM refused the saved %s: %s", v->id, what,

@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Save and restore (issue 13) with a real Linux guest, in the virtual laptop.
+
+A guest counting on its serial console and writing each count to its disk is
+saved through the control socket the way hvd does it (a file passed with the
+request, renamed when complete); its hv-vmm exits with 6; a new hv-vmm with
+--restore continues it: the count goes on from where it stopped with no new
+boot, every disk write the guest saw acknowledged is in the image, and the
+guest's clock shows the laptop's time. Ten save/restore cycles in a row keep
+counting. A truncated file, a flipped byte, and a file from a VM with other
+memory or devices are refused with a sentence, exit code 1, nothing started.
+
+Run alone:  /usr/bin/python3 -m pytest tests/vmm/test_save.py -v
+"""
+
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from test_virtio import W, Background, initrd, vm_args, vt  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.vlaptop
+
+SAVE_CLIENT = "/tmp/save_client"
+DISK = f"{W}/save-disk.img"
+
+# Counts forever: each count is written to its own sector (fsync'd) before it is printed.
+COUNTER_SH = """\
+i=0
+while :; do
+    i=$((i + 1))
+    if printf 'count %08d' $i | dd of=/dev/vda bs=512 seek=$i conv=sync,fsync 2>/dev/null; then
+        echo "hv-guest: wrote $i"
+    fi
+    echo "hv-guest: count $i $(date +%s)"
+    sleep 0.3
+done
+"""
+
+
+@pytest.fixture(scope="module")
+def sv(vt, tmp_path_factory):
+    cc = shutil.which("gcc") or shutil.which("cc")
+    exe = tmp_path_factory.mktemp("save") / "save_client"
+    subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
+                    "-Werror", "-o", str(exe), str(Path(__file__).with_name("save_client.c"))],
+                   check=True)
+    vt.put(exe, SAVE_CLIENT, mode=0o755)
+    vt.counter_rd = initrd(vt, "counter", COUNTER_SH)
+    return vt
+
+
+def counts(text):
+    """(count, guest time) of each count line, in order."""
+    return [(int(m.group(1)), int(m.group(2)))
+            for m in re.finditer(r"hv-guest: count (\d+) (\d+)", text)]
+
+
+def writes(text):
+    return [int(m.group(1)) for m in re.finditer(r"hv-guest: wrote (\d+)", text)]
+
+
+def args(lt, memory="256M", disk=True):
+    extra = f"--control {W}/save.sock --cpus 2"
+    if disk:
+        extra += f" --disk {DISK},format=raw"
+    return vm_args(lt.counter_rd, extra, memory=memory)
+
+
+def save(lt, path, then="exit"):
+    res = lt.run(f"{SAVE_CLIENT} {W}/save.sock {path} {then}", timeout=120)
+    return res
+
+
+def console(lt, name):
+    return lt.run(f"cat {W}/{name}.console 2>/dev/null").stdout
+
+
+def wait_count(lt, vm, above, timeout=120):
+    """Waits for a count above `above` on vm's console; returns the laptop's time bounds."""
+    deadline = time.time() + timeout
+    before = time.time()
+    while time.time() < deadline:
+        seen = counts(console(lt, vm.name))
+        now = time.time()
+        if seen and seen[-1][0] > above:
+            return seen, before, now
+        before = now
+        time.sleep(0.5)
+    pytest.fail(f"no count above {above} on {vm.name}'s console:\n{vm.run_now()}")
+
+
+def test_saved_guest_continues_with_its_disk_and_clock(sv):
+    sv.check(f"rm -f {DISK} {W}/save1.hvsave; truncate -s 16M {DISK}")
+    first = Background(sv, args(sv), "save-a")
+    first.wait("hv-guest: count 5")
+    res = save(sv, f"{W}/save1.hvsave")
+    assert res.rc == 0, f"{res.stdout}\n{res.stderr}\n{first.run_now()}"
+    assert '"bytes"' in res.stdout
+    run = first.finish(timeout=60)
+    assert run.rc == 6, run                           # saved and stopped
+    assert "saved the VM" in run.stderr, run
+    before = counts(run.console)
+    acked = writes(run.console)
+    last = before[-1][0]
+
+    # Every write the guest saw complete is in the image, byte for byte.
+    for n in acked:
+        got = sv.check(f"dd if={DISK} bs=512 skip={n} count=1 2>/dev/null | head -c 14").stdout
+        assert got == f"count {n:08d}", (n, got)
+    size = int(sv.check(f"stat -c %s {W}/save1.hvsave").stdout)
+    assert size < 256 << 20                           # zero pages are not stored
+
+    # The same command line plus --restore: the count goes on, with no new boot.
+    second = Background(sv, args(sv) + f" --restore {W}/save1.hvsave", "save-b")
+    seen, t_before, t_after = wait_count(sv, second, last + 3)
+    run2 = second.run_now()
+    assert "Linux version" not in run2.console, run2
+    assert seen[0][0] in (last, last + 1), (last, seen[:3], run2)
+    nums = [c for c, _ in seen]
+    assert nums == list(range(nums[0], nums[0] + len(nums))), nums
+    # Its clock is the laptop's (it was advanced by the time spent saved).
+    guest_t = seen[-1][1]
+    assert t_before - 2 <= guest_t <= t_after + 1, (guest_t, t_before, t_after)
+    # It goes on writing its disk after the restore.
+    more = writes(console(sv, "save-b"))
+    assert more and more[-1] > last, more
+    second.kill()
+
+
+def test_ten_save_restore_cycles_in_a_row(sv):
+    sv.check(f"rm -f {DISK} {W}/cyc.hvsave; truncate -s 16M {DISK}")
+    vm = Background(sv, args(sv), "cyc0")
+    vm.wait("hv-guest: count 3")
+    last = 0
+    for cycle in range(1, 11):
+        res = save(sv, f"{W}/cyc.hvsave")
+        assert res.rc == 0, f"cycle {cycle}: {res.stdout} {res.stderr}\n{vm.run_now()}"
+        run = vm.finish(timeout=60)
+        assert run.rc == 6, (cycle, run)
+        seen = counts(run.console)
+        assert seen and seen[-1][0] > last, (cycle, seen[-3:], last)
+        last = seen[-1][0]
+        vm = Background(sv, args(sv) + f" --restore {W}/cyc.hvsave", f"cyc{cycle}")
+        seen, _, _ = wait_count(sv, vm, last + 1)
+        assert seen[0][0] in (last, last + 1), (cycle, last, seen[:2])
+        assert "Linux version" not in console(sv, vm.name)
+    vm.kill()
+
+
+def _corrupt_copy(lt, src, dst, how):
+    lt.check(f"cp {src} {dst}")
+    size = int(lt.check(f"stat -c %s {dst}").stdout)
+    if how == "truncated":
+        lt.check(f"truncate -s {size - 4096 - 100} {dst}")
+    elif how.startswith("flip:"):
+        off = size - 3000 if how == "flip:ram" else 20  # the last page, or the header's RAM size
+        old = int(lt.check(f"od -An -tu1 -j {off} -N1 {dst}").stdout)
+        lt.check(f"printf '\\\\{(old ^ 0x20):03o}' | dd of={dst} bs=1 seek={off} conv=notrunc "
+                 f"2>/dev/null")
+        assert int(lt.check(f"od -An -tu1 -j {off} -N1 {dst}").stdout) == old ^ 0x20
+
+
+@pytest.mark.parametrize("how,cmd,message", [
+    ("truncated", {}, "truncated"),
+    ("flip:ram", {}, "damaged"),
+    ("flip:header", {}, "damaged"),
+    ("ok", {"memory": "512M"}, "saved with 256 MiB of memory"),
+    ("ok", {"disk": False}, "saved with other devices"),
+])
+def test_bad_save_file_is_refused_and_nothing_starts(sv, how, cmd, message):
+    good = f"{W}/good.hvsave"
+    if sv.run(f"test -s {good}").rc != 0:
+        sv.check(f"rm -f {DISK}; truncate -s 16M {DISK}")
+        vm = Background(sv, args(sv), "good")
+        vm.wait("hv-guest: count 2")
+        assert save(sv, good).rc == 0
+        assert vm.finish(timeout=60).rc == 6
+    bad = f"{W}/bad.hvsave"
+    _corrupt_copy(sv, good, bad, how)
+    vm = Background(sv, args(sv, **cmd) + f" --restore {bad}", "bad")
+    run = vm.finish(timeout=60)
+    assert run.rc == 1, run
+    assert f"cannot restore from {bad}" in run.stderr, run
+    assert message in run.stderr, run
+    assert "hv-guest" not in run.console and "Linux" not in run.console, run
