@@ -42,7 +42,7 @@ from vlaptop import newc  # noqa: E402
 
 GUEST_SH = """\
 mb=$(( $(awk '/^MemTotal/ {print $2}' /proc/meminfo) / 4096 ))
-dd if=/dev/urandom of=/dev/shm/fill bs=1M count=$mb 2>/dev/null
+dd if=/dev/urandom of=/fill bs=1M count=$mb 2>/dev/null
 echo "hv-guest: filled $mb MiB"
 i=0
 while :; do i=$((i + 1)); echo "hv-guest: tick $i"; usleep 50000 2>/dev/null || sleep 0.05; done
