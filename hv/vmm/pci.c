@@ -14,6 +14,7 @@
 #include "le.h"
 #include "log.h"
 #include "mem.h"
+#include "state.h"
 #include "util.h"
 
 #define PCI_IO_BASE  0xC000
@@ -402,4 +403,113 @@ void pci_device_reset(struct pci_device *dev)
     if (dev->config_written)
         dev->config_written(dev, 0, 0x40);
     pthread_mutex_unlock(&dev->cfg_lock);
+}
+
+/* ---- save / restore ---- */
+
+/* One past the last config byte the guest may change: what a save must keep. */
+static uint32_t writable_len(const struct pci_device *dev)
+{
+    uint32_t n = PCI_CFG_SIZE;
+    while (n > 0 && !dev->wmask[n - 1])
+        n--;
+    return n;
+}
+
+int pci_device_save(struct pci_device *dev, struct state_out *out)
+{
+    pthread_mutex_lock(&dev->cfg_lock);
+    uint32_t n = writable_len(dev);
+    state_put_u16(out, (uint16_t)n);
+    state_put_bytes(out, dev->cfg, n);
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        state_put_bool(out, dev->bar_mapped[i]);
+        state_put_u64(out, dev->bar_mapped[i] ? dev->bar_addr[i] : 0);
+    }
+    pthread_mutex_unlock(&dev->cfg_lock);
+    return out->failed ? -1 : 0;
+}
+
+/*
+ * Unmap the BARs of other functions that overlap [addr, addr + size): a guest
+ * that swapped two BARs saved a layout in which the other function, not yet
+ * loaded, still sits at its power-on place. Its own load maps it again.
+ * Loads run before any vCPU does, so nothing else touches those BARs.
+ */
+static void evict_overlaps(struct pci_device *dev, bool is_io, uint64_t addr, uint64_t size)
+{
+    struct pci_bus *bus = dev->bus;
+    pthread_mutex_lock(&bus->lock);
+    for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
+        struct pci_device *o = bus->slots[s];
+        if (!o || o == dev)
+            continue;
+        for (unsigned b = 0; b < PCI_NR_BARS; b++) {
+            const struct pci_bar_def *d = &o->bar_def[b];
+            if (!o->bar_mapped[b] || d->is_io != is_io)
+                continue;
+            if (o->bar_addr[b] < addr + size && addr < o->bar_addr[b] + d->size) {
+                io_bus_unregister(is_io ? bus->pio : bus->mmio, o->bar_addr[b]);
+                o->bar_mapped[b] = false;
+            }
+        }
+    }
+    pthread_mutex_unlock(&bus->lock);
+}
+
+int pci_device_load(struct pci_device *dev, struct state_in *in)
+{
+    uint8_t cfg[PCI_CFG_SIZE];
+    bool mapped[PCI_NR_BARS];
+    uint64_t addr[PCI_NR_BARS];
+
+    if (!dev->cfg_poweron)
+        return state_in_fail(in, "%s is not on the PCI bus", dev->name);
+    uint32_t n = state_get_u16(in);
+    if (n > PCI_CFG_SIZE)
+        return state_in_fail(in, "%u bytes of PCI config space saved, at most %u", n, PCI_CFG_SIZE);
+    memcpy(cfg, dev->cfg_poweron, PCI_CFG_SIZE);
+    state_get_bytes(in, cfg, n);
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        mapped[i] = state_get_bool(in);
+        addr[i] = state_get_u64(in);
+    }
+    if (!state_in_ok(in))
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((cfg[i] ^ dev->cfg_poweron[i]) & ~dev->wmask[i])
+            return state_in_fail(in,
+                                 "PCI config byte 0x%x is 0x%02x, but only bits 0x%02x of it "
+                                 "may differ from 0x%02x",
+                                 i, cfg[i], dev->wmask[i], dev->cfg_poweron[i]);
+    }
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        const struct pci_bar_def *d = &dev->bar_def[i];
+        if (mapped[i] &&
+            (!d->size || addr[i] == 0 || addr[i] & (d->size - 1) || addr[i] + d->size < addr[i]))
+            return state_in_fail(in, "PCI BAR %u is saved mapped at 0x%llx, which it cannot be", i,
+                                 (unsigned long long)addr[i]);
+        if (mapped[i])
+            evict_overlaps(dev, d->is_io, addr[i], d->size);
+    }
+
+    pthread_mutex_lock(&dev->cfg_lock);
+    memcpy(dev->cfg, cfg, PCI_CFG_SIZE);
+    update_bars(dev);
+    if (dev->config_written) {
+        dev->loading = true;
+        dev->config_written(dev, 0, PCI_CFG_SIZE);
+        dev->loading = false;
+    }
+    int ret = 0;
+    for (unsigned i = 0; i < PCI_NR_BARS && ret == 0; i++) {
+        if (dev->bar_mapped[i] != mapped[i] || (mapped[i] && dev->bar_addr[i] != addr[i]))
+            ret =
+                state_in_fail(in, "PCI BAR %u was %s 0x%llx, its config space puts it %s 0x%llx", i,
+                              mapped[i] ? "mapped at" : "unmapped,", (unsigned long long)addr[i],
+                              dev->bar_mapped[i] ? "at" : "nowhere, not",
+                              (unsigned long long)(dev->bar_mapped[i] ? dev->bar_addr[i] : 0));
+    }
+    pthread_mutex_unlock(&dev->cfg_lock);
+    return ret;
 }
