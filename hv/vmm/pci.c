@@ -8,6 +8,7 @@
 #include "pci.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -430,33 +431,6 @@ int pci_device_save(struct pci_device *dev, struct state_out *out)
     return out->failed ? -1 : 0;
 }
 
-/*
- * Unmap the BARs of other functions that overlap [addr, addr + size): a guest
- * that swapped two BARs saved a layout in which the other function, not yet
- * loaded, still sits at its power-on place. Its own load maps it again.
- * Loads run before any vCPU does, so nothing else touches those BARs.
- */
-static void evict_overlaps(struct pci_device *dev, bool is_io, uint64_t addr, uint64_t size)
-{
-    struct pci_bus *bus = dev->bus;
-    pthread_mutex_lock(&bus->lock);
-    for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
-        struct pci_device *o = bus->slots[s];
-        if (!o || o == dev)
-            continue;
-        for (unsigned b = 0; b < PCI_NR_BARS; b++) {
-            const struct pci_bar_def *d = &o->bar_def[b];
-            if (!o->bar_mapped[b] || d->is_io != is_io)
-                continue;
-            if (o->bar_addr[b] < addr + size && addr < o->bar_addr[b] + d->size) {
-                io_bus_unregister(is_io ? bus->pio : bus->mmio, o->bar_addr[b]);
-                o->bar_mapped[b] = false;
-            }
-        }
-    }
-    pthread_mutex_unlock(&bus->lock);
-}
-
 int pci_device_load(struct pci_device *dev, struct state_in *in)
 {
     uint8_t cfg[PCI_CFG_SIZE];
@@ -489,12 +463,22 @@ int pci_device_load(struct pci_device *dev, struct state_in *in)
             (!d->size || addr[i] == 0 || addr[i] & (d->size - 1) || addr[i] + d->size < addr[i]))
             return state_in_fail(in, "PCI BAR %u is saved mapped at 0x%llx, which it cannot be", i,
                                  (unsigned long long)addr[i]);
-        if (mapped[i])
-            evict_overlaps(dev, d->is_io, addr[i], d->size);
     }
 
+    /*
+     * No other function is in the way: a function not loaded yet decodes
+     * nothing (command register 0 at power-on), and the loaded ones are where
+     * they were when the save, which had no overlap, was made.
+     */
     pthread_mutex_lock(&dev->cfg_lock);
     memcpy(dev->cfg, cfg, PCI_CFG_SIZE);
+    /* From scratch: one pass must also place BARs the guest swapped among themselves. */
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        if (dev->bar_mapped[i])
+            io_bus_unregister(dev->bar_def[i].is_io ? dev->bus->pio : dev->bus->mmio,
+                              dev->bar_addr[i]);
+        dev->bar_mapped[i] = false;
+    }
     update_bars(dev);
     if (dev->config_written) {
         dev->loading = true;
@@ -503,12 +487,15 @@ int pci_device_load(struct pci_device *dev, struct state_in *in)
     }
     int ret = 0;
     for (unsigned i = 0; i < PCI_NR_BARS && ret == 0; i++) {
-        if (dev->bar_mapped[i] != mapped[i] || (mapped[i] && dev->bar_addr[i] != addr[i]))
-            ret =
-                state_in_fail(in, "PCI BAR %u was %s 0x%llx, its config space puts it %s 0x%llx", i,
-                              mapped[i] ? "mapped at" : "unmapped,", (unsigned long long)addr[i],
-                              dev->bar_mapped[i] ? "at" : "nowhere, not",
-                              (unsigned long long)(dev->bar_mapped[i] ? dev->bar_addr[i] : 0));
+        if (dev->bar_mapped[i] == mapped[i] && (!mapped[i] || dev->bar_addr[i] == addr[i]))
+            continue;
+        char was[32] = "unmapped", now[32] = "unmapped";
+        if (mapped[i])
+            snprintf(was, sizeof(was), "at 0x%llx", (unsigned long long)addr[i]);
+        if (dev->bar_mapped[i])
+            snprintf(now, sizeof(now), "at 0x%llx", (unsigned long long)dev->bar_addr[i]);
+        ret = state_in_fail(
+            in, "PCI BAR %u was %s when saved, its restored config space puts it %s", i, was, now);
     }
     pthread_mutex_unlock(&dev->cfg_lock);
     return ret;

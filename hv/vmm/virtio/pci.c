@@ -154,6 +154,7 @@ static void do_reset(struct virtio_dev *vd)
     vd->status = 0;
     vd->config_vector = VIRTIO_NO_VECTOR;
     vd->queue_sel = 0;
+    vd->kick_after_load = false;
     __atomic_store_n(&vd->isr, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&vd->needs_reset, false, __ATOMIC_RELEASE);
 }

@@ -336,11 +336,20 @@ int main(void)
 
     /* ---- VM a: drive blk and console to DRIVER_OK and serve requests ---- */
     cur = &vma;
-    struct drv blk, con;
-    CHECK(probe(&blk, 0x1042) && probe(&con, 0x1043));
-    uint64_t moved = 0xd0000000;
-    cfg_wr(blk.slot, 0x10, (uint32_t)moved, 4); /* the guest moves BAR 0 */
+    struct drv blk, con, rng;
+    CHECK(probe(&blk, 0x1042) && probe(&con, 0x1043) && probe(&rng, 0x1044));
+    /*
+     * The guest moves rng's BAR 0 away and blk's where rng's was: in the new
+     * VM blk, loaded first, finds rng there still (at power-on).
+     */
+    uint64_t moved = rng.bar, rng_moved = 0xd0000000;
+    cfg_wr(rng.slot, 4, 0x0006, 2);
+    cfg_wr(rng.slot, 0x10, (uint32_t)rng_moved, 4);
+    cfg_wr(blk.slot, 4, 0x0006, 2);
+    cfg_wr(blk.slot, 0x10, (uint32_t)moved, 4);
     CHECK(probe(&blk, 0x1042) && blk.bar == moved);
+    CHECK(probe(&rng, 0x1044) && rng.bar == rng_moved);
+    CHECK(mr(rng.common + VIRTIO_PCI_COMMON_NUMQ, 2) == 1);
 
     struct test_ring r, rx, tx;
     bring_up(&blk, 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_EVENT_IDX);
@@ -429,9 +438,11 @@ int main(void)
     cur = &vmb;
     r.mem = rx.mem = tx.mem = &vmb.mem;
 
-    struct drv blk2, con2;
-    CHECK(probe(&blk2, 0x1042) && probe(&con2, 0x1043));
+    struct drv blk2, con2, rng2;
+    CHECK(probe(&blk2, 0x1042) && probe(&con2, 0x1043) && probe(&rng2, 0x1044));
     CHECK(blk2.slot == blk.slot && blk2.bar == moved); /* BAR 0 where the guest put it */
+    CHECK(rng2.bar == rng_moved && mr(rng2.common + VIRTIO_PCI_COMMON_NUMQ, 2) == 1);
+    CHECK(mr(blk2.common + VIRTIO_PCI_COMMON_NUMQ, 2) == 1);
     CHECK(status(&blk2) == 0x0f && status(&con2) == 0x0f);
     CHECK(mr(blk2.common + VIRTIO_PCI_COMMON_MSIX, 2) == 0);
     mw(blk2.common + VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
