@@ -292,6 +292,11 @@ static void test_corrupt(void)
     CHECK(refused(0, q0 + 5, &far, 8, 0, "ring lies outside guest RAM"));
     CHECK(refused(0, q0 + 2, &two, 1, 0, "a flag holds 2"));
     CHECK(refused(0, 2, &vendor, 1, 0, "PCI config byte 0x0"));
+    uint64_t elsewhere = 0xe0000000;
+    size_t bar0 = 2 + le16_get(blk) + 1;
+    CHECK(refused(0, bar0, &elsewhere, 8, 0, "PCI BAR 0 was at 0xe0000000 when saved"));
+    size_t msix = 2 + le16_get(blk) + 6 * 9;
+    CHECK(refused(0, msix + 4 + 12, &two, 1, 0, "MSI-X vector 0 has read-only control bits"));
     /* In flight: last_avail far ahead of the used index. */
     uint16_t ahead = le16_get(blk + q0 + 31) + 100;
     CHECK(refused(0, q0 + 29, &ahead, 2, 0, "chains in flight"));
