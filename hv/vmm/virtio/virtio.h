@@ -73,7 +73,9 @@ struct virtio_ops {
 /*
  * Serve one chain: return the bytes written into its buffers, or
  * VIRTIO_CHAIN_RETRY to leave it queued for later, or VIRTIO_CHAIN_KEEP when
- * the device holds on to it and pushes it itself later.
+ * the device holds on to it and pushes it itself later. A device that keeps
+ * chains saves their heads in its own part: the saved ring positions count
+ * them as popped, not yet used (docs/device-model.md, "Held chains").
  */
 #define VIRTIO_CHAIN_RETRY (-1)
 #define VIRTIO_CHAIN_KEEP  (-2)
