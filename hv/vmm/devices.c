@@ -7,20 +7,48 @@
 
 #include "device.h"
 #include "log.h"
+#include "state.h"
 #include "util.h"
 #include "vm.h"
+
+/*
+ * A passed-through function's state lives in the hardware and in the
+ * host's driver; hv-vmm cannot read it back into a file, nor put it into
+ * another function. Without --pci the section is empty.
+ */
+int vfio_save(struct vm *vm, struct state_out *out)
+{
+    const struct vm_config *cfg = vm->cfg;
+    if (!cfg || !cfg->nr_pci)
+        return 0;
+    return state_fail(out,
+                      "the host PCI function %s is passed through to the guest (--pci), and "
+                      "the state of a passed-through device cannot be saved",
+                      cfg->pci[0]);
+}
 
 const struct platform_device platform_devices[] = {
     {.name = "serial8250",
      .init = serial8250_init,
      .reset = serial8250_reset,
-     .destroy = serial8250_destroy},
-    {.name = "rtc", .init = rtc_init},
-    {.name = "i8042", .init = i8042_init, .reset = i8042_reset},
-    {.name = "acpi-pm", .init = pm_init, .reset = pm_reset},
+     .destroy = serial8250_destroy,
+     .save = serial8250_save,
+     .load = serial8250_load},
+    {.name = "rtc", .init = rtc_init, .save = rtc_save, .load = rtc_load},
+    {.name = "i8042",
+     .init = i8042_init,
+     .reset = i8042_reset,
+     .save = i8042_save,
+     .load = i8042_load},
+    {.name = "acpi-pm", .init = pm_init, .reset = pm_reset, .save = pm_save, .load = pm_load},
+    /* The POST ports hold nothing: an empty section. */
     {.name = "legacy-ports", .init = legacy_ports_init},
     /* The --pci functions: reset (FLR) like every device, before guest RAM is wiped. */
-    {.name = "vfio-pci", .init = vfio_init, .reset = vfio_reset, .destroy = vfio_destroy},
+    {.name = "vfio-pci",
+     .init = vfio_init,
+     .reset = vfio_reset,
+     .destroy = vfio_destroy,
+     .save = vfio_save},
 };
 
 const unsigned nr_platform_devices = ARRAY_SIZE(platform_devices);
@@ -42,10 +70,26 @@ static void platform_destroy(struct device *d)
         entry(d)->destroy(d->vm);
 }
 
+static int platform_save(struct device *d, struct state_out *out)
+{
+    return entry(d)->save ? entry(d)->save(d->vm, out) : 0;
+}
+
+static int platform_load(struct device *d, struct state_in *in)
+{
+    if (entry(d)->load)
+        return entry(d)->load(d->vm, in);
+    if (in->len)
+        return state_in_fail(in, "the file holds state for it, but this device keeps none");
+    return 0;
+}
+
 /* Platform devices have no DMA and no threads that touch guest RAM: nothing to quiesce. */
 static const struct device_ops platform_ops = {
     .reset = platform_reset,
     .destroy = platform_destroy,
+    .save = platform_save,
+    .load = platform_load,
 };
 
 int platform_devices_init(struct vm *vm)

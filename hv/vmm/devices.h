@@ -32,20 +32,30 @@ extern const unsigned nr_platform_devices;
 /* Set up each platform device and put it on the VM's device list. 0 or -1 (logged). */
 int platform_devices_init(struct vm *vm);
 
-/* hw/: one file each. */
+/* hw/: one file each. save/load: what each keeps is in docs/device-model.md. */
 int serial8250_init(struct vm *vm);
 void serial8250_reset(struct vm *vm);
 void serial8250_destroy(struct vm *vm);
+int serial8250_save(struct vm *vm, struct state_out *out);
+int serial8250_load(struct vm *vm, struct state_in *in);
 int rtc_init(struct vm *vm);
+int rtc_save(struct vm *vm, struct state_out *out);
+int rtc_load(struct vm *vm, struct state_in *in);
 int i8042_init(struct vm *vm);
 void i8042_reset(struct vm *vm);
+int i8042_save(struct vm *vm, struct state_out *out);
+int i8042_load(struct vm *vm, struct state_in *in);
 int pm_init(struct vm *vm);
 void pm_reset(struct vm *vm);
+int pm_save(struct vm *vm, struct state_out *out);
+int pm_load(struct vm *vm, struct state_in *in);
 int legacy_ports_init(struct vm *vm);
 /* vfio/device.c: the --pci devices (none: nothing to do). */
 int vfio_init(struct vm *vm);
 void vfio_reset(struct vm *vm);
 void vfio_destroy(struct vm *vm);
+/* devices.c: a VM with --pci functions cannot be saved (their state is in the hardware). */
+int vfio_save(struct vm *vm, struct state_out *out);
 
 /* The ACPI power button (hw/pm.c): SIGTERM and the control socket's "stop". */
 void pm_press_power_button(struct vm *vm);

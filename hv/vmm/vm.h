@@ -18,6 +18,7 @@ struct boot_info;
 struct control;
 struct i8042_dev;
 struct pci_bus;
+struct rtc_dev;
 struct vcpu;
 struct vfio_vm;
 struct vm_saved;
@@ -135,6 +136,7 @@ struct vm {
     struct pm_dev *pm;
     struct serial_dev *serial;
     struct i8042_dev *i8042;
+    struct rtc_dev *rtc;
     struct control *control;
     struct vfio_vm *vfio; /* --pci devices; NULL without (vfio/) */
     unsigned nr_reboots;

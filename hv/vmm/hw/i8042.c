@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "devices.h"
+#include "state.h"
 #include "vm.h"
 
 #define I8042_DATA 0x60
@@ -126,6 +127,48 @@ void i8042_reset(struct vm *vm)
     pthread_mutex_lock(&k->lock);
     power_on(k);
     pthread_mutex_unlock(&k->lock);
+}
+
+/*
+ * All the model holds: there is no keyboard or mouse behind it (so no scan
+ * set, LEDs or queue) and it raises no interrupt.
+ */
+int i8042_save(struct vm *vm, struct state_out *out)
+{
+    struct i8042_dev *k = vm->i8042;
+
+    pthread_mutex_lock(&k->lock);
+    state_put_u8(out, k->ctr);
+    state_put_u8(out, k->pending);
+    state_put_u8(out, k->status);
+    state_put_bool(out, k->has_out);
+    state_put_u8(out, k->out);
+    pthread_mutex_unlock(&k->lock);
+    return 0;
+}
+
+int i8042_load(struct vm *vm, struct state_in *in)
+{
+    struct i8042_dev *k = vm->i8042;
+
+    uint8_t ctr = state_get_u8(in), pending = state_get_u8(in), status = state_get_u8(in);
+    bool has_out = state_get_bool(in);
+    uint8_t out = state_get_u8(in);
+    if (!state_in_ok(in))
+        return -1;
+    if (pending && pending != CMD_WRITE_CTR && pending != CMD_WRITE_OUTP)
+        return state_in_fail(in, "the controller waits for the data of command %#x, which has none",
+                             pending);
+    if (status & ~STS_CMD)
+        return state_in_fail(in, "the status register holds %#x", status);
+    pthread_mutex_lock(&k->lock);
+    k->ctr = ctr;
+    k->pending = pending;
+    k->status = status;
+    k->has_out = has_out;
+    k->out = out;
+    pthread_mutex_unlock(&k->lock);
+    return 0;
 }
 
 int i8042_init(struct vm *vm)

@@ -14,6 +14,7 @@
 #include "devices.h"
 #include "log.h"
 #include "pci.h"
+#include "state.h"
 #include "vm.h"
 
 #define PM1_STS 0 /* offsets in the block */
@@ -37,6 +38,7 @@ struct pm_dev {
     uint16_t sts, en, cnt;
     uint8_t cf9;
     bool sci;
+    uint32_t tmr_offset; /* added to the host's count: the timer goes on after a restore */
 };
 
 /* Caller holds the lock. */
@@ -49,13 +51,18 @@ static void update_sci(struct pm_dev *pm)
     }
 }
 
-static uint32_t pm_timer(void)
+static uint32_t ticks(clockid_t clock)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (uint32_t)((uint64_t)ts.tv_sec * PM_TMR_HZ +
                       (uint64_t)ts.tv_nsec * PM_TMR_HZ / 1000000000u);
+}
+
+static uint32_t pm_timer(const struct pm_dev *pm)
+{
+    return ticks(CLOCK_MONOTONIC) + pm->tmr_offset; /* the 32-bit counter wraps */
 }
 
 static void write_cnt(struct pm_dev *pm, uint16_t v)
@@ -76,7 +83,7 @@ static void pm_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool 
     uint8_t regs[PM_IO_LEN];
 
     pthread_mutex_lock(&pm->lock);
-    uint32_t tmr = pm_timer();
+    uint32_t tmr = pm_timer(pm);
     const uint16_t words[3] = {pm->sts, pm->en, pm->cnt};
     for (int i = 0; i < 3; i++) {
         regs[2 * i] = (uint8_t)words[i];
@@ -150,6 +157,74 @@ void pm_reset(struct vm *vm)
     pm->cf9 = 0;
     update_sci(pm);
     pthread_mutex_unlock(&pm->lock);
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The PM timer is saved with the wall-clock time of the save. On load it
+ * goes on from the saved count plus the wall-clock time that passed,
+ * because that is what vm_save.c adds to kvmclock and the TSC: the guest's
+ * clocks all jump by the same amount and agree with each other. (Counting
+ * from the saved value alone would make the PM timer lag the TSC by the
+ * time the VM was saved, which a guest calibrating one against the other
+ * would see as a broken clock.)
+ */
+int pm_save(struct vm *vm, struct state_out *out)
+{
+    struct pm_dev *pm = vm->pm;
+
+    pthread_mutex_lock(&pm->lock);
+    state_put_u16(out, pm->sts);
+    state_put_u16(out, pm->en);
+    state_put_u16(out, pm->cnt);
+    state_put_u8(out, pm->cf9);
+    state_put_u32(out, pm_timer(pm));
+    state_put_u64(out, realtime_ns());
+    pthread_mutex_unlock(&pm->lock);
+    return 0;
+}
+
+int pm_load(struct vm *vm, struct state_in *in)
+{
+    struct pm_dev *pm = vm->pm;
+
+    uint16_t sts = state_get_u16(in), en = state_get_u16(in), cnt = state_get_u16(in);
+    uint8_t cf9 = state_get_u8(in);
+    uint32_t tmr = state_get_u32(in);
+    uint64_t saved_ns = state_get_u64(in);
+    if (!state_in_ok(in))
+        return -1;
+    if (sts & ~STS_W1C)
+        return state_in_fail(in, "PM1 status holds %#x, bits this device has not", sts);
+    if (en & ~EN_MASK)
+        return state_in_fail(in, "PM1 enable holds %#x, bits this device has not", en);
+    if (!(cnt & SCI_EN) || (cnt & SLP_EN))
+        return state_in_fail(in, "PM1 control holds %#x: SCI_EN off or a sleep under way", cnt);
+    if (cf9 & ~0x0e)
+        return state_in_fail(in, "the reset control register holds %#x", cf9);
+
+    uint64_t now = realtime_ns();
+    /* A clock set back since the save: the timer goes on from the saved count. */
+    uint64_t elapsed = now > saved_ns ? now - saved_ns : 0;
+    uint64_t advance =
+        (elapsed / 1000000000u) * PM_TMR_HZ + (elapsed % 1000000000u) * PM_TMR_HZ / 1000000000u;
+    pthread_mutex_lock(&pm->lock);
+    pm->sts = sts;
+    pm->en = en;
+    pm->cnt = cnt;
+    pm->cf9 = cf9;
+    pm->tmr_offset = (uint32_t)(tmr + advance) - ticks(CLOCK_MONOTONIC);
+    /* The SCI's level follows from sts & en; KVM's line state is new: drive it again. */
+    pm->sci = false;
+    update_sci(pm);
+    pthread_mutex_unlock(&pm->lock);
+    return 0;
 }
 
 int pm_init(struct vm *vm)

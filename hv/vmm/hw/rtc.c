@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The MC146818 CMOS RTC at 0x70/0x71: the host's time (UTC) in BCD, 24-hour
+ * The MC146818 CMOS RTC at 0x70/0x71: the host's time (UTC) plus an offset
+ * the guest sets by writing the time registers, in BCD or binary, 24-hour
  * mode, and 128 bytes of CMOS RAM. No alarm or periodic interrupts: Linux
  * only reads the time at boot and from hwclock.
  */
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "devices.h"
+#include "state.h"
 #include "vm.h"
 
 #define RTC_PORT     0x70
@@ -28,12 +30,26 @@
 #define REG_CENTURY  0x32
 #define REG_B_24H    0x02
 #define REG_B_BINARY 0x04
+#define REG_B_SET    0x80 /* the guest is setting the time: the clock is frozen */
+
+/* The guest may run its clock up to 10000 years away from the host's. */
+#define RTC_MAX_OFFSET (10000ll * 366 * 86400)
 
 struct rtc_dev {
     pthread_mutex_t lock;
     uint8_t index;
+    /*
+     * CMOS RAM. The time registers (0-9 and the century) hold what the guest
+     * sees only while REG_B_SET is on; otherwise they are computed.
+     */
     uint8_t cmos[128];
+    int64_t offset; /* guest time - host time, seconds */
 };
+
+static bool is_time_reg(uint8_t reg)
+{
+    return reg <= REG_YEAR || reg == REG_CENTURY;
+}
 
 static uint8_t to_bcd(const struct rtc_dev *r, int v)
 {
@@ -42,29 +58,58 @@ static uint8_t to_bcd(const struct rtc_dev *r, int v)
     return (uint8_t)((v / 10) << 4 | (v % 10));
 }
 
-static uint8_t rtc_reg(struct rtc_dev *r, uint8_t reg)
+static int from_bcd(const struct rtc_dev *r, uint8_t v)
+{
+    if (r->cmos[REG_B] & REG_B_BINARY)
+        return v;
+    return (v >> 4) * 10 + (v & 0x0f);
+}
+
+/* The guest's time into its registers (gmtime_r fails only for absurd offsets, refused on load). */
+static void fill_time(struct rtc_dev *r)
 {
     struct tm tm;
-    time_t now = time(NULL);
+    time_t now = time(NULL) + (time_t)r->offset;
 
-    gmtime_r(&now, &tm);
+    if (!gmtime_r(&now, &tm))
+        memset(&tm, 0, sizeof(tm));
+    r->cmos[REG_SEC] = to_bcd(r, tm.tm_sec);
+    r->cmos[REG_MIN] = to_bcd(r, tm.tm_min);
+    r->cmos[REG_HOUR] = to_bcd(r, tm.tm_hour);
+    r->cmos[REG_WDAY] = to_bcd(r, tm.tm_wday + 1);
+    r->cmos[REG_MDAY] = to_bcd(r, tm.tm_mday);
+    r->cmos[REG_MON] = to_bcd(r, tm.tm_mon + 1);
+    r->cmos[REG_YEAR] = to_bcd(r, tm.tm_year % 100);
+    r->cmos[REG_CENTURY] = to_bcd(r, (tm.tm_year + 1900) / 100);
+}
+
+/* The time registers as the guest wrote them become the new offset (timegm normalises). */
+static void commit_time(struct rtc_dev *r)
+{
+    struct tm tm = {
+        .tm_sec = from_bcd(r, r->cmos[REG_SEC]),
+        .tm_min = from_bcd(r, r->cmos[REG_MIN]),
+        .tm_hour = from_bcd(r, r->cmos[REG_HOUR]),
+        .tm_mday = from_bcd(r, r->cmos[REG_MDAY]),
+        .tm_mon = from_bcd(r, r->cmos[REG_MON]) - 1,
+        .tm_year = from_bcd(r, r->cmos[REG_CENTURY]) * 100 + from_bcd(r, r->cmos[REG_YEAR]) - 1900,
+    };
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return;
+    int64_t off = (int64_t)t - (int64_t)time(NULL);
+    if (off > -RTC_MAX_OFFSET && off < RTC_MAX_OFFSET)
+        r->offset = off;
+}
+
+static uint8_t rtc_reg(struct rtc_dev *r, uint8_t reg)
+{
+    if (is_time_reg(reg)) {
+        if (!(r->cmos[REG_B] & REG_B_SET))
+            fill_time(r);
+        return r->cmos[reg];
+    }
     switch (reg) {
-    case REG_SEC:
-        return to_bcd(r, tm.tm_sec);
-    case REG_MIN:
-        return to_bcd(r, tm.tm_min);
-    case REG_HOUR:
-        return to_bcd(r, tm.tm_hour);
-    case REG_WDAY:
-        return to_bcd(r, tm.tm_wday + 1);
-    case REG_MDAY:
-        return to_bcd(r, tm.tm_mday);
-    case REG_MON:
-        return to_bcd(r, tm.tm_mon + 1);
-    case REG_YEAR:
-        return to_bcd(r, tm.tm_year % 100);
-    case REG_CENTURY:
-        return to_bcd(r, (tm.tm_year + 1900) / 100);
     case REG_A:
         return r->cmos[REG_A] & 0x7f; /* never "update in progress" */
     case REG_C:
@@ -73,6 +118,28 @@ static uint8_t rtc_reg(struct rtc_dev *r, uint8_t reg)
         return 0x80; /* valid RAM and time */
     default:
         return r->cmos[reg];
+    }
+}
+
+static void rtc_write(struct rtc_dev *r, uint8_t reg, uint8_t v)
+{
+    if (is_time_reg(reg)) {
+        /* Outside SET, one field changes and the clock runs on from there. */
+        bool frozen = r->cmos[REG_B] & REG_B_SET;
+        if (!frozen)
+            fill_time(r);
+        r->cmos[reg] = v;
+        if (!frozen)
+            commit_time(r);
+    } else if (reg == REG_B) {
+        bool was = r->cmos[REG_B] & REG_B_SET, now = v & REG_B_SET;
+        if (!was && now)
+            fill_time(r); /* frozen at this second, in the old encoding */
+        if (was && !now)
+            commit_time(r);
+        r->cmos[REG_B] = v;
+    } else if (reg != REG_C && reg != REG_D) {
+        r->cmos[reg] = v;
     }
 }
 
@@ -92,13 +159,50 @@ static void rtc_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool
         else
             data[0] = 0xff;
     } else if (is_write) {
-        /* Time writes are dropped (the guest cannot move the host's clock). */
-        if (r->index >= REG_A && r->index != REG_C && r->index != REG_D)
-            r->cmos[r->index] = data[0];
+        rtc_write(r, r->index, data[0]); /* the host's clock is never moved */
     } else {
         data[0] = rtc_reg(r, r->index);
     }
     pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * The offset, not the time: a restored guest reads the host's time now plus
+ * the offset it had set, never the time it was saved at.
+ */
+int rtc_save(struct vm *vm, struct state_out *out)
+{
+    struct rtc_dev *r = vm->rtc;
+
+    pthread_mutex_lock(&r->lock);
+    state_put_u8(out, r->index);
+    state_put_bytes(out, r->cmos, sizeof(r->cmos));
+    state_put_u64(out, (uint64_t)r->offset);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+int rtc_load(struct vm *vm, struct state_in *in)
+{
+    struct rtc_dev *r = vm->rtc;
+    uint8_t cmos[128];
+
+    uint8_t index = state_get_u8(in);
+    state_get_bytes(in, cmos, sizeof(cmos));
+    int64_t offset = (int64_t)state_get_u64(in);
+    if (!state_in_ok(in))
+        return -1;
+    if (index > 0x7f)
+        return state_in_fail(in, "the CMOS index is %u, past the 128 bytes", index);
+    if (offset <= -RTC_MAX_OFFSET || offset >= RTC_MAX_OFFSET)
+        return state_in_fail(in, "the guest's clock is %lld s away from the host's: too far",
+                             (long long)offset);
+    pthread_mutex_lock(&r->lock);
+    r->index = index;
+    memcpy(r->cmos, cmos, sizeof(cmos));
+    r->offset = offset;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
 }
 
 int rtc_init(struct vm *vm)
@@ -109,6 +213,7 @@ int rtc_init(struct vm *vm)
     pthread_mutex_init(&r->lock, NULL);
     r->cmos[REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
     r->cmos[REG_B] = REG_B_24H;
+    vm->rtc = r;
     /* Lives as long as the process: vCPUs may still touch it while exiting. */
     return io_bus_register(&vm->pio, RTC_PORT, 2, rtc_io, r);
 }

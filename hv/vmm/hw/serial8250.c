@@ -17,6 +17,7 @@
 #include "devices.h"
 #include "log.h"
 #include "logfile.h"
+#include "state.h"
 #include "util.h"
 #include "vm.h"
 
@@ -266,7 +267,9 @@ static int open_console(struct serial_dev *s, const char *spec)
         return 0;
     }
     if (strncmp(spec, "file:", 5) == 0 && spec[5]) {
-        s->out_fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        /* A restored VM goes on with the log the saved one wrote: appended, not truncated. */
+        int mode = s->vm->cfg->restore ? O_APPEND : O_TRUNC;
+        s->out_fd = open(spec + 5, O_WRONLY | O_CREAT | mode | O_CLOEXEC, 0640);
         if (s->out_fd < 0) {
             log_err("cannot open the console file %s: %s", spec + 5, strerror(errno));
             return -errno;
@@ -321,6 +324,72 @@ void serial8250_reset(struct vm *vm)
     pthread_cond_signal(&s->rx_space);
     update_irq(s);
     pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Output needs nothing here: each byte the guest writes reaches out_fd at
+ * once (logfile_write, no buffer), so none is pending at a save.
+ */
+int serial8250_save(struct vm *vm, struct state_out *out)
+{
+    struct serial_dev *s = vm->serial;
+
+    pthread_mutex_lock(&s->lock);
+    state_put_u8(out, s->ier);
+    state_put_u8(out, s->lcr);
+    state_put_u8(out, s->mcr);
+    state_put_u8(out, s->scr);
+    state_put_u8(out, s->fcr);
+    state_put_u8(out, s->dll);
+    state_put_u8(out, s->dlm);
+    state_put_bool(out, s->thr_pending);
+    state_put_u16(out, (uint16_t)s->rx_len);
+    for (unsigned i = 0; i < s->rx_len; i++)
+        state_put_u8(out, s->rx[(s->rx_head + i) % RX_SIZE]);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+int serial8250_load(struct vm *vm, struct state_in *in)
+{
+    struct serial_dev *s = vm->serial;
+    uint8_t r[7], rx[RX_SIZE];
+
+    state_get_bytes(in, r, sizeof(r));
+    bool thr_pending = state_get_bool(in);
+    unsigned n = state_get_u16(in);
+    if (state_in_ok(in) && n > RX_SIZE)
+        return state_in_fail(in, "the receive buffer holds %u bytes, more than its %u", n, RX_SIZE);
+    state_get_bytes(in, rx, n);
+    if (state_in_ok(in) && (r[0] & ~0x0f))
+        return state_in_fail(in, "the interrupt enable register holds %#x", r[0]);
+    if (state_in_ok(in) && (r[2] & ~0x1f))
+        return state_in_fail(in, "the modem control register holds %#x", r[2]);
+    if (state_in_ok(in) && (r[4] & ~(FCR_FIFO | 0xc0)))
+        return state_in_fail(in, "the FIFO control register holds %#x", r[4]);
+    if (!state_in_ok(in))
+        return -1;
+
+    pthread_mutex_lock(&s->lock);
+    s->ier = r[0], s->lcr = r[1], s->mcr = r[2], s->scr = r[3], s->fcr = r[4];
+    s->dll = r[5], s->dlm = r[6];
+    s->thr_pending = thr_pending;
+    /* What the input thread read before the load comes after the saved bytes, as room allows. */
+    unsigned keep = MIN(s->rx_len, RX_SIZE - n);
+    for (unsigned i = 0; i < keep; i++)
+        rx[n + i] = s->rx[(s->rx_head + i) % RX_SIZE];
+    memcpy(s->rx, rx, n + keep);
+    s->rx_head = 0;
+    s->rx_len = n + keep;
+    /*
+     * The line's level follows from the registers (iir). The in-kernel
+     * PIC/IOAPIC came back with the pin as it was, but KVM's per-source line
+     * state is new: raise the line again if it was up.
+     */
+    s->irq_level = false;
+    update_irq(s);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
 }
 
 void serial8250_destroy(struct vm *vm)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../state.h"
 #include "../vm.h"
 #include "gpu.h"
 #include "log.h"
@@ -50,10 +51,32 @@ static void gpu_config_write(struct virtio_dev *vd, uint32_t off, const uint8_t 
     le32_put(vd->config, events);
 }
 
+/* After the transport's part: the pending config events, then the 2D state (gpu_cmd.c). */
+static int gpu_save(struct virtio_dev *vd, struct state_out *out)
+{
+    struct virtio_gpu *d = vd->priv;
+    state_put_u32(out, le32_get(vd->config));
+    return gpu_state_save(&d->g, out);
+}
+
+static int gpu_load(struct virtio_dev *vd, struct state_in *in)
+{
+    struct virtio_gpu *d = vd->priv;
+    uint32_t events = state_get_u32(in);
+    if (state_in_ok(in) && (events & ~(uint32_t)VIRTIO_GPU_EVENT_DISPLAY))
+        return state_in_fail(in, "the pending display events are %#x", events);
+    if (!state_in_ok(in) || gpu_state_load(&d->g, in) < 0)
+        return -1;
+    le32_put(vd->config, events);
+    return 0;
+}
+
 static const struct virtio_ops gpu_ops = {
     .queue_notify = gpu_notify,
     .reset = gpu_reset,
     .config_write = gpu_config_write,
+    .save = gpu_save,
+    .load = gpu_load,
 };
 
 int virtio_gpu_create(struct vm *vm, uint32_t width, uint32_t height, const struct gpu_sink *sink)

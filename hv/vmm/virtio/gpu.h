@@ -68,6 +68,17 @@ void gpu_state_reset(struct gpu_state *g);
  */
 uint32_t gpu_process(struct gpu_state *g, const struct iovec *iov, unsigned nr_out, unsigned nr_in);
 
+struct state_in;
+struct state_out;
+/*
+ * The resources (pixels, backing as guest-physical entries), the scanout and
+ * the cursor (state.h). load replaces everything, checks every value against
+ * the limits above and guest RAM, and hands the scanout to the sink again.
+ * 0, or -1 after state_fail() / state_in_fail() (then the state is reset).
+ */
+int gpu_state_save(struct gpu_state *g, struct state_out *out);
+int gpu_state_load(struct gpu_state *g, struct state_in *in);
+
 struct vm;
 /* The device (gpu.c); sink may be NULL. 0 or -errno. */
 int virtio_gpu_create(struct vm *vm, uint32_t width, uint32_t height, const struct gpu_sink *sink);

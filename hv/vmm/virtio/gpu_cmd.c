@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../state.h"
 #include "gpu.h"
 #include "log.h"
 #include "queue.h"
@@ -555,4 +556,164 @@ uint32_t gpu_process(struct gpu_state *g, const struct iovec *iov, unsigned nr_o
         resp.hdr.ring_idx = hdr.ring_idx;
     }
     return (uint32_t)iov_from_buf(iov + nr_out, nr_in, 0, &resp, len);
+}
+
+/* ---- save and restore (docs/device-model.md) ---- */
+
+/* The guest-physical address of a backing entry (attach_backing checked it is in RAM). */
+static uint64_t backing_gpa(const struct gpu_state *g, const struct iovec *v)
+{
+    uintptr_t p = (uintptr_t)v->iov_base;
+    for (unsigned i = 0; i < g->mem->nr_regions; i++) {
+        const struct mem_region *m = &g->mem->regions[i];
+        uintptr_t b = (uintptr_t)m->hva;
+        if (p >= b && p - b < m->size)
+            return m->gpa + (p - b);
+    }
+    return UINT64_MAX; /* cannot happen; refused on load */
+}
+
+/*
+ * Each resource with its pixels (a 2D resource's content may exist only
+ * here, once its backing is detached) and its backing as guest-physical
+ * entries; the scanout's resource and rectangle; the cursor position.
+ */
+int gpu_state_save(struct gpu_state *g, struct state_out *out)
+{
+    state_put_u32(out, g->nr_resources);
+    for (struct gpu_resource *r = g->resources; r; r = r->next) {
+        state_put_u32(out, r->id);
+        state_put_u32(out, r->format);
+        state_put_u32(out, r->width);
+        state_put_u32(out, r->height);
+        state_put_u32(out, r->nr_backing);
+        for (unsigned i = 0; i < r->nr_backing; i++) {
+            state_put_u64(out, backing_gpa(g, &r->backing[i]));
+            state_put_u32(out, (uint32_t)r->backing[i].iov_len);
+        }
+        state_put_bytes(out, r->data, r->bytes);
+    }
+    state_put_u32(out, g->scanout_res);
+    state_put_u32(out, g->sx);
+    state_put_u32(out, g->sy);
+    state_put_u32(out, g->sw);
+    state_put_u32(out, g->sh);
+    state_put_u32(out, g->cursor_x);
+    state_put_u32(out, g->cursor_y);
+    return out->failed ? -1 : 0;
+}
+
+/* One resource, appended at *tail: checked as create_2d and attach_backing check. */
+static int load_resource(struct gpu_state *g, struct state_in *in, struct gpu_resource ***tail)
+{
+    uint8_t pos[3];
+    uint32_t id = state_get_u32(in), format = state_get_u32(in);
+    uint32_t width = state_get_u32(in), height = state_get_u32(in), nr = state_get_u32(in);
+    if (!state_in_ok(in))
+        return -1;
+    if (!id || find(g, id))
+        return state_in_fail(in, "a resource has the id %u, which is 0 or taken", id);
+    if (!format_layout(format, pos))
+        return state_in_fail(in, "resource %u has format %u, which this device does not know", id,
+                             format);
+    if (!width || !height || width > GPU_MAX_DIM || height > GPU_MAX_DIM)
+        return state_in_fail(in, "resource %u is %ux%u, outside 1..%u", id, width, height,
+                             GPU_MAX_DIM);
+    if (nr > GPU_MAX_ENTRIES)
+        return state_in_fail(in, "resource %u has %u backing entries, more than %u", id, nr,
+                             GPU_MAX_ENTRIES);
+    uint64_t bytes = (uint64_t)width * height * BPP;
+    /* Before allocating: a short section must not make us allocate what it claims. */
+    if ((uint64_t)nr * 12 + bytes > in->len - in->pos)
+        return state_in_fail(in, "the section ends inside resource %u", id);
+    if (!charge(g, bytes))
+        return state_in_fail(in, "resource %u passes the GPU memory cap of %u MiB", id,
+                             GPU_MAX_HOST_BYTES >> 20);
+    struct gpu_resource *r = calloc(1, sizeof(*r));
+    uint8_t *data = r ? malloc(bytes) : NULL;
+    if (!data) {
+        free(r);
+        g->host_bytes -= bytes;
+        return state_in_fail(in, "out of memory for resource %u", id);
+    }
+    *r = (struct gpu_resource){
+        .id = id, .format = format, .width = width, .height = height, .data = data, .bytes = bytes};
+    **tail = r; /* from here free_resource() undoes it all */
+    *tail = &r->next;
+    g->nr_resources++;
+
+    if (nr) {
+        if (!charge(g, backing_bytes(nr)))
+            return state_in_fail(in, "the backing of resource %u passes the GPU memory cap", id);
+        r->backing = calloc(nr, sizeof(*r->backing));
+        if (!r->backing) {
+            g->host_bytes -= backing_bytes(nr);
+            return state_in_fail(in, "out of memory for resource %u", id);
+        }
+        r->nr_backing = nr;
+    }
+    for (uint32_t i = 0; i < nr; i++) {
+        uint64_t gpa = state_get_u64(in);
+        uint32_t len = state_get_u32(in);
+        void *p = guest_mem_ptr(g->mem, gpa, len);
+        if (!state_in_ok(in))
+            return -1;
+        if (!p)
+            return state_in_fail(in,
+                                 "backing entry %u of resource %u (%u bytes at %#llx) is "
+                                 "outside guest RAM",
+                                 i, id, len, (unsigned long long)gpa);
+        r->backing[i] = (struct iovec){p, len};
+        r->backing_len += len;
+    }
+    if (nr && r->backing_len < bytes)
+        return state_in_fail(in, "the backing of resource %u is shorter than its pixels", id);
+    state_get_bytes(in, data, bytes);
+    return state_in_ok(in) ? 0 : -1;
+}
+
+int gpu_state_load(struct gpu_state *g, struct state_in *in)
+{
+    gpu_state_reset(g);
+    uint32_t n = state_get_u32(in);
+    if (state_in_ok(in) && n > GPU_MAX_RESOURCES)
+        state_in_fail(in, "%u resources, more than %u", n, GPU_MAX_RESOURCES);
+    struct gpu_resource **tail = &g->resources;
+    for (uint32_t i = 0; i < n && state_in_ok(in); i++)
+        load_resource(g, in, &tail);
+    uint32_t res = state_get_u32(in);
+    struct virtio_gpu_rect rect; /* one read after the other: not in an initialiser list */
+    rect.x = state_get_u32(in);
+    rect.y = state_get_u32(in);
+    rect.width = state_get_u32(in);
+    rect.height = state_get_u32(in);
+    g->cursor_x = state_get_u32(in);
+    g->cursor_y = state_get_u32(in);
+    struct gpu_resource *r = res ? find(g, res) : NULL;
+    if (state_in_ok(in) && res && !r)
+        state_in_fail(in, "the scanout shows resource %u, which does not exist", res);
+    if (state_in_ok(in) && r &&
+        (!rect.width || !rect.height || rect.width > GPU_MAX_SCANOUT ||
+         rect.height > GPU_MAX_SCANOUT || !rect_inside(&rect, r->width, r->height)))
+        state_in_fail(in, "the scanout rectangle %ux%u+%u+%u does not fit resource %u", rect.width,
+                      rect.height, rect.x, rect.y, res);
+    if (state_in_ok(in) && r) {
+        int err = new_surface(g, rect.width, rect.height);
+        if (err < 0)
+            state_in_fail(in, "cannot make a %ux%u scanout: %s", rect.width, rect.height,
+                          strerror(-err));
+    }
+    if (!state_in_ok(in)) {
+        gpu_state_reset(g);
+        return -1;
+    }
+    if (!r)
+        return 0; /* no scanout: hv-switch gets a surface when the guest sets one */
+    g->scanout_res = res;
+    g->sx = rect.x, g->sy = rect.y, g->sw = rect.width, g->sh = rect.height;
+    /* The picture at once: hv-switch gets the surface as after a SET_SCANOUT. */
+    scanout_copy(g, r, 0, 0, g->sw, g->sh);
+    if (g->sink.scanout)
+        g->sink.scanout(g->sink.ctx, g->scanout_fd, g->sw, g->sh, g->sw * BPP);
+    return 0;
 }
