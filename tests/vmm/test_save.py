@@ -161,7 +161,7 @@ def _corrupt_copy(lt, src, dst, how):
     elif how.startswith("flip:"):
         off = size - 3000 if how == "flip:ram" else 20  # the last page, or the header's RAM size
         old = int(lt.check(f"od -An -tu1 -j {off} -N1 {dst}").stdout)
-        lt.check(f"printf '\\\\{(old ^ 0x20):03o}' | dd of={dst} bs=1 seek={off} conv=notrunc "
+        lt.check(f"printf '\\{(old ^ 0x20):03o}' | dd of={dst} bs=1 seek={off} conv=notrunc "
                  f"2>/dev/null")
         assert int(lt.check(f"od -An -tu1 -j {off} -N1 {dst}").stdout) == old ^ 0x20
 
