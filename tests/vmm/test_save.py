@@ -189,3 +189,53 @@ def test_bad_save_file_is_refused_and_nothing_starts(sv, how, cmd, message):
     assert f"cannot restore from {bad}" in run.stderr, run
     assert message in run.stderr, run
     assert "hv-guest" not in run.console and "Linux" not in run.console, run
+
+
+# A TCP stream to the laptop, the disk and the console all busy while the VM is saved.
+BUSY_SH = f"""\
+ip link set eth0 up && ip addr add {{guest_ip}}/24 dev eth0
+( i=0; while :; do
+    i=$((i + 1)); echo "tcp $i"; echo "hv-guest: sent $i" > /dev/console; sleep 0.2
+  done ) | nc {{host_ip}} 5003 &
+( while :; do dd if=/dev/urandom of=/dev/vda bs=64k count=16 seek=100 conv=fsync 2>/dev/null
+  done ) &
+i=0
+while :; do i=$((i + 1)); echo "hv-guest: count $i $(date +%s)"; sleep 0.3; done
+"""
+
+
+def test_tcp_stream_disk_and_console_carry_on_across_a_save(sv):
+    from test_virtio import GUEST_IP, HOST_IP, TAP
+    if sv.run("test -c /dev/vhost-net").rc != 0:
+        pytest.skip("no /dev/vhost-net in the laptop")
+    sv.check(f"rm -f {DISK} {W}/busy.hvsave {W}/tcp.out; truncate -s 16M {DISK}")
+    sv.check(f"setsid socat -u TCP-LISTEN:5003,reuseaddr OPEN:{W}/tcp.out,creat,append "
+             f"</dev/null >/dev/null 2>&1 & echo $! > {W}/tcp.pid")
+    rd = initrd(sv, "busy", BUSY_SH.format(guest_ip=GUEST_IP, host_ip=HOST_IP))
+    extra = (f"--control {W}/save.sock --cpus 2 --disk {DISK},format=raw --net tap={TAP} "
+             f"--vsock 42")
+    vm = Background(sv, vm_args(rd, extra), "busy-a")
+    try:
+        vm.wait("hv-guest: sent 10")
+        assert save(sv, f"{W}/busy.hvsave").rc == 0, vm.run_now()
+        run = vm.finish(timeout=60)
+        assert run.rc == 6, run
+        sent = [int(m) for m in re.findall(r"hv-guest: sent (\d+)", run.console)]
+        vm = Background(sv, vm_args(rd, extra) + f" --restore {W}/busy.hvsave", "busy-b")
+        target = sent[-1] + 15
+        vm.wait(f"hv-guest: sent {target}")
+        # The laptop's end of the same connection got every line, in order, with no gap.
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            got = [int(x) for x in re.findall(r"^tcp (\d+)$",
+                                              sv.run(f"cat {W}/tcp.out").stdout, re.M)]
+            if got and got[-1] >= target:
+                break
+            time.sleep(1)
+        assert got[:target] == list(range(1, target + 1)), got[-20:]
+        run2 = vm.run_now()
+        assert "needs a reset" not in run2.stderr, run2
+        assert "I/O error" not in run2.console and "Linux version" not in run2.console, run2
+    finally:
+        vm.kill()
+        sv.run(f"kill $(cat {W}/tcp.pid) 2>/dev/null")
