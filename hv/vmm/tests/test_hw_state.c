@@ -5,10 +5,13 @@
  * ports of a freshly created VM; the RTC and PM timer run on after a load;
  * corrupted sections are refused with a sentence; --pci refuses the save.
  */
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "device.h"
@@ -332,6 +335,32 @@ static void test_empty_and_vfio(void)
     state_out_free(&out);
 }
 
+/* A restored VM appends to its console file: what the saved guest wrote stays. */
+static void test_console_appends(void)
+{
+    char path[] = "/tmp/test_hw_state-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    char spec[64];
+    snprintf(spec, sizeof(spec), "file:%s", path);
+    struct vm_config c = cfg;
+    c.console = spec;
+    struct vm a, b;
+    make_vm(&a, &c);
+    out8(&a, 0x3f8, 'a');
+    serial8250_destroy(&a);
+    c.restore = "/dev/null";
+    make_vm(&b, &c);
+    out8(&b, 0x3f8, 'b');
+    serial8250_destroy(&b);
+    char buf[8] = {0};
+    fd = open(path, O_RDONLY);
+    CHECK(read(fd, buf, sizeof(buf)) == 2 && strcmp(buf, "ab") == 0);
+    close(fd);
+    unlink(path);
+}
+
 int main(void)
 {
     hv_log_init("test");
@@ -341,5 +370,6 @@ int main(void)
     test_i8042();
     test_pm();
     test_empty_and_vfio();
+    test_console_appends();
     CHECK_DONE();
 }
