@@ -12,6 +12,7 @@
 #include "irq.h"
 #include "le.h"
 #include "log.h"
+#include "state.h"
 #include "util.h"
 
 #define PCI_CAP_ID_MSIX 0x11
@@ -241,4 +242,68 @@ void msix_bar_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bo
         memset(data, 0, len);
     }
     pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- save / restore ---- */
+
+int msix_save(struct msix *m, struct state_out *out)
+{
+    pthread_mutex_lock(&m->lock);
+    state_put_u16(out, (uint16_t)m->nr);
+    state_put_bool(out, m->enabled);
+    state_put_bool(out, m->fmask);
+    for (unsigned i = 0; i < m->nr; i++)
+        state_put_bytes(out, m->v[i].entry, sizeof(m->v[i].entry));
+    for (unsigned i = 0; i < m->nr; i += 8) {
+        uint8_t byte = 0;
+        for (unsigned b = 0; b < 8 && i + b < m->nr; b++)
+            if (pending(&m->v[i + b]))
+                byte |= (uint8_t)(1u << b);
+        state_put_u8(out, byte);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return out->failed ? -1 : 0;
+}
+
+int msix_load(struct msix *m, struct state_in *in)
+{
+    uint8_t entry[MSIX_MAX_VECTORS][16], pba[MSIX_MAX_VECTORS / 8] = {0};
+
+    unsigned nr = state_get_u16(in);
+    bool enabled = state_get_bool(in), fmask = state_get_bool(in);
+    if (!state_in_ok(in))
+        return -1;
+    if (nr != m->nr)
+        return state_in_fail(in, "%u MSI-X vectors saved, the device has %u", nr, m->nr);
+    for (unsigned i = 0; i < nr; i++)
+        state_get_bytes(in, entry[i], 16);
+    state_get_bytes(in, pba, (nr + 7) / 8);
+    if (!state_in_ok(in))
+        return -1;
+    if (enabled != msix_enabled(m) || fmask != m->fmask)
+        return state_in_fail(in, "the MSI-X enable and mask bits disagree with PCI config space");
+    for (unsigned i = 0; i < nr; i++) {
+        if ((entry[i][12] & ~VEC_MASKED) || entry[i][13] || entry[i][14] || entry[i][15])
+            return state_in_fail(in, "MSI-X vector %u has read-only control bits set", i);
+        bool live = enabled && !fmask && !(entry[i][12] & VEC_MASKED);
+        if (live && (pba[i / 8] >> (i % 8) & 1))
+            return state_in_fail(in, "MSI-X vector %u is saved both unmasked and pending", i);
+    }
+    if (nr % 8 && pba[nr / 8] >> (nr % 8))
+        return state_in_fail(in, "MSI-X pending bits set past the table's %u vectors", nr);
+
+    pthread_mutex_lock(&m->lock);
+    for (unsigned i = 0; i < nr; i++) {
+        struct msix_vector *v = &m->v[i];
+        uint64_t one = 1, n;
+        memcpy(v->entry, entry[i], 16);
+        if (read(v->efd, &n, sizeof(n)) < 0)
+            n = 0;
+        /* Pending: left readable, so KVM injects it when the irqfd is attached. */
+        if ((pba[i / 8] >> (i % 8) & 1) && write(v->efd, &one, sizeof(one)) < 0)
+            msix_error(m, "pending bit", -errno);
+        refresh(m, i);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return 0;
 }

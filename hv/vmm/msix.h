@@ -24,6 +24,8 @@
 #define MSIX_PBA_OFF     0x800
 
 struct irq_router;
+struct state_in;
+struct state_out;
 
 struct msix_vector {
     uint8_t entry[16]; /* addr lo, addr hi, data, vector control */
@@ -69,6 +71,17 @@ bool msix_enabled(struct msix *m);
 bool msix_notify(struct msix *m, unsigned vec);
 /* The eventfd of vector vec (for vhost's call fd), -1 if out of range. */
 int msix_vector_fd(struct msix *m, unsigned vec);
+
+/*
+ * The table, the pending bits and the enable / function-mask bits (state.h).
+ * Load runs after pci_device_load() (enable and function mask come from
+ * config space; the saved ones must agree), rewrites the table, re-routes
+ * each live vector's irqfd and signals the eventfd of each pending vector so
+ * that it is delivered once the guest unmasks it. Returns 0, or -1 after
+ * state_fail() / state_in_fail().
+ */
+int msix_save(struct msix *m, struct state_out *out);
+int msix_load(struct msix *m, struct state_in *in);
 
 /* The BAR handler (table and PBA). */
 void msix_bar_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write);

@@ -8,12 +8,14 @@
 #include "pci.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "le.h"
 #include "log.h"
 #include "mem.h"
+#include "state.h"
 #include "util.h"
 
 #define PCI_IO_BASE  0xC000
@@ -402,4 +404,99 @@ void pci_device_reset(struct pci_device *dev)
     if (dev->config_written)
         dev->config_written(dev, 0, 0x40);
     pthread_mutex_unlock(&dev->cfg_lock);
+}
+
+/* ---- save / restore ---- */
+
+/* One past the last config byte the guest may change: what a save must keep. */
+static uint32_t writable_len(const struct pci_device *dev)
+{
+    uint32_t n = PCI_CFG_SIZE;
+    while (n > 0 && !dev->wmask[n - 1])
+        n--;
+    return n;
+}
+
+int pci_device_save(struct pci_device *dev, struct state_out *out)
+{
+    pthread_mutex_lock(&dev->cfg_lock);
+    uint32_t n = writable_len(dev);
+    state_put_u16(out, (uint16_t)n);
+    state_put_bytes(out, dev->cfg, n);
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        state_put_bool(out, dev->bar_mapped[i]);
+        state_put_u64(out, dev->bar_mapped[i] ? dev->bar_addr[i] : 0);
+    }
+    pthread_mutex_unlock(&dev->cfg_lock);
+    return out->failed ? -1 : 0;
+}
+
+int pci_device_load(struct pci_device *dev, struct state_in *in)
+{
+    uint8_t cfg[PCI_CFG_SIZE];
+    bool mapped[PCI_NR_BARS];
+    uint64_t addr[PCI_NR_BARS];
+
+    if (!dev->cfg_poweron)
+        return state_in_fail(in, "%s is not on the PCI bus", dev->name);
+    uint32_t n = state_get_u16(in);
+    if (n > PCI_CFG_SIZE)
+        return state_in_fail(in, "%u bytes of PCI config space saved, at most %u", n, PCI_CFG_SIZE);
+    memcpy(cfg, dev->cfg_poweron, PCI_CFG_SIZE);
+    state_get_bytes(in, cfg, n);
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        mapped[i] = state_get_bool(in);
+        addr[i] = state_get_u64(in);
+    }
+    if (!state_in_ok(in))
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((cfg[i] ^ dev->cfg_poweron[i]) & ~dev->wmask[i])
+            return state_in_fail(in,
+                                 "PCI config byte 0x%x is 0x%02x, but only bits 0x%02x of it "
+                                 "may differ from 0x%02x",
+                                 i, cfg[i], dev->wmask[i], dev->cfg_poweron[i]);
+    }
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        const struct pci_bar_def *d = &dev->bar_def[i];
+        if (mapped[i] &&
+            (!d->size || addr[i] == 0 || addr[i] & (d->size - 1) || addr[i] + d->size < addr[i]))
+            return state_in_fail(in, "PCI BAR %u is saved mapped at 0x%llx, which it cannot be", i,
+                                 (unsigned long long)addr[i]);
+    }
+
+    /*
+     * No other function is in the way: a function not loaded yet decodes
+     * nothing (command register 0 at power-on), and the loaded ones are where
+     * they were when the save, which had no overlap, was made.
+     */
+    pthread_mutex_lock(&dev->cfg_lock);
+    memcpy(dev->cfg, cfg, PCI_CFG_SIZE);
+    /* From scratch: one pass must also place BARs the guest swapped among themselves. */
+    for (unsigned i = 0; i < PCI_NR_BARS; i++) {
+        if (dev->bar_mapped[i])
+            io_bus_unregister(dev->bar_def[i].is_io ? dev->bus->pio : dev->bus->mmio,
+                              dev->bar_addr[i]);
+        dev->bar_mapped[i] = false;
+    }
+    update_bars(dev);
+    if (dev->config_written) {
+        dev->loading = true;
+        dev->config_written(dev, 0, PCI_CFG_SIZE);
+        dev->loading = false;
+    }
+    int ret = 0;
+    for (unsigned i = 0; i < PCI_NR_BARS && ret == 0; i++) {
+        if (dev->bar_mapped[i] == mapped[i] && (!mapped[i] || dev->bar_addr[i] == addr[i]))
+            continue;
+        char was[32] = "unmapped", now[32] = "unmapped";
+        if (mapped[i])
+            snprintf(was, sizeof(was), "at 0x%llx", (unsigned long long)addr[i]);
+        if (dev->bar_mapped[i])
+            snprintf(now, sizeof(now), "at 0x%llx", (unsigned long long)dev->bar_addr[i]);
+        ret = state_in_fail(
+            in, "PCI BAR %u was %s when saved, its restored config space puts it %s", i, was, now);
+    }
+    pthread_mutex_unlock(&dev->cfg_lock);
+    return ret;
 }

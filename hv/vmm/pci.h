@@ -61,7 +61,16 @@ struct pci_device {
     struct pci_bus *bus;
     pthread_mutex_t cfg_lock;
     uint8_t *cfg_poweron; /* cfg as registered: what a reset puts back */
+    /*
+     * True while pci_device_load() calls config_written: the bytes come from
+     * a save file, not from a guest access, so a hook must not act on them
+     * as it would on a guest write (virtio's PCI_CFG window).
+     */
+    bool loading;
 };
+
+struct state_in;
+struct state_out;
 
 /*
  * Append a capability to the device's list (before pci_register). body is
@@ -96,5 +105,17 @@ int pci_register(struct pci_bus *bus, struct pci_device *dev);
  * device's config_written hook told. Not with the device's own locks held.
  */
 void pci_device_reset(struct pci_device *dev);
+
+/*
+ * The function's guest-visible config space (state.h): the bytes up to the
+ * last one the guest may write, and where each BAR is mapped. Load (vCPUs
+ * stopped, before they ever run) refuses a byte whose read-only bits differ
+ * from power-on, remaps the BARs as a guest write would, tells the
+ * config_written hook about all of config space (with dev->loading set) and
+ * checks the BARs ended up where they were. Not with the device's own locks
+ * held. Returns 0, or -1 after state_fail() / state_in_fail().
+ */
+int pci_device_save(struct pci_device *dev, struct state_out *out);
+int pci_device_load(struct pci_device *dev, struct state_in *in);
 
 #endif

@@ -17,6 +17,7 @@
 #include "../devices.h"
 #include "../vm.h"
 #include "log.h"
+#include "state.h"
 #include "util.h"
 #include "virtio.h"
 
@@ -31,6 +32,7 @@ struct balloon {
     struct virtio_dev vd;
     bool logged_bad_pfn;
     bool stats_held; /* the driver's stats buffer, kept until we want fresh stats */
+    uint16_t stats_head;
 };
 
 static struct balloon *the_balloon; /* one per VM, one VM per process */
@@ -89,11 +91,11 @@ static int64_t report_chain(struct virtio_dev *vd, struct vq_chain *c, void *arg
 static int64_t stats_chain(struct virtio_dev *vd, struct vq_chain *c, void *arg)
 {
     (void)vd;
-    (void)c;
     struct balloon *b = arg;
     if (b->stats_held)
         return 0; /* a second buffer: give it straight back */
     b->stats_held = true;
+    b->stats_head = c->head;
     return VIRTIO_CHAIN_KEEP; /* keep it: returning it is how we would ask for fresh stats */
 }
 
@@ -117,8 +119,43 @@ static void bal_config_write(struct virtio_dev *vd, uint32_t off, const uint8_t 
         memcpy(vd->config + off, data, len);
 }
 
+/*
+ * The target (num_pages) and the guest's actual are the device config the
+ * transport keeps. Ours: the held stats buffer, by its head. Its chain is
+ * not fetched again on load: we only ever give it back, by that head.
+ */
+static int bal_save(struct virtio_dev *vd, struct state_out *out)
+{
+    struct balloon *b = vd->priv;
+    state_put_bool(out, b->stats_held);
+    state_put_u16(out, b->stats_held ? b->stats_head : 0);
+    return 0;
+}
+
+static int bal_load(struct virtio_dev *vd, struct state_in *in)
+{
+    struct balloon *b = vd->priv;
+    bool held = state_get_bool(in);
+    uint16_t head = state_get_u16(in);
+    if (!state_in_ok(in))
+        return -1;
+    struct virtio_queue *q = &vd->queues[BAL_STATS];
+    uint16_t in_flight = (uint16_t)(q->vq.last_avail - q->vq.used_idx);
+    if (in_flight != (held ? 1 : 0))
+        return state_in_fail(in, "the stats queue has %u buffers in flight, the balloon holds %u",
+                             in_flight, held ? 1 : 0);
+    if (held && head >= q->vq.size)
+        return state_in_fail(in, "the held stats buffer %u is past the queue's %u entries", head,
+                             q->vq.size);
+    b->stats_held = held;
+    b->stats_head = held ? head : 0;
+    return 0;
+}
+
 static const struct virtio_ops bal_ops = {
     .queue_notify = bal_notify,
+    .save = bal_save,
+    .load = bal_load,
     .reset = bal_reset,
     .config_write = bal_config_write,
 };

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "../devices.h"
 #include "../vm.h"
 #include "log.h"
+#include "state.h"
 #include "util.h"
 #include "virtio.h"
 
@@ -213,8 +215,42 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
     virtio_serve_queue(vd, q, blk_chain, vd->priv);
 }
 
+static void blk_fill_config(struct blk *b);
+
+/*
+ * Requests are served whole on the device thread under qlock, and save runs
+ * with qlock held after the thread was joined: none is in flight, every one
+ * the guest saw completed has reached the image. Flush makes them durable,
+ * so that the saved VM and its disk agree even if the host crashes next.
+ */
+static int blk_save(struct virtio_dev *vd, struct state_out *out)
+{
+    struct blk *b = vd->priv;
+    int ret = b->disk.readonly ? 0 : bdev_flush(b->disk.bdev);
+    if (ret < 0)
+        return state_fail(out, "cannot flush the disk image: %s", strerror(-ret));
+    return 0;
+}
+
+/* The config is the disk's: a resized image or another read-only setting is refused. */
+static int blk_load(struct virtio_dev *vd, struct state_in *in)
+{
+    struct blk *b = vd->priv;
+    uint64_t sectors = le64_get(vd->config);
+    if (sectors != b->disk.sectors)
+        return state_in_fail(in, "the disk had %llu sectors, the image now has %llu",
+                             (unsigned long long)sectors, (unsigned long long)b->disk.sectors);
+    if ((vd->status & VIRTIO_CONFIG_S_FEATURES_OK) && b->disk.readonly &&
+        !virtio_has_feature(vd, VIRTIO_BLK_F_RO))
+        return state_in_fail(in, "the guest writes to a disk that is read-only now");
+    blk_fill_config(b);
+    return 0;
+}
+
 static const struct virtio_ops blk_ops = {
     .queue_notify = blk_notify,
+    .save = blk_save,
+    .load = blk_load,
 };
 
 static void blk_fill_config(struct blk *b)

@@ -16,6 +16,7 @@
 #include "../vm.h"
 #include "input.h"
 #include "log.h"
+#include "state.h"
 #include "virtio.h"
 
 #define INPUT_EVENTQ  0
@@ -93,8 +94,37 @@ static void input_reset(struct virtio_dev *vd)
     refresh_config(d);
 }
 
+/*
+ * Ours: the config query the driver selected and the events it has not
+ * read yet. Held chains there are none: an event buffer is taken only when
+ * an event fills it (VIRTIO_CHAIN_RETRY otherwise). Resume kicks the eventq,
+ * which delivers what was queued.
+ */
+static int input_save(struct virtio_dev *vd, struct state_out *out)
+{
+    struct virtio_input *d = vd->priv;
+    state_put_u8(out, d->select);
+    state_put_u8(out, d->subsel);
+    input_state_save(&d->st, out);
+    return 0;
+}
+
+static int input_load(struct virtio_dev *vd, struct state_in *in)
+{
+    struct virtio_input *d = vd->priv;
+    uint8_t select = state_get_u8(in), subsel = state_get_u8(in);
+    if (input_state_load(&d->st, in) < 0)
+        return -1;
+    d->select = select;
+    d->subsel = subsel;
+    refresh_config(d); /* the answer is ours to compute, not the file's */
+    return 0;
+}
+
 static const struct virtio_ops input_ops = {
     .queue_notify = input_notify,
+    .save = input_save,
+    .load = input_load,
     .reset = input_reset,
     .config_write = input_config_write,
 };

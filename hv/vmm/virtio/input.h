@@ -56,6 +56,16 @@ bool input_wheel(struct input_state *s, int32_t dx, int32_t dy);
 void input_flush(struct input_state *s);
 
 /*
+ * Save / restore of what is pending (state.h): the buttons held and the
+ * queued events, oldest first. Load replaces the queue; it refuses a count
+ * past INPUT_QUEUE_EVENTS or unknown buttons. 0, or -1 after state_in_fail().
+ */
+struct state_in;
+struct state_out;
+void input_state_save(struct input_state *s, struct state_out *out);
+int input_state_load(struct input_state *s, struct state_in *in);
+
+/*
  * Put the next pending event into one eventq chain. Returns the bytes written
  * (0: the buffer was too small and the event is lost), or -1 when nothing is
  * pending.

@@ -6,6 +6,7 @@
 
 #include "input.h"
 #include "log.h"
+#include "state.h"
 #include "util.h"
 
 /* Buttons in DISP_BTN_* order (bit 0 left, 1 right, 2 middle). */
@@ -197,4 +198,43 @@ int64_t input_fill_chain(struct input_state *s, struct vq_chain *c)
     if (iov_total(vq_chain_in(c), c->nr_in) < sizeof(e))
         return 0;
     return (int64_t)iov_from_buf(vq_chain_in(c), c->nr_in, 0, &e, sizeof(e));
+}
+
+void input_state_save(struct input_state *s, struct state_out *out)
+{
+    pthread_mutex_lock(&s->lock);
+    state_put_u8(out, (uint8_t)s->buttons);
+    state_put_u16(out, (uint16_t)s->count);
+    for (unsigned i = 0; i < s->count; i++) {
+        const struct virtio_input_event *e = &s->ev[(s->head + i) % INPUT_QUEUE_EVENTS];
+        state_put_u16(out, e->type);
+        state_put_u16(out, e->code);
+        state_put_u32(out, e->value);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+int input_state_load(struct input_state *s, struct state_in *in)
+{
+    uint8_t btn = state_get_u8(in);
+    unsigned count = state_get_u16(in);
+    if (!state_in_ok(in))
+        return -1;
+    if (btn & ~7u)
+        return state_in_fail(in, "%s: buttons 0x%x held, the device has 3", s->name, btn);
+    if (count > INPUT_QUEUE_EVENTS)
+        return state_in_fail(in, "%s: %u events queued, at most %u", s->name, count,
+                             INPUT_QUEUE_EVENTS);
+    pthread_mutex_lock(&s->lock);
+    s->head = 0;
+    for (unsigned i = 0; i < count; i++) {
+        s->ev[i].type = state_get_u16(in);
+        s->ev[i].code = state_get_u16(in);
+        s->ev[i].value = state_get_u32(in);
+    }
+    bool ok = state_in_ok(in);
+    s->count = ok ? count : 0;
+    s->buttons = ok ? btn : 0;
+    pthread_mutex_unlock(&s->lock);
+    return ok ? 0 : -1;
 }

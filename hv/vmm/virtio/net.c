@@ -24,6 +24,7 @@
 #include "../devices.h"
 #include "../vm.h"
 #include "log.h"
+#include "state.h"
 #include "vhost.h"
 #include "virtio.h"
 
@@ -197,8 +198,10 @@ static void net_set_backend(struct net *n, int fd)
 static void net_quiesce(struct virtio_dev *vd)
 {
     struct net *n = vd->priv;
-    if (n->vhost_fd >= 0 && n->vhost_running)
+    if (n->vhost_fd >= 0 && n->vhost_running) {
         net_set_backend(n, -1);
+        vhost_sync_rings(vd, n->vhost_fd, net_rings, 2); /* what a save keeps */
+    }
 }
 
 static void net_resume(struct virtio_dev *vd)
@@ -208,7 +211,30 @@ static void net_resume(struct virtio_dev *vd)
         net_set_backend(n, n->tap_fd);
 }
 
+/*
+ * Restored (quiesced, the transport loaded the rings at their saved
+ * positions): the TAP offloads follow the negotiated features again, and
+ * vhost-net is programmed at those positions; resume attaches the TAP.
+ * Nothing of its own is saved: the packets in flight are the TAP's.
+ */
+static int net_load(struct virtio_dev *vd, struct state_in *in)
+{
+    struct net *n = vd->priv;
+    if (!virtio_ready(vd))
+        return 0;
+    tap_set_offload(n);
+    if (n->vhost_fd < 0)
+        return 0;
+    int ret = vhost_start_rings(vd, n->vhost_fd, net_rings, 2);
+    if (ret < 0)
+        return state_in_fail(in, "cannot start vhost-net at the saved ring positions: %s",
+                             strerror(-ret));
+    n->vhost_running = true;
+    return 0;
+}
+
 static const struct virtio_ops net_ops = {
+    .load = net_load,
     .queue_notify = net_notify,
     .start = net_start,
     .reset = net_reset,

@@ -19,6 +19,7 @@
 
 #include "../vm.h"
 #include "log.h"
+#include "state.h"
 #include "util.h"
 
 #define PCI_CAP_ID_VNDR 0x09
@@ -153,6 +154,7 @@ static void do_reset(struct virtio_dev *vd)
     vd->status = 0;
     vd->config_vector = VIRTIO_NO_VECTOR;
     vd->queue_sel = 0;
+    vd->kick_after_load = false;
     __atomic_store_n(&vd->isr, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&vd->needs_reset, false, __ATOMIC_RELEASE);
 }
@@ -383,7 +385,8 @@ static void config_written(struct pci_device *dev, uint32_t off, uint32_t len)
 {
     struct virtio_dev *vd = dev->opaque;
     msix_config_written(&vd->msix, off, len);
-    if (touches(off, len, vd->pcicfg_cap + 16, 4))
+    /* A restored window is just bytes: no BAR access the guest did not make. */
+    if (!dev->loading && touches(off, len, vd->pcicfg_cap + 16, 4))
         pcicfg_access(vd, true);
     follow_bar(vd);
 }
@@ -662,6 +665,19 @@ void virtio_dev_resume(struct virtio_dev *vd)
     pthread_mutex_lock(&vd->qlock);
     if (vd->ops->resume)
         vd->ops->resume(vd);
+    /*
+     * After a restore the kicks of the old process are gone: kick every
+     * running queue once, so that what the guest queued is served (vhost
+     * polls the same eventfds).
+     */
+    if (vd->kick_after_load) {
+        uint64_t one = 1;
+        for (unsigned q = 0; q < vd->nr_queues; q++) {
+            if (vd->queues[q].enabled && write(vd->queues[q].kick_efd, &one, 8) < 0)
+                log_debug("%s: kick eventfd write failed", vd->name);
+        }
+        vd->kick_after_load = false;
+    }
     pthread_mutex_unlock(&vd->qlock);
     pthread_mutex_unlock(&vd->lock);
     /* Kicks and fd events that came meanwhile are still pending: the thread sees them. */
@@ -701,7 +717,235 @@ static void dev_destroy(struct device *d)
     virtio_dev_destroy(d->priv);
 }
 
+/* ---- save / restore ---- */
+
+#define STATUS_BITS                                                                                \
+    (VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK |            \
+     VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_FAILED)
+
+/* Caller holds lock and qlock; the device is quiesced. */
+static void transport_save(struct virtio_dev *vd, struct state_out *out)
+{
+    state_put_u8(out, vd->status);
+    state_put_u64(out, vd->host_features);
+    state_put_u64(out, vd->driver_features);
+    state_put_u64(out, vd->features);
+    state_put_u32(out, vd->dfsel);
+    state_put_u32(out, vd->gfsel);
+    state_put_u8(out, vd->config_gen);
+    state_put_u16(out, vd->config_vector);
+    state_put_u16(out, vd->queue_sel);
+    state_put_bool(out, __atomic_load_n(&vd->needs_reset, __ATOMIC_ACQUIRE));
+    state_put_u8(out, __atomic_load_n(&vd->isr, __ATOMIC_ACQUIRE));
+    state_put_u16(out, (uint16_t)vd->config_len);
+    state_put_bytes(out, vd->config, vd->config_len);
+    state_put_u16(out, (uint16_t)vd->nr_queues);
+    for (unsigned q = 0; q < vd->nr_queues; q++) {
+        const struct virtio_queue *vq = &vd->queues[q];
+        state_put_u16(out, vq->size);
+        state_put_bool(out, vq->enabled);
+        state_put_u16(out, vq->msix_vector);
+        state_put_u64(out, vq->desc);
+        state_put_u64(out, vq->driver);
+        state_put_u64(out, vq->device);
+        /* For vhost rings, the positions the device's quiesce read from the kernel. */
+        state_put_u16(out, vq->vq.last_avail);
+        state_put_u16(out, vq->vq.used_idx);
+        state_put_u16(out, vq->vq.signalled_used);
+        state_put_bool(out, vq->vq.signalled_valid);
+        state_put_bool(out, vq->vq.broken);
+    }
+}
+
+struct queue_state {
+    uint16_t size, vector, last_avail, used_idx, signalled_used;
+    bool enabled, signalled_valid, broken;
+    uint64_t desc, driver, device;
+    struct vq vq;
+};
+
+static bool vector_ok(const struct virtio_dev *vd, uint16_t v)
+{
+    return v == VIRTIO_NO_VECTOR || v < vd->msix.nr;
+}
+
+/* Read and check everything, then apply. Caller holds lock and qlock. */
+static int transport_load(struct virtio_dev *vd, struct state_in *in)
+{
+    struct queue_state qs[VIRTIO_MAX_QUEUES];
+    uint8_t config[VIRTIO_CONFIG_MAX];
+
+    uint8_t status = state_get_u8(in);
+    uint64_t host_features = state_get_u64(in);
+    uint64_t driver_features = state_get_u64(in);
+    uint64_t features = state_get_u64(in);
+    uint32_t dfsel = state_get_u32(in), gfsel = state_get_u32(in);
+    uint8_t config_gen = state_get_u8(in);
+    uint16_t config_vector = state_get_u16(in);
+    uint16_t queue_sel = state_get_u16(in);
+    bool needs_reset = state_get_bool(in);
+    uint8_t isr = state_get_u8(in);
+    uint16_t config_len = state_get_u16(in);
+    if (!state_in_ok(in))
+        return -1;
+    if (config_len != vd->config_len)
+        return state_in_fail(in, "%u bytes of device config saved, the device has %u", config_len,
+                             vd->config_len);
+    state_get_bytes(in, config, config_len);
+    unsigned nr_queues = state_get_u16(in);
+    if (!state_in_ok(in))
+        return -1;
+    if (nr_queues != vd->nr_queues)
+        return state_in_fail(in, "%u queues saved, the device has %u", nr_queues, vd->nr_queues);
+    for (unsigned q = 0; q < nr_queues; q++) {
+        struct queue_state *s = &qs[q];
+        s->size = state_get_u16(in);
+        s->enabled = state_get_bool(in);
+        s->vector = state_get_u16(in);
+        s->desc = state_get_u64(in);
+        s->driver = state_get_u64(in);
+        s->device = state_get_u64(in);
+        s->last_avail = state_get_u16(in);
+        s->used_idx = state_get_u16(in);
+        s->signalled_used = state_get_u16(in);
+        s->signalled_valid = state_get_bool(in);
+        s->broken = state_get_bool(in);
+    }
+    if (!state_in_ok(in))
+        return -1;
+
+    if (status & ~STATUS_BITS)
+        return state_in_fail(in, "device status 0x%02x has bits no driver can set", status);
+    bool features_ok = status & VIRTIO_CONFIG_S_FEATURES_OK;
+    if (features & ~vd->host_features)
+        return state_in_fail(in,
+                             "the guest uses features 0x%llx, this device offers only 0x%llx "
+                             "(0x%llx when saved)",
+                             (unsigned long long)features, (unsigned long long)vd->host_features,
+                             (unsigned long long)host_features);
+    if (features_ok ? features != driver_features || !(features & (1ull << VIRTIO_F_VERSION_1))
+                    : features != 0)
+        return state_in_fail(in,
+                             "negotiated features 0x%llx do not follow from status 0x%02x "
+                             "and the driver's features 0x%llx",
+                             (unsigned long long)features, status,
+                             (unsigned long long)driver_features);
+    if (!vector_ok(vd, config_vector))
+        return state_in_fail(in, "config vector %u is past the MSI-X table (%u vectors)",
+                             config_vector, vd->msix.nr);
+    if (isr & ~(ISR_QUEUE | ISR_CONFIG))
+        return state_in_fail(in, "ISR 0x%02x has undefined bits", isr);
+    for (unsigned q = 0; q < nr_queues; q++) {
+        struct queue_state *s = &qs[q];
+        const char *why;
+        if (!vector_ok(vd, s->vector))
+            return state_in_fail(in, "queue %u: vector %u is past the MSI-X table (%u vectors)", q,
+                                 s->vector, vd->msix.nr);
+        if (!s->enabled) {
+            if (s->last_avail || s->used_idx || s->signalled_used || s->signalled_valid ||
+                s->broken)
+                return state_in_fail(in, "queue %u is disabled but has ring positions", q);
+            continue;
+        }
+        if (!features_ok)
+            return state_in_fail(in, "queue %u is enabled without FEATURES_OK", q);
+        if (s->size > vd->queues[q].max_size)
+            return state_in_fail(in, "queue %u: size %u is above the device's maximum %u", q,
+                                 s->size, vd->queues[q].max_size);
+        if (vq_setup(&s->vq, &vd->vm->mem, s->size, s->desc, s->driver, s->device,
+                     features & (1ull << VIRTIO_RING_F_EVENT_IDX),
+                     features & (1ull << VIRTIO_RING_F_INDIRECT_DESC), &why) < 0)
+            return state_in_fail(in, "queue %u: %s", q, why);
+        if ((uint16_t)(s->last_avail - s->used_idx) > s->size)
+            return state_in_fail(in, "queue %u: %u chains in flight in a ring of %u", q,
+                                 (uint16_t)(s->last_avail - s->used_idx), s->size);
+        s->vq.last_avail = s->last_avail;
+        s->vq.used_idx = s->used_idx;
+        s->vq.signalled_used = s->signalled_used;
+        s->vq.signalled_valid = s->signalled_valid;
+        if (s->broken) {
+            s->vq.broken = true;
+            s->vq.broken_why = "the queue was broken when the VM was saved";
+        }
+    }
+
+    vd->status = status;
+    vd->driver_features = driver_features;
+    vd->features = features;
+    vd->dfsel = dfsel;
+    vd->gfsel = gfsel;
+    vd->config_gen = config_gen;
+    vd->config_vector = config_vector;
+    vd->queue_sel = queue_sel;
+    __atomic_store_n(&vd->needs_reset, needs_reset, __ATOMIC_RELEASE);
+    __atomic_store_n(&vd->isr, isr, __ATOMIC_RELEASE);
+    memcpy(vd->config, config, config_len);
+    for (unsigned q = 0; q < nr_queues; q++) {
+        struct virtio_queue *vq = &vd->queues[q];
+        struct queue_state *s = &qs[q];
+        vq->size = s->size;
+        vq->enabled = s->enabled;
+        vq->msix_vector = s->vector;
+        vq->desc = s->desc;
+        vq->driver = s->driver;
+        vq->device = s->device;
+        if (s->enabled)
+            vq->vq = s->vq;
+        else
+            vq_reset(&vq->vq);
+        if (!vq->kernel_kick)
+            kick_drain(vq->kick_efd);
+    }
+    vd->kick_after_load = status & VIRTIO_CONFIG_S_DRIVER_OK;
+    return 0;
+}
+
+/* PCI config space, MSI-X, the transport, then the device's own part. */
+static int dev_save(struct device *d, struct state_out *out)
+{
+    struct virtio_dev *vd = d->priv;
+    if (pci_device_save(&vd->pci, out) < 0 || msix_save(&vd->msix, out) < 0)
+        return -1;
+    pthread_mutex_lock(&vd->lock);
+    pthread_mutex_lock(&vd->qlock);
+    transport_save(vd, out);
+    int ret = out->failed ? -1 : 0;
+    if (ret == 0 && vd->ops->save)
+        ret = vd->ops->save(vd, out);
+    pthread_mutex_unlock(&vd->qlock);
+    pthread_mutex_unlock(&vd->lock);
+    return ret < 0 || out->failed ? -1 : 0;
+}
+
+static int dev_load(struct device *d, struct state_in *in)
+{
+    struct virtio_dev *vd = d->priv;
+    /* cfg_lock (PCI) before lock: the hooks pci_device_load calls take lock. */
+    if (pci_device_load(&vd->pci, in) < 0 || msix_load(&vd->msix, in) < 0)
+        return -1;
+    pthread_mutex_lock(&vd->lock);
+    pthread_mutex_lock(&vd->qlock);
+    int ret = transport_load(vd, in);
+    if (ret == 0 && vd->ops->load)
+        ret = vd->ops->load(vd, in);
+    pthread_mutex_unlock(&vd->qlock);
+    pthread_mutex_unlock(&vd->lock);
+    return ret < 0 || !state_in_ok(in) ? -1 : 0;
+}
+
+int virtio_dev_save(struct virtio_dev *vd, struct state_out *out)
+{
+    return dev_save(&vd->dev, out);
+}
+
+int virtio_dev_load(struct virtio_dev *vd, struct state_in *in)
+{
+    return dev_load(&vd->dev, in);
+}
+
 static const struct device_ops virtio_device_ops = {
+    .save = dev_save,
+    .load = dev_load,
     .quiesce = dev_quiesce,
     .resume = dev_resume,
     .reset = dev_reset,

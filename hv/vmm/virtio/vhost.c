@@ -2,6 +2,7 @@
 /* Generic vhost ring set-up: see vhost.h. */
 #include "vhost.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -72,7 +73,7 @@ int vhost_start_rings(struct virtio_dev *vd, int fd, const unsigned *queues, uns
         if (!q->enabled)
             continue;
         struct vhost_vring_state num = {.index = queues[i], .num = q->size};
-        struct vhost_vring_state base = {.index = queues[i], .num = 0};
+        struct vhost_vring_state base = {.index = queues[i], .num = q->vq.last_avail};
         struct vhost_vring_addr addr = {
             .index = queues[i],
             .desc_user_addr = (uint64_t)(uintptr_t)q->vq.desc,
@@ -103,5 +104,26 @@ void vhost_stop_rings(int fd, const unsigned *queues, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         struct vhost_vring_state s = {.index = queues[i]};
         ioctl(fd, VHOST_GET_VRING_BASE, &s);
+    }
+}
+
+void vhost_sync_rings(struct virtio_dev *vd, int fd, const unsigned *queues, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct virtio_queue *q = &vd->queues[queues[i]];
+        struct vhost_vring_state s = {.index = queues[i]};
+        if (!q->enabled || !q->vq.size)
+            continue;
+        if (ioctl(fd, VHOST_GET_VRING_BASE, &s) < 0) {
+            log_warn("%s: VHOST_GET_VRING_BASE: %s", vd->name, strerror(errno));
+            continue;
+        }
+        uint16_t used;
+        memcpy(&used, (const void *)(uintptr_t)(q->vq.used + 2), 2);
+        q->vq.last_avail = (uint16_t)s.num;
+        q->vq.used_idx = le16toh(used);
+        /* vhost decides on interrupts itself, from scratch after a restart. */
+        q->vq.signalled_valid = false;
+        q->vq.signalled_used = 0;
     }
 }

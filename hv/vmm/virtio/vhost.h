@@ -18,10 +18,18 @@ int vhost_open(const char *path);
 uint64_t vhost_features(int fd);
 /*
  * Program features, memory table and the given rings from the transport's
- * negotiated state. Returns 0 or -errno, logged.
+ * negotiated state, each ring starting at the transport's vq.last_avail (0
+ * after the driver set the queue up, the saved position after a restore).
+ * Returns 0 or -errno, logged.
  */
 int vhost_start_rings(struct virtio_dev *vd, int fd, const unsigned *queues, unsigned n);
 /* Stop the rings (GET_VRING_BASE) so they can be programmed again. */
 void vhost_stop_rings(int fd, const unsigned *queues, unsigned n);
+/*
+ * With the rings stopped (no backend, or not running): copy each enabled
+ * ring's position into the transport's vq (last_avail from the kernel,
+ * used_idx from the used ring in guest RAM), for a save to keep.
+ */
+void vhost_sync_rings(struct virtio_dev *vd, int fd, const unsigned *queues, unsigned n);
 
 #endif

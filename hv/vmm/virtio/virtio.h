@@ -73,7 +73,9 @@ struct virtio_ops {
 /*
  * Serve one chain: return the bytes written into its buffers, or
  * VIRTIO_CHAIN_RETRY to leave it queued for later, or VIRTIO_CHAIN_KEEP when
- * the device holds on to it and pushes it itself later.
+ * the device holds on to it and pushes it itself later. A device that keeps
+ * chains saves their heads in its own part: the saved ring positions count
+ * them as popped, not yet used (docs/device-model.md, "Held chains").
  */
 #define VIRTIO_CHAIN_RETRY (-1)
 #define VIRTIO_CHAIN_KEEP  (-2)
@@ -122,6 +124,7 @@ struct virtio_dev {
     uint8_t pcicfg_cap;     /* config offset of the PCI_CFG capability */
     struct vq_chain *chain; /* scratch for the device thread */
     uint64_t ioev_base;     /* BAR 0 address the ioeventfds are bound at, 0 if none */
+    bool kick_after_load;   /* restored with DRIVER_OK: resume kicks the running queues */
 
     /* The device thread. */
     int epfd, stop_efd;
@@ -155,6 +158,18 @@ void virtio_dev_destroy(struct virtio_dev *vd);
 void virtio_dev_quiesce(struct virtio_dev *vd);
 void virtio_dev_resume(struct virtio_dev *vd);
 void virtio_dev_reset(struct virtio_dev *vd);
+/*
+ * Save / restore (docs/device-model.md), also reached through vd->dev's
+ * device_ops: PCI config space (pci_device_save), MSI-X (msix_save), the
+ * transport (status, features, selectors, config, queues and their ring
+ * positions), then ops->save. Load runs quiesced on a device realized from
+ * the same command line; it checks every value, sets the rings up at the
+ * saved positions (vq_setup with the negotiated EVENT_IDX / INDIRECT), then
+ * calls ops->load; resume kicks the running queues. 0, or -1 with the
+ * reason in out->why / in->why.
+ */
+int virtio_dev_save(struct virtio_dev *vd, struct state_out *out);
+int virtio_dev_load(struct virtio_dev *vd, struct state_in *in);
 
 /* Watch fd on the device thread (before virtio_dev_start). */
 int virtio_add_fd(struct virtio_dev *vd, int fd, uint32_t events, virtio_fd_fn fn, void *arg);

@@ -17,6 +17,7 @@
 #include "../devices.h"
 #include "../vm.h"
 #include "log.h"
+#include "state.h"
 #include "vhost.h"
 #include "virtio.h"
 
@@ -27,6 +28,7 @@
 struct vsock {
     struct virtio_dev vd;
     int vhost_fd;
+    uint64_t cid;
     bool running;
 };
 
@@ -75,7 +77,33 @@ static void vsock_set_running(struct virtio_dev *vd, int on)
 
 static void vsock_quiesce(struct virtio_dev *vd)
 {
+    struct vsock *v = vd->priv;
     vsock_set_running(vd, 0);
+    if (v->running)
+        vhost_sync_rings(vd, v->vhost_fd, vsock_rings, 2); /* what a save keeps */
+}
+
+/*
+ * Restored: the guest's CID is part of its state (its sockets are bound to
+ * it), so this VM must have the same; vhost-vsock is programmed at the
+ * saved ring positions and resume sets it running. The event queue is the
+ * transport's (we never post on it).
+ */
+static int vsock_load(struct virtio_dev *vd, struct state_in *in)
+{
+    struct vsock *v = vd->priv;
+    uint64_t saved = le64_get(vd->config);
+    if (saved != v->cid)
+        return state_in_fail(in, "the guest had vsock CID %llu, this VM has %llu",
+                             (unsigned long long)saved, (unsigned long long)v->cid);
+    if (!virtio_ready(vd))
+        return 0;
+    int ret = vhost_start_rings(vd, v->vhost_fd, vsock_rings, 2);
+    if (ret < 0)
+        return state_in_fail(in, "cannot start vhost-vsock at the saved ring positions: %s",
+                             strerror(-ret));
+    v->running = true;
+    return 0;
 }
 
 static void vsock_resume(struct virtio_dev *vd)
@@ -89,6 +117,7 @@ static const struct virtio_ops vsock_ops = {
     .reset = vsock_reset,
     .quiesce = vsock_quiesce,
     .resume = vsock_resume,
+    .load = vsock_load,
 };
 
 int virtio_vsock_create(struct vm *vm, uint64_t guest_cid)
@@ -118,6 +147,7 @@ int virtio_vsock_create(struct vm *vm, uint64_t guest_cid)
         return -ENOMEM;
     }
     v->vhost_fd = fd;
+    v->cid = guest_cid;
     int ret = virtio_dev_init(&v->vd, vm, "virtio-vsock", VIRTIO_ID_VSOCK, 3, 128,
                               1ull << VIRTIO_VSOCK_F_SEQPACKET, 8, &vsock_ops, v);
     if (ret) {

@@ -18,7 +18,8 @@
 #include "../vm.h"
 #include "log.h"
 
-#define MSR_IA32_TSC   0x10
+#define MSR_IA32_TSC          0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
 #define VCPU_MAX_MSRS  1024u
 #define XSAVE_MAX_SIZE (1u << 20)
 
@@ -183,7 +184,8 @@ static int set(struct vcpu *v, unsigned long req, void *arg, const char *what, s
     return 0;
 }
 
-static int load_msrs(struct vcpu *v, struct state_in *in, uint64_t tsc_advance)
+static int load_msrs(struct vcpu *v, struct state_in *in, uint64_t tsc_advance,
+                     uint64_t *tsc_deadline)
 {
     uint32_t n = state_get_u32(in);
     if (n > VCPU_MAX_MSRS)
@@ -196,6 +198,8 @@ static int load_msrs(struct vcpu *v, struct state_in *in, uint64_t tsc_advance)
         m->entries[k].data = state_get_u64(in);
         if (m->entries[k].index == MSR_IA32_TSC)
             m->entries[k].data += tsc_advance;
+        if (m->entries[k].index == MSR_IA32_TSC_DEADLINE)
+            *tsc_deadline = m->entries[k].data;
     }
     if (!state_in_ok(in)) {
         free(m);
@@ -260,14 +264,30 @@ int vcpu_state_load(struct vcpu *v, struct state_in *in, uint64_t tsc_advance)
         r = set(v, KVM_SET_XSAVE, xsave, "XSAVE area", in);
     if (!r && xcrs.nr_xcrs)
         r = set(v, KVM_SET_XCRS, &xcrs, "XCRs", in);
+    uint64_t deadline = 0;
     if (!r)
-        r = load_msrs(v, in, tsc_advance);
+        r = load_msrs(v, in, tsc_advance, &deadline);
     if (!r)
-        r = set(v, KVM_SET_LAPIC, &lapic, "LAPIC", in);
+        r = set(v, KVM_SET_VCPU_EVENTS, &events, "vCPU events", in);
     if (!r)
         r = set(v, KVM_SET_MP_STATE, &mp, "MP state", in);
     if (!r)
-        r = set(v, KVM_SET_VCPU_EVENTS, &events, "vCPU events", in);
+        r = set(v, KVM_SET_LAPIC, &lapic, "LAPIC", in);
+    /*
+     * Setting the LAPIC clears its TSC deadline: write it again, or the
+     * vCPU's next timer interrupt never comes. It is in guest TSC cycles,
+     * so a deadline passed while the VM was saved fires at once.
+     */
+    if (!r && deadline) {
+        struct kvm_msrs *m = msrs_alloc(1);
+        if (m) {
+            m->entries[0].index = MSR_IA32_TSC_DEADLINE;
+            m->entries[0].data = deadline;
+        }
+        if (!m || ioctl(v->fd, KVM_SET_MSRS, m) != 1)
+            r = state_in_fail(in, "vCPU %u: KVM refused the saved TSC deadline", v->id);
+        free(m);
+    }
     if (!r)
         r = set(v, KVM_SET_DEBUGREGS, &dregs, "debug registers", in);
     free(xsave);

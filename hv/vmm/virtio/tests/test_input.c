@@ -7,6 +7,7 @@
 #include "check.h"
 #include "input.h"
 #include "log.h"
+#include "state.h"
 #include "util.h"
 
 static bool bit(const struct virtio_input_config *c, unsigned b)
@@ -132,11 +133,45 @@ static void test_events(void)
     CHECK(empty(&t));
 }
 
+/* Pending events and held buttons survive a save; bad counts are refused. */
+static void test_save(void)
+{
+    struct input_state a, b;
+    input_state_init(&a, INPUT_TABLET, "tablet-a");
+    input_state_init(&b, INPUT_TABLET, "tablet-b");
+    CHECK(input_pointer(&a, 10, 20, 1)); /* X, Y, BTN_LEFT down, SYN */
+    CHECK(input_wheel(&a, 0, -1));       /* REL_WHEEL, SYN */
+    struct state_out out;
+    state_out_init(&out);
+    input_state_save(&a, &out);
+    CHECK(!out.failed && out.len == 3 + 6 * 8);
+
+    struct state_in in;
+    state_in_init(&in, out.buf, out.len);
+    CHECK(input_state_load(&b, &in) == 0 && state_in_end(&in) == 0);
+    CHECK(b.count == a.count && b.buttons == 1);
+    /* Button still held: releasing it is reported, moving alone is not a click. */
+    CHECK(input_pointer(&b, 10, 20, 1) && b.count == 6 + 3);
+
+    uint8_t bad[3];
+    memcpy(bad, out.buf, 3);
+    bad[1] = 0xff, bad[2] = 0xff; /* 65535 events */
+    state_in_init(&in, bad, 3);
+    CHECK(input_state_load(&b, &in) < 0 && strstr(in.why, "events queued"));
+    bad[0] = 8;
+    state_in_init(&in, bad, 3);
+    CHECK(input_state_load(&b, &in) < 0 && strstr(in.why, "buttons"));
+    state_in_init(&in, out.buf, out.len - 1);
+    CHECK(input_state_load(&b, &in) < 0 && b.count == 0);
+    state_out_free(&out);
+}
+
 int main(void)
 {
     hv_log_init("test");
     hv_log_set_level(HV_LOG_ERROR);
     test_config();
     test_events();
+    test_save();
     CHECK_DONE();
 }
