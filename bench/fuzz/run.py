@@ -38,6 +38,7 @@ WHAT = {
     'fuzz_transport': 'virtio PCI transport, PCI config (CF8/CFC, ECAM), BARs, MSI-X',
     'fuzz_devices': 'virtio-net, -console, -balloon, -input, -vsock via the transport',
     'fuzz_pio': 'port I/O: 8250, i8042, ACPI PM, 0xCF9, RTC/CMOS',
+    'fuzz_state': 'loading saved state: 8250, RTC, i8042, ACPI PM, virtio-gpu resources',
     'fuzz_display': "hv-vmm's display connection (display.c) against hv-switch's parser",
     'fuzz_vfio': 'VFIO config space virtualisation, trapped BARs, MSI-X table',
     'fuzz_hvd_api': "hvd's JSON framing, request checks, VM definition validator",

@@ -53,6 +53,8 @@ static bool is_time_reg(uint8_t reg)
 
 static uint8_t to_bcd(const struct rtc_dev *r, int v)
 {
+    if (v < 0)
+        v = 0; /* a guest clock set before year 0 */
     if (r->cmos[REG_B] & REG_B_BINARY)
         return (uint8_t)v;
     return (uint8_t)((v / 10) << 4 | (v % 10));
@@ -133,11 +135,11 @@ static void rtc_write(struct rtc_dev *r, uint8_t reg, uint8_t v)
             commit_time(r);
     } else if (reg == REG_B) {
         bool was = r->cmos[REG_B] & REG_B_SET, now = v & REG_B_SET;
-        if (!was && now)
-            fill_time(r); /* frozen at this second, in the old encoding */
         if (was && !now)
-            commit_time(r);
+            commit_time(r); /* in the encoding the fields were written in */
         r->cmos[REG_B] = v;
+        if (!was && now)
+            fill_time(r); /* frozen at this second, in the new encoding */
     } else if (reg != REG_C && reg != REG_D) {
         r->cmos[reg] = v;
     }
