@@ -20,8 +20,8 @@
 
 #define MSR_IA32_TSC          0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
-#define VCPU_MAX_MSRS  1024u
-#define XSAVE_MAX_SIZE (1u << 20)
+#define VCPU_MAX_MSRS         1024u
+#define XSAVE_MAX_SIZE        (1u << 20)
 
 /* The MSRs KVM says a VMM should save (KVM_GET_MSR_INDEX_LIST). */
 static struct kvm_msr_list *msr_index_list(int kvm_fd)
