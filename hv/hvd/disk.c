@@ -121,7 +121,8 @@ static struct json_object *used_by(struct hvd *d, const char *path, bool running
 {
     struct json_object *a = json_object_new_array();
     for (struct hvd_vm *vm = d->vms; vm; vm = vm->next) {
-        if (running_only && !hvd_vm_is_active(vm))
+        /* A saved VM holds its disks as a running one does: its RAM expects them. */
+        if (running_only && !hvd_vm_is_active(vm) && vm->state != VM_SAVED)
             continue;
         for (char **entry = vm->def->disks; entry && *entry; entry++) {
             struct vmdef_disk disk;
