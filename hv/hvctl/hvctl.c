@@ -662,8 +662,9 @@ static int cmd_restore(const char *name)
     struct json_object *reply;
     struct json_object *info = call("vm.info", name_params(name), &reply);
     if (strcmp(str(info, "state"), "saved") != 0) {
-        fprintf(stderr, "hvctl: VM '%s' is %s, not saved: there is nothing to restore (use start)\n",
-                name, str(info, "state"));
+        fprintf(stderr,
+                "hvctl: VM '%s' is %s, not saved: there is nothing to restore (use start)\n", name,
+                str(info, "state"));
         json_object_put(reply);
         return EXIT_HVD;
     }
@@ -697,7 +698,8 @@ static int cmd_host(int argc, char **argv)
     struct json_object *reply, *r, *p = json_object_new_object();
     if (argc >= 1 && strcmp(argv[0], "suspend") == 0 &&
         (argc == 1 || (argc == 2 && strcmp(argv[1], "--shutdown") == 0))) {
-        json_object_object_add(p, "reason", json_object_new_string(argc == 2 ? "shutdown" : "sleep"));
+        json_object_object_add(p, "reason",
+                               json_object_new_string(argc == 2 ? "shutdown" : "sleep"));
         r = call("host.suspend", p, &reply);
         if (!json_out) {
             print_names("saved", r, "saved");
@@ -793,8 +795,8 @@ int main(int argc, char **argv)
     int nargs = argc - i - 1;
     char **args = argv + i + 1;
     static const char *const by_name[][2] = {
-        {"start", "vm.start"}, {"shutdown", "vm.shutdown"}, {"destroy", "vm.destroy"},
-        {"pause", "vm.pause"}, {"resume", "vm.resume"},     {"undefine", "vm.undefine"},
+        {"start", "vm.start"},     {"shutdown", "vm.shutdown"}, {"destroy", "vm.destroy"},
+        {"pause", "vm.pause"},     {"resume", "vm.resume"},     {"undefine", "vm.undefine"},
         {"discard", "vm.discard"},
     };
     for (size_t k = 0; k < ARRAY_SIZE(by_name); k++) {

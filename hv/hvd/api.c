@@ -174,9 +174,9 @@ static struct json_object *m_events_subscribe(struct hvd *d, struct client *c,
     client_subscribe(c);
     struct json_object *r = json_object_new_object();
     struct json_object *all = json_object_new_array();
-    static const char *const kinds[] = {"vm.state",      "vm.defined",   "vm.undefined",
-                                        "disk.changed",  "disk.progress", "vm.progress",
-                                        "host.suspend",  "host.resume"};
+    static const char *const kinds[] = {"vm.state",     "vm.defined",    "vm.undefined",
+                                        "disk.changed", "disk.progress", "vm.progress",
+                                        "host.suspend", "host.resume"};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         json_object_array_add(all, json_object_new_string(kinds[i]));
     json_object_object_add(r, "subscribed", all);

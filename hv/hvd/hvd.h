@@ -52,7 +52,7 @@ struct hvd_vm {
      * (save.c): a failed restore leaves the VM saved.
      */
     bool restoring;
-    struct saveop *save_op;       /* a vm.save or restore waiting for hv-vmm, or NULL */
+    struct saveop *save_op; /* a vm.save or restore waiting for hv-vmm, or NULL */
 };
 
 struct client;

@@ -51,6 +51,7 @@ struct suspend {
     struct hvd *d;
     struct deferred *reply;
     int pending;
+    bool skipped; /* a shutdown without --save-on-shutdown: nothing saved, the list kept */
     struct json_object *saved, *failed;
 };
 
@@ -205,8 +206,7 @@ static int on_save_tick(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
-static void on_save_reply(struct hvd *d, void *userdata, struct json_object *reply,
-                          const char *err)
+static void on_save_reply(struct hvd *d, void *userdata, struct json_object *reply, const char *err)
 {
     struct saveop *op = userdata;
     op->call_pending = false;
@@ -245,8 +245,7 @@ static void on_save_reply(struct hvd *d, void *userdata, struct json_object *rep
         op->fraction = 1;
         op_answer(d, op, saved_result(d, vm, op), &e);
     } else {
-        api_fail(&e, "vmm", "VM '%s' was saved by hv-vmm, but its save file is missing.",
-                 op->name);
+        api_fail(&e, "vmm", "VM '%s' was saved by hv-vmm, but its save file is missing.", op->name);
         op_answer(d, op, NULL, &e);
     }
 }
@@ -486,7 +485,8 @@ const char *save_vm_ended(struct hvd *d, struct hvd_vm *vm, int code)
         remove_file(d, vm, ".part");
     }
     if (vm->restoring) {
-        bool failed = code == EXIT_ERROR_CODE || code == EXIT_USAGE_CODE || code == EXIT_EXEC_FAILED;
+        bool failed =
+            code == EXIT_ERROR_CODE || code == EXIT_USAGE_CODE || code == EXIT_EXEC_FAILED;
         if (failed) {
             char *msg = restore_error(d, vm);
             log_err("VM %s was not restored: %s; it stays saved", vm->def->name,
@@ -586,15 +586,16 @@ static char *resume_list_path(struct hvd *d)
     return g_strdup_printf("%s/" RESUME_LIST, d->saved_dir);
 }
 
-static void suspend_finish(struct suspend *g)
+/* The VMs to restore after the wake, for host.resume. */
+static void write_resume_list(struct suspend *g)
 {
-    struct hvd *d = g->d;
-    /* The VMs to restore after the wake: host.resume reads them. */
-    GString *list = g_string_new("");
+    char *path = resume_list_path(g->d), *old = NULL;
+    /* Appended to: VMs saved by an earlier suspend and not resumed yet stay listed. */
+    GString *list = g_string_new(g_file_get_contents(path, &old, NULL, NULL) ? old : "");
+    g_free(old);
     for (size_t i = 0; i < json_object_array_length(g->saved); i++)
         g_string_append_printf(list, "%s\n",
                                json_object_get_string(json_object_array_get_idx(g->saved, i)));
-    char *path = resume_list_path(d);
     GError *gerr = NULL;
     if (!g_file_set_contents(path, list->str, (gssize)list->len, &gerr)) {
         log_err("cannot write %s: %s", path, gerr->message);
@@ -602,8 +603,15 @@ static void suspend_finish(struct suspend *g)
     }
     g_free(path);
     g_string_free(list, TRUE);
+}
+
+static void suspend_finish(struct suspend *g)
+{
+    struct hvd *d = g->d;
+    if (!g->skipped)
+        write_resume_list(g);
     struct json_object *ev = json_object_new_object();
-    json_object_object_add(ev, "state", json_object_new_string("done"));
+    json_object_object_add(ev, "state", json_object_new_string(g->skipped ? "skipped" : "done"));
     json_object_object_add(ev, "saved", json_object_get(g->saved));
     json_object_object_add(ev, "failed", json_object_get(g->failed));
     server_emit(d, "host.suspend", ev);
@@ -658,6 +666,7 @@ struct json_object *save_host_suspend(struct hvd *d, struct client *c, struct js
     g->failed = json_object_new_array();
     g->pending = 1; /* held until every save has started */
     bool skip = strcmp(reason, "shutdown") == 0 && !d->save_on_shutdown;
+    g->skipped = skip;
     struct json_object *names = json_object_new_array();
     for (struct hvd_vm *vm = d->vms; vm && !skip; vm = vm->next) {
         if (!hvd_vm_is_active(vm))
@@ -671,11 +680,15 @@ struct json_object *save_host_suspend(struct hvd *d, struct client *c, struct js
             json_object_array_add(names, json_object_new_string(vm->def->name));
         }
     }
-    struct json_object *ev = json_object_new_object();
-    json_object_object_add(ev, "state", json_object_new_string(skip ? "skipped" : "saving"));
-    json_object_object_add(ev, "reason", json_object_new_string(reason));
-    json_object_object_add(ev, "vms", names);
-    server_emit(d, "host.suspend", ev);
+    if (!skip) {
+        struct json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "state", json_object_new_string("saving"));
+        json_object_object_add(ev, "reason", json_object_new_string(reason));
+        json_object_object_add(ev, "vms", names);
+        server_emit(d, "host.suspend", ev);
+    } else {
+        json_object_put(names);
+    }
     if (skip)
         log_info("host.suspend for a shutdown: VMs are not saved (hvd --save-on-shutdown is off)");
     g->reply = server_defer(c);

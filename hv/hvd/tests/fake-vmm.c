@@ -35,10 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MAX(a, b)  ((a) > (b) ? (a) : (b))
 #define FAKE_MAGIC "FAKEVMM-SAVE1\n"
-#define FAKE_W    640
-#define FAKE_H    400
+#define FAKE_W     640
+#define FAKE_H     400
 
 static long long now_ms(void)
 {
@@ -207,7 +207,8 @@ static long long fake_save(struct json_object *req, int *passed, const char *nam
                            const char **why)
 {
     struct json_object *o;
-    const char *path = json_object_object_get_ex(req, "path", &o) ? json_object_get_string(o) : NULL;
+    const char *path =
+        json_object_object_get_ex(req, "path", &o) ? json_object_get_string(o) : NULL;
     char part[4096];
     int fd = *passed;
     if (fd < 0 && !path) {
