@@ -528,6 +528,30 @@ static struct json_object *m_net_list(struct hvd *d, struct client *c, struct js
     return net_list(d);
 }
 
+/* The host's sleep hooks call these; the UIVM has no say over the host's sleep. */
+static bool host_level(struct client *c, const char *method, struct api_error *e)
+{
+    if (client_level(c) != CLIENT_MANAGER)
+        return true;
+    api_fail(e, "not-allowed",
+             "Not allowed from the UIVM: %s is for the host's sleep and "
+             "shutdown hooks.",
+             method);
+    return false;
+}
+
+static struct json_object *m_host_suspend(struct hvd *d, struct client *c,
+                                          struct json_object *params, struct api_error *e)
+{
+    return host_level(c, "host.suspend", e) ? save_host_suspend(d, c, params, e) : NULL;
+}
+
+static struct json_object *m_host_resume(struct hvd *d, struct client *c,
+                                         struct json_object *params, struct api_error *e)
+{
+    return host_level(c, "host.resume", e) ? save_host_resume(d, c, params, e) : NULL;
+}
+
 static const struct {
     const char *name;
     method_fn fn;
@@ -546,8 +570,8 @@ static const struct {
     {"vm.pause", m_vm_pause},
     {"vm.save", m_vm_save},
     {"vm.discard", m_vm_discard},
-    {"host.suspend", save_host_suspend},
-    {"host.resume", save_host_resume},
+    {"host.suspend", m_host_suspend},
+    {"host.resume", m_host_resume},
     {"vm.resume", m_vm_resume},
     {"vm.console", m_vm_console},
     {"vm.screenshot", m_vm_screenshot},
