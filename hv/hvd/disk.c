@@ -365,8 +365,10 @@ struct json_object *disk_resize(struct hvd *d, struct json_object *params, struc
     }
     running = used_by(d, path, true);
     if (json_object_array_length(running) > 0) {
-        api_fail(e, "in-use", "Image '%s' is used by the running VM '%s'.", name,
-                 json_object_get_string(json_object_array_get_idx(running, 0)));
+        const char *who = json_object_get_string(json_object_array_get_idx(running, 0));
+        struct hvd_vm *user = hvd_find_vm(d, who);
+        api_fail(e, "in-use", "Image '%s' is used by the %s VM '%s'.", name,
+                 user && user->state == VM_SAVED ? "saved" : "running", who);
         goto out;
     }
     const char *fmt = diskfmt_of_image(d, name, e);

@@ -108,6 +108,9 @@ def test_save_restore(d, top):
     check(r.get("error", {}).get("code") == "in-use" and "saved" in r["error"]["message"],
           f"another VM on a saved VM's disk → in-use: {r.get('error')}")
     c.call("vm.undefine", name="s1b")
+    r = c.call("disk.resize", name="s1.img", size="2M")
+    check(r.get("error", {}).get("code") == "in-use" and "saved" in r["error"]["message"],
+          f"disk.resize of a saved VM's disk → in-use: {r.get('error')}")
 
     # hvd restarted: the file says saved.
     ev.close()
