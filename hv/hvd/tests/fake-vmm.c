@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +298,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake-vmm: --control is required\n");
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN); /* as hv-vmm: a client gone before its reply does not end the VM */
     if (restore && fake_restore(restore, console) < 0)
         return 1;
     if (!restore && console && strncmp(console, "file:", 5) == 0) {

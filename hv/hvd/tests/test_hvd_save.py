@@ -214,6 +214,36 @@ def test_pci_refused_running(d, top):
     c.close()
 
 
+def test_hvd_killed_during_a_save(d, top):
+    """hvd dies while hv-vmm writes: hv-vmm completes the file and exits 6;
+    the next hvd takes its .part as the save (exit 6 means complete)."""
+    import json
+    import socket
+    c = Client(d.sock)
+    define(c, top, "s5", "cmdline=fake-save-slow\n", memory="16M")
+    c.call("vm.start", name="s5")
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(d.sock)
+    raw.sendall(json.dumps({"id": 1, "method": "vm.save", "params": {"name": "s5"}}).encode()
+                + b"\n")
+    time.sleep(0.3)
+    check(os.path.exists(save_file(d, "s5") + ".part"), "the save writes its .part file")
+    c.close()
+    d.kill9()
+    raw.close()
+    time.sleep(1.5)  # the fake finishes its 4 MiB and exits 6
+    d.start()
+    c = Client(d.sock)
+    check(wait_state(c, "s5", "saved"), "after hvd came back the VM is saved")
+    check(os.path.isfile(save_file(d, "s5")) and not os.path.exists(save_file(d, "s5") + ".part"),
+          "its .part file became the save file")
+    r = c.call("vm.start", name="s5")
+    check(r.get("result", {}).get("restored") is True, f"and it restores: {r}")
+    c.call("vm.destroy", name="s5")
+    c.call("vm.undefine", name="s5")
+    c.close()
+
+
 def test_host_suspend(d, top):
     c = Client(d.sock)
     ev = Client(d.sock)
@@ -263,6 +293,7 @@ def main():
         test_save_restore(d, top)
         test_refusals(d, top)
         test_pci_refused_running(d, top)
+        test_hvd_killed_during_a_save(d, top)
         test_host_suspend(d, top)
         check(d.proc.poll() is None, "hvd is still running at the end")
     finally:
@@ -270,6 +301,8 @@ def main():
         base.cleanup_vms(top)
         if base.failures:
             print(open(os.path.join(top, "hvd.log")).read()[-6000:])
+        elif os.environ.get("HVD_TEST_LOG"):
+            print(open(os.path.join(top, "hvd.log")).read())
         shutil.rmtree(top, ignore_errors=True)
     print(f"{len(base.failures)} failure(s)")
     return 1 if base.failures else 0
