@@ -402,7 +402,12 @@ static void on_restore_reply(struct hvd *d, void *userdata, struct json_object *
                              const char *err)
 {
     struct saveop *op = userdata;
+    struct json_object *st;
     op->call_pending = false;
+    /* A VM saved while paused may come back paused: hv-vmm's query says. */
+    bool paused = reply && json_object_object_get_ex(reply, "state", &st) &&
+                  strcmp(json_object_get_string(st), "paused") == 0;
+    bool answered = reply != NULL;
     json_object_put(reply);
     if (op->answered) {
         op_free_if_done(op);
@@ -410,7 +415,9 @@ static void on_restore_reply(struct hvd *d, void *userdata, struct json_object *
     }
     struct hvd_vm *vm = hvd_find_vm(d, op->name);
     bool same = vm && vm->save_op == op && hvd_vm_is_active(vm) && vm->vmm_pid == op->pid;
-    if (reply && same) {
+    if (answered && same) {
+        if (paused)
+            vm->state = VM_PAUSED;
         restore_confirmed(d, vm, op);
         return;
     }
