@@ -35,10 +35,11 @@ static _Noreturn void usage(void)
           "  list | info NAME | show NAME | console NAME [--bytes N]\n"
           "  define FILE [--replace] | undefine NAME | validate FILE [--state-dir DIR]\n"
           "  start NAME | shutdown NAME | destroy NAME | pause NAME | resume NAME\n"
+          "  save NAME | restore NAME | discard NAME\n"
           "  disk list | disk create NAME SIZE [--format raw|qcow2] [--backing IMAGE]\n"
           "  disk resize NAME SIZE | disk clone SOURCE NAME [--overlay] | disk delete NAME\n"
           "  disk jobs | disk cancel NAME\n"
-          "  net list | host | events\n"
+          "  net list | host | host suspend [--shutdown] | host resume | events\n"
           "  switch NAME | screenshot NAME FILE [--max WxH]\n"
           "  usb list | usb attach BUSID VM | usb detach BUSID\n"
           "  usb rules | usb rules add TARGET [--id VID:PID] [--class N] [--port BUSID]\n"
@@ -130,8 +131,10 @@ static struct json_object *call(const char *method, struct json_object *params,
         exit(EXIT_CONNECT);
     }
     json_object_put(req);
-    /* disk jobs take as long as they take: hvd answers when they end */
-    *reply = read_reply(id, strncmp(method, "disk.", 5) == 0 ? -1 : 120000);
+    /* disk jobs, saves and restores take as long as they take: hvd answers when they end */
+    bool long_call = strncmp(method, "disk.", 5) == 0 || strcmp(method, "vm.save") == 0 ||
+                     strcmp(method, "vm.start") == 0 || strcmp(method, "host.suspend") == 0;
+    *reply = read_reply(id, long_call ? -1 : 120000);
     struct json_object *err, *result;
     if (json_object_object_get_ex(*reply, "error", &err)) {
         if (json_out) {
@@ -639,6 +642,86 @@ static int cmd_events(void)
     }
 }
 
+/* save NAME: the VM into hvd's save file, then stopped (state saved). */
+static int cmd_save(const char *name)
+{
+    struct json_object *reply;
+    struct json_object *r = call("vm.save", name_params(name), &reply);
+    if (json_out)
+        print_json(r);
+    else
+        printf("%s: %s (%.1f MiB in %lld ms)\n", name, str(r, "state"),
+               (double)num(r, "bytes") / MiB, (long long)num(r, "ms"));
+    json_object_put(reply);
+    return EXIT_OK;
+}
+
+/* restore NAME: start a saved VM, which continues where it was saved. */
+static int cmd_restore(const char *name)
+{
+    struct json_object *reply;
+    struct json_object *info = call("vm.info", name_params(name), &reply);
+    if (strcmp(str(info, "state"), "saved") != 0) {
+        fprintf(stderr,
+                "hvctl: VM '%s' is %s, not saved: there is nothing to restore (use start)\n", name,
+                str(info, "state"));
+        json_object_put(reply);
+        return EXIT_HVD;
+    }
+    json_object_put(reply);
+    struct json_object *r = call("vm.start", name_params(name), &reply);
+    if (json_out)
+        print_json(r);
+    else
+        printf("%s: %s (restored)\n", name, str(r, "state"));
+    json_object_put(reply);
+    return EXIT_OK;
+}
+
+static void print_names(const char *label, struct json_object *r, const char *key)
+{
+    struct json_object *a;
+    if (!json_object_object_get_ex(r, key, &a) || !json_object_is_type(a, json_type_array))
+        return;
+    for (size_t i = 0; i < json_object_array_length(a); i++) {
+        struct json_object *x = json_object_array_get_idx(a, i);
+        if (json_object_is_type(x, json_type_string))
+            printf("%s: %s\n", json_object_get_string(x), label);
+        else
+            printf("%s: %s: %s\n", str(x, "name"), label, str(x, "error"));
+    }
+}
+
+/* host suspend [--shutdown] | host resume: every running VM saved, and restored after. */
+static int cmd_host(int argc, char **argv)
+{
+    struct json_object *reply, *r, *p = json_object_new_object();
+    if (argc >= 1 && strcmp(argv[0], "suspend") == 0 &&
+        (argc == 1 || (argc == 2 && strcmp(argv[1], "--shutdown") == 0))) {
+        json_object_object_add(p, "reason",
+                               json_object_new_string(argc == 2 ? "shutdown" : "sleep"));
+        r = call("host.suspend", p, &reply);
+        if (!json_out) {
+            print_names("saved", r, "saved");
+            print_names("not saved", r, "failed");
+        }
+    } else if (argc == 1 && strcmp(argv[0], "resume") == 0) {
+        json_object_put(p);
+        r = call("host.resume", NULL, &reply);
+        if (!json_out) {
+            print_names("restoring", r, "restoring");
+            print_names("not restored", r, "failed");
+        }
+    } else {
+        json_object_put(p);
+        usage();
+    }
+    if (json_out)
+        print_json(r);
+    json_object_put(reply);
+    return EXIT_OK;
+}
+
 /* Shows the VM on the screen (hv-switch). */
 static int cmd_switch(const char *name)
 {
@@ -712,8 +795,9 @@ int main(int argc, char **argv)
     int nargs = argc - i - 1;
     char **args = argv + i + 1;
     static const char *const by_name[][2] = {
-        {"start", "vm.start"}, {"shutdown", "vm.shutdown"}, {"destroy", "vm.destroy"},
-        {"pause", "vm.pause"}, {"resume", "vm.resume"},     {"undefine", "vm.undefine"},
+        {"start", "vm.start"},     {"shutdown", "vm.shutdown"}, {"destroy", "vm.destroy"},
+        {"pause", "vm.pause"},     {"resume", "vm.resume"},     {"undefine", "vm.undefine"},
+        {"discard", "vm.discard"},
     };
     for (size_t k = 0; k < ARRAY_SIZE(by_name); k++) {
         if (strcmp(cmd, by_name[k][0]) == 0) {
@@ -722,6 +806,12 @@ int main(int argc, char **argv)
             return simple(by_name[k][1], args[0]);
         }
     }
+    if (strcmp(cmd, "save") == 0 && nargs == 1)
+        return cmd_save(args[0]);
+    if (strcmp(cmd, "restore") == 0 && nargs == 1)
+        return cmd_restore(args[0]);
+    if (strcmp(cmd, "host") == 0 && nargs > 0)
+        return cmd_host(nargs, args);
     if (strcmp(cmd, "list") == 0 && nargs == 0)
         return cmd_list();
     if (strcmp(cmd, "define") == 0)

@@ -29,6 +29,12 @@ static const char *param_str(struct json_object *params, const char *key)
     return json_object_get_string(v);
 }
 
+static bool param_bool(struct json_object *params, const char *key)
+{
+    struct json_object *v;
+    return json_object_object_get_ex(params, key, &v) && json_object_get_boolean(v);
+}
+
 static struct hvd_vm *param_vm(struct hvd *d, struct json_object *params, struct api_error *e)
 {
     const char *name = param_str(params, "name");
@@ -168,8 +174,9 @@ static struct json_object *m_events_subscribe(struct hvd *d, struct client *c,
     client_subscribe(c);
     struct json_object *r = json_object_new_object();
     struct json_object *all = json_object_new_array();
-    static const char *const kinds[] = {"vm.state", "vm.defined", "vm.undefined", "disk.changed",
-                                        "disk.progress"};
+    static const char *const kinds[] = {"vm.state",     "vm.defined",    "vm.undefined",
+                                        "disk.changed", "disk.progress", "vm.progress",
+                                        "host.suspend", "host.resume"};
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         json_object_array_add(all, json_object_new_string(kinds[i]));
     json_object_object_add(r, "subscribed", all);
@@ -261,6 +268,11 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct j
         vmdef_free(def);
         return NULL;
     }
+    /* Its save file expects the same devices, memory and vCPUs (save.c). */
+    if (old && old->state == VM_SAVED && save_check_replace(old, def, e) < 0) {
+        vmdef_free(def);
+        return NULL;
+    }
     /* Each disk's format, decided now and stored with it (diskfmt.c). */
     if (diskfmt_decide(d, def, e) < 0) {
         vmdef_free(def);
@@ -299,6 +311,13 @@ static struct json_object *m_vm_undefine(struct hvd *d, struct client *c,
     if (hvd_vm_is_active(vm)) {
         api_fail(e, "bad-state", "VM '%s' is %s; shut it off first.", vm->def->name,
                  hvd_vm_state_name(vm->state));
+        return NULL;
+    }
+    if (vm->state == VM_SAVED) {
+        api_fail(e, "bad-state",
+                 "VM '%s' is saved; restore it (vm.start) or discard its saved state "
+                 "(vm.discard) first.",
+                 vm->def->name);
         return NULL;
     }
     if (store_remove(d, vm->def->name) < 0 && errno != ENOENT) {
@@ -380,7 +399,9 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
         return hvd_vm_name_state(vm);                                                              \
     }
 
-LIFECYCLE(m_vm_start, hvd_vm_start(d, vm, e))
+LIFECYCLE(m_vm_start, hvd_vm_start_client(d, c, vm, param_bool(params, "discard"), e))
+LIFECYCLE(m_vm_save, save_vm(d, c, vm, e))
+LIFECYCLE(m_vm_discard, save_discard(d, vm, e))
 LIFECYCLE(m_vm_shutdown, hvd_vm_shutdown(d, c, vm, e))
 LIFECYCLE(m_vm_destroy, hvd_vm_destroy(d, vm, e))
 LIFECYCLE(m_vm_pause, hvd_vm_pause(d, c, vm, true, e))
@@ -507,6 +528,30 @@ static struct json_object *m_net_list(struct hvd *d, struct client *c, struct js
     return net_list(d);
 }
 
+/* The host's sleep hooks call these; the UIVM has no say over the host's sleep. */
+static bool host_level(struct client *c, const char *method, struct api_error *e)
+{
+    if (client_level(c) != CLIENT_MANAGER)
+        return true;
+    api_fail(e, "not-allowed",
+             "Not allowed from the UIVM: %s is for the host's sleep and "
+             "shutdown hooks.",
+             method);
+    return false;
+}
+
+static struct json_object *m_host_suspend(struct hvd *d, struct client *c,
+                                          struct json_object *params, struct api_error *e)
+{
+    return host_level(c, "host.suspend", e) ? save_host_suspend(d, c, params, e) : NULL;
+}
+
+static struct json_object *m_host_resume(struct hvd *d, struct client *c,
+                                         struct json_object *params, struct api_error *e)
+{
+    return host_level(c, "host.resume", e) ? save_host_resume(d, c, params, e) : NULL;
+}
+
 static const struct {
     const char *name;
     method_fn fn;
@@ -523,6 +568,10 @@ static const struct {
     {"vm.shutdown", m_vm_shutdown},
     {"vm.destroy", m_vm_destroy},
     {"vm.pause", m_vm_pause},
+    {"vm.save", m_vm_save},
+    {"vm.discard", m_vm_discard},
+    {"host.suspend", m_host_suspend},
+    {"host.resume", m_host_resume},
     {"vm.resume", m_vm_resume},
     {"vm.console", m_vm_console},
     {"vm.screenshot", m_vm_screenshot},

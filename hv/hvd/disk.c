@@ -121,7 +121,8 @@ static struct json_object *used_by(struct hvd *d, const char *path, bool running
 {
     struct json_object *a = json_object_new_array();
     for (struct hvd_vm *vm = d->vms; vm; vm = vm->next) {
-        if (running_only && !hvd_vm_is_active(vm))
+        /* A saved VM holds its disks as a running one does: its RAM expects them. */
+        if (running_only && !hvd_vm_is_active(vm) && vm->state != VM_SAVED)
             continue;
         for (char **entry = vm->def->disks; entry && *entry; entry++) {
             struct vmdef_disk disk;
@@ -364,8 +365,10 @@ struct json_object *disk_resize(struct hvd *d, struct json_object *params, struc
     }
     running = used_by(d, path, true);
     if (json_object_array_length(running) > 0) {
-        api_fail(e, "in-use", "Image '%s' is used by the running VM '%s'.", name,
-                 json_object_get_string(json_object_array_get_idx(running, 0)));
+        const char *who = json_object_get_string(json_object_array_get_idx(running, 0));
+        struct hvd_vm *user = hvd_find_vm(d, who);
+        api_fail(e, "in-use", "Image '%s' is used by the %s VM '%s'.", name,
+                 user && user->state == VM_SAVED ? "saved" : "running", who);
         goto out;
     }
     const char *fmt = diskfmt_of_image(d, name, e);

@@ -20,6 +20,7 @@ enum hvd_vm_state {
     VM_PAUSED,
     VM_SHUTTING_DOWN,
     VM_CRASHED,
+    VM_SAVED, /* no hv-vmm; its save file (save.c) is there to continue it from */
 };
 
 struct hvd_vm_exit {
@@ -46,6 +47,12 @@ struct hvd_vm {
     bool ctl_busy; /* an API call waits for hv-vmm's control socket */
     char *tap;     /* TAP device while running with net=nat */
     int slot;      /* hotkey slot on hv-switch while running: 0 UIVM, 1..9, -1 none */
+    /*
+     * Started from its save file, which stays until hv-vmm shows it runs
+     * (save.c): a failed restore leaves the VM saved.
+     */
+    bool restoring;
+    struct saveop *save_op; /* a vm.save or restore waiting for hv-vmm, or NULL */
 };
 
 struct client;
@@ -79,6 +86,8 @@ struct hvd {
     uint32_t uivm_cid; /* 0: only CIDs of role=uivm VMs */
     bool autostart;
     unsigned vmm_uid_base; /* VM users are base + slot (vmuser.c); 0: hv-vmm runs as hvd's */
+    char *saved_dir;       /* <state-dir>/saved: save files, 0700 root's */
+    bool save_on_shutdown; /* host.suspend {"reason": "shutdown"} saves VMs (--save-on-shutdown) */
     struct hvd_vm *vms;    /* sorted by name */
     struct client *clients;
     unsigned nr_clients[CLIENT_LEVELS];
@@ -125,6 +134,13 @@ struct json_object *switchctl_screenshot(struct hvd *d, struct client *c,
 
 char *hvd_vm_run_path(struct hvd *d, const struct hvd_vm *vm, const char *file);
 int hvd_vm_start(struct hvd *d, struct hvd_vm *vm, struct api_error *e);
+/*
+ * vm.start from a client: a saved VM is restored (the reply deferred until
+ * hv-vmm runs it) unless discard, which drops the save file first.
+ */
+int hvd_vm_start_client(struct hvd *d, struct client *c, struct hvd_vm *vm, bool discard,
+                        struct api_error *e);
+void hvd_vm_emit_state(struct hvd *d, struct hvd_vm *vm, const char *reason);
 /* These two ask hv-vmm from the event loop: the reply is deferred (-1, API_DEFERRED). */
 int hvd_vm_shutdown(struct hvd *d, struct client *c, struct hvd_vm *vm, struct api_error *e);
 int hvd_vm_pause(struct hvd *d, struct client *c, struct hvd_vm *vm, bool pause,
@@ -135,6 +151,34 @@ void hvd_vm_reattach_all(struct hvd *d);
 void hvd_vm_autostart_all(struct hvd *d);
 bool hvd_vm_is_active(const struct hvd_vm *vm);
 struct json_object *hvd_vm_exit_json(const struct hvd_vm_exit *x);
+
+/*
+ * ---- save.c: vm.save, restore at vm.start, vm.discard, host.suspend and
+ * host.resume (docs/hvd.md, "Save and restore") ----
+ */
+struct saveop;
+/* <saved_dir>/NAME.hvsave, + suffix (".part"); g_free it. */
+char *save_path(struct hvd *d, const struct hvd_vm *vm, const char *suffix);
+bool save_file_exists(struct hvd *d, const struct hvd_vm *vm);
+int save_prepare_dir(struct hvd *d);
+int save_vm(struct hvd *d, struct client *c, struct hvd_vm *vm, struct api_error *e);
+int save_discard(struct hvd *d, struct hvd_vm *vm, struct api_error *e);
+/* vm.start of a saved VM, after its hv-vmm was spawned with --restore: defers the reply. */
+void save_restore_started(struct hvd *d, struct client *c, struct hvd_vm *vm, struct api_error *e);
+/*
+ * handle_exit(): hv-vmm ended with status code (-1: a signal). Finishes a
+ * save (exit 6: its .part becomes the save file) and a restore (the file
+ * goes once the VM ran). Returns the reason for the vm.state event, or NULL.
+ */
+const char *save_vm_ended(struct hvd *d, struct hvd_vm *vm, int code);
+/* Re-attach: a running VM whose save file is still there was restored. */
+void save_reattached(struct hvd *d, struct hvd_vm *vm);
+/* A saved VM's definition may change only where a restore does not notice; -1 with e. */
+int save_check_replace(const struct hvd_vm *vm, const struct vmdef *def, struct api_error *e);
+struct json_object *save_host_suspend(struct hvd *d, struct client *c, struct json_object *params,
+                                      struct api_error *e);
+struct json_object *save_host_resume(struct hvd *d, struct client *c, struct json_object *params,
+                                     struct api_error *e);
 
 /* ---- vmmctl.c: hv-vmm's control socket ---- */
 #define VMMCTL_TIMEOUT_MS 3000 /* connect retries included */
@@ -150,6 +194,13 @@ typedef void (*vmmctl_done_fn)(struct hvd *d, void *userdata, struct json_object
  */
 int vmmctl_call_async(struct hvd *d, const char *socket_path, const char *cmd, vmmctl_done_fn done,
                       void *userdata, char *err, size_t errlen);
+/*
+ * The same with a whole request (consumed), a file passed with it (pass_fd,
+ * consumed; -1: none) and a timeout of its own.
+ */
+int vmmctl_request_async(struct hvd *d, const char *socket_path, struct json_object *req,
+                         int pass_fd, int timeout_ms, vmmctl_done_fn done, void *userdata,
+                         char *err, size_t errlen);
 
 /* ---- server.c: clients and events ---- */
 int server_listen_unix(struct hvd *d);

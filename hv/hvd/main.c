@@ -35,6 +35,9 @@ static void usage(FILE *f)
             "                     vm.screenshot (default RUN-DIR/switch-control.sock)\n"
             "  --vmm-uid-base N   each hv-vmm runs as user and group N + its VM's slot\n"
             "                     (default %u; 0: as hvd's user; see docs/hvd.md)\n"
+            "  --save-on-shutdown host.suspend {\"reason\": \"shutdown\"} saves the running\n"
+            "                     VMs (the host's shutdown unit calls it); default: they are\n"
+            "                     shut down with the host\n"
             "  --verbose          debug logging\n"
             "See docs/hvd.md and docs/hvd-api.md.\n",
             HV_VMM_PATH, HVD_VMM_UID_BASE);
@@ -73,7 +76,8 @@ int main(int argc, char **argv)
         O_SWITCHCTL,
         O_UIDBASE,
         O_UIVMPCI,
-        O_MANAGER
+        O_MANAGER,
+        O_SAVESHUT
     };
     static const struct option opts[] = {
         {"socket", required_argument, NULL, O_SOCKET},
@@ -90,6 +94,7 @@ int main(int argc, char **argv)
         {"uivm-pci", required_argument, NULL, O_UIVMPCI},
         /* Tests only (docs/hvd.md): a unix socket whose clients get the UIVM's level. */
         {"manager-socket", required_argument, NULL, O_MANAGER},
+        {"save-on-shutdown", no_argument, NULL, O_SAVESHUT},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -149,6 +154,9 @@ int main(int argc, char **argv)
         case O_MANAGER:
             manager = optarg;
             break;
+        case O_SAVESHUT:
+            d.save_on_shutdown = true;
+            break;
         case O_VERBOSE:
             hv_log_set_level(HV_LOG_DEBUG);
             break;
@@ -169,6 +177,7 @@ int main(int argc, char **argv)
     d.vms_dir = g_strdup_printf("%s/vms", state);
     d.images_dir = g_strdup_printf("%s/images", state);
     d.kernels_dir = g_strdup_printf("%s/kernels", state);
+    d.saved_dir = g_strdup_printf("%s/saved", state);
     d.uivm_pci_allow = uivm_pci ? g_strdup(uivm_pci) : g_strdup_printf("%s/uivm-pci", state);
     d.socket_path = sock ? g_strdup(sock) : g_strdup_printf("%s/hvd.sock", run);
     d.manager_socket = g_strdup(manager);
@@ -177,7 +186,8 @@ int main(int argc, char **argv)
     d.switch_control =
         switch_ctl ? g_strdup(switch_ctl) : g_strdup_printf("%s/switch-control.sock", run);
     if (make_dir(d.vms_dir, 0750) < 0 || make_dir(d.images_dir, 0750) < 0 ||
-        make_dir(d.kernels_dir, 0755) < 0 || make_dir(d.run_dir, 0755) < 0)
+        make_dir(d.kernels_dir, 0755) < 0 || make_dir(d.run_dir, 0755) < 0 ||
+        save_prepare_dir(&d) < 0)
         return 1;
     char *sockdir = g_path_get_dirname(d.socket_path);
     make_dir(sockdir, 0755);
@@ -216,6 +226,7 @@ int main(int argc, char **argv)
     g_free(d.state_dir);
     g_free(d.run_dir);
     g_free(d.vms_dir);
+    g_free(d.saved_dir);
     g_free(d.images_dir);
     g_free(d.socket_path);
     g_free(d.manager_socket);

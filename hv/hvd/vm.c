@@ -33,6 +33,7 @@
 #define EXIT_USAGE    2
 #define EXIT_REBOOT   3
 #define EXIT_KILLED   4
+#define EXIT_SAVED    6 /* "save" with then=exit: the save file is complete */
 
 #define VMM_MAX_IMAGE_DIRS 8 /* hv-vmm's limit of --image-dir options */
 
@@ -57,6 +58,8 @@ const char *hvd_vm_state_name(enum hvd_vm_state s)
         return "shutting-down";
     case VM_CRASHED:
         return "crashed";
+    case VM_SAVED:
+        return "saved";
     case VM_SHUTOFF:
         break;
     }
@@ -125,7 +128,7 @@ struct json_object *hvd_vm_exit_json(const struct hvd_vm_exit *x)
     return o;
 }
 
-static void emit_state(struct hvd *d, struct hvd_vm *vm, const char *reason)
+void hvd_vm_emit_state(struct hvd *d, struct hvd_vm *vm, const char *reason)
 {
     struct json_object *p = json_object_new_object();
     json_object_object_add(p, "name", json_object_new_string(vm->def->name));
@@ -136,6 +139,11 @@ static void emit_state(struct hvd *d, struct hvd_vm *vm, const char *reason)
     else if (vm->last_exit.valid)
         json_object_object_add(p, "last_exit", hvd_vm_exit_json(&vm->last_exit));
     server_emit(d, "vm.state", p);
+}
+
+static void emit_state(struct hvd *d, struct hvd_vm *vm, const char *reason)
+{
+    hvd_vm_emit_state(d, vm, reason);
 }
 
 /* ---- the monitor process ---- */
@@ -223,6 +231,8 @@ static void classify_exit(struct hvd_vm *vm, bool have, bool signalled, int code
         reason = "reboot";
     else if (code == EXIT_KILLED)
         reason = "killed";
+    else if (code == EXIT_SAVED)
+        reason = "saved";
     else if (code == EXIT_ERROR || code == EXIT_USAGE || code == 127)
         reason = "error";
     else
@@ -291,7 +301,9 @@ static void handle_exit(struct hvd *d, struct hvd_vm *vm)
     vm->destroying = false;
     net_detach(d, vm);
     pci_detach(d, vm);
-    emit_state(d, vm, vm->last_exit.reason);
+    /* A save or a restore in flight ends here; the state may become saved. */
+    const char *why = save_vm_ended(d, vm, have && !signalled ? code : -1);
+    emit_state(d, vm, why ? why : vm->last_exit.reason);
 
     if (strcmp(vm->last_exit.reason, "reboot") == 0) {
         struct api_error e;
@@ -343,7 +355,8 @@ static int check_not_running_elsewhere(struct hvd *d, struct hvd_vm *vm, const c
                                        struct api_error *e)
 {
     for (struct hvd_vm *o = d->vms; o; o = o->next) {
-        if (o == vm || !hvd_vm_is_active(o))
+        /* A saved VM's disks hold what its saved RAM expects: they are its, too. */
+        if (o == vm || (!hvd_vm_is_active(o) && o->state != VM_SAVED))
             continue;
         for (char **oe = o->def->disks; oe && *oe; oe++) {
             struct vmdef_disk od;
@@ -353,8 +366,8 @@ static int check_not_running_elsewhere(struct hvd *d, struct hvd_vm *vm, const c
             bool same = strcmp(od.path, path) == 0;
             vmdef_disk_clear(&od);
             if (same)
-                return api_fail(e, "in-use", "Image '%s' is in use by the running VM '%s'.", path,
-                                o->def->name);
+                return api_fail(e, "in-use", "Image '%s' is in use by the %s VM '%s'.", path,
+                                o->state == VM_SAVED ? "saved" : "running", o->def->name);
         }
     }
     return 0;
@@ -500,6 +513,10 @@ static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user)
     ADDF("file:%s", console);
     ADD("--on-reboot");
     ADD("exit");
+    if (vm->restoring) { /* the same command line, plus the file to continue from */
+        ADD("--restore");
+        g_ptr_array_add(a, save_path(d, vm, NULL));
+    }
     if (user) { /* hv-vmm drops to it once the VM is built (vmuser.c) */
         ADD("--user");
         ADD(user);
@@ -512,11 +529,16 @@ static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user)
     return (char **)g_ptr_array_free(a, FALSE);
 }
 
-int hvd_vm_start(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
+static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 {
     if (hvd_vm_is_active(vm))
         return api_fail(e, "bad-state", "VM '%s' is already %s.", vm->def->name,
                         hvd_vm_state_name(vm->state));
+    if (vm->state == VM_SAVED && !save_file_exists(d, vm)) {
+        log_warn("VM %s: its save file is gone; starting it afresh", vm->def->name);
+        vm->state = VM_SHUTOFF;
+    }
+    vm->restoring = vm->state == VM_SAVED;
     if (access(vm->def->kernel, R_OK) != 0)
         return api_fail(e, "bad-params", "VM '%s': its kernel '%s' cannot be read.", vm->def->name,
                         vm->def->kernel);
@@ -527,13 +549,16 @@ int hvd_vm_start(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
         return api_fail(e, "internal", "The VMM '%s' cannot be run: %s.", d->vmm_path,
                         strerror(errno));
     if (decide_formats(d, vm, e) < 0 || check_disks(d, vm, e) < 0 ||
-        policy_check_start_cid(d, vm, e) < 0)
+        policy_check_start_cid(d, vm, e) < 0) {
+        vm->restoring = false;
         return -1;
+    }
 
     char *dir = hvd_vm_run_path(d, vm, NULL);
     if (g_mkdir_with_parents(dir, 0750) < 0) {
         api_fail(e, "internal", "Cannot create %s: %s.", dir, strerror(errno));
         g_free(dir);
+        vm->restoring = false;
         return -1;
     }
     g_free(dir);
@@ -612,9 +637,45 @@ int hvd_vm_start(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
     g_free(pidfile);
     g_free(startfile);
     vm->state = VM_RUNNING;
-    log_info("VM %s started (hv-vmm pid %d)", vm->def->name, (int)vmm);
-    emit_state(d, vm, "started");
+    log_info("VM %s %s (hv-vmm pid %d)", vm->def->name,
+             vm->restoring ? "is being restored from its save file" : "started", (int)vmm);
+    emit_state(d, vm, vm->restoring ? "restoring" : "started");
     return 0;
+}
+
+static int start_checked(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
+{
+    enum hvd_vm_state before = vm->state;
+    if (start_vmm(d, vm, e) == 0)
+        return 0;
+    if (!hvd_vm_is_active(vm)) {
+        vm->restoring = false;
+        if (before == VM_SAVED)
+            vm->state = VM_SAVED; /* not started: the save file is kept */
+    }
+    return -1;
+}
+
+int hvd_vm_start(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
+{
+    if (start_checked(d, vm, e) < 0)
+        return -1;
+    if (vm->restoring)
+        save_restore_started(d, NULL, vm, e);
+    return 0;
+}
+
+int hvd_vm_start_client(struct hvd *d, struct client *c, struct hvd_vm *vm, bool discard,
+                        struct api_error *e)
+{
+    if (discard && vm->state == VM_SAVED && save_discard(d, vm, e) < 0)
+        return -1;
+    if (start_checked(d, vm, e) < 0)
+        return -1;
+    if (!vm->restoring)
+        return 0;
+    save_restore_started(d, c, vm, e); /* the reply comes once hv-vmm runs the VM */
+    return -1;
 }
 
 /* ---- control ---- */
@@ -805,8 +866,12 @@ static void reattach(struct hvd *d, struct hvd_vm *vm)
     g_free(text);
     text = NULL;
     g_free(pidfile);
-    if (!have)
+    if (!have) {
+        /* A save file present is a saved VM (also after a restore that failed). */
+        if (save_file_exists(d, vm))
+            vm->state = VM_SAVED;
         return;
+    }
     vm->monitor_pid = mon;
     vm->vmm_pid = vmm;
     if (!pid_has_comm(mon, MONITOR_COMM) || watch_monitor(d, vm) < 0) {
@@ -845,6 +910,7 @@ static void reattach(struct hvd *d, struct hvd_vm *vm)
     }
     if (strcmp(vm->def->net, "nat") == 0)
         vm->tap = net_tap_name(vm);
+    save_reattached(d, vm);
     log_info("VM %s re-attached (hv-vmm pid %d, %s)", vm->def->name, vmm,
              hvd_vm_state_name(vm->state));
     emit_state(d, vm, "reattached");

@@ -94,6 +94,9 @@ struct vmmcall {
     struct hvd *d;
     char *path;
     char cmd[16];
+    struct json_object *req; /* sent once connected */
+    int pass_fd;             /* passed with the request (SCM_RIGHTS); -1: none */
+    int timeout_ms;
     int fd;
     uint64_t deadline; /* CLOCK_MONOTONIC µs */
     struct jp_reader in;
@@ -126,6 +129,9 @@ static void call_end(struct vmmcall *k, struct json_object *reply, const char *e
     if (k->fd >= 0)
         close(k->fd);
     jp_reader_free(&k->in);
+    json_object_put(k->req);
+    if (k->pass_fd >= 0)
+        close(k->pass_fd);
     char msg[400];
     if (reply && !reply_ok(reply, k->cmd, msg, sizeof(msg))) {
         json_object_put(reply);
@@ -198,13 +204,29 @@ static int call_connect(struct vmmcall *k, char *err, size_t errlen)
                  strerror(errno));
         return -1;
     }
-    struct json_object *req = json_object_new_object();
-    json_object_object_add(req, "cmd", json_object_new_string(k->cmd));
     size_t len;
-    char *line = jp_format(req, &len);
-    json_object_put(req);
+    char *line = jp_format(k->req, &len);
     /* A few bytes into a new connection's empty buffer: all or nothing. */
-    ssize_t n = line ? send(k->fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT) : -1;
+    ssize_t n = -1;
+    if (line) {
+        union {
+            struct cmsghdr hdr;
+            char bytes[CMSG_SPACE(sizeof(int))];
+        } cbuf;
+        memset(&cbuf, 0, sizeof(cbuf));
+        struct iovec iov = {.iov_base = line, .iov_len = len};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (k->pass_fd >= 0) { /* the file rides on the request's first byte */
+            msg.msg_control = cbuf.bytes;
+            msg.msg_controllen = sizeof(cbuf.bytes);
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(cm), &k->pass_fd, sizeof(int));
+        }
+        n = sendmsg(k->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     free(line);
     if (n != (ssize_t)len) {
         snprintf(err, errlen, "cannot send to hv-vmm: %s", n < 0 ? strerror(errno) : "short write");
@@ -227,8 +249,7 @@ static int on_call_timer(sd_event_source *s, uint64_t usec, void *userdata)
     int rc;
 
     if (k->io) {
-        snprintf(err, sizeof(err), "hv-vmm did not answer within %llu ms",
-                 (unsigned long long)VMMCTL_TIMEOUT_MS);
+        snprintf(err, sizeof(err), "hv-vmm did not answer within %d ms", k->timeout_ms);
         rc = -1;
     } else {
         rc = call_connect(k, err, sizeof(err));
@@ -255,10 +276,25 @@ static int on_loop_exit(sd_event_source *s, void *userdata)
 int vmmctl_call_async(struct hvd *d, const char *socket_path, const char *cmd, vmmctl_done_fn done,
                       void *userdata, char *err, size_t errlen)
 {
+    struct json_object *req = json_object_new_object();
+    json_object_object_add(req, "cmd", json_object_new_string(cmd));
+    return vmmctl_request_async(d, socket_path, req, -1, VMMCTL_TIMEOUT_MS, done, userdata, err,
+                                errlen);
+}
+
+int vmmctl_request_async(struct hvd *d, const char *socket_path, struct json_object *req,
+                         int pass_fd, int timeout_ms, vmmctl_done_fn done, void *userdata,
+                         char *err, size_t errlen)
+{
     struct sockaddr_un sa;
+    struct json_object *c;
+    const char *cmd = json_object_object_get_ex(req, "cmd", &c) ? json_object_get_string(c) : "";
     if (strlen(socket_path) >= sizeof(sa.sun_path) ||
         strlen(cmd) >= sizeof(((struct vmmcall *)0)->cmd)) {
         snprintf(err, errlen, "control socket path too long");
+        json_object_put(req);
+        if (pass_fd >= 0)
+            close(pass_fd);
         return -1;
     }
     struct vmmcall *k = calloc(1, sizeof(*k));
@@ -269,8 +305,11 @@ int vmmctl_call_async(struct hvd *d, const char *socket_path, const char *cmd, v
     if (!k->path)
         hv_die("out of memory");
     snprintf(k->cmd, sizeof(k->cmd), "%s", cmd);
+    k->req = req;
+    k->pass_fd = pass_fd;
+    k->timeout_ms = timeout_ms;
     k->fd = -1;
-    k->deadline = loop_now(d) + VMMCTL_TIMEOUT_MS * UINT64_C(1000);
+    k->deadline = loop_now(d) + (uint64_t)timeout_ms * UINT64_C(1000);
     k->done = done;
     k->userdata = userdata;
     jp_reader_init(&k->in, JP_MAX_MESSAGE);
@@ -285,6 +324,9 @@ int vmmctl_call_async(struct hvd *d, const char *socket_path, const char *cmd, v
         if (k->fd >= 0)
             close(k->fd);
         jp_reader_free(&k->in);
+        json_object_put(k->req);
+        if (k->pass_fd >= 0)
+            close(k->pass_fd);
         free(k->path);
         free(k);
         return -1;

@@ -500,6 +500,33 @@ def test_copying_an_image_moves_the_progress_bar(desk, app):
     desk.qemu_img_mode("")
 
 
+def test_save_then_start_restores(desk, app):
+    """Save stops the VM into hvd's save file (row and details say Saved);
+    Start on a saved VM is vm.start, which restores it (issue 13)."""
+    r = hvd_call(desk.sock, "vm.define", definition={"name": "saver", "kernel": str(desk.kernel),
+                                                      "memory": "64M"})
+    assert "result" in r, r
+    assert "result" in hvd_call(desk.sock, "vm.start", name="saver")
+    row(app, "saver", "Running").click()
+    by_name(app, "saver", role="label")
+    by_name(app, "Save", role="push button").click()
+    row(app, "saver", "Saved", timeout=30)
+    label_containing(app, "State: Saved")
+    saved = desk.top / "state" / "saved" / "saver.hvsave"
+    assert hvd_call(desk.sock, "vm.info", name="saver")["result"]["state"] == "saved"
+    assert saved.is_file()
+    assert not by_name(app, "Force Off", role="push button").sensitive
+    desk.screenshot("vm-saved")
+
+    by_name(app, "Start", role="push button").click()
+    row(app, "saver", "Running", timeout=30)
+    wait_until("the save file to go once the VM runs", lambda: not saved.exists(), timeout=15)
+    console = hvd_call(desk.sock, "vm.console", name="saver")["result"]["data"]
+    assert "fake-vmm: restored from" in console, console
+    hvd_call(desk.sock, "vm.destroy", name="saver")
+    row(app, "saver", "Off")
+
+
 def test_hvd_going_away_shows_reconnecting_then_reconnects(desk, app):
     desk.kill_hvd()
     bar = label_containing(app, "Reconnecting to hvd", timeout=15)

@@ -20,7 +20,7 @@ typedef struct {
     GtkWidget *stack; /* "empty" | "vm" */
     GtkWidget *title, *os_icon, *facts;
     GtkWidget *thumb_stack, *thumb_image, *thumb_placeholder_label;
-    GtkWidget *start, *shutdown, *destroy, *pause, *switch_to, *settings, *undefine;
+    GtkWidget *start, *shutdown, *destroy, *pause, *save, *switch_to, *settings, *undefine;
 } Details;
 
 static Details *details_of(GtkWidget *w)
@@ -72,6 +72,13 @@ static void on_start(GtkButton *b, Details *d)
         run_action(d, "vm.resume", _("Could not resume the virtual machine"));
     else
         run_action(d, "vm.start", _("Could not start the virtual machine"));
+}
+
+/* The VM into a file and stopped; Start continues it where it was (vm.start restores). */
+static void on_save(GtkButton *b, Details *d)
+{
+    (void)b;
+    run_action(d, "vm.save", _("Could not save the virtual machine"));
 }
 
 static void on_shutdown(GtkButton *b, Details *d)
@@ -151,7 +158,9 @@ static void show_thumb(Details *d)
     GdkPixbuf *pix = hv_thumbs_pixbuf(t, d->name);
     const char *problem = hv_thumbs_problem(t, d->name);
     if (!has_screen(d->state)) {
-        show_placeholder(d, _("Not running"));
+        show_placeholder(d, g_strcmp0(d->state, "saved") == 0
+                                ? _("Saved: Start continues it where it was")
+                                : _("Not running"));
     } else if (pix) {
         int w = gdk_pixbuf_get_width(pix), h = gdk_pixbuf_get_height(pix);
         double scale = MIN(1.0, MIN((double)THUMB_W / w, (double)THUMB_H / h));
@@ -190,12 +199,18 @@ static void update_buttons(Details *d)
     gboolean off = !strcmp(s, "shutoff") || !strcmp(s, "crashed");
     gboolean running = !strcmp(s, "running");
     gboolean paused = !strcmp(s, "paused");
+    gboolean saved = !strcmp(s, "saved");
     gboolean connected = hv_client_is_connected(d->session->client);
-    gtk_widget_set_sensitive(d->start, connected && (off || paused));
+    gtk_widget_set_sensitive(d->start, connected && (off || paused || saved));
+    gtk_widget_set_tooltip_text(d->start, saved ? _("Continue this virtual machine where it was "
+                                                    "saved")
+                                                : _("Start this virtual machine"));
+    /* hvd refuses a VM with passed-through PCI devices, and says why. */
+    gtk_widget_set_sensitive(d->save, connected && (running || paused));
     gtk_button_set_label(GTK_BUTTON(d->start), paused ? _("_Resume") : _("_Start"));
     gtk_button_set_use_underline(GTK_BUTTON(d->start), TRUE);
     gtk_widget_set_sensitive(d->shutdown, connected && (running || paused));
-    gtk_widget_set_sensitive(d->destroy, connected && !off);
+    gtk_widget_set_sensitive(d->destroy, connected && !off && !saved);
     gtk_widget_set_sensitive(d->pause, connected && (running || paused));
     gtk_button_set_label(GTK_BUTTON(d->pause), paused ? _("Res_ume") : _("_Pause"));
     gtk_widget_set_sensitive(d->settings, connected);
@@ -334,13 +349,16 @@ GtkWidget *vm_details_new(HvSession *session)
     gtk_style_context_add_class(gtk_widget_get_style_context(d->destroy), "destructive-action");
     d->pause = action_button(_("_Pause"), _("Stop or continue the virtual processors"),
                              G_CALLBACK(on_pause), d);
+    d->save = action_button(_("Sa_ve"),
+                            _("Save this virtual machine to disk and stop it; Start continues it"),
+                            G_CALLBACK(on_save), d);
     d->switch_to = action_button(_("S_witch To"), NULL, G_CALLBACK(on_switch), d);
     d->settings = action_button(_("Se_ttings…"), _("Change memory, processors, colour…"),
                                 G_CALLBACK(on_settings), d);
     d->undefine = action_button(_("De_lete…"), _("Remove this virtual machine's definition"),
                                 G_CALLBACK(on_undefine), d);
-    GtkWidget *buttons[] = {d->start,     d->shutdown, d->destroy, d->pause,
-                            d->switch_to, d->settings, d->undefine};
+    GtkWidget *buttons[] = {d->start, d->shutdown,  d->destroy,  d->pause,
+                            d->save,  d->switch_to, d->settings, d->undefine};
     for (size_t i = 0; i < G_N_ELEMENTS(buttons); i++)
         gtk_container_add(GTK_CONTAINER(bb), buttons[i]);
     gtk_box_pack_start(GTK_BOX(box), bb, FALSE, FALSE, 0);

@@ -41,6 +41,8 @@ const char *vm_state_label(const char *state)
         return _("Shutting down");
     if (g_strcmp0(state, "crashed") == 0)
         return _("Crashed");
+    if (g_strcmp0(state, "saved") == 0)
+        return _("Saved");
     if (g_strcmp0(state, "shutoff") == 0)
         return _("Off");
     return state ? state : _("Unknown");
@@ -50,7 +52,8 @@ const char *vm_state_icon_name(const char *state)
 {
     if (g_strcmp0(state, "running") == 0 || g_strcmp0(state, "shutting-down") == 0)
         return "hv-state-running";
-    if (g_strcmp0(state, "paused") == 0)
+    /* A saved VM is stopped where it was, as a paused one is: the same icon. */
+    if (g_strcmp0(state, "paused") == 0 || g_strcmp0(state, "saved") == 0)
         return "hv-state-paused";
     if (g_strcmp0(state, "crashed") == 0)
         return "hv-state-crashed";

@@ -6,6 +6,14 @@
  * containing "fake-reboot" it exits 3 (a guest reboot) once after 1 s, and
  * with "fake-ignore-stop" it ignores the power button.
  *
+ * "save" (docs/vmm-control.md) writes a small file with the fake's magic into
+ * the file passed with the request (SCM_RIGHTS) or path.part renamed to
+ * path, replies and, with then=exit, exits 6. --cmdline "fake-save-fail"
+ * makes it refuse, "fake-save-slow" write 4 MiB over about a second.
+ * --restore PATH reads that file: without the magic it exits 1 with
+ * "cannot restore from PATH: ..." on stderr, else writes "fake-vmm:
+ * restored from PATH" to the console and runs on.
+ *
  * With --display SOCKET,name=N,colour=RRGGBB[,slot=K][,uivm] it is a display
  * producer like hv-vmm (docs/display-protocol.md): a 640x400 picture of its
  * colour on hv-switch, connecting again every 200 ms while hv-switch is not
@@ -18,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define FAKE_W    640
-#define FAKE_H    400
+#define MAX(a, b)  ((a) > (b) ? (a) : (b))
+#define FAKE_MAGIC "FAKEVMM-SAVE1\n"
+#define FAKE_W     640
+#define FAKE_H     400
 
 static long long now_ms(void)
 {
@@ -153,9 +163,121 @@ static void display_read(struct display *dp)
     console_line(dp, line);
 }
 
+/* One request line, and a file passed with it (*passed, else left as it was). */
+static int recv_request(int fd, struct jp_reader *rd, struct json_object **req, int *passed)
+{
+    for (;;) {
+        char *line;
+        size_t len;
+        const char *why;
+        enum jp_next next = jp_reader_next(rd, &line, &len);
+        if (next == JP_LINE) {
+            *req = jp_parse_object(line, len, &why);
+            if (*req)
+                return 1;
+            continue;
+        }
+        if (next != JP_NONE)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 5000) <= 0)
+            return -1;
+        char buf[4096];
+        union {
+            struct cmsghdr h;
+            char bytes[CMSG_SPACE(sizeof(int))];
+        } cbuf;
+        struct iovec iov = {buf, sizeof(buf)};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf.bytes,
+                            .msg_controllen = sizeof(cbuf.bytes)};
+        ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        if (n <= 0)
+            return 0;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+            memcpy(passed, CMSG_DATA(cm), sizeof(int));
+        if (jp_reader_feed(rd, buf, (size_t)n) < 0)
+            return -1;
+    }
+}
+
+/* "save": the fake's state into the passed file or path; bytes written, or -1 with why. */
+static long long fake_save(struct json_object *req, int *passed, const char *name, bool slow,
+                           const char **why)
+{
+    struct json_object *o;
+    const char *path =
+        json_object_object_get_ex(req, "path", &o) ? json_object_get_string(o) : NULL;
+    char part[4096];
+    int fd = *passed;
+    if (fd < 0 && !path) {
+        *why = "give \"path\", or pass an open file with the request (SCM_RIGHTS)";
+        return -1;
+    }
+    if (fd < 0) {
+        snprintf(part, sizeof(part), "%s.part", path);
+        fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            *why = "cannot create the part file";
+            return -1;
+        }
+    }
+    long long bytes = 0;
+    char head[256];
+    int n = snprintf(head, sizeof(head), FAKE_MAGIC "name=%s\n", name);
+    bool ok = write(fd, head, (size_t)n) == n;
+    bytes += n;
+    static char chunk[256 * 1024];
+    memset(chunk, 0x5a, sizeof(chunk));
+    for (int i = 0; ok && slow && i < 16; i++) { /* 4 MiB, 16 steps over ~1 s */
+        ok = write(fd, chunk, sizeof(chunk)) == (ssize_t)sizeof(chunk);
+        bytes += (long long)sizeof(chunk);
+        usleep(60 * 1000);
+    }
+    ok = ok && fsync(fd) == 0;
+    close(fd);
+    *passed = -1;
+    if (path && (!ok || rename(part, path) < 0)) {
+        unlink(part);
+        ok = false;
+    }
+    if (!ok) {
+        *why = "cannot write the save file";
+        return -1;
+    }
+    return bytes;
+}
+
+/* --restore PATH: 0 when it is a fake save file, else -1 with the reason on stderr. */
+static int fake_restore(const char *path, const char *console)
+{
+    char buf[sizeof(FAKE_MAGIC)] = "";
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "fake-vmm: cannot restore from %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n != (ssize_t)sizeof(buf) - 1 || memcmp(buf, FAKE_MAGIC, sizeof(buf) - 1) != 0) {
+        fprintf(stderr, "fake-vmm: cannot restore from %s: not a save file (bad magic)\n", path);
+        return -1;
+    }
+    if (console && strncmp(console, "file:", 5) == 0) {
+        FILE *f = fopen(console + 5, "a");
+        if (f) {
+            fprintf(f, "fake-vmm: restored from %s\n", path);
+            fclose(f);
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *control = NULL, *console = NULL, *cmdline = "";
+    const char *control = NULL, *console = NULL, *cmdline = "", *restore = NULL, *name = "";
     struct display dp = {.fd = -1};
     bool display = false;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -167,12 +289,19 @@ int main(int argc, char **argv)
             console = argv[i + 1];
         else if (strcmp(argv[i], "--cmdline") == 0)
             cmdline = argv[i + 1];
+        else if (strcmp(argv[i], "--restore") == 0)
+            restore = argv[i + 1];
+        else if (strcmp(argv[i], "--name") == 0)
+            name = argv[i + 1];
     }
     if (!control) {
         fprintf(stderr, "fake-vmm: --control is required\n");
         return 2;
     }
-    if (console && strncmp(console, "file:", 5) == 0) {
+    signal(SIGPIPE, SIG_IGN); /* as hv-vmm: a client gone before its reply does not end the VM */
+    if (restore && fake_restore(restore, console) < 0)
+        return 1;
+    if (!restore && console && strncmp(console, "file:", 5) == 0) {
         FILE *f = fopen(console + 5, "a");
         if (f) {
             fprintf(f, "fake kernel booting\nhv-guest: hello\n");
@@ -221,9 +350,8 @@ int main(int argc, char **argv)
         struct jp_reader rd;
         jp_reader_init(&rd, JP_MAX_MESSAGE);
         struct json_object *req;
-        const char *why;
-        int exit_code = -1;
-        while (jp_recv(fd, &rd, 5000, &req, &why) == 1) {
+        int exit_code = -1, passed = -1;
+        while (recv_request(fd, &rd, &req, &passed) == 1) {
             struct json_object *c, *reply = json_object_new_object();
             const char *cmd =
                 json_object_object_get_ex(req, "cmd", &c) ? json_object_get_string(c) : "";
@@ -241,6 +369,23 @@ int main(int argc, char **argv)
                     exit_code = 0;
             } else if (strcmp(cmd, "kill") == 0) {
                 exit_code = 4;
+            } else if (strcmp(cmd, "save") == 0) {
+                const char *err = "the device fake0 cannot be saved (fake-save-fail)";
+                long long bytes = strstr(cmdline, "fake-save-fail")
+                                      ? -1
+                                      : fake_save(req, &passed, name,
+                                                  strstr(cmdline, "fake-save-slow") != NULL, &err);
+                struct json_object *then;
+                ok = bytes >= 0;
+                if (ok) {
+                    json_object_object_add(reply, "bytes", json_object_new_int64(bytes));
+                    json_object_object_add(reply, "ms", json_object_new_int(1));
+                    if (!json_object_object_get_ex(req, "then", &then) ||
+                        strcmp(json_object_get_string(then), "exit") == 0)
+                        exit_code = 6;
+                } else {
+                    json_object_object_add(reply, "error", json_object_new_string(err));
+                }
             } else {
                 ok = false;
                 json_object_object_add(reply, "error", json_object_new_string("unknown command"));
@@ -256,6 +401,8 @@ int main(int argc, char **argv)
             }
         }
         jp_reader_free(&rd);
+        if (passed >= 0)
+            close(passed);
         close(fd);
     }
 }

@@ -224,6 +224,14 @@ def test_cids(s):
     r = local.call("vm.start", name="twin")
     check(r.get("error", {}).get("code") == "in-use" and "mine" in r["error"]["message"],
           f"a VM whose CID a running VM has does not start → {r}")
+    # Save and restore are the UIVM's as start is; the host's sleep hooks are not.
+    r = m.call("vm.save", name="mine")
+    check(r.get("result", {}).get("state") == "saved", f"UIVM: save its VM → saved {r}")
+    r = m.call("vm.start", name="mine")
+    check(r.get("result", {}).get("restored") is True, f"UIVM: start restores it {r}")
+    for method in ("host.suspend", "host.resume"):
+        r = m.call(method)
+        check(r.get("error", {}).get("code") == "not-allowed", f"UIVM: {method} → {r}")
     r = m.call("vm.destroy", name="mine")
     check("result" in r, f"UIVM: destroy its VM {r}")
     local.close()
