@@ -11,13 +11,9 @@ no new boot, the guest's clock shows the laptop's time, the save file is
 gone. A damaged save file is refused (`cannot restore from ...`), the VM
 stays saved and the file is kept; `hvctl discard` and a start boots afresh.
 
-Not run by default: hvd's save/restore path needs hv-vmm's save to restore
-every device (tests/vmm/test_save.py). Run it when that has landed:
-
-    HV_TEST_HVD_SAVE=1 /usr/bin/python3 -m pytest tests/hvd/test_hvd_save.py -v
+Run alone:  /usr/bin/python3 -m pytest tests/hvd/test_hvd_save.py -v
 """
 
-import os
 import re
 import time
 
@@ -25,12 +21,7 @@ import pytest
 from test_hvd import GUEST, HVCTL, HVD, VMM, console, hvctl, hvctl_ok, start_hvd, vm_state
 from vlaptop import newc, wait_for
 
-pytestmark = [
-    pytest.mark.vlaptop,
-    pytest.mark.skipif(not os.environ.get("HV_TEST_HVD_SAVE"),
-                       reason="set HV_TEST_HVD_SAVE=1 once hv-vmm restores every device "
-                              "(issue 13; see this file's docstring)"),
-]
+pytestmark = pytest.mark.vlaptop
 
 W = "/tmp/hvsave"
 SAVED = "/var/lib/hv/saved"
