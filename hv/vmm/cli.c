@@ -40,6 +40,8 @@ void cli_usage(FILE *f)
           "  --on-reboot ACTION     restart (default) or exit (exit code 3)\n"
           "  --restore FILE         continue the VM saved in FILE (control \"save\");\n"
           "                         the rest of the command line as when it was saved\n"
+          "  --instant-on           with --restore: map the saved memory instead of\n"
+          "                         reading it first (its checksum is not checked)\n"
           "  --stop-timeout SEC     power button to forced stop on SIGTERM (default 30)\n"
           "  --name NAME            the VM's name, for messages and queries\n"
           "  --display SOCKET[,name=N,colour=RRGGBB,slot=K,uivm,size=WxH]\n"
@@ -94,6 +96,7 @@ enum {
     OPT_PCI,
     OPT_IMAGE_DIR,
     OPT_RESTORE,
+    OPT_INSTANT_ON,
 };
 
 static const struct option options[] = {
@@ -118,6 +121,7 @@ static const struct option options[] = {
     {"pci", required_argument, NULL, OPT_PCI},
     {"image-dir", required_argument, NULL, OPT_IMAGE_DIR},
     {"restore", required_argument, NULL, OPT_RESTORE},
+    {"instant-on", no_argument, NULL, OPT_INSTANT_ON},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -263,6 +267,9 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
         case OPT_RESTORE:
             cfg->restore = optarg;
             break;
+        case OPT_INSTANT_ON:
+            cfg->instant_on = true;
+            break;
         case OPT_STOP_TIMEOUT:
             if (parse_uint(optarg, 1, 3600, &v) < 0)
                 return fail(err, errlen, "--stop-timeout %s: give seconds from 1 to 3600", optarg);
@@ -320,6 +327,8 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
         return fail(err, errlen, "unexpected argument \"%s\" (see hv-vmm --help)", argv[optind]);
     if (!cfg->kernel)
         return fail(err, errlen, "no kernel given: hv-vmm needs --kernel PATH");
+    if (cfg->instant_on && !cfg->restore)
+        return fail(err, errlen, "--instant-on goes with --restore FILE");
     return CLI_RUN;
 }
 

@@ -63,6 +63,21 @@ int guest_mem_init(struct guest_mem *mem, uint64_t ram_size)
     return 0;
 }
 
+int guest_mem_map_memfd(struct guest_mem *mem)
+{
+    if (!mem->file_mapped)
+        return 0;
+    if (mmap(mem->base, mem->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED,
+             mem->memfd, 0) == MAP_FAILED) {
+        int err = errno;
+        log_err("cannot map guest memory back onto its memfd: %s", strerror(err));
+        return -err;
+    }
+    madvise(mem->base, mem->size, MADV_MERGEABLE);
+    mem->file_mapped = false;
+    return 0;
+}
+
 void guest_mem_destroy(struct guest_mem *mem)
 {
     if (mem->base)

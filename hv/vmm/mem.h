@@ -30,8 +30,9 @@ struct mem_region {
 
 struct guest_mem {
     int memfd;
-    uint8_t *base; /* host mapping of the whole memfd */
-    uint64_t size; /* RAM bytes in total */
+    bool file_mapped; /* parts of RAM map a save file privately (--instant-on) */
+    uint8_t *base;    /* host mapping of the whole memfd */
+    uint64_t size;    /* RAM bytes in total */
     unsigned nr_regions;
     struct mem_region regions[MEM_MAX_REGIONS];
 };
@@ -42,6 +43,12 @@ struct guest_mem {
  */
 int guest_mem_init(struct guest_mem *mem, uint64_t ram_size);
 void guest_mem_destroy(struct guest_mem *mem);
+
+/*
+ * Map the whole memfd over RAM again (after --instant-on mapped parts of a
+ * save file there): what a reboot needs before it wipes RAM. 0 or -errno.
+ */
+int guest_mem_map_memfd(struct guest_mem *mem);
 
 /* Register each region as a KVM user memory slot. */
 int guest_mem_map_kvm(const struct guest_mem *mem, int vm_fd);

@@ -19,6 +19,7 @@
 #define SAVE_SECTION_MAX  (64u << 20)  /* one section */
 #define SAVE_SECTIONS_MAX (256u << 20) /* all sections together */
 #define SAVE_MAX_SECTIONS 1024u
+#define SAVE_MERGE_GAP    8u /* zero pages between two runs that are stored anyway */
 
 struct save_section {
     char id[SAVE_ID_LEN + 1];
@@ -74,5 +75,13 @@ int save_file_read(int fd, struct save_image *img, char *why, size_t whylen);
  */
 int save_file_read_ram(int fd, const struct save_image *img, uint8_t *ram, uint64_t ram_size,
                        char *why, size_t whylen);
+
+/*
+ * Instant-on: map each run of the file privately over ram instead of
+ * reading it, so the guest can start before its memory is read. The RAM
+ * CRC is not checked (it would need every page read). 0, or -1 with why.
+ */
+int save_file_map_ram(int fd, const struct save_image *img, uint8_t *ram, uint64_t ram_size,
+                      char *why, size_t whylen);
 
 #endif

@@ -415,6 +415,8 @@ static int reset_in_place(struct vm *vm)
      * with --pci, whose DMA mapping holds the old pages (vfio/).
      */
     devices_reset(vm);
+    if (guest_mem_map_memfd(&vm->mem) < 0) /* RAM that mapped a save file (--instant-on) */
+        return -1;
     if (vm->vfio || fallocate(vm->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
                               (off_t)vm->mem.size) < 0)
         memset(vm->mem.base, 0, vm->mem.size);

@@ -69,6 +69,7 @@ struct vm_config {
     const char *virtio_console; /* --virtio-console spec (virtio/console.c), NULL: none */
     bool reboot_exits;          /* --on-reboot exit */
     const char *restore;        /* --restore PATH: continue a saved VM, NULL: boot */
+    bool instant_on;            /* --instant-on: map the saved RAM instead of reading it */
     unsigned stop_timeout;      /* seconds between the power button and a forced stop */
 
     /* --pci: host PCI functions on vfio-pci (vfio/) */

@@ -267,8 +267,12 @@ int vm_restore(struct vm *vm, int fd, char *why, size_t whylen)
                  expected);
         r = -1;
     }
-    if (!r)
+    if (!r && vm->cfg->instant_on) {
+        r = save_file_map_ram(fd, &img, vm->mem.base, vm->mem.size, why, whylen);
+        vm->mem.file_mapped = img.nr_runs > 0;
+    } else if (!r) {
         r = save_file_read_ram(fd, &img, vm->mem.base, vm->mem.size, why, whylen);
+    }
     if (!r && !(r = load_section(&img, "vm", &in, why, whylen))) {
         uint64_t now = 0;
         struct timespec ts;

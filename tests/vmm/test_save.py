@@ -239,3 +239,31 @@ def test_tcp_stream_disk_and_console_carry_on_across_a_save(sv):
     finally:
         vm.kill()
         sv.run(f"kill $(cat {W}/tcp.pid) 2>/dev/null")
+
+
+def test_instant_on_maps_the_file_and_saves_again(sv):
+    """--instant-on: the restored guest runs on pages mapped from the file (seen in
+    /proc/PID/maps) and counts on; saved again from that RAM, it restores again."""
+    sv.check(f"rm -f {DISK} {W}/inst1.hvsave {W}/inst2.hvsave; truncate -s 16M {DISK}")
+    vm = Background(sv, args(sv), "inst-a")
+    vm.wait("hv-guest: count 4")
+    assert save(sv, f"{W}/inst1.hvsave").rc == 0
+    last = counts(vm.finish(timeout=60).console)[-1][0]
+    vm = Background(sv, args(sv) + f" --restore {W}/inst1.hvsave --instant-on", "inst-b")
+    try:
+        seen, _, _ = wait_count(sv, vm, last + 3)
+        assert seen[0][0] in (last, last + 1), (last, seen[:3])
+        pid = sv.check("pgrep -f 'inst1.hvsave --instant-on' | head -1").stdout.strip()
+        maps = sv.check(f"cat /proc/{pid}/maps").stdout
+        assert f"{W}/inst1.hvsave" in maps, maps[-2000:]
+        assert save(sv, f"{W}/inst2.hvsave").rc == 0
+        last = counts(vm.finish(timeout=60).console)[-1][0]
+    finally:
+        vm.kill()
+    # The file it ran on was not written to: it still restores as it was saved.
+    vm = Background(sv, args(sv) + f" --restore {W}/inst2.hvsave", "inst-c")
+    try:
+        seen, _, _ = wait_count(sv, vm, last + 2)
+        assert seen[0][0] in (last, last + 1), (last, seen[:3])
+    finally:
+        vm.kill()

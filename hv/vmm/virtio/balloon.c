@@ -13,6 +13,7 @@
 #include <linux/virtio_ids.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../devices.h"
 #include "../vm.h"
@@ -48,6 +49,9 @@ static void discard(struct balloon *b, void *hva, uint64_t len)
     if (fallocate(mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start,
                   (off_t)(end - start)) < 0)
         log_debug("%s: punching guest RAM failed: %s", b->vd.name, strerror(errno));
+    /* A page that maps a save file privately (--instant-on): drop our copy of it. */
+    if (mem->file_mapped)
+        madvise(mem->base + start, end - start, MADV_DONTNEED);
 }
 
 static int64_t inflate_chain(struct virtio_dev *vd, struct vq_chain *c, void *arg)
