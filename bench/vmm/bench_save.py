@@ -15,7 +15,9 @@ a tick every 50 ms) measures, interleaved run by run:
             query-migrate says completed
   size      of the file
   restore   launch of the restoring process -> the next tick on the guest's
-            serial console (hv-vmm --restore; QEMU -incoming "exec:cat FILE")
+            serial console (hv-vmm --restore, which reads and checks every
+            page first; hv-vmm --restore --instant-on, which maps them;
+            QEMU -incoming "exec:cat FILE")
 
 Prints medians with their spread (min-max) and the hv/QEMU ratio.
 Not part of the test suite.
@@ -51,7 +53,7 @@ while :; do i=$((i + 1)); echo "hv-guest: tick $i"; usleep 50000 2>/dev/null || 
 
 def launch(vmm, mem, con, extra=""):
     cmdline = "console=ttyS0 panic=-1"
-    if vmm == "hv-vmm":
+    if vmm.startswith("hv-"):
         return (f"hv-vmm --kernel {GUEST}/vmlinuz --initrd {B}/initrd --memory {mem}M "
                 f"--cpus 1 --cmdline '{cmdline}' --console file:{con} --control {B}/hv.sock "
                 f"{extra}")
@@ -140,17 +142,18 @@ def main():
             lt.check(f"cat {GUEST}/initrd.img {B}/extra.cpio > {B}/initrd")
             for mem in opts.memory:
                 for r in range(opts.runs):
-                    for vmm in ("hv-vmm", "q35"):
+                    for vmm in ("hv-vmm", "hv-instant", "q35"):
                         f = f"{B}/{vmm}.save"
                         lt.run(f"rm -f {f}")
                         pid, con = start(lt, launch(vmm, mem, "CON"), f"{vmm}-src")
                         wait_text(lt, con, "hv-guest: filled")
                         wait_text(lt, con, "hv-guest: tick 5")
-                        s = save_hv(lt, f) if vmm == "hv-vmm" else save_qemu(lt, f)
+                        s = save_hv(lt, f) if vmm.startswith("hv-") else save_qemu(lt, f)
                         lt.run(f"kill -9 {pid} 2>/dev/null; sleep 0.5")
                         size = int(lt.check(f"stat -c %s {f}").stdout) / (1 << 20)
-                        extra = (f"--restore {f}" if vmm == "hv-vmm"
-                                 else f"-incoming 'exec:cat {f}'")
+                        extra = {"hv-vmm": f"--restore {f}",
+                                 "hv-instant": f"--restore {f} --instant-on",
+                                 "q35": f"-incoming 'exec:cat {f}'"}[vmm]
                         rt, pid2 = restore_time(lt, launch(vmm, mem, "CON", extra), f"{vmm}-dst")
                         lt.run(f"kill -9 {pid2} 2>/dev/null; sleep 0.5")
                         d = res.setdefault((mem, vmm), {"save": [], "size": [], "restore": []})
@@ -160,13 +163,15 @@ def main():
                         print(f"{mem} MiB run {r}: {vmm}: save {s:.2f} s, {size:.0f} MiB, "
                               f"restore {rt:.2f} s", flush=True)
 
-    print("\n| guest | measure | hv-vmm | QEMU q35 | hv/QEMU |")
-    print("|---|---|---|---|---|")
+    print("\n| guest | measure | hv-vmm | hv-vmm --instant-on | QEMU q35 | hv/QEMU | "
+          "instant/QEMU |")
+    print("|---|---|---|---|---|---|---|")
     for mem in opts.memory:
-        h, q = res[(mem, "hv-vmm")], res[(mem, "q35")]
+        h, i, q = res[(mem, "hv-vmm")], res[(mem, "hv-instant")], res[(mem, "q35")]
         for m, unit in (("save", "s"), ("size", "MiB"), ("restore", "s")):
-            print(f"| {mem} MiB | {m} ({unit}) | {spread(h[m])} | {spread(q[m])} | "
-                  f"{med(h[m]) / med(q[m]):.2f} |")
+            print(f"| {mem} MiB | {m} ({unit}) | {spread(h[m])} | {spread(i[m])} | "
+                  f"{spread(q[m])} | {med(h[m]) / med(q[m]):.2f} | "
+                  f"{med(i[m]) / med(q[m]):.2f} |")
 
 
 if __name__ == "__main__":
