@@ -357,8 +357,9 @@ GtkWidget *vm_details_new(HvSession *session)
                                 G_CALLBACK(on_settings), d);
     d->undefine = action_button(_("De_lete…"), _("Remove this virtual machine's definition"),
                                 G_CALLBACK(on_undefine), d);
-    GtkWidget *buttons[] = {d->start, d->shutdown,  d->destroy,  d->pause,
-                            d->save,  d->switch_to, d->settings, d->undefine};
+    /* Save last: the others keep their places (tests/uivm/test_uivm_laptop.py clicks Switch To). */
+    GtkWidget *buttons[] = {d->start,     d->shutdown, d->destroy,  d->pause,
+                            d->switch_to, d->settings, d->undefine, d->save};
     for (size_t i = 0; i < G_N_ELEMENTS(buttons); i++)
         gtk_container_add(GTK_CONTAINER(bb), buttons[i]);
     gtk_box_pack_start(GTK_BOX(box), bb, FALSE, FALSE, 0);
