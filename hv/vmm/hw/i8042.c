@@ -185,3 +185,14 @@ int i8042_init(struct vm *vm)
         ret = io_bus_register(&vm->pio, I8042_CMD, 1, cmd_io, k);
     return ret;
 }
+
+/* vCPUs are stopped: nothing reaches the ports any more. */
+void i8042_destroy(struct vm *vm)
+{
+    struct i8042_dev *d = vm->i8042;
+    if (!d)
+        return;
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+    vm->i8042 = NULL;
+}

@@ -245,3 +245,14 @@ int pm_init(struct vm *vm)
         ret = io_bus_register(&vm->pio, PM_RESET_PORT, 1, cf9_io, pm);
     return ret;
 }
+
+/* vCPUs are stopped: nothing reaches the ports any more. */
+void pm_destroy(struct vm *vm)
+{
+    struct pm_dev *d = vm->pm;
+    if (!d)
+        return;
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+    vm->pm = NULL;
+}

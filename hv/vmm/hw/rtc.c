@@ -219,3 +219,14 @@ int rtc_init(struct vm *vm)
     /* Lives as long as the process: vCPUs may still touch it while exiting. */
     return io_bus_register(&vm->pio, RTC_PORT, 2, rtc_io, r);
 }
+
+/* vCPUs are stopped: nothing reaches the ports any more. */
+void rtc_destroy(struct vm *vm)
+{
+    struct rtc_dev *d = vm->rtc;
+    if (!d)
+        return;
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+    vm->rtc = NULL;
+}
