@@ -428,8 +428,9 @@ int save_file_read(int fd, struct save_image *img, char *why, size_t whylen)
     return 0;
 }
 
-int save_file_read_ram(int fd, const struct save_image *img, uint8_t *ram, uint64_t ram_size,
-                       char *why, size_t whylen)
+/* Read each run into ram (checking the CRC), or map it there privately (instant-on). */
+static int load_ram(int fd, const struct save_image *img, uint8_t *ram, uint64_t ram_size, bool map,
+                    char *why, size_t whylen)
 {
     uint32_t crc = 0;
     uint64_t off = img->ram_offset;
@@ -440,35 +441,35 @@ int save_file_read_ram(int fd, const struct save_image *img, uint8_t *ram, uint6
     for (unsigned i = 0; i < img->nr_runs; i++) {
         uint8_t *p = ram + img->runs[i].first_page * SAVE_PAGE_SIZE;
         uint64_t len = img->runs[i].nr_pages * SAVE_PAGE_SIZE;
-        int err = read_exact(fd, p, len, off);
-        if (err < 0)
-            return fail(why, whylen, "cannot read guest memory from the file: %s",
-                        err == -ENODATA ? "it is truncated" : strerror(-err));
-        crc = crc_of(crc, p, len);
+        if (map) {
+            /* Private: the guest's writes stay in this process, the file is never changed. */
+            if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd,
+                     (off_t)off) == MAP_FAILED)
+                return fail(why, whylen, "cannot map guest memory from the file: %s",
+                            strerror(errno));
+            madvise(p, len, MADV_MERGEABLE);
+        } else {
+            int err = read_exact(fd, p, len, off);
+            if (err < 0)
+                return fail(why, whylen, "cannot read guest memory from the file: %s",
+                            err == -ENODATA ? "it is truncated" : strerror(-err));
+            crc = crc_of(crc, p, len);
+        }
         off += len;
     }
-    if (crc != img->ram_crc)
+    if (!map && crc != img->ram_crc)
         return fail(why, whylen, "guest memory's checksum does not match: the file is damaged");
     return 0;
+}
+
+int save_file_read_ram(int fd, const struct save_image *img, uint8_t *ram, uint64_t ram_size,
+                       char *why, size_t whylen)
+{
+    return load_ram(fd, img, ram, ram_size, false, why, whylen);
 }
 
 int save_file_map_ram(int fd, const struct save_image *img, uint8_t *ram, uint64_t ram_size,
                       char *why, size_t whylen)
 {
-    uint64_t off = img->ram_offset;
-
-    if (ram_size != img->ram_size)
-        return fail(why, whylen, "the VM has %llu bytes of RAM, the file %llu",
-                    (unsigned long long)ram_size, (unsigned long long)img->ram_size);
-    for (unsigned i = 0; i < img->nr_runs; i++) {
-        uint8_t *p = ram + img->runs[i].first_page * SAVE_PAGE_SIZE;
-        uint64_t len = img->runs[i].nr_pages * SAVE_PAGE_SIZE;
-        /* Private: the guest's writes stay in this process, the file is never changed. */
-        if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd,
-                 (off_t)off) == MAP_FAILED)
-            return fail(why, whylen, "cannot map guest memory from the file: %s", strerror(errno));
-        madvise(p, len, MADV_MERGEABLE);
-        off += len;
-    }
-    return 0;
+    return load_ram(fd, img, ram, ram_size, true, why, whylen);
 }
