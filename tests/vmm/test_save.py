@@ -254,7 +254,7 @@ def test_instant_on_maps_the_file_and_saves_again(sv):
     try:
         seen, _, _ = wait_count(sv, vm, last + 3)
         assert seen[0][0] in (last, last + 1), (last, seen[:3])
-        pid = sv.check("pgrep -f 'inst1.hvsave --instant-on' | head -1").stdout.strip()
+        pid = sv.check("pgrep -x hv-vmm | head -1").stdout.strip()
         maps = sv.check(f"cat /proc/{pid}/maps").stdout
         assert f"{W}/inst1.hvsave" in maps, maps[-2000:]
         assert save(sv, f"{W}/inst2.hvsave").rc == 0
