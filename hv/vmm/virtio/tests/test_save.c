@@ -28,6 +28,7 @@
 #include "devices.h"
 #include "log.h"
 #include "pci.h"
+#include "pci_driver.h"
 #include "ring.h"
 #include "state.h"
 #include "util.h"
@@ -37,123 +38,12 @@
 #define NDEV 3 /* blk, console, rng: in creation order */
 
 static struct vm vma, vmb;
-static struct vm *cur; /* the VM the driver helpers talk to */
-
-static void pio_w32(uint16_t port, uint32_t v)
-{
-    io_bus_access(&cur->pio, port, (uint8_t *)&v, 4, true);
-}
-
-static uint32_t cfg_rd(unsigned slot, unsigned off, unsigned len)
-{
-    uint32_t v = 0;
-    pio_w32(0xcf8, 0x80000000u | slot << 11 | (off & 0xfc));
-    io_bus_access(&cur->pio, 0xcfc + (off & 3), (uint8_t *)&v, len, false);
-    return v;
-}
-
-static void cfg_wr(unsigned slot, unsigned off, uint32_t v, unsigned len)
-{
-    pio_w32(0xcf8, 0x80000000u | slot << 11 | (off & 0xfc));
-    io_bus_access(&cur->pio, 0xcfc + (off & 3), (uint8_t *)&v, len, true);
-}
-
-static uint64_t mr(uint64_t addr, unsigned len)
-{
-    uint64_t v = 0;
-    io_bus_access(&cur->mmio, addr, (uint8_t *)&v, len, false);
-    return v;
-}
-
-static void mw(uint64_t addr, uint64_t v, unsigned len)
-{
-    io_bus_access(&cur->mmio, addr, (uint8_t *)&v, len, true);
-}
-
-struct drv {
-    unsigned slot;
-    uint64_t bar, msix_bar, common, notify, device;
-    uint8_t msix_cap;
-};
-
-/* Find the function with this device ID and read where its registers are (no writes). */
-static bool probe(struct drv *d, uint16_t device_id)
-{
-    memset(d, 0, sizeof(*d));
-    for (d->slot = 0; d->slot < 32; d->slot++) {
-        if (cfg_rd(d->slot, 0, 4) == (0x1af4u | (uint32_t)device_id << 16))
-            break;
-    }
-    if (d->slot == 32)
-        return false;
-    d->bar = cfg_rd(d->slot, 0x10, 4) & ~0xfu;
-    d->msix_bar = cfg_rd(d->slot, 0x18, 4) & ~0xfu;
-    for (unsigned c = cfg_rd(d->slot, 0x34, 1); c; c = cfg_rd(d->slot, c + 1, 1)) {
-        unsigned id = cfg_rd(d->slot, c, 1);
-        if (id == 0x11)
-            d->msix_cap = (uint8_t)c;
-        if (id != 0x09)
-            continue;
-        unsigned type = cfg_rd(d->slot, c + 3, 1);
-        uint64_t off = cfg_rd(d->slot, c + 8, 4);
-        if (type == VIRTIO_PCI_CAP_COMMON_CFG)
-            d->common = d->bar + off;
-        if (type == VIRTIO_PCI_CAP_NOTIFY_CFG)
-            d->notify = d->bar + off;
-        if (type == VIRTIO_PCI_CAP_DEVICE_CFG)
-            d->device = d->bar + off;
-    }
-    return d->common && d->notify && d->msix_cap;
-}
-
-static uint8_t status(struct drv *d)
-{
-    return (uint8_t)mr(d->common + VIRTIO_PCI_COMMON_STATUS, 1);
-}
 
 static void bring_up(struct drv *d, uint64_t features)
 {
-    cfg_wr(d->slot, 4, 0x0006, 2);
-    mw(d->common + VIRTIO_PCI_COMMON_STATUS, 0, 1);
-    mw(d->common + VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
-    mw(d->common + VIRTIO_PCI_COMMON_STATUS, 3, 1);
-    for (unsigned sel = 0; sel < 2; sel++) {
-        mw(d->common + VIRTIO_PCI_COMMON_GFSELECT, sel, 4);
-        mw(d->common + VIRTIO_PCI_COMMON_GF, (uint32_t)(features >> (32 * sel)), 4);
-    }
-    mw(d->common + VIRTIO_PCI_COMMON_STATUS, 0x0b, 1);
+    enable(d);
+    CHECK(negotiate(d, features));
     CHECK(status(d) == 0x0b);
-}
-
-static void queue_setup(struct drv *d, unsigned q, struct test_ring *r, uint16_t vector)
-{
-    mw(d->common + VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_SIZE, r->size, 2);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_DESCLO, r->desc, 8);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_AVAILLO, r->avail, 8);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_USEDLO, r->used, 8);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_MSIX, vector, 2);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-}
-
-static void kick(struct drv *d, unsigned q)
-{
-    mw(d->notify + q * VIRTIO_NOTIFY_MULT, q, 2);
-}
-
-static bool wait_used(struct test_ring *r, uint16_t want)
-{
-    for (int i = 0; i < 5000; i++) {
-        if (tr_used_idx(r) == want)
-            return true;
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-    }
-    return false;
-}
-
-static void settle(void)
-{
-    nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
 }
 
 /* Whether the eventfd of MSI-X vector vec was written; drains it. */
@@ -340,7 +230,7 @@ int main(void)
     make_vm(&vma, img, con_a);
 
     /* ---- VM a: drive blk and console to DRIVER_OK and serve requests ---- */
-    cur = &vma;
+    drv_vm = &vma;
     struct drv blk, con, rng;
     CHECK(probe(&blk, 0x1042) && probe(&con, 0x1043) && probe(&rng, 0x1044));
     /*
@@ -440,7 +330,7 @@ int main(void)
             fprintf(stderr, "load %u: %s\n", i, why);
     }
     devices_resume(&vmb);
-    cur = &vmb;
+    drv_vm = &vmb;
     r.mem = rx.mem = tx.mem = &vmb.mem;
 
     struct drv blk2, con2, rng2;

@@ -21,6 +21,7 @@
 #include "devices.h"
 #include "log.h"
 #include "pci.h"
+#include "pci_driver.h"
 #include "ring.h"
 #include "util.h"
 #include "virtio.h"
@@ -29,145 +30,13 @@
 static struct vm vm;
 static uint32_t vm_first_bar; /* virtio-blk's BAR 0 as registered */
 
-static void pio_w32(uint16_t port, uint32_t v)
+/* The driver's probe: find the function, then turn on memory and bus mastering. */
+static bool probe_on(struct drv *d, uint16_t device_id)
 {
-    io_bus_access(&vm.pio, port, (uint8_t *)&v, 4, true);
-}
-
-static uint32_t cfg_rd(unsigned slot, unsigned off, unsigned len)
-{
-    uint32_t v = 0;
-    pio_w32(0xcf8, 0x80000000u | slot << 11 | (off & 0xfc));
-    io_bus_access(&vm.pio, 0xcfc + (off & 3), (uint8_t *)&v, len, false);
-    return v;
-}
-
-static void cfg_wr(unsigned slot, unsigned off, uint32_t v, unsigned len)
-{
-    pio_w32(0xcf8, 0x80000000u | slot << 11 | (off & 0xfc));
-    io_bus_access(&vm.pio, 0xcfc + (off & 3), (uint8_t *)&v, len, true);
-}
-
-static uint64_t mr(uint64_t addr, unsigned len)
-{
-    uint64_t v = 0;
-    io_bus_access(&vm.mmio, addr, (uint8_t *)&v, len, false);
-    return v;
-}
-
-static void mw(uint64_t addr, uint64_t v, unsigned len)
-{
-    io_bus_access(&vm.mmio, addr, (uint8_t *)&v, len, true);
-}
-
-struct drv {
-    unsigned slot;
-    uint64_t bar, msix_bar;
-    uint64_t common, notify, isr, device;
-    uint8_t msix_cap, pcicfg_cap;
-    uint32_t notify_mult;
-};
-
-/* Find the device with this PCI device ID and map it as a driver would. */
-static bool probe(struct drv *d, uint16_t device_id)
-{
-    memset(d, 0, sizeof(*d));
-    for (d->slot = 0; d->slot < 32; d->slot++) {
-        if (cfg_rd(d->slot, 0, 4) == (0x1af4u | (uint32_t)device_id << 16))
-            break;
-    }
-    if (d->slot == 32)
+    if (!probe(d, device_id))
         return false;
-    cfg_wr(d->slot, 4, 0x0006, 2); /* memory + bus master */
-    d->bar = cfg_rd(d->slot, 0x10, 4) & ~0xfu;
-    d->msix_bar = cfg_rd(d->slot, 0x18, 4) & ~0xfu;
-    for (unsigned c = cfg_rd(d->slot, 0x34, 1); c; c = cfg_rd(d->slot, c + 1, 1)) {
-        unsigned id = cfg_rd(d->slot, c, 1);
-        if (id == 0x11)
-            d->msix_cap = (uint8_t)c;
-        if (id != 0x09)
-            continue;
-        unsigned type = cfg_rd(d->slot, c + 3, 1);
-        uint64_t off = cfg_rd(d->slot, c + 8, 4);
-        CHECK(cfg_rd(d->slot, c + 4, 1) == 0);
-        if (type == VIRTIO_PCI_CAP_COMMON_CFG)
-            d->common = d->bar + off;
-        if (type == VIRTIO_PCI_CAP_NOTIFY_CFG) {
-            d->notify = d->bar + off;
-            d->notify_mult = cfg_rd(d->slot, c + 16, 4);
-        }
-        if (type == VIRTIO_PCI_CAP_ISR_CFG)
-            d->isr = d->bar + off;
-        if (type == VIRTIO_PCI_CAP_DEVICE_CFG)
-            d->device = d->bar + off;
-        if (type == VIRTIO_PCI_CAP_PCI_CFG)
-            d->pcicfg_cap = (uint8_t)c;
-    }
-    return d->common && d->notify && d->isr && d->msix_cap && d->pcicfg_cap;
-}
-
-static uint8_t status(struct drv *d)
-{
-    return (uint8_t)mr(d->common + VIRTIO_PCI_COMMON_STATUS, 1);
-}
-
-/* Reset, negotiate features; returns whether FEATURES_OK stuck. */
-static bool negotiate(struct drv *d, uint64_t want)
-{
-    mw(d->common + VIRTIO_PCI_COMMON_STATUS, 0, 1);
-    CHECK(status(d) == 0);
-    mw(d->common + VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE, 1);
-    mw(d->common + VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_DRIVER, 1);
-    uint64_t host = 0;
-    for (unsigned sel = 0; sel < 2; sel++) {
-        mw(d->common + VIRTIO_PCI_COMMON_DFSELECT, sel, 4);
-        host |= mr(d->common + VIRTIO_PCI_COMMON_DF, 4) << (32 * sel);
-    }
-    CHECK(host & (1ull << VIRTIO_F_VERSION_1));
-    for (unsigned sel = 0; sel < 2; sel++) {
-        mw(d->common + VIRTIO_PCI_COMMON_GFSELECT, sel, 4);
-        mw(d->common + VIRTIO_PCI_COMMON_GF, (uint32_t)(want >> (32 * sel)), 4);
-    }
-    mw(d->common + VIRTIO_PCI_COMMON_STATUS, status(d) | VIRTIO_CONFIG_S_FEATURES_OK, 1);
-    return status(d) & VIRTIO_CONFIG_S_FEATURES_OK;
-}
-
-static void queue_setup(struct drv *d, unsigned q, struct test_ring *r, uint16_t vector)
-{
-    mw(d->common + VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_SIZE, r->size, 2);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_DESCLO, r->desc, 8);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_AVAILLO, (uint32_t)r->avail, 4); /* as two halves */
-    mw(d->common + VIRTIO_PCI_COMMON_Q_AVAILHI, r->avail >> 32, 4);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_USEDLO, r->used, 8);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_MSIX, vector, 2);
-    mw(d->common + VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-}
-
-static void driver_ok(struct drv *d)
-{
-    mw(d->common + VIRTIO_PCI_COMMON_STATUS, status(d) | VIRTIO_CONFIG_S_DRIVER_OK, 1);
-}
-
-static void kick(struct drv *d, unsigned q)
-{
-    mw(d->notify + q * d->notify_mult, q, 2);
-}
-
-/* Wait (at most 5 s) for the device thread to bring used idx to `want`. */
-static bool wait_used(struct test_ring *r, uint16_t want)
-{
-    for (int i = 0; i < 5000; i++) {
-        if (tr_used_idx(r) == want)
-            return true;
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-    }
-    return false;
-}
-
-static void settle(void)
-{
-    nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
+    enable(d);
+    return true;
 }
 
 static char img[] = "/tmp/hv-test-transport-XXXXXX";
@@ -383,7 +252,7 @@ static void test_lifecycle(struct drv *d)
     devices_resume(&vm);
     settle();
     CHECK(all_zero(0x40000, 0x20000)); /* no stale completion */
-    CHECK(probe(d, 0x1042));           /* BAR 0 is back where it was registered */
+    CHECK(probe_on(d, 0x1042));        /* BAR 0 is back where it was registered */
     CHECK(status(d) == 0);
     mw(d->common + VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
     CHECK(mr(d->common + VIRTIO_PCI_COMMON_Q_ENABLE, 2) == 0);
@@ -408,6 +277,7 @@ int main(void)
     close(fd);
 
     vm.vm_fd = vm.kvm_fd = -1;
+    drv_vm = &vm;
     CHECK(guest_mem_init(&vm.mem, 64 * MiB) == 0);
     io_bus_init(&vm.pio, "pio");
     io_bus_init(&vm.mmio, "mmio");
@@ -419,13 +289,13 @@ int main(void)
 
     struct drv blk, rng;
     struct test_ring r;
-    CHECK(probe(&blk, 0x1042));
-    CHECK(probe(&rng, 0x1044));
+    CHECK(probe_on(&blk, 0x1042));
+    CHECK(probe_on(&rng, 0x1044));
     vm_first_bar = cfg_rd(blk.slot, 0x10, 4);
     test_pci(&blk);
     test_blk_io(&blk, &r);
     test_hostile(&blk, &r, &rng);
-    CHECK(probe(&blk, 0x1042)); /* BAR 0 where test_pci left it */
+    CHECK(probe_on(&blk, 0x1042)); /* BAR 0 where test_pci left it */
     test_lifecycle(&blk);
     unlink(img);
     CHECK_DONE();
