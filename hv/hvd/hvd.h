@@ -44,9 +44,10 @@ struct hvd_vm {
     double started_at; /* CLOCK_REALTIME seconds, 0 when not running */
     struct hvd_vm_exit last_exit;
     bool destroying;
-    bool ctl_busy; /* an API call waits for hv-vmm's control socket */
-    char *tap;     /* TAP device while running with net=nat */
-    int slot;      /* hotkey slot on hv-switch while running: 0 UIVM, 1..9, -1 none */
+    bool ctl_busy;        /* an API call waits for hv-vmm's control socket */
+    char *tap;            /* TAP device while running with net=nat */
+    int slot;             /* hotkey slot on hv-switch while running: 0 UIVM, 1..9, -1 none */
+    unsigned display_uid; /* the user hv-switch's record is for (display.c), 0: none */
     /*
      * Started from its save file, which stays until hv-vmm shows it runs
      * (save.c): a failed restore leaves the VM saved.
@@ -122,6 +123,16 @@ int api_fail(struct api_error *e, const char *code, const char *fmt, ...)
 int display_pick_slot(struct hvd *d, struct hvd_vm *vm, struct api_error *e);
 /* hv-vmm's --display argument (g_free it), or NULL for display=false. */
 char *display_vmm_arg(struct hvd *d, const struct hvd_vm *vm);
+/*
+ * hv-switch's record of who the producer running as `uid` is (name, colour,
+ * slot, UIVM: hv/switch/producer.h), in the "displays" folder beside its
+ * socket, for a display VM whose hv-vmm runs as a user of its own; removed
+ * when the VM ends. hv-switch believes that record, not the HELLO.
+ */
+int display_record_write(struct hvd *d, struct hvd_vm *vm, unsigned uid, struct api_error *e);
+void display_record_remove(struct hvd *d, struct hvd_vm *vm);
+/* After an hvd restart: which user's record a running VM has. */
+void display_record_reattach(struct hvd *d, struct hvd_vm *vm);
 
 /*
  * ---- switchctl.c: vm.switch, vm.screenshot through hv-switch's control
@@ -313,10 +324,12 @@ struct json_object *usb_rules(struct hvd *d, struct json_object *params, struct 
 /* ---- vmuser.c: each VM's own user for its hv-vmm ---- */
 #define HVD_VMM_UID_BASE 1900000000u
 /*
- * hv-vmm's --user argument for vm in *arg (g_free it), NULL when hvd is not
- * root or --vmm-uid-base is 0. Also closes the VM's files to other users.
+ * hv-vmm's --user argument for vm in *arg (g_free it) and its uid in *uid;
+ * NULL and 0 when hvd is not root or --vmm-uid-base is 0. Also closes the VM's files to other
+ * users.
  */
-int vmuser_arg(struct hvd *d, const struct hvd_vm *vm, char **arg, struct api_error *e);
+int vmuser_arg(struct hvd *d, const struct hvd_vm *vm, char **arg, unsigned *uid,
+               struct api_error *e);
 
 /* ---- run.c: external programs ---- */
 /* Run argv, capture stdout (malloc'd in *out if out) and stderr; returns exit status or -1. */

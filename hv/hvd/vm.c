@@ -284,6 +284,7 @@ static void handle_exit(struct hvd *d, struct hvd_vm *vm)
     remove_run_file(d, vm, "started");
     remove_run_file(d, vm, "control.sock"); /* hv-vmm's user may not remove it */
     remove_run_file(d, vm, "slot");
+    display_record_remove(d, vm);
     vm->slot = -1;
 
     bool crashed =
@@ -578,7 +579,10 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
     }
 
     char *user = NULL;
-    if (display_pick_slot(d, vm, e) < 0 || vmuser_arg(d, vm, &user, e) < 0) {
+    unsigned uid = 0;
+    if (display_pick_slot(d, vm, e) < 0 || vmuser_arg(d, vm, &user, &uid, e) < 0 ||
+        display_record_write(d, vm, uid, e) < 0) {
+        g_free(user);
         net_detach(d, vm);
         pci_detach(d, vm);
         return -1;
@@ -601,6 +605,7 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
     g_free(log_path);
     g_free(exit_path);
     if (mon < 0) {
+        display_record_remove(d, vm);
         net_detach(d, vm);
         pci_detach(d, vm);
         return api_fail(e, "internal", "Cannot start a process for VM '%s': %s.", vm->def->name,
@@ -618,6 +623,7 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
     if (vmm <= 0 || watch_monitor(d, vm) < 0) {
         kill(mon, SIGKILL);
         waitpid(mon, NULL, 0);
+        display_record_remove(d, vm);
         net_detach(d, vm);
         pci_detach(d, vm);
         return api_fail(e, "internal", "Cannot start hv-vmm for VM '%s'.", vm->def->name);
@@ -858,6 +864,7 @@ static void load_last_exit(struct hvd *d, struct hvd_vm *vm)
 static void reattach(struct hvd *d, struct hvd_vm *vm)
 {
     load_last_exit(d, vm);
+    display_record_reattach(d, vm);
     char *pidfile = hvd_vm_run_path(d, vm, "monitor.pid");
     char *text = NULL;
     int mon = 0, vmm = 0;

@@ -79,15 +79,18 @@ static void private_to_root(const char *path)
         log_info("%s was open to every user: now mode %04o", path, st.st_mode & 0770);
 }
 
-int vmuser_arg(struct hvd *d, const struct hvd_vm *vm, char **arg, struct api_error *e)
+int vmuser_arg(struct hvd *d, const struct hvd_vm *vm, char **arg, unsigned *uid,
+               struct api_error *e)
 {
     *arg = NULL;
+    *uid = 0;
     if (!d->vmm_uid_base || geteuid() != 0)
         return 0; /* hv-vmm runs as hvd's own user, still with its seccomp filter */
     int slot = slot_of(d, vm->def->name);
     if (slot < 0)
         return api_fail(e, "internal", "VM '%s': no free user id for its hv-vmm.", vm->def->name);
     unsigned id = d->vmm_uid_base + (unsigned)slot;
+    *uid = id;
 
     /* The folders of every VM's files, and this VM's writable disks, closed to others. */
     private_to_root(d->images_dir);

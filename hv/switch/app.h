@@ -56,7 +56,8 @@ struct app {
     struct focus focus;
     struct client clients[MAX_CLIENTS];
     int listen_fd;
-    int ctl_fd; /* the control socket, -1 without one */
+    char records_dir[256]; /* hvd's records of who each VM user is (producer.h) */
+    int ctl_fd;            /* the control socket, -1 without one */
     struct ctl_client ctl[CTL_CLIENTS];
     SDL_Window *win;
     SDL_Renderer *ren;

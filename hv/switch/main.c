@@ -5,6 +5,7 @@
  */
 #include "app.h"
 #include "log.h"
+#include "producer.h"
 #include "util.h"
 
 #include <errno.h>
@@ -135,6 +136,15 @@ static const char *control_beside(const char *sock, char *buf, size_t len)
     return buf;
 }
 
+/* hvd's records of its producers: the "displays" folder in --socket's directory. */
+static void records_beside(const char *sock, char *buf, size_t len)
+{
+    const char *slash = strrchr(sock, '/');
+    int dir = slash ? (int)(slash - sock) : 1;
+
+    snprintf(buf, len, "%.*s/" PRODUCER_RECORDS_DIR, dir, slash ? sock : ".");
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -216,6 +226,7 @@ int main(int argc, char **argv)
     reg_init(&a.reg);
     focus_init(&a.focus);
     a.listen_fd = server_listen(sock);
+    records_beside(sock, a.records_dir, sizeof(a.records_dir));
     control = control ? control : control_beside(sock, control_buf, sizeof(control_buf));
     a.ctl_fd = strcmp(control, "none") ? control_listen(control) : -1;
     have_ctl = a.ctl_fd >= 0;

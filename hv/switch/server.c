@@ -3,6 +3,7 @@
 #include "app.h"
 #include "dgram.h"
 #include "log.h"
+#include "producer.h"
 #include "util.h"
 
 #include <errno.h>
@@ -171,10 +172,69 @@ static int fd_info(int fd, struct disp_fdinfo *info)
     return 0;
 }
 
+/*
+ * Who the producer on c is (producer.h): its HELLO when it runs as root or
+ * as hv-switch's user, else hvd's record for its user, which must be a
+ * regular file of root's (or hv-switch's user's) that no one else may write.
+ */
+static int identify(struct app *a, struct client *c, const struct disp_hello *h,
+                    struct disp_hello *who, char *err, size_t errlen)
+{
+    struct ucred cr;
+    socklen_t crlen = sizeof(cr);
+    char path[512], text[PRODUCER_RECORD_MAX + 1], why[160];
+    struct stat st;
+
+    *who = *h;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0) {
+        snprintf(err, errlen, "cannot tell which user it runs as: %s", strerror(errno));
+        return -1;
+    }
+    if (cr.uid == 0 || cr.uid == geteuid())
+        return 0;
+    snprintf(path, sizeof(path), "%s/%u", a->records_dir, (unsigned)cr.uid);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errlen,
+                 "it says it is '%s' but runs as user %u, for whom hvd left no record (%.80s: "
+                 "%s); only VMs that hvd started may show their screen",
+                 h->name, (unsigned)cr.uid, path, strerror(errno));
+        return -1;
+    }
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_uid == 0 || st.st_uid == geteuid()) &&
+        !(st.st_mode & 022))
+        n = read(fd, text, sizeof(text));
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen,
+                 "it says it is '%s'; hvd's record %.80s is not a regular file of root's that "
+                 "only root may write: refusing it",
+                 h->name, path);
+        return -1;
+    }
+    if (producer_record_parse(text, (size_t)n, who, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "it says it is '%s'; hvd's record for user %u: %.100s", h->name,
+                 (unsigned)cr.uid, why);
+        return -1;
+    }
+    if (strcmp(who->name, h->name) || who->colour != h->colour || who->slot != h->slot ||
+        who->flags != h->flags)
+        log_warn_limited("the producer of user %u said it is '%s' (slot %u%s); hvd's record says "
+                         "'%s' (slot %u%s): the record is what counts",
+                         (unsigned)cr.uid, h->name, h->slot,
+                         (h->flags & DISP_HELLO_UIVM) ? ", UIVM" : "", who->name, who->slot,
+                         (who->flags & DISP_HELLO_UIVM) ? ", UIVM" : "");
+    return 0;
+}
+
 static int hello(struct app *a, struct client *c, const struct disp_hello *h, char *err,
                  size_t errlen)
 {
-    struct vm *v = reg_add(&a->reg, h, err, errlen);
+    struct disp_hello who;
+    if (identify(a, c, h, &who, err, errlen) < 0)
+        return -1;
+    struct vm *v = reg_add(&a->reg, &who, err, errlen);
     struct disp_welcome w = {DISP_WELCOME, DISP_VERSION, DISP_NO_SLOT};
     struct focus_out out;
 

@@ -209,3 +209,49 @@ def test_vms_come_and_go(env):
                     "another VM after blue stopped")
     env.key("ctrl+alt+1")
     env.wait_screen(shows(RED), "red after blue stopped")
+
+
+VM_UID = 1900000042  # a user like hvd's VM users (hv/hvd/vmuser.c)
+
+
+def test_producer_is_who_hvds_record_says(env):
+    """Issue 12: a producer that runs as a VM's user, not as root, is what
+    hvd's record for that user says (name, colour, slot, UIVM or not),
+    whatever its HELLO claims; with no record, or a record anyone may
+    write, it is refused."""
+    from switchctl import SwitchCtl
+    from switchenv import tool
+    os.chmod(env.dir, 0o755)      # the VM's user must reach the socket
+    os.chmod(env.sock, 0o666)
+
+    def as_vm_user(name):
+        return env.spawn(["setpriv", f"--reuid={VM_UID}", f"--regid={VM_UID}", "--clear-groups",
+                          tool("hv-fake-display"), "--socket", env.sock, "--name", name,
+                          "--uivm", "--colour", "00ff00"], env.dir / f"producer-{name}.log")
+
+    def refused(name, why):
+        p = as_vm_user(name)
+        wait_for(lambda: p.poll() is not None, 10, f"hv-switch to close {name}")
+        assert re.search(rf"refused: it says it is '{name}'.*{why}", env.log()), env.log()[-2000:]
+
+    refused("impostor", f"runs as user {VM_UID}, for whom hvd left no record")
+    records = env.dir / "displays"
+    records.mkdir(mode=0o755)
+    record = records / str(VM_UID)
+    record.write_text("name work\ncolour 2020cc\nslot 3\nuivm no\n")
+    os.chmod(record, 0o666)
+    refused("impostor2", "is not a regular file of root's that only root may write")
+    record.write_text("name work\ncolour 2020cc\nslot 3\nuivm maybe\n")
+    os.chmod(record, 0o644)
+    refused("impostor3", "uivm: yes or no")
+
+    record.write_text("name work\ncolour 2020cc\nslot 3\nuivm no\n")
+    p = as_vm_user("impostor4")
+    ctl = SwitchCtl(env.control)
+    try:
+        vms = wait_for(lambda: ctl.list(), 10, "the producer to be listed")
+        assert [(v["slot"], v["name"], v["colour"]) for v in vms] == [(3, "work", 0x2020CC)]
+    finally:
+        ctl.close()
+    assert p.poll() is None
+    assert "hvd's record says 'work' (slot 3): the record is what counts" in env.log()

@@ -149,6 +149,18 @@ def define(c, top, name, extra):
     check("result" in r, f"define {name} ({r.get('error')})")
 
 
+def records(env):
+    """hvd's records for hv-switch, by VM name: their keys, uid and mode."""
+    out = {}
+    folder = os.path.join(env.run, "displays")
+    for f in os.listdir(folder) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, f)
+        rec = dict(line.split(" ", 1) for line in open(path).read().splitlines() if " " in line)
+        rec.update(uid=int(f), mode=os.stat(path).st_mode & 0o777)
+        out[rec.get("name", "?")] = rec
+    return out
+
+
 def console(c, name):
     return c.call("vm.console", name=name)["result"]["data"]
 
@@ -203,6 +215,14 @@ def run(env):
     check(c.call("vm.info", name="green")["result"]["slot"] == 3, "vm.info has the slot")
     ok = wait_for(lambda: all("display: welcome" in console(c, n) for n in ("red", "blue", "green")))
     check(ok, "the three fake VMMs are on hv-switch")
+    # hv-switch's record of who each VM user's producer is (docs/switch.md).
+    recs = records(env)
+    check(sorted(recs) == ["blue", "green", "red"], f"a record for each display VM ({recs})")
+    check(recs.get("red", {}).get("colour") == "cc2020" and recs["red"].get("slot") == "1"
+          and recs["red"].get("uivm") == "no" and recs["green"].get("slot") == "3",
+          f"the records say the name, colour and slot ({recs})")
+    check(all(r["mode"] == 0o644 and r["uid"] >= 1900000000 for r in recs.values()),
+          f"root's, read-only for others, named by the VM's user ({recs})")
 
     r = c.call("vm.screenshot", name="plain")
     check(r.get("error", {}).get("code") == "no-display", f"screenshot of display=false → no-display ({r})")
@@ -286,6 +306,7 @@ def run(env):
     check(wait_for(lambda: env.shot().count(RED, GUEST) > 0.3 * 1280 * 760), "the screen shows red")
     for n in ("red", "blue", "green", "plain"):
         c.call("vm.destroy", name=n)
+    check(wait_for(lambda: not records(env)), "the records go with the VMs")
     c.close()
     check(env.hvd.poll() is None and env.switch.poll() is None, "hvd and hv-switch still run")
 
