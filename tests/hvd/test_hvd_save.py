@@ -17,7 +17,9 @@ Run alone:  /usr/bin/python3 -m pytest tests/hvd/test_hvd_save.py -v
 import re
 import time
 
+import counter_guest
 import pytest
+from counter_guest import COUNTER_SH, counts
 from test_hvd import GUEST, HVCTL, HVD, VMM, console, hvctl, hvctl_ok, start_hvd, vm_state
 from vlaptop import newc, wait_for
 
@@ -27,36 +29,11 @@ W = "/tmp/hvsave"
 SAVED = "/var/lib/hv/saved"
 NAME = "sv1"
 
-# Counts forever: each count is written to its own sector (fsync'd) before it is printed.
-COUNTER_SH = """\
-i=0
-while :; do
-    i=$((i + 1))
-    printf 'count %08d' $i | dd of=/dev/vda bs=512 seek=$i conv=sync,fsync 2>/dev/null
-    echo "hv-guest: count $i $(date +%s)"
-    sleep 0.3
-done
-"""
-
-
-def counts(text):
-    """(count, guest time) of each count line, in order."""
-    return [(int(m.group(1)), int(m.group(2)))
-            for m in re.finditer(r"hv-guest: count (\d+) (\d+)", text)]
-
 
 def wait_count(laptop, above, timeout=180):
     """Waits for a count above `above` on the VM's console; returns (counts, t_before, t_after)."""
-    deadline = time.time() + timeout
-    before = time.time()
-    while time.time() < deadline:
-        seen = counts(console(laptop, NAME))
-        now = time.time()
-        if seen and seen[-1][0] > above:
-            return seen, before, now
-        before = now
-        time.sleep(0.5)
-    pytest.fail(f"no count above {above} on {NAME}'s console:\n{console(laptop, NAME)[-1500:]}")
+    return counter_guest.wait_count(lambda: console(laptop, NAME), above, timeout,
+                                    lambda: console(laptop, NAME)[-1500:])
 
 
 def restart_hvd(laptop):

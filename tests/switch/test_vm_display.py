@@ -19,6 +19,7 @@ One laptop boot for the module; the tests run in order and share the guests.
 
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from vlaptop import wait_for
 
 pytestmark = pytest.mark.vlaptop
 
+REPO = Path(__file__).resolve().parents[2]
 VMM = "/usr/local/bin/hv-vmm"
 SOCK = "/run/hv/switch.sock"
 RED, BLUE = (0xC0, 0x20, 0x20), (0x20, 0x40, 0xC0)  # what the guests paint
@@ -74,6 +76,18 @@ def shows(laptop, colour, other, timeout=30):
     return wait_for(check, timeout, f"the panel to show {hexcol(colour)} only" + logs(laptop))
 
 
+def start_guest(lt, name, extra=""):
+    """One of GUESTS in the background, with its control socket /tmp/NAME.ctl."""
+    slot, colour, bar = GUESTS[name]
+    lt.check(
+        f"setsid {VMM} --name {name} --kernel {lt.desktop_kernel} "
+        f"--initrd {lt.desktop_initrd} --memory 256M "
+        f"--cmdline 'console=ttyS0 panic=-1 quiet hv.test=desk hv.colour={hexcol(colour)} "
+        f"hv.name={name}' --console file:/tmp/{name}.con --control /tmp/{name}.ctl "
+        f"--display {SOCK},name={name},colour={bar},slot={slot} {extra} "
+        f"</dev/null >>/tmp/{name}.vmm 2>&1 & echo $! > /tmp/{name}.pid")
+
+
 @pytest.fixture(scope="module")
 def desk(laptop):
     for path in (VMM, "/usr/local/bin/hv-switch", laptop.desktop_kernel, laptop.desktop_initrd):
@@ -85,14 +99,8 @@ def desk(laptop):
         lt.check(f"mkdir -p /run/hv && SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket {SOCK} "
                  f"</dev/null >/tmp/switch.log 2>&1 &")
         wait_for(lambda: lt.run(f"test -S {SOCK}").rc == 0, 30, "hv-switch's socket")
-        for name, (slot, colour, bar) in GUESTS.items():
-            lt.check(
-                f"setsid {VMM} --name {name} --kernel {lt.desktop_kernel} "
-                f"--initrd {lt.desktop_initrd} --memory 256M "
-                f"--cmdline 'console=ttyS0 panic=-1 quiet hv.test=desk hv.colour={hexcol(colour)} "
-                f"hv.name={name}' --console file:/tmp/{name}.con "
-                f"--display {SOCK},name={name},colour={bar},slot={slot} "
-                f"</dev/null >/tmp/{name}.vmm 2>&1 &")
+        for name in GUESTS:
+            start_guest(lt, name)
         for name in GUESTS:
             wait_for(lambda: "hv-desk: painted" in console(lt, name)
                      or "hv-guest: test" in console(lt, name), 240,
@@ -241,6 +249,54 @@ def test_hostile_guest_gpu_driver_is_refused(desk):
     shows(desk, GREEN, BLUE)
     desk.send_key("ctrl", "alt", "2")
     shows(desk, BLUE, GREEN)
+
+
+SAVE_CLIENT = "/tmp/save_client"
+KEY_E, KEY_R = 18, 19
+
+
+def key_typed(laptop, name, code):
+    return wait_for(lambda: (code, 1) in keys_seen(laptop, name) and
+                    (code, 0) in keys_seen(laptop, name), 30,
+                    f"key {code} on {name}'s console" + logs(laptop))
+
+
+def test_a_saved_guest_comes_back_with_its_picture_and_keys(desk, tmp_path):
+    """Issue 13: red is saved (hvd's way: the file passed over the control
+    socket) while it is on the panel and being typed at; its hv-vmm exits and
+    its picture goes. A new hv-vmm restores it: the panel shows red again
+    (the scanout is handed to hv-switch at load) and keys typed now reach the
+    same guest program, which never started again."""
+    exe = tmp_path / "save_client"
+    subprocess.run(["gcc", "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
+                    "-Werror", "-o", str(exe), str(REPO / "tests" / "vmm" / "save_client.c")],
+                   check=True)
+    desk.put(exe, SAVE_CLIENT, mode=0o755)
+    desk.send_key("ctrl", "alt", "1")
+    shows(desk, RED, BLUE)
+    desk.send_key("e")
+    key_typed(desk, "red", KEY_E)
+    boots = console(desk, "red").count("hv-guest: hello")
+
+    res = desk.run(f"{SAVE_CLIENT} /tmp/red.ctl /tmp/red.hvsave exit", timeout=180)
+    assert res.rc == 0, (res.stdout, res.stderr, logs(desk))
+    wait_for(lambda: desk.run("kill -0 $(cat /tmp/red.pid)").rc != 0, 60,
+             "red's hv-vmm to exit after the save" + logs(desk))
+    wait_for(lambda: share(desk.screendump(), RED) < 0.01, 30,
+             "red's picture to leave the panel" + logs(desk))
+    assert desk.run("test -s /tmp/red.hvsave").rc == 0
+
+    start_guest(desk, "red", "--restore /tmp/red.hvsave")
+    wait_for(lambda: desk.run("grep -c \"vm 'red' connected\" /tmp/switch.log").stdout.strip()
+             == "2", 120,
+             "the restored red to connect to hv-switch" + logs(desk))
+    desk.send_key("ctrl", "alt", "1")
+    shows(desk, RED, BLUE, timeout=60)
+    desk.send_key("r")
+    key_typed(desk, "red", KEY_R)
+    con = console(desk, "red")
+    assert con.count("hv-guest: hello") == boots, con[-2000:]   # the same boot, continued
+    assert "the VM was saved" in desk.run("cat /tmp/red.vmm").stdout, logs(desk)
 
 
 def test_no_guest_ever_saw_a_switching_hotkey(desk):
