@@ -14,7 +14,6 @@ Run alone:  /usr/bin/python3 -m pytest tests/vmm/test_save.py -v
 """
 
 import re
-import shlex
 import shutil
 import subprocess
 import time
@@ -22,25 +21,14 @@ from pathlib import Path
 
 import pytest
 
+import counter_guest
+from counter_guest import COUNTER_SH, counts, writes
 from test_virtio import W, Background, initrd, vm_args, vt  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.vlaptop
 
 SAVE_CLIENT = "/tmp/save_client"
 DISK = f"{W}/save-disk.img"
-
-# Counts forever: each count is written to its own sector (fsync'd) before it is printed.
-COUNTER_SH = """\
-i=0
-while :; do
-    i=$((i + 1))
-    if printf 'count %08d' $i | dd of=/dev/vda bs=512 seek=$i conv=sync,fsync 2>/dev/null; then
-        echo "hv-guest: wrote $i"
-    fi
-    echo "hv-guest: count $i $(date +%s)"
-    sleep 0.3
-done
-"""
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +41,6 @@ def sv(vt, tmp_path_factory):
     vt.put(exe, SAVE_CLIENT, mode=0o755)
     vt.counter_rd = initrd(vt, "counter", COUNTER_SH)
     return vt
-
-
-def counts(text):
-    """(count, guest time) of each count line, in order."""
-    return [(int(m.group(1)), int(m.group(2)))
-            for m in re.finditer(r"hv-guest: count (\d+) (\d+)", text)]
-
-
-def writes(text):
-    return [int(m.group(1)) for m in re.finditer(r"hv-guest: wrote (\d+)", text)]
 
 
 def args(lt, memory="256M", disk=True):
@@ -83,16 +61,7 @@ def console(lt, name):
 
 def wait_count(lt, vm, above, timeout=120):
     """Waits for a count above `above` on vm's console; returns the laptop's time bounds."""
-    deadline = time.time() + timeout
-    before = time.time()
-    while time.time() < deadline:
-        seen = counts(console(lt, vm.name))
-        now = time.time()
-        if seen and seen[-1][0] > above:
-            return seen, before, now
-        before = now
-        time.sleep(0.5)
-    pytest.fail(f"no count above {above} on {vm.name}'s console:\n{vm.run_now()}")
+    return counter_guest.wait_count(lambda: console(lt, vm.name), above, timeout, vm.run_now)
 
 
 def test_saved_guest_continues_with_its_disk_and_clock(sv):

@@ -547,6 +547,50 @@ def test_hostile_driver_breaks_only_its_device(vt):
     assert run.line("rng") == "64", run
 
 
+# ---- requests in flight across a reboot ----
+
+INFLIGHT_SH = """\
+B=0000:00:01.0
+if [ "$(dd if=/dev/vda bs=512 skip=$((63 * 2048)) count=1 2>/dev/null | head -c 6)" = PHASE2 ]; then
+    /inflight_reboot check
+    echo "hv-guest: vda $(dd if=/dev/vda bs=1M count=62 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)"
+    echo "hv-guest: virtio-errors $(dmesg | grep -ciE 'virtio.*(error|fail|bad)|blk_update_request')"
+else
+    printf PHASE2 | dd of=/dev/vda bs=512 seek=$((63 * 2048)) conv=sync,notrunc 2>/dev/null
+    sync
+    echo $B > /sys/bus/pci/devices/$B/driver/unbind
+    echo 1 > /sys/bus/pci/devices/$B/enable
+    /inflight_reboot post $B 80
+    echo "hv-guest: post-rc $?"
+fi
+"""
+
+
+def test_requests_in_flight_across_a_reboot(vt):
+    """A user-space driver in the guest puts 80 reads of 1 MiB in flight on the
+    disk, in RAM the kernel does not use (memmap=), and reboots at once. After
+    the reboot in place that RAM stays zero (no stale completion or data of the
+    old requests lands in the new kernel's memory), and the new kernel's own
+    virtio-blk driver reads the disk right."""
+    img = f"{W}/inflight.img"
+    vt.check(f"head -c 62M /dev/zero | tr '\\000' '\\245' > {img}; truncate -s 64M {img}")
+    want = host_sha(vt, img, 0, 62)
+    rd = initrd(vt, "inflight", INFLIGHT_SH, progs=["inflight_reboot"])
+    cmdline = "'console=ttyS0 panic=-1 memmap=16M$0x10000000'"
+    run = boot(vt, vm_args(rd, f"--disk {img} --cmdline {cmdline}", memory="512M"),
+               "inflight", timeout=300)
+    assert run.rc == 0, run
+    posted = re.search(r"inflight: posted (\d+) used (\d+)", run.console)
+    assert posted, run
+    # The reboot came while the device still had requests to serve.
+    assert int(posted.group(2)) < int(posted.group(1)), run
+    assert run.console.count("hv-guest: hello") == 2, run
+    assert "inflight: check clean" in run.console, run
+    assert run.line("vda") == want, run
+    assert run.line("virtio-errors") == "0", run
+    assert "needs a reset" not in run.stderr, run
+
+
 # ---- bad host-side input ----
 
 def qcow2_header(size=64 << 20, l1_offset=0x30000, l1_size=1, refcount_offset=0x10000,
