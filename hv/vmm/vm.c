@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -228,8 +229,15 @@ static int create_firmware(struct vm *vm)
 {
     const struct vm_config *cfg = vm->cfg;
     struct fw_cfg *fc = fw_cfg_new(&vm->mem);
+    char bootorder[VM_MAX_DISKS * 24] = "";
 
-    if (!fc || firmware_fw_cfg(fc, &vm->mem, vm->nr_vcpus, NULL) < 0) {
+    /* The disks in --disk order, as the device paths firmware gives them (docs/hvm.md). */
+    for (struct device *d = vm->devices; d; d = d->next) {
+        size_t n = strlen(bootorder);
+        if (strncmp(d->id, "virtio-blk", 10) == 0 && d->pci_slot > 0)
+            snprintf(bootorder + n, sizeof(bootorder) - n, "/pci@i0cf8/*@%x\n", d->pci_slot);
+    }
+    if (!fc || firmware_fw_cfg(fc, &vm->mem, vm->nr_vcpus, bootorder) < 0) {
         fw_cfg_free(fc);
         return -1;
     }
