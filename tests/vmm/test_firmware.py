@@ -5,15 +5,19 @@ With no disk, SeaBIOS comes up on the VM's serial console (its banner, the
 boot attempts, "No bootable device"), having read this VM's memory map and
 CPU count from fw_cfg (its debug port, --firmware-log, says what it found);
 its own reboot after the failed boot brings the firmware up again in the
-same process; a missing or oddly sized image gets a sentence and exit 1.
+same process; a boot sector and Debian's GRUB rescue image boot from
+virtio-blk; a missing or oddly sized image gets a sentence and exit 1.
 
 Run alone:  /usr/bin/python3 -m pytest tests/vmm/test_firmware.py -v
 """
 
 import json
 import shlex
+import subprocess
 import time
+from pathlib import Path
 
+import imagelib
 import pytest
 
 pytestmark = pytest.mark.vlaptop
@@ -166,6 +170,29 @@ def test_seabios_boots_a_boot_sector_from_virtio_blk(vmm, firmware_vm):
     assert "found virtio-blk at 00:01.0" in log, log
     assert "Searching bootorder for: /pci@i0cf8/*@1" in log, log  # hv's etc bootorder file
     assert "Booting from 0000:7c00" in log, log
+
+
+@pytest.fixture(scope="module")
+def grub_rescue_iso(tmp_path_factory):
+    """Debian's grub-rescue-pc image (grub-mkrescue: an ISO that also boots as a BIOS disk)."""
+    deb = imagelib.fetch_deb("grub-rescue-pc", imagelib.candidate_version("grub-rescue-pc"))
+    dest = tmp_path_factory.mktemp("grub-rescue")
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
+    return dest / "usr/lib/grub-rescue/grub-rescue-cdrom.iso"
+
+
+def test_seabios_boots_debians_grub_from_virtio_blk(vmm, firmware_vm, grub_rescue_iso, timed):
+    # An unmodified boot loader: GRUB 2 reads its core and modules through
+    # SeaBIOS's int 13h on hv's virtio-blk and draws its menu through int 10h,
+    # which SeaBIOS's serial console puts on COM1.
+    vmm.put(Path(grub_rescue_iso), "/tmp/grub-rescue.iso")
+    vm = firmware_vm(f"--firmware {BIOS} --memory 256M --disk /tmp/grub-rescue.iso,ro,format=raw",
+                     name="fwgrub")
+    with timed("SeaBIOS to the GRUB menu"):
+        console = vm.wait_console("Press enter to boot the selected OS", timeout=180)
+    assert "GRUB loading." in console, console
+    assert "GNU GRUB  version 2.06" in console, console
+    assert "No bootable device" not in console, console
 
 
 @pytest.mark.parametrize("setup, args, rc, message", [
