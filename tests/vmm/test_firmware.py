@@ -91,7 +91,7 @@ def firmware_vm(vmm):
         vm.stop()
 
 
-@pytest.mark.parametrize("image", [BIOS, BIOS_256K])
+@pytest.mark.parametrize("image", [BIOS, BIOS_256K], ids=["bios.bin", "bios-256k.bin"])
 def test_seabios_comes_up_on_the_serial_console(firmware_vm, timed, image):
     vm = firmware_vm(f"--firmware {image} --memory 256M --cpus 2")
     with timed(f"SeaBIOS ({image.rsplit('/', 1)[1]}) to 'No bootable device'"):
@@ -196,13 +196,15 @@ def test_seabios_boots_debians_grub_from_virtio_blk(vmm, firmware_vm, grub_rescu
 
 
 @pytest.mark.parametrize("setup, args, rc, message", [
-    ("", "--firmware /nonexistent/bios.bin", 1, "the firmware /nonexistent/bios.bin does not exist"),
-    ("head -c 1000 /dev/zero > /tmp/odd.bin", "--firmware /tmp/odd.bin", 1,
-     "the firmware /tmp/odd.bin is 1000 bytes: a firmware image here is 64 KiB to 256 KiB"),
-    ("head -c 200000 /dev/zero > /tmp/odd2.bin", "--firmware /tmp/odd2.bin", 1,
-     "a firmware image is a whole number of 64 KiB"),
-    ("", f"--firmware {BIOS} --kernel /var/lib/hv/test-guest/vmlinuz", 2,
-     "--kernel and --firmware exclude each other"),
+    pytest.param("", "--firmware /nonexistent/bios.bin", 1,
+                 "the firmware /nonexistent/bios.bin does not exist", id="missing"),
+    pytest.param("head -c 1000 /dev/zero > /tmp/odd.bin", "--firmware /tmp/odd.bin", 1,
+                 "the firmware /tmp/odd.bin is 1000 bytes: a firmware image here is 64 KiB to "
+                 "256 KiB", id="too-small"),
+    pytest.param("head -c 200000 /dev/zero > /tmp/odd2.bin", "--firmware /tmp/odd2.bin", 1,
+                 "a firmware image is a whole number of 64 KiB", id="odd-size"),
+    pytest.param("", f"--firmware {BIOS} --kernel /var/lib/hv/test-guest/vmlinuz", 2,
+                 "--kernel and --firmware exclude each other", id="with-kernel"),
 ])
 def test_bad_firmware_gets_a_clear_error(vmm, setup, args, rc, message):
     if setup:
