@@ -41,6 +41,7 @@ WHAT = {
     'fuzz_state': 'loading saved state: 8250, RTC, i8042, ACPI PM, virtio-gpu resources',
     'fuzz_display': "hv-vmm's display connection (display.c) against hv-switch's parser",
     'fuzz_vfio': 'VFIO config space virtualisation, trapped BARs, MSI-X table',
+    'fuzz_fw_cfg': 'fw_cfg ports and DMA (selector, data, DMA access structures)',
     'fuzz_hvd_api': "hvd's JSON framing, request checks, VM definition validator",
 }
 

@@ -14,14 +14,18 @@
 #include "pt.h"
 #include "sandbox.h"
 #include "util.h"
+#include "x86/boot_firmware.h"
 #include "x86/boot_linux.h"
 
 void cli_usage(FILE *f)
 {
     fputs("Usage: hv-vmm --kernel PATH [options]\n"
+          "       hv-vmm --firmware PATH [options]\n"
           "Run one virtual machine on /dev/kvm.\n"
           "\n"
           "  --kernel PATH          Linux bzImage, or a vmlinux ELF with a PVH entry\n"
+          "  --firmware PATH        boot a BIOS image instead (SeaBIOS's bios.bin)\n"
+          "  --firmware-log FILE    write the firmware's debug port (0x402) to FILE\n"
           "  --initrd PATH          initial ramdisk\n"
           "  --cmdline STR          kernel command line (default \"" VM_DEFAULT_CMDLINE "\")\n"
           "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M, at least 64M)\n"
@@ -97,6 +101,8 @@ enum {
     OPT_IMAGE_DIR,
     OPT_RESTORE,
     OPT_INSTANT_ON,
+    OPT_FIRMWARE,
+    OPT_FIRMWARE_LOG,
 };
 
 static const struct option options[] = {
@@ -122,6 +128,8 @@ static const struct option options[] = {
     {"image-dir", required_argument, NULL, OPT_IMAGE_DIR},
     {"restore", required_argument, NULL, OPT_RESTORE},
     {"instant-on", no_argument, NULL, OPT_INSTANT_ON},
+    {"firmware", required_argument, NULL, OPT_FIRMWARE},
+    {"firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -183,6 +191,12 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
         switch (c) {
         case OPT_KERNEL:
             cfg->kernel = optarg;
+            break;
+        case OPT_FIRMWARE:
+            cfg->firmware = optarg;
+            break;
+        case OPT_FIRMWARE_LOG:
+            cfg->firmware_log = optarg;
             break;
         case OPT_INITRD:
             cfg->initrd = optarg;
@@ -325,8 +339,17 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
     }
     if (optind < argc)
         return fail(err, errlen, "unexpected argument \"%s\" (see hv-vmm --help)", argv[optind]);
-    if (!cfg->kernel)
-        return fail(err, errlen, "no kernel given: hv-vmm needs --kernel PATH");
+    if (cfg->kernel && cfg->firmware)
+        return fail(err, errlen,
+                    "--kernel and --firmware exclude each other: boot a Linux kernel or a "
+                    "firmware image");
+    if (!cfg->kernel && !cfg->firmware)
+        return fail(err, errlen,
+                    "no kernel given: hv-vmm needs --kernel PATH (or --firmware PATH)");
+    if (cfg->firmware && (cfg->initrd || cfg->cmdline))
+        return fail(err, errlen, "--initrd and --cmdline go with --kernel, not --firmware");
+    if (cfg->firmware_log && !cfg->firmware)
+        return fail(err, errlen, "--firmware-log goes with --firmware PATH");
     if (cfg->instant_on && !cfg->restore)
         return fail(err, errlen, "--instant-on goes with --restore FILE");
     return CLI_RUN;
@@ -371,9 +394,13 @@ static int check_file(const char *what, const char *path, bool need_write, char 
 
 int cli_check_host(const struct vm_config *cfg, const char *meminfo_path, char *err, size_t errlen)
 {
-    if (check_file("kernel", cfg->kernel, false, err, errlen) < 0 ||
-        boot_kernel_check(cfg->kernel, err, errlen) < 0)
+    if (cfg->firmware) {
+        if (firmware_check(cfg->firmware, err, errlen) < 0)
+            return -1;
+    } else if (check_file("kernel", cfg->kernel, false, err, errlen) < 0 ||
+               boot_kernel_check(cfg->kernel, err, errlen) < 0) {
         return -1;
+    }
     if (cfg->initrd && check_file("initrd", cfg->initrd, false, err, errlen) < 0)
         return -1;
     for (unsigned i = 0; i < cfg->nr_disks; i++)

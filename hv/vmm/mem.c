@@ -14,6 +14,11 @@
 
 int guest_mem_init(struct guest_mem *mem, uint64_t ram_size)
 {
+    return guest_mem_init_split(mem, ram_size, MEM_LOW_RAM_MAX);
+}
+
+int guest_mem_init_split(struct guest_mem *mem, uint64_t ram_size, uint64_t low_max)
+{
     memset(mem, 0, sizeof(*mem));
     mem->memfd = -1;
     if (ram_size == 0 || ram_size % (4 * KiB)) {
@@ -52,7 +57,7 @@ int guest_mem_init(struct guest_mem *mem, uint64_t ram_size)
     mem->base = base;
     mem->size = ram_size;
 
-    uint64_t low = MIN(ram_size, MEM_LOW_RAM_MAX);
+    uint64_t low = MIN(ram_size, MIN(low_max, MEM_LOW_RAM_MAX));
     mem->regions[0] = (struct mem_region){.gpa = 0, .size = low, .hva = mem->base};
     mem->nr_regions = 1;
     if (ram_size > low) {

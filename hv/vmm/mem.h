@@ -42,6 +42,8 @@ struct guest_mem {
  * mergeable (KSM). Returns 0 or -errno; logs the reason.
  */
 int guest_mem_init(struct guest_mem *mem, uint64_t ram_size);
+/* The same with RAM below 4 GiB ending at low_max at most (firmware wants room for its ECAM). */
+int guest_mem_init_split(struct guest_mem *mem, uint64_t ram_size, uint64_t low_max);
 void guest_mem_destroy(struct guest_mem *mem);
 
 /*

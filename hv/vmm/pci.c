@@ -49,7 +49,19 @@ struct pci_bus {
     uint32_t io_next;
     io_handler_fn cf9_handler;
     void *cf9_opaque;
+    uint64_t ecam_base; /* where the ECAM decodes now, 0: off (PCIEXBAR) */
 };
+
+/*
+ * Q35 host bridge registers that firmware programs: PCIEXBAR moves the ECAM
+ * window (SeaBIOS and OVMF put it at 0xB0000000); the PAM bytes are kept for
+ * the firmware to read back, but 0xC0000-0xFFFFF stays RAM whatever they say.
+ */
+#define HOST_PCIEXBAR     0x60 /* 8 bytes: base 31:28 (+ 35:32 high), length 2:1, enable 0 */
+#define HOST_PCIEXBAR_EN  0x1
+#define HOST_PCIEXBAR_LEN 0x6 /* 0: 256 buses; we decode bus 0 only whatever it says */
+#define HOST_PAM0         0x90
+#define HOST_NR_PAM       7
 
 void pci_set_wmask(struct pci_device *dev, uint32_t off, const uint8_t *mask, uint32_t len)
 {
@@ -336,6 +348,39 @@ int pci_register(struct pci_bus *bus, struct pci_device *dev)
     return ret;
 }
 
+/* Where PCIEXBAR asks for the ECAM, 0 when disabled or out of our reach. */
+static uint64_t pciexbar_decode(const struct pci_device *h)
+{
+    uint32_t lo = le32_get(h->cfg + HOST_PCIEXBAR), hi = le32_get(h->cfg + HOST_PCIEXBAR + 4);
+    if (!(lo & HOST_PCIEXBAR_EN) || hi != 0)
+        return 0;
+    return lo & UINT32_C(0xf0000000);
+}
+
+/* The guest wrote the host bridge's config space (or it was reset or loaded): follow PCIEXBAR. */
+static void host_config_written(struct pci_device *h, uint32_t off, uint32_t len)
+{
+    (void)off;
+    (void)len;
+    struct pci_bus *bus = h->opaque;
+    uint64_t want = pciexbar_decode(h);
+    if (want == bus->ecam_base)
+        return;
+    if (bus->ecam_base)
+        io_bus_unregister(bus->mmio, bus->ecam_base);
+    bus->ecam_base = 0;
+    if (want && io_bus_register(bus->mmio, want, MEM_PCI_ECAM_SIZE, ecam_handler, bus) == 0)
+        bus->ecam_base = want;
+    else if (want)
+        log_warn_limited("pci: the guest put the ECAM at 0x%llx, over something else: it is off",
+                         (unsigned long long)want);
+}
+
+struct pci_device *pci_host_bridge(struct pci_bus *bus)
+{
+    return &bus->host;
+}
+
 int pci_bus_init(struct pci_bus **out, struct io_bus *pio, struct io_bus *mmio)
 {
     struct pci_bus *bus = calloc(1, sizeof(*bus));
@@ -355,6 +400,14 @@ int pci_bus_init(struct pci_bus **out, struct io_bus *pio, struct io_bus *mmio)
     h->subsys_vendor_id = 0x1af4;
     h->subsys_id = 0x1100;
     h->class_code = 0x060000;
+    h->config_written = host_config_written;
+    h->opaque = bus;
+    /* PCIEXBAR at power-on: hv's own ECAM (the MCFG of x86/acpi.c), enabled. */
+    le32_put(h->cfg + HOST_PCIEXBAR, (uint32_t)MEM_PCI_ECAM_BASE | HOST_PCIEXBAR_EN);
+    static const uint8_t pciexbar_mask[8] = {0x07, 0x00, 0x00, 0xf0, 0x0f, 0, 0, 0};
+    static const uint8_t pam_mask[HOST_NR_PAM] = {0x30, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33};
+    pci_set_wmask(h, HOST_PCIEXBAR, pciexbar_mask, sizeof(pciexbar_mask));
+    pci_set_wmask(h, HOST_PAM0, pam_mask, sizeof(pam_mask));
     int ret = pci_register(bus, h);
     if (ret == 0)
         ret = io_bus_register(pio, 0xcf8, 8, cf8_handler, bus);
@@ -362,6 +415,8 @@ int pci_bus_init(struct pci_bus **out, struct io_bus *pio, struct io_bus *mmio)
         ret = io_bus_register(mmio, MEM_PCI_ECAM_BASE, MEM_PCI_ECAM_SIZE, ecam_handler, bus);
         if (ret)
             io_bus_unregister(pio, 0xcf8);
+        else
+            bus->ecam_base = MEM_PCI_ECAM_BASE;
     }
     if (ret) {
         log_err("cannot set up the PCI host bridge: %s", strerror(-ret));
@@ -378,7 +433,8 @@ void pci_bus_destroy(struct pci_bus *bus)
     if (!bus)
         return;
     io_bus_unregister(bus->pio, 0xcf8);
-    io_bus_unregister(bus->mmio, MEM_PCI_ECAM_BASE);
+    if (bus->ecam_base)
+        io_bus_unregister(bus->mmio, bus->ecam_base);
     for (unsigned i = 0; i < PCI_MAX_SLOTS; i++) {
         struct pci_device *dev = bus->slots[i];
         if (!dev)

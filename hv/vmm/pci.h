@@ -93,6 +93,12 @@ void pci_bus_destroy(struct pci_bus *bus);
  */
 void pci_bus_set_cf9_handler(struct pci_bus *bus, io_handler_fn handler, void *opaque);
 
+/*
+ * The host bridge at 00:00.0 (Q35 IDs; PCIEXBAR moves the ECAM, PAM bytes
+ * are kept): firmware VMs reset, save and load it as a device of their own.
+ */
+struct pci_device *pci_host_bridge(struct pci_bus *bus);
+
 /* Where a device's BAR is now, 0 when it is not mapped (command bit off). */
 uint64_t pci_bar_addr(struct pci_device *dev, unsigned bar);
 

@@ -299,6 +299,18 @@ static void dump_state(struct vcpu *v, const char *what)
              (unsigned long long)s.efer);
 }
 
+/*
+ * The access just handled asked for a reset or power-off (0xCF9, ACPI
+ * sleep): a CPU executes nothing after that. Running on, firmware reaches
+ * code that is only there for a reset that did not happen (SeaBIOS's int3
+ * after its 0xCF9 write, which KVM then failed to emulate: a crash instead
+ * of the reboot).
+ */
+static bool reset_or_off_asked(struct vm *vm)
+{
+    return atomic_load(&vm->requests) & (VM_REQ_RESET | VM_REQ_POWEROFF);
+}
+
 /* Handle one exit; returns false when the vCPU must stop and wait for the main thread. */
 static bool handle_exit(struct vcpu *v)
 {
@@ -307,10 +319,10 @@ static bool handle_exit(struct vcpu *v)
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
         handle_io(v);
-        return true;
+        return !reset_or_off_asked(v->vm);
     case KVM_EXIT_MMIO:
         handle_mmio(v);
-        return true;
+        return !reset_or_off_asked(v->vm);
     case KVM_EXIT_DEBUG:
         trace_step(v);
         return true;

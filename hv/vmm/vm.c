@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -25,12 +26,16 @@
 #include "control.h"
 #include "device.h"
 #include "devices.h"
+#include "hw/debugcon.h"
+#include "hw/fw_cfg.h"
+#include "hw/host_bridge.h"
 #include "kvm.h"
 #include "log.h"
 #include "pci.h"
 #include "util.h"
 #include "vcpu.h"
 #include "x86/acpi.h"
+#include "x86/boot_firmware.h"
 #include "x86/boot_linux.h"
 #include "x86/cpuid.h"
 #include "x86/vcpu_state.h"
@@ -213,11 +218,42 @@ static int create_virtio_devices(struct vm *vm)
     return 0;
 }
 
-/* Write ACPI tables, kernel, initrd and command line into guest RAM. */
+/* KVM's memory slots: RAM uses 0 and 1, VFIO BARs 8 and up (vfio/bar.c). */
+#define FIRMWARE_SLOT 2
+
+/*
+ * --firmware: the image below 4 GiB, the host bridge's registers and the
+ * firmware's devices (fw_cfg with this VM's contents, the debug port).
+ */
+static int create_firmware(struct vm *vm)
+{
+    const struct vm_config *cfg = vm->cfg;
+    struct fw_cfg *fc = fw_cfg_new(&vm->mem);
+    char bootorder[VM_MAX_DISKS * 24] = "";
+
+    /* The disks in --disk order, as the device paths firmware gives them (docs/hvm.md). */
+    for (struct device *d = vm->devices; d; d = d->next) {
+        size_t n = strlen(bootorder);
+        if (strncmp(d->id, "virtio-blk", 10) == 0 && d->pci_slot > 0)
+            snprintf(bootorder + n, sizeof(bootorder) - n, "/pci@i0cf8/*@%x\n", d->pci_slot);
+    }
+    if (!fc || firmware_fw_cfg(fc, &vm->mem, vm->nr_vcpus, bootorder) < 0) {
+        fw_cfg_free(fc);
+        return -1;
+    }
+    if (fw_cfg_attach(vm, fc) < 0 || host_bridge_attach(vm) < 0 ||
+        debugcon_attach(vm, cfg->firmware_log) < 0)
+        return -1;
+    return firmware_map(vm->fw, vm->vm_fd, FIRMWARE_SLOT) < 0 ? -1 : 0;
+}
+
+/* Firmware: its top below 1 MiB. Linux: ACPI tables, kernel, initrd and command line. */
 static int load_guest(struct vm *vm)
 {
     const struct vm_config *cfg = vm->cfg;
 
+    if (vm->fw)
+        return firmware_load(vm->fw, &vm->mem);
     if (acpi_install(&vm->mem, BOOT_ACPI_GPA, BOOT_ACPI_MAX, vm->nr_vcpus) < 0)
         return -1;
     vm->rsdp_gpa = BOOT_ACPI_GPA;
@@ -263,11 +299,19 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     if (!vm->boot || !vm->files)
         return -1;
     vm->files->kernel_fd = vm->files->initrd_fd = -1;
-    if (boot_files_open(vm->files, cfg->kernel, cfg->initrd) < 0 || create_loop(vm) < 0 ||
-        create_kvm_vm(vm) < 0)
+    if (cfg->firmware) {
+        vm->fw = calloc(1, sizeof(*vm->fw));
+        if (!vm->fw || firmware_open(vm->fw, cfg->firmware) < 0)
+            return -1;
+    } else if (boot_files_open(vm->files, cfg->kernel, cfg->initrd) < 0) {
+        return -1;
+    }
+    if (create_loop(vm) < 0 || create_kvm_vm(vm) < 0)
         return -1;
 
-    if (guest_mem_init(&vm->mem, cfg->ram_size) < 0 || guest_mem_map_kvm(&vm->mem, vm->vm_fd) < 0)
+    uint64_t low_max = vm->fw ? FIRMWARE_LOW_RAM_MAX : MEM_LOW_RAM_MAX;
+    if (guest_mem_init_split(&vm->mem, cfg->ram_size, low_max) < 0 ||
+        guest_mem_map_kvm(&vm->mem, vm->vm_fd) < 0)
         return -1;
     if (irq_router_init(&vm->irq, vm->vm_fd) < 0)
         return -1;
@@ -276,6 +320,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     if (platform_devices_init(vm) < 0)
         return -1;
     if (create_virtio_devices(vm) < 0)
+        return -1;
+    if (vm->fw && create_firmware(vm) < 0)
         return -1;
     /* A restored guest's RAM comes from the save file (vm_save.c), which needs it zero. */
     if (!cfg->restore && load_guest(vm) < 0)
@@ -295,7 +341,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         }
     }
     free(supported);
-    if (!cfg->restore && boot_linux_setup_vcpu(vm->vcpus[0]->fd, vm->boot) < 0) {
+    /* Firmware starts where KVM creates the vCPU: the reset vector, f000:fff0. */
+    if (!cfg->restore && !vm->fw && boot_linux_setup_vcpu(vm->vcpus[0]->fd, vm->boot) < 0) {
         log_err("cannot set the boot vCPU's registers");
         return -1;
     }
@@ -427,7 +474,7 @@ static int reset_in_place(struct vm *vm)
     for (unsigned i = 0; i < vm->nr_vcpus; i++)
         if (vcpu_reset(vm->vcpus[i]) < 0)
             return -1;
-    if (boot_linux_setup_vcpu(vm->vcpus[0]->fd, vm->boot) < 0)
+    if (!vm->fw && boot_linux_setup_vcpu(vm->vcpus[0]->fd, vm->boot) < 0)
         return -1;
     atomic_store(&vm->requests, 0);
     vm->started_ns = now_ns();
@@ -565,6 +612,10 @@ void vm_destroy(struct vm *vm)
     free(vm->save_msrs);
     vm->save_msrs = NULL;
     free(vm->boot);
+    if (vm->fw)
+        firmware_close(vm->fw);
+    free(vm->fw);
+    vm->fw = NULL;
     vm->saved = NULL;
     vm->boot = NULL;
     vm->files = NULL;

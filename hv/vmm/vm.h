@@ -15,6 +15,7 @@
 
 struct boot_files;
 struct boot_info;
+struct firmware;
 struct control;
 struct i8042_dev;
 struct pci_bus;
@@ -71,6 +72,10 @@ struct vm_config {
     const char *restore;        /* --restore PATH: continue a saved VM, NULL: boot */
     bool instant_on;            /* --instant-on: map the saved RAM instead of reading it */
     unsigned stop_timeout;      /* seconds between the power button and a forced stop */
+
+    /* --firmware: a BIOS image booted instead of a kernel (kernel is then NULL) */
+    const char *firmware;
+    const char *firmware_log; /* --firmware-log: port 0x402 to this file, NULL: debug log */
 
     /* --pci: host PCI functions on vfio-pci (vfio/) */
     const char *pci[VM_MAX_PCI];
@@ -153,6 +158,7 @@ struct vm {
     struct vm_saved *saved; /* irqchip and PIT power-on state, for reboots */
     struct boot_info *boot;
     struct boot_files *files; /* kernel and initrd, open for reboots */
+    struct firmware *fw;      /* --firmware: the image, mapped below 4 GiB; NULL: Linux boot */
 
     /* Saving and restoring (vm_save.c, x86/vcpu_state.c). */
     struct kvm_msr_list *save_msrs; /* the MSRs a vCPU's state holds */

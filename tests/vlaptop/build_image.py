@@ -37,6 +37,9 @@ import build_guest  # noqa: E402
 BOOT = HERE / "boot"
 GUEST_DIR_IN_LAPTOP = "/var/lib/hv/test-guest"
 DESKTOP_GUEST_DIR_IN_LAPTOP = "/var/lib/hv/test-guest-desktop"
+# Debian's SeaBIOS images, where the seabios package puts them (hv-vmm --firmware).
+SEABIOS_DIR_IN_LAPTOP = "/usr/share/seabios"
+SEABIOS_IMAGES = ("bios.bin", "bios-256k.bin")
 
 
 @dataclass
@@ -71,6 +74,24 @@ def meson_install(build_dir, dest):
     run(["meson", "install", "-C", str(build_dir), "--destdir", str(dest), "--quiet"])
 
 
+def seabios_deb():
+    """Debian's seabios package, fetched once into the cache."""
+    return imagelib.fetch_deb("seabios", imagelib.candidate_version("seabios"))
+
+
+def add_seabios(layer, deb):
+    """The BIOS images out of the seabios package, without installing it."""
+    with tempfile.TemporaryDirectory(prefix="hv-seabios.") as tmp:
+        imagelib.run(["dpkg-deb", "-x", str(deb), tmp])
+        dest = layer / SEABIOS_DIR_IN_LAPTOP.lstrip("/")
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in SEABIOS_IMAGES:
+            src = Path(tmp) / SEABIOS_DIR_IN_LAPTOP.lstrip("/") / name
+            if not src.is_file():
+                raise BuildError(f"{deb.name} has no {SEABIOS_DIR_IN_LAPTOP}/{name}")
+            shutil.copy2(src, dest / name)
+
+
 def layer_tree(install_tree, guest, dest, desktop=None):
     """The files copied over the read-only root at boot."""
     layer = dest / "layer"
@@ -92,6 +113,7 @@ def layer_tree(install_tree, guest, dest, desktop=None):
         ddir.mkdir(parents=True, exist_ok=True)
         shutil.copy2(desktop / "vmlinuz", ddir / "vmlinuz")
         shutil.copy2(desktop / "initrd.img", ddir / "initrd.img")
+    add_seabios(layer, seabios_deb())
     shutil.copy2(BOOT / "stage1-init", dest / "init")
 
 
@@ -107,7 +129,7 @@ def build_layer(base, guest, install_tree, out, desktop=None):
 
 def layer_key(base, guest, install_tree, desktop=None):
     h = imagelib.Hasher("laptop-layer")
-    h.text("base", base.name).text("guest", guest.name)
+    h.text("base", base.name).text("guest", guest.name).text("seabios", seabios_deb().name)
     if desktop:
         h.text("desktop-guest", desktop.name)
     h.tree(install_tree).tree(BOOT).file(Path(__file__))

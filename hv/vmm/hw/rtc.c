@@ -13,6 +13,7 @@
 
 #include "devices.h"
 #include "state.h"
+#include "util.h"
 #include "vm.h"
 
 #define RTC_PORT     0x70
@@ -31,6 +32,17 @@
 #define REG_B_24H    0x02
 #define REG_B_BINARY 0x04
 #define REG_B_SET    0x80 /* the guest is setting the time: the clock is frozen */
+
+/*
+ * Memory size: KiB below 640 KiB, KiB above 1 MiB (2 bytes, at two places),
+ * 64 KiB units above 16 MiB (2 bytes) and above 4 GiB (3 bytes).
+ */
+#define CMOS_BASE_MEM     0x15
+#define CMOS_EXT_MEM      0x17
+#define CMOS_EXT_MEM2     0x30
+#define CMOS_MEM_OVER_16M 0x34
+#define CMOS_MEM_OVER_4G  0x5b
+#define CMOS_NR_CPUS      0x5f /* vCPUs - 1 */
 
 /* The guest may run its clock up to 10000 years away from the host's. */
 #define RTC_MAX_OFFSET (10000ll * 366 * 86400)
@@ -207,6 +219,30 @@ int rtc_load(struct vm *vm, struct state_in *in)
     return 0;
 }
 
+/*
+ * The memory-size bytes a PC BIOS leaves in CMOS, which SeaBIOS reads for
+ * the RAM below 4 GiB before it reads fw_cfg's etc/e820, and the CPU count.
+ */
+static void fill_memory_size(struct rtc_dev *r, const struct vm *vm)
+{
+    uint64_t low = vm->mem.nr_regions ? vm->mem.regions[0].size : 0;
+    uint64_t high = vm->mem.nr_regions > 1 ? vm->mem.regions[1].size : 0;
+    uint64_t ext_kb = low > (1u << 20) ? MIN((low - (1u << 20)) >> 10, 0xffff) : 0;
+    uint64_t over16m = low > (16u << 20) ? MIN((low - (16u << 20)) >> 16, 0xffff) : 0;
+    uint64_t over4g = MIN(high >> 16, 0xffffff);
+
+    r->cmos[CMOS_BASE_MEM] = 640 & 0xff; /* KiB below 640 KiB */
+    r->cmos[CMOS_BASE_MEM + 1] = 640 >> 8;
+    r->cmos[CMOS_EXT_MEM] = r->cmos[CMOS_EXT_MEM2] = (uint8_t)ext_kb;
+    r->cmos[CMOS_EXT_MEM + 1] = r->cmos[CMOS_EXT_MEM2 + 1] = (uint8_t)(ext_kb >> 8);
+    r->cmos[CMOS_MEM_OVER_16M] = (uint8_t)over16m;
+    r->cmos[CMOS_MEM_OVER_16M + 1] = (uint8_t)(over16m >> 8);
+    r->cmos[CMOS_MEM_OVER_4G] = (uint8_t)over4g;
+    r->cmos[CMOS_MEM_OVER_4G + 1] = (uint8_t)(over4g >> 8);
+    r->cmos[CMOS_MEM_OVER_4G + 2] = (uint8_t)(over4g >> 16);
+    r->cmos[CMOS_NR_CPUS] = vm->nr_vcpus ? (uint8_t)(vm->nr_vcpus - 1) : 0;
+}
+
 int rtc_init(struct vm *vm)
 {
     struct rtc_dev *r = calloc(1, sizeof(*r));
@@ -215,6 +251,7 @@ int rtc_init(struct vm *vm)
     pthread_mutex_init(&r->lock, NULL);
     r->cmos[REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
     r->cmos[REG_B] = REG_B_24H;
+    fill_memory_size(r, vm);
     vm->rtc = r;
     /* Lives as long as the process: vCPUs may still touch it while exiting. */
     return io_bus_register(&vm->pio, RTC_PORT, 2, rtc_io, r);

@@ -79,6 +79,19 @@ static void test_disk_options(void)
     CHECK(parse("--kernel", "/k", "--image-dir", "", NULL) == CLI_ERROR);
 }
 
+static void test_firmware_options(void)
+{
+    CHECK(parse("--firmware", "/bios.bin", "--firmware-log", "/tmp/fw.log", NULL) == CLI_RUN);
+    CHECK(cfg.firmware && strcmp(cfg.firmware, "/bios.bin") == 0 && !cfg.kernel);
+    CHECK(cfg.firmware_log && strcmp(cfg.firmware_log, "/tmp/fw.log") == 0);
+    CHECK(parse("--firmware", "/b", "--kernel", "/k", NULL) == CLI_ERROR &&
+          strstr(err, "--kernel and --firmware exclude each other"));
+    CHECK(parse("--firmware", "/b", "--initrd", "/i", NULL) == CLI_ERROR &&
+          strstr(err, "go with --kernel"));
+    CHECK(parse("--kernel", "/k", "--firmware-log", "/l", NULL) == CLI_ERROR &&
+          strstr(err, "--firmware-log goes with --firmware"));
+}
+
 static void test_errors(void)
 {
     CHECK(parse("--kernel", "/k", "--mac", "01:00:5e:00:00:01", NULL) == CLI_ERROR &&
@@ -199,6 +212,7 @@ static void test_host(void)
 int main(void)
 {
     test_ok();
+    test_firmware_options();
     test_disk_options();
     test_errors();
     test_sandbox_options();
