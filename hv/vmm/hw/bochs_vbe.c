@@ -552,7 +552,7 @@ int bochs_vbe_create(struct vm *vm, uint32_t width, uint32_t height, const struc
     p->opaque = v;
     ret = pci_register(vm->pci, p);
     if (ret == 0)
-        ret = io_bus_register(&vm->pio, VBE_PORT_INDEX, 2, port_access, v);
+        ret = io_bus_register(&vm->pio, VBE_PORT_INDEX, 3, port_access, v); /* 0x1CF is 16-bit */
     if (ret < 0) {
         log_err("bochs-vbe: cannot put the display on the bus: %s", strerror(-ret));
         return ret;
