@@ -84,7 +84,9 @@ static void update_scanout(struct bochs_vbe *v)
         v->shown = false;
         return;
     }
-    if (v->shown && !memcmp(&m, &v->shown_mode, sizeof(m)))
+    const struct vbe_mode *o = &v->shown_mode;
+    if (v->shown && m.width == o->width && m.height == o->height && m.stride == o->stride &&
+        m.offset == o->offset)
         return;
     log_debug("bochs-vbe: %ux%u, stride %u, at 0x%llx", m.width, m.height, m.stride,
               (unsigned long long)m.offset);
@@ -350,6 +352,11 @@ uint8_t *bochs_vbe_vram(struct bochs_vbe *v)
     return v->vram;
 }
 
+struct pci_device *bochs_vbe_pci(struct bochs_vbe *v)
+{
+    return &v->pci;
+}
+
 /* ---- the device interface ---- */
 
 static void power_on(struct bochs_vbe *v)
@@ -412,6 +419,24 @@ static void vbe_destroy(struct device *dev)
  * state, then video memory as runs of non-zero pages (first page, count,
  * bytes), ended by a run of count 0.
  */
+/* The runs of non-zero pages among pages [first, end). */
+static void put_runs(struct bochs_vbe *v, struct state_out *out, uint64_t first, uint64_t end)
+{
+    static const uint8_t zero[4096];
+    end = MIN(end, VRAM_PAGES);
+    for (uint64_t p = first; p < end;) {
+        uint64_t n = 0;
+        while (p + n < end && memcmp(v->vram + (p + n) * 4096, zero, 4096))
+            n++;
+        if (n) {
+            state_put_u32(out, (uint32_t)p);
+            state_put_u32(out, (uint32_t)n);
+            state_put_bytes(out, v->vram + p * 4096, n * 4096);
+        }
+        p += n + 1;
+    }
+}
+
 static int vbe_save(struct device *dev, struct state_out *out)
 {
     struct bochs_vbe *v = dev->priv;
@@ -423,17 +448,16 @@ static int vbe_save(struct device *dev, struct state_out *out)
         state_put_u16(out, v->regs.reg[i]);
     state_put_bool(out, v->ar_data_next);
     state_put_u8(out, v->ar_index);
-    static const uint8_t zero[4096];
-    for (uint64_t p = 0; p < VRAM_PAGES;) {
-        uint64_t n = 0;
-        while (p + n < VRAM_PAGES && memcmp(v->vram + (p + n) * 4096, zero, 4096))
-            n++;
-        if (n) {
-            state_put_u32(out, (uint32_t)p);
-            state_put_u32(out, (uint32_t)n);
-            state_put_bytes(out, v->vram + p * 4096, n * 4096);
-        }
-        p += n + 1;
+    /* Only the parts of the memfd that hold pages: reading a hole would allocate it. */
+    for (uint64_t at = 0; at < VBE_VRAM_SIZE;) {
+        off_t data = lseek(v->fd, (off_t)at, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            break; /* holes to the end */
+        off_t hole = data < 0 ? (off_t)VBE_VRAM_SIZE : lseek(v->fd, data, SEEK_HOLE);
+        if (data < 0 || hole < 0)
+            data = (off_t)at, hole = (off_t)VBE_VRAM_SIZE; /* no SEEK_DATA: look at all */
+        put_runs(v, out, (uint64_t)data / 4096, align_up((uint64_t)hole, 4096) / 4096);
+        at = align_up((uint64_t)hole, 4096);
     }
     state_put_u32(out, 0);
     state_put_u32(out, 0);
@@ -461,7 +485,7 @@ static int vbe_load(struct device *dev, struct state_in *in)
         return state_in_fail(in, "VGA attribute index 0x%x has bits above 0x3f", ar_index);
 
     pthread_mutex_lock(&v->lock);
-    memset(v->vram, 0, VBE_VRAM_SIZE);
+    clear_vram(v);
     uint64_t next = 0; /* runs ascend and do not overlap */
     int ret = 0;
     for (;;) {
@@ -487,7 +511,7 @@ static int vbe_load(struct device *dev, struct state_in *in)
         v->shown = false;
         update_scanout(v);
     } else {
-        memset(v->vram, 0, VBE_VRAM_SIZE);
+        clear_vram(v);
     }
     pthread_mutex_unlock(&v->lock);
     return ret;

@@ -48,7 +48,8 @@ int bochs_vbe_create(struct vm *vm, uint32_t width, uint32_t height, const struc
  */
 void bochs_vbe_poll(struct bochs_vbe *v);
 
-/* Tests: the framebuffer as hv-vmm maps it. */
+/* Tests: the framebuffer as hv-vmm maps it, and the PCI function. */
 uint8_t *bochs_vbe_vram(struct bochs_vbe *v);
+struct pci_device *bochs_vbe_pci(struct bochs_vbe *v);
 
 #endif
