@@ -101,8 +101,12 @@ static void test_modes(void)
     vbe_write(&r, VBE_VIRT_WIDTH, 2048);
     vbe_write(&r, VBE_Y_OFFSET, 2);
     CHECK(vbe_mode(&r, &m) == NULL && m.stride == 8192 && m.offset == 16384);
-    vbe_write(&r, VBE_X_OFFSET, 769); /* 769 + 1280 > 2048 */
-    CHECK(vbe_mode(&r, &m) != NULL);
+    vbe_write(&r, VBE_X_OFFSET, 2047);        /* past the line's end: the next line's start */
+    CHECK(vbe_mode(&r, &m) != NULL);          /* ... 4 bytes before a page */
+    vbe_write(&r, VBE_X_OFFSET, 1024 + 2048); /* one line and one page on */
+    vbe_write(&r, VBE_Y_OFFSET, 1);
+    CHECK(vbe_mode(&r, &m) == NULL && m.offset == 8192 + 8192 + 4096);
+    vbe_write(&r, VBE_Y_OFFSET, 2);
     vbe_write(&r, VBE_VIRT_WIDTH, 4096);
     vbe_write(&r, VBE_X_OFFSET, 1024);
     CHECK(vbe_mode(&r, &m) == NULL && m.stride == 16384 && m.offset == 32768 + 4096);
