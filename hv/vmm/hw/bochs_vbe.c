@@ -55,6 +55,7 @@ struct bochs_vbe {
     uint8_t *vram;
     uint64_t slot_gpa; /* where the KVM slot is now, 0: none (accesses trap) */
     bool shown;        /* the sink has shown_mode; else it is blank */
+    const char *why;   /* why not, as last logged */
     struct vbe_mode shown_mode;
     bool damage_all; /* the next poll damages the whole picture */
     bool quiesced;
@@ -72,15 +73,14 @@ static void update_scanout(struct bochs_vbe *v)
 {
     struct vbe_mode m;
     const char *why = v->ar_index & VGA_AR_PAS ? vbe_mode(&v->regs, &m) : "the VGA screen is off";
+    /* Each new reason once (a guest switched off is no news); the reasons are constants. */
+    if (why && why != v->why && (v->regs.reg[VBE_ENABLE] & VBE_ENABLED))
+        log_warn_limited("bochs-vbe: the display is blank: %s (%ux%u, %u bpp)", why,
+                         v->regs.reg[VBE_XRES], v->regs.reg[VBE_YRES], v->regs.reg[VBE_BPP]);
+    v->why = why;
     if (why) {
-        if (v->shown) {
-            if (strcmp(why, "the display is disabled") && strcmp(why, "the VGA screen is off"))
-                log_warn_limited("bochs-vbe: the display is blank: %s (%ux%u, %u bpp)", why,
-                                 v->regs.reg[VBE_XRES], v->regs.reg[VBE_YRES],
-                                 v->regs.reg[VBE_BPP]);
-            if (v->sink.blank)
-                v->sink.blank(v->sink.ctx);
-        }
+        if (v->shown && v->sink.blank)
+            v->sink.blank(v->sink.ctx);
         v->shown = false;
         return;
     }
