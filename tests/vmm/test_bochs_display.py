@@ -11,7 +11,9 @@ kernel, the desktop test guest) get the Bochs display instead of virtio-gpu:
 - "evil": tests/guest/tests/hostile-vbe.sh unbinds the driver and pokes the
   DISPI registers with absurd values through the ports and BAR 2
   (tests/guest/tools/hv-hostile-vbe.c): the panel shows its good modes, is
-  blank for the impossible ones, and hv-vmm survives.
+  blank for the impossible ones, and hv-vmm survives. Then it is saved and
+  restored (tests/vmm/save_client.c) while it draws nothing: its picture is
+  on the panel again, from the saved registers and video memory alone.
 
 Run alone:  /usr/bin/python3 -m pytest tests/vmm/test_bochs_display.py -v
 One laptop boot for the module; the tests run in order and share the guests.
@@ -19,6 +21,8 @@ One laptop boot for the module; the tests run in order and share the guests.
 
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,6 +35,7 @@ SOCK = "/run/hv/switch.sock"
 RED = (0xC0, 0x20, 0x20)
 GOOD_A, GOOD_B = (0x20, 0xC0, 0x40), (0xC0, 0x80, 0x20)  # the hostile guest's good modes
 HOLD = 25  # seconds the hostile guest keeps each state
+SAVE_CLIENT = "/tmp/save_client"
 
 
 def hexcol(c):
@@ -66,13 +71,13 @@ def keep(laptop, name):
         (out / "error.txt").write_text(str(e))
 
 
-def start_guest(lt, name, slot, bar, cmdline):
+def start_guest(lt, name, slot, bar, cmdline, extra=""):
     lt.check(
         f"setsid {VMM} --name {name} --kernel {lt.desktop_kernel} "
         f"--initrd {lt.desktop_initrd} --memory 256M "
         f"--cmdline 'console=ttyS0 panic=-1 quiet {cmdline}' --console file:/tmp/{name}.con "
-        f"--display {SOCK},name={name},colour={bar},slot={slot},gpu=bochs "
-        f"</dev/null >/tmp/{name}.vmm 2>&1 &")
+        f"--display {SOCK},name={name},colour={bar},slot={slot},gpu=bochs {extra}"
+        f"</dev/null >>/tmp/{name}.vmm 2>&1 &")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +86,14 @@ def vbe(laptop):
         if laptop.run(f"test -e {path}").rc != 0:
             pytest.fail(f"{path} is not in the laptop image")
 
+    cc = shutil.which("gcc") or shutil.which("cc")
+    exe = Path(os.environ.get("TMPDIR", "/tmp")) / f"bochs-save-client-{os.getpid()}"
+    subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
+                    "-Werror", "-o", str(exe), str(Path(__file__).with_name("save_client.c"))],
+                   check=True)
+
     def setup(lt):
+        lt.put(exe, SAVE_CLIENT, mode=0o755)
         lt.check("modprobe kvm_amd && modprobe virtio_gpu && test -e /dev/dri/card0")
         lt.check(f"mkdir -p /run/hv && SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket {SOCK} "
                  f"</dev/null >/tmp/switch.log 2>&1 &")
@@ -94,6 +106,7 @@ def vbe(laptop):
         assert "hv-desk: painted" in console(lt, "vbe"), logs(lt, "vbe")
     laptop.prepare(setup)
     yield laptop
+    exe.unlink()
     if not laptop.crashed():
         laptop.run("pkill -x hv-vmm; pkill -x hv-switch", timeout=30)
 
@@ -121,12 +134,15 @@ def test_bochs_guest_paints_the_panel(vbe):
         raise
 
 
+EVIL = (2, "40a060", f"hv.test=hostile-vbe hv.colour={hexcol(GOOD_A)} "
+        f"hv.colour2={hexcol(GOOD_B)} hv.hold={HOLD} hv.lasthold=900",
+        "--control /tmp/evil.sock ")
+
+
 def test_hostile_vbe_driver(vbe):
     """Absurd DISPI values blank the display, good ones show, hv-vmm lives."""
     try:
-        start_guest(vbe, "evil", 2, "40a060",
-                    f"hv.test=hostile-vbe hv.colour={hexcol(GOOD_A)} "
-                    f"hv.colour2={hexcol(GOOD_B)} hv.hold={HOLD}")
+        start_guest(vbe, "evil", *EVIL)
         wait_for(lambda: "hostile-vbe: good-a" in console(vbe, "evil")
                  or "hv-guest: test" in console(vbe, "evil"), 300,
                  lambda: "the hostile guest's first mode" + logs(vbe, "evil"))
@@ -152,4 +168,29 @@ def test_hostile_vbe_driver(vbe):
         panel_shows(vbe, RED, 60, lambda: "the bochs guest again" + logs(vbe, "vbe"))
     except BaseException:
         keep(vbe, "hostile")
+        raise
+
+
+def test_save_and_restore_keep_the_picture(vbe):
+    """The hostile guest sleeps after drawing its last picture: after a save
+    (hv-vmm exits 6) and --restore, the panel shows that picture again, which
+    only the saved DISPI registers and video memory can give."""
+    try:
+        assert "hostile-vbe: good-b" in console(vbe, "evil"), logs(vbe, "evil")
+        res = vbe.run(f"{SAVE_CLIENT} /tmp/evil.sock /tmp/evil.hvsave exit", timeout=180)
+        assert res.rc == 0, res.stdout + res.stderr + logs(vbe, "evil")
+        wait_for(lambda: vbe.run("pgrep -x hv-vmm | wc -l").stdout.strip() == "1", 60,
+                 lambda: "the saved hv-vmm to exit" + logs(vbe, "evil"))
+        size = int(vbe.run("stat -c %s /tmp/evil.hvsave").stdout)
+        vbe.send_key("ctrl", "alt", "1")
+        panel_shows(vbe, RED, 60, lambda: "the first guest" + logs(vbe, "vbe"))
+        start_guest(vbe, "evil", *EVIL[:3], EVIL[3] + "--restore /tmp/evil.hvsave ")
+        wait_for(lambda: vbe.run("grep -c \"vm 'evil' connected\" /tmp/switch.log")
+                 .stdout.strip() == "2", 120, lambda: "the restored VM" + logs(vbe, "evil"))
+        vbe.send_key("ctrl", "alt", "2")
+        panel_shows(vbe, GOOD_B, 60, lambda: f"the restored picture (save file {size} bytes)"
+                    + logs(vbe, "evil"), least=0.3)
+        assert vbe.run("pgrep -x hv-vmm | wc -l").stdout.strip() == "2", logs(vbe, "evil")
+    except BaseException:
+        keep(vbe, "save")
         raise

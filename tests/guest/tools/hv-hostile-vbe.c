@@ -3,7 +3,7 @@
  * hv-hostile-vbe: a hostile driver of the Bochs VBE display (static, runs in
  * the desktop test guest as root after the kernel's bochs driver is unbound).
  *
- *   hv-hostile-vbe BDF RRGGBB RRGGBB HOLD
+ *   hv-hostile-vbe BDF RRGGBB RRGGBB HOLD [LAST_HOLD]
  *
  * Drives the DISPI registers through ports 0x1CE/0x1CF and through BAR 2,
  * and draws through BAR 0 (sysfs resource files), printing one line per step
@@ -12,7 +12,8 @@
  *   hostile-vbe: good-a          640x480, painted in the first colour
  *   hostile-vbe: huge            65535x65535 enabled: nothing fits
  *   hostile-vbe: nasties done    every register at absurd values, both ways
- *   hostile-vbe: good-b          800x600 in the second colour (kept)
+ *   hostile-vbe: good-b          800x600 in the second colour, kept LAST_HOLD
+ *                                seconds (default HOLD) without drawing again
  *   hostile-vbe: id 0xb0c5 mem 256 edid 00ffffffffffff00
  */
 #define _GNU_SOURCE
@@ -94,12 +95,12 @@ static void step(const char *what, unsigned hold)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: hv-hostile-vbe BDF RRGGBB RRGGBB HOLD\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: hv-hostile-vbe BDF RRGGBB RRGGBB HOLD [LAST_HOLD]\n");
         return 2;
     }
     uint32_t a = (uint32_t)strtoul(argv[2], NULL, 16), b = (uint32_t)strtoul(argv[3], NULL, 16);
-    unsigned hold = (unsigned)atoi(argv[4]);
+    unsigned hold = (unsigned)atoi(argv[4]), last = argc > 5 ? (unsigned)atoi(argv[5]) : hold;
     size_t mlen;
     if (ioperm(0x1ce, 2, 1) < 0) {
         perror("ioperm");
@@ -148,6 +149,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < 8; i++)
         snprintf(edid + 2 * i, 3, "%02x", mmio[i]);
     printf("hostile-vbe: id 0x%x mem %u edid %s\n", port_read(ID), port_read(VMEM), edid);
-    step("good-b", hold);
+    step("good-b", last);
     return 0;
 }
