@@ -27,6 +27,7 @@
 #include "device.h"
 #include "le.h"
 #include "log.h"
+#include "mem.h"
 #include "pci.h"
 #include "state.h"
 #include "util.h"
@@ -228,7 +229,7 @@ static void vram_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len,
 static int set_slot(struct bochs_vbe *v, uint64_t gpa, uint64_t size)
 {
     struct kvm_userspace_memory_region r = {
-        .slot = VBE_KVM_SLOT,
+        .slot = MEM_KVM_SLOT_VBE,
         .flags = size ? KVM_MEM_LOG_DIRTY_PAGES : 0,
         .guest_phys_addr = gpa,
         .memory_size = size,
@@ -301,7 +302,7 @@ void bochs_vbe_poll(struct bochs_vbe *v)
     bool all = v->damage_all;
     memset(v->dirty, 0, sizeof(v->dirty));
     if (v->slot_gpa && !all) {
-        struct kvm_dirty_log log = {.slot = VBE_KVM_SLOT, .dirty_bitmap = v->dirty};
+        struct kvm_dirty_log log = {.slot = MEM_KVM_SLOT_VBE, .dirty_bitmap = v->dirty};
         if (ioctl(v->vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
             log_warn_limited("bochs-vbe: KVM_GET_DIRTY_LOG: %s: damaging the whole picture",
                              strerror(errno));
