@@ -2,7 +2,9 @@
 /*
  * The Bochs VBE display (docs/bochs-vbe.md). The framebuffer is a sealed
  * memfd: a KVM memory slot (with dirty logging) wherever the guest puts
- * BAR 0, and the very surface hv-switch maps, so no pixel is copied. Each
+ * BAR 0, and the very surface hv-switch maps, so no pixel is copied (a 15,
+ * 16 or 24-bit mode, or one not starting on a page, is converted into a
+ * shadow memfd of XRGB8888 instead, rows as they are damaged). Each
  * register write recomputes the picture (bochs_vbe_regs.c checks it against
  * the memfd's size) and hands hv-switch a new SCANOUT or BLANK when it
  * changed; a timer of the main loop turns the dirty log into DAMAGE.
@@ -34,7 +36,8 @@
 #include "virtio/gpu.h"
 #include "vm.h"
 
-#define POLL_NS      (33 * 1000 * 1000) /* damage about 30 times a second */
+#define POLL_NS      (33 * 1000 * 1000)   /* damage about 30 times a second */
+#define SHADOW_MAX   (UINT64_C(32) << 20) /* a converted picture's memfd, at most */
 #define VRAM_PAGES   (VBE_VRAM_SIZE / 4096)
 #define QEXT_SIZE    8
 #define QEXT_LE      0x1e1e1e1eu
@@ -56,7 +59,10 @@ struct bochs_vbe {
     uint8_t *vram;
     uint64_t slot_gpa; /* where the KVM slot is now, 0: none (accesses trap) */
     bool shown;        /* the sink has shown_mode; else it is blank */
-    const char *why;   /* why not, as last logged */
+    int shadow_fd;     /* XRGB8888 copy of a picture not shown directly, -1: none */
+    uint8_t *shadow;
+    size_t shadow_len;
+    const char *why; /* why not, as last logged */
     struct vbe_mode shown_mode;
     bool damage_all; /* the next poll damages the whole picture */
     bool quiesced;
@@ -70,32 +76,119 @@ struct bochs_vbe {
 
 /* ---- the picture (lock held) ---- */
 
+static void drop_shadow(struct bochs_vbe *v)
+{
+    if (v->shadow)
+        munmap(v->shadow, v->shadow_len);
+    if (v->shadow_fd >= 0)
+        close(v->shadow_fd);
+    v->shadow = NULL;
+    v->shadow_fd = -1;
+    v->shadow_len = 0;
+}
+
+static int make_shadow(struct bochs_vbe *v, size_t len)
+{
+    drop_shadow(v);
+    int fd = memfd_create("hv-bochs-shadow", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    void *p = MAP_FAILED;
+    if (ftruncate(fd, (off_t)len) == 0 &&
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    v->shadow_fd = fd;
+    v->shadow = p;
+    v->shadow_len = len;
+    return 0;
+}
+
+static uint32_t expand(uint32_t c, unsigned bits)
+{
+    return c << (8 - bits) | c >> (2 * bits - 8);
+}
+
+/* Rows [y0, y1) of the picture into the shadow, as XRGB8888. */
+static void convert_rows(struct bochs_vbe *v, uint32_t y0, uint32_t y1)
+{
+    const struct vbe_mode *m = &v->shown_mode;
+    for (uint32_t y = y0; y < y1; y++) {
+        const uint8_t *s = v->vram + m->offset + (uint64_t)m->stride * y;
+        uint8_t *d = v->shadow + (size_t)m->width * 4 * y;
+        for (uint32_t x = 0; x < m->width; x++) {
+            uint32_t p;
+            if (m->bpp == 32) {
+                p = le32_get(s + 4 * x) & 0xffffff;
+            } else if (m->bpp == 24) {
+                p = (uint32_t)s[3 * x + 2] << 16 | (uint32_t)s[3 * x + 1] << 8 | s[3 * x];
+            } else if (m->bpp == 16) {
+                uint32_t q = le16_get(s + 2 * x);
+                p = expand(q >> 11, 5) << 16 | expand((q >> 5) & 0x3f, 6) << 8 |
+                    expand(q & 0x1f, 5);
+            } else { /* 15 */
+                uint32_t q = le16_get(s + 2 * x);
+                p = expand((q >> 10) & 0x1f, 5) << 16 | expand((q >> 5) & 0x1f, 5) << 8 |
+                    expand(q & 0x1f, 5);
+            }
+            le32_put(d + 4 * x, p);
+        }
+    }
+}
+
+/* Hand the sink a picture now valid: VRAM itself, or a converted copy. NULL or why not. */
+static const char *show(struct bochs_vbe *v, const struct vbe_mode *m)
+{
+    v->shown_mode = *m;
+    if (vbe_mode_direct(m)) {
+        drop_shadow(v);
+        if (v->sink.scanout)
+            v->sink.scanout(v->sink.ctx, v->fd, m->offset, m->width, m->height, m->stride);
+        return NULL;
+    }
+    size_t len = (size_t)m->width * m->height * 4;
+    if (len > SHADOW_MAX)
+        return "a converted picture is at most 32 MiB";
+    if (make_shadow(v, len) < 0)
+        return "hv-vmm cannot make the memory to convert the picture into";
+    convert_rows(v, 0, m->height);
+    if (v->sink.scanout)
+        v->sink.scanout(v->sink.ctx, v->shadow_fd, 0, m->width, m->height, m->width * 4);
+    return NULL;
+}
+
 static void update_scanout(struct bochs_vbe *v)
 {
     struct vbe_mode m;
     const char *why = v->ar_index & VGA_AR_PAS ? vbe_mode(&v->regs, &m) : "the VGA screen is off";
+    const struct vbe_mode *o = &v->shown_mode;
+    if (!why && v->shown && m.width == o->width && m.height == o->height && m.stride == o->stride &&
+        m.bpp == o->bpp && m.offset == o->offset)
+        return;
+    if (!why) {
+        log_debug("bochs-vbe: %ux%u, %u bpp, stride %u, at 0x%llx", m.width, m.height, m.bpp,
+                  m.stride, (unsigned long long)m.offset);
+        v->damage_all = false; /* a new surface is damaged whole anyway */
+        why = show(v, &m);
+        if (!why) {
+            v->shown = true;
+            v->why = NULL;
+            return;
+        }
+    }
     /* Each new reason once (a guest switched off is no news); the reasons are constants. */
-    if (why && why != v->why && (v->regs.reg[VBE_ENABLE] & VBE_ENABLED))
+    if (why != v->why && (v->regs.reg[VBE_ENABLE] & VBE_ENABLED))
         log_warn_limited("bochs-vbe: the display is blank: %s (%ux%u, %u bpp)", why,
                          v->regs.reg[VBE_XRES], v->regs.reg[VBE_YRES], v->regs.reg[VBE_BPP]);
     v->why = why;
-    if (why) {
-        if (v->shown && v->sink.blank)
-            v->sink.blank(v->sink.ctx);
-        v->shown = false;
-        return;
-    }
-    const struct vbe_mode *o = &v->shown_mode;
-    if (v->shown && m.width == o->width && m.height == o->height && m.stride == o->stride &&
-        m.offset == o->offset)
-        return;
-    log_debug("bochs-vbe: %ux%u, stride %u, at 0x%llx", m.width, m.height, m.stride,
-              (unsigned long long)m.offset);
-    v->shown = true;
-    v->shown_mode = m;
-    v->damage_all = false; /* a new surface is damaged whole anyway */
-    if (v->sink.scanout)
-        v->sink.scanout(v->sink.ctx, v->fd, m.offset, m.width, m.height, m.stride);
+    if (v->shown && v->sink.blank)
+        v->sink.blank(v->sink.ctx);
+    v->shown = false;
+    drop_shadow(v);
 }
 
 /* Zero video memory: the pages go back to the host (the KVM slot sees zeros). */
@@ -276,7 +369,8 @@ static void config_written(struct pci_device *pci, uint32_t off, uint32_t len)
 static bool dirty_rows(struct bochs_vbe *v, uint32_t *y0, uint32_t *y1)
 {
     const struct vbe_mode *m = &v->shown_mode;
-    uint64_t end = m->offset + (uint64_t)m->stride * (m->height - 1) + (uint64_t)m->width * 4;
+    uint64_t row = (uint64_t)m->width * vbe_bytes_per_pixel(m->bpp);
+    uint64_t end = m->offset + (uint64_t)m->stride * (m->height - 1) + row;
     uint64_t first = UINT64_MAX, last = 0;
     for (uint64_t p = m->offset / 4096; p <= (end - 1) / 4096; p++) {
         if (v->dirty[p / 64] & (UINT64_C(1) << (p % 64))) {
@@ -311,6 +405,8 @@ void bochs_vbe_poll(struct bochs_vbe *v)
     }
     uint32_t y0 = 0, y1 = v->shown_mode.height;
     if (all || dirty_rows(v, &y0, &y1)) {
+        if (v->shadow)
+            convert_rows(v, y0, y1);
         if (v->sink.damage)
             v->sink.damage(v->sink.ctx, 0, y0, v->shown_mode.width, y1 - y0);
     }
@@ -407,6 +503,7 @@ static void vbe_destroy(struct device *dev)
     if (v->stop_fd >= 0)
         close(v->stop_fd);
     v->timer_fd = v->stop_fd = -1;
+    drop_shadow(v);
     munmap(v->vram, VBE_VRAM_SIZE);
     close(v->fd);
     v->vram = NULL;
@@ -549,7 +646,7 @@ int bochs_vbe_create(struct vm *vm, uint32_t width, uint32_t height, const struc
     if (!v)
         return -ENOMEM;
     v->vm = vm;
-    v->fd = v->timer_fd = v->stop_fd = -1;
+    v->fd = v->timer_fd = v->stop_fd = v->shadow_fd = -1;
     if (sink)
         v->sink = *sink;
     pthread_mutex_init(&v->lock, NULL);

@@ -18,7 +18,6 @@
 #define VBE_MMIO_DISPI 0x500 /* DISPI register N at 0x500 + 2N */
 #define VBE_MMIO_QEXT  0x600 /* size, byte order */
 
-
 /* Where the picture goes: hv-switch's connection (display.c), or a test. */
 struct vbe_sink {
     void *ctx;

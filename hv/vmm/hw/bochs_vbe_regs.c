@@ -35,7 +35,7 @@ uint16_t vbe_read(const struct vbe_regs *r, uint16_t index)
     return r->reg[index];
 }
 
-static unsigned bytes_per_pixel(uint16_t bpp)
+unsigned vbe_bytes_per_pixel(uint32_t bpp)
 {
     return bpp == 15 ? 2 : (bpp + 7u) / 8u;
 }
@@ -43,7 +43,7 @@ static unsigned bytes_per_pixel(uint16_t bpp)
 /* A mode being switched on starts unpanned, its virtual screen as wide as the mode. */
 static void enable_mode(struct vbe_regs *r)
 {
-    uint64_t line = (uint64_t)r->reg[VBE_XRES] * bytes_per_pixel(r->reg[VBE_BPP]);
+    uint64_t line = (uint64_t)r->reg[VBE_XRES] * vbe_bytes_per_pixel(r->reg[VBE_BPP]);
     uint64_t lines = line ? r->vram_size / line : 0;
     r->reg[VBE_VIRT_WIDTH] = r->reg[VBE_XRES];
     r->reg[VBE_VIRT_HEIGHT] = (uint16_t)(lines > 0xffff ? 0xffff : lines);
@@ -100,8 +100,10 @@ const char *vbe_mode(const struct vbe_regs *r, struct vbe_mode *m)
         return "the display is disabled";
     if (!(g[VBE_ENABLE] & VBE_LFB_ENABLED))
         return "a banked mode (no linear framebuffer) is not shown";
-    if (g[VBE_BPP] != 32)
-        return "only 32 bits per pixel are shown";
+    uint32_t bpp = g[VBE_BPP];
+    if (bpp != 15 && bpp != 16 && bpp != 24 && bpp != 32)
+        return "only 15, 16, 24 and 32 bits per pixel are shown";
+    uint64_t bytes = vbe_bytes_per_pixel(bpp);
     uint64_t w = g[VBE_XRES], h = g[VBE_YRES];
     if (w == 0 || h == 0 || w > VBE_MAX_XRES || h > VBE_MAX_YRES)
         return "the resolution is outside 1x1..4096x4096";
@@ -113,15 +115,18 @@ const char *vbe_mode(const struct vbe_regs *r, struct vbe_mode *m)
      * further on (Linux's bochs driver puts a buffer's VRAM offset there).
      */
     uint64_t x = g[VBE_X_OFFSET], y = g[VBE_Y_OFFSET];
-    uint64_t stride = vw * 4;
-    uint64_t offset = y * stride + x * 4;
-    uint64_t end = offset + stride * (h - 1) + w * 4; /* all below 2^40 */
+    uint64_t stride = vw * bytes;
+    uint64_t offset = y * stride + x * bytes;
+    uint64_t end = offset + stride * (h - 1) + w * bytes; /* all below 2^40 */
     if (end > r->vram_size)
         return "the picture reaches past the end of video memory";
-    if (offset % 4096)
-        return "the picture does not start on a page boundary of video memory";
-    *m = (struct vbe_mode){(uint32_t)w, (uint32_t)h, (uint32_t)stride, offset};
+    *m = (struct vbe_mode){(uint32_t)w, (uint32_t)h, (uint32_t)stride, bpp, offset};
     return NULL;
+}
+
+bool vbe_mode_direct(const struct vbe_mode *m)
+{
+    return m->bpp == 32 && m->offset % 4096 == 0;
 }
 
 const char *vbe_regs_check(const struct vbe_regs *r)

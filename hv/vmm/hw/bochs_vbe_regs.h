@@ -52,11 +52,12 @@ struct vbe_regs {
     uint64_t vram_size; /* bytes; a multiple of 64 KiB, at most 0xffff * 64 KiB */
 };
 
-/* A picture the scanout can show: XRGB8888 rows in VRAM. */
+/* A picture in VRAM: rows of 15, 16, 24 or 32-bit pixels. */
 struct vbe_mode {
     uint32_t width, height;
     uint32_t stride; /* bytes */
-    uint64_t offset; /* of the first pixel in VRAM, page-aligned */
+    uint32_t bpp;    /* 15 (XRGB1555), 16 (RGB565), 24 (BGR bytes), 32 (XRGB8888) */
+    uint64_t offset; /* of the first pixel in VRAM */
 };
 
 void vbe_regs_reset(struct vbe_regs *r, uint64_t vram_size);
@@ -68,12 +69,18 @@ uint16_t vbe_read(const struct vbe_regs *r, uint16_t index);
 unsigned vbe_write(struct vbe_regs *r, uint16_t index, uint16_t val);
 
 /*
- * Whether the registers describe a picture that hv-switch can take straight
- * from VRAM: NULL and *m filled, or a sentence saying why not (the display
- * is then blank). Every product is computed in 64 bits and the whole picture
- * checked against vram_size.
+ * Whether the registers describe a picture that can be shown: NULL and *m
+ * filled, or a sentence saying why not (the display is then blank). Every
+ * product is computed in 64 bits and the whole picture checked against
+ * vram_size.
  */
 const char *vbe_mode(const struct vbe_regs *r, struct vbe_mode *m);
+
+/* Whether hv-switch can map the picture as it is (XRGB8888 from a page boundary). */
+bool vbe_mode_direct(const struct vbe_mode *m);
+
+/* Bytes per pixel of a mode's depth. */
+unsigned vbe_bytes_per_pixel(uint32_t bpp);
 
 /* For a save file: a register set that this device could not have. NULL or why. */
 const char *vbe_regs_check(const struct vbe_regs *r);

@@ -101,18 +101,18 @@ static void test_modes(void)
     vbe_write(&r, VBE_VIRT_WIDTH, 2048);
     vbe_write(&r, VBE_Y_OFFSET, 2);
     CHECK(vbe_mode(&r, &m) == NULL && m.stride == 8192 && m.offset == 16384);
-    vbe_write(&r, VBE_X_OFFSET, 2047);        /* past the line's end: the next line's start */
-    CHECK(vbe_mode(&r, &m) != NULL);          /* ... 4 bytes before a page */
-    vbe_write(&r, VBE_X_OFFSET, 1024 + 2048); /* one line and one page on */
+    vbe_write(&r, VBE_X_OFFSET, 2047); /* past the line's end: the next line's start, */
+    CHECK(vbe_mode(&r, &m) == NULL && !vbe_mode_direct(&m)); /* not on a page: converted */
+    vbe_write(&r, VBE_X_OFFSET, 1024 + 2048);                /* one line and one page on */
     vbe_write(&r, VBE_Y_OFFSET, 1);
-    CHECK(vbe_mode(&r, &m) == NULL && m.offset == 8192 + 8192 + 4096);
+    CHECK(vbe_mode(&r, &m) == NULL && m.offset == 8192 + 8192 + 4096 && vbe_mode_direct(&m));
     vbe_write(&r, VBE_Y_OFFSET, 2);
     vbe_write(&r, VBE_VIRT_WIDTH, 4096);
     vbe_write(&r, VBE_X_OFFSET, 1024);
     CHECK(vbe_mode(&r, &m) == NULL && m.stride == 16384 && m.offset == 32768 + 4096);
     vbe_write(&r, VBE_VIRT_WIDTH, 2048);
     vbe_write(&r, VBE_X_OFFSET, 1); /* 4 bytes into a page */
-    CHECK(vbe_mode(&r, &m) != NULL);
+    CHECK(vbe_mode(&r, &m) == NULL && m.offset == 16388 && !vbe_mode_direct(&m));
     vbe_write(&r, VBE_X_OFFSET, 0);
     vbe_write(&r, VBE_Y_OFFSET, 3); /* 3 * 8192: page-aligned */
     CHECK(vbe_mode(&r, &m) == NULL);
@@ -131,8 +131,18 @@ static void test_modes(void)
     vbe_write(&r, VBE_Y_OFFSET, 4096 - 767); /* one line past the end */
     CHECK(vbe_mode(&r, &m) != NULL);
 
-    /* What the scanout does not show. */
-    static const uint16_t bpps[] = {0, 4, 8, 15, 16, 24, 31, 33, 0xffff};
+    /* Depths that are converted, with their strides; what is not shown. */
+    static const uint16_t conv[][2] = {{15, 1280}, {16, 1280}, {24, 1920}};
+    for (unsigned i = 0; i < ARRAY_SIZE(conv); i++) {
+        set_mode(&r, 640, 480, conv[i][0]);
+        CHECK(vbe_mode(&r, &m) == NULL && m.stride == conv[i][1] && m.bpp == conv[i][0] &&
+              !vbe_mode_direct(&m));
+    }
+    set_mode(&r, 4096, 4096, 16); /* 32 MiB of 16-bit pixels: past VRAM */
+    CHECK(vbe_mode(&r, &m) != NULL);
+    set_mode(&r, 4096, 2048, 16); /* exactly all of it */
+    CHECK(vbe_mode(&r, &m) == NULL);
+    static const uint16_t bpps[] = {0, 4, 8, 31, 33, 0xffff};
     for (unsigned i = 0; i < ARRAY_SIZE(bpps); i++) {
         set_mode(&r, 640, 480, bpps[i]);
         CHECK(vbe_mode(&r, &m) != NULL);
@@ -372,14 +382,41 @@ static void test_device(void)
     uint32_t px;
     CHECK(pread(t.log.fd, &px, 4, 4096 * 10 + 8) == 4 && px == 0x00ff8040);
 
-    /* Panning by a page moves the surface's offset; by 4 bytes blanks it. */
+    /* Panning by a page moves the surface's offset; by 4 bytes it is a converted copy. */
     dispi(&t, VBE_Y_OFFSET, 1);
     CHECK(t.log.scanouts == 2 && t.log.offset == 4096);
-    unsigned blanks = t.log.blanks;
     dispi(&t, VBE_X_OFFSET, 1);
-    CHECK(t.log.blanks == blanks + 1);
+    CHECK(t.log.scanouts == 3 && t.log.offset == 0 && t.log.stride == 4096);
+    CHECK(fstat(t.log.fd, &st) == 0 && (uint64_t)st.st_size == 1024 * 768 * 4);
+    /* Pixel (x, y) of the picture is VRAM 4096 + 4 + 4096 y + 4 x: (1, 9) was written above. */
+    CHECK(pread(t.log.fd, &px, 4, 4096 * 9 + 4 * 1) == 4 && px == 0x00ff8040);
+    mmio_write(&t, t.bar0 + 4096 + 4 + 4096 * 700 + 4 * 5, 0xff112233, 4);
+    bochs_vbe_poll(t.v);
+    CHECK(t.log.dy == 0 && t.log.dh == 768); /* trapped: all of it */
+    CHECK(pread(t.log.fd, &px, 4, 4096 * 700 + 4 * 5) == 4 && px == 0x00112233);
     dispi(&t, VBE_X_OFFSET, 0);
-    CHECK(t.log.scanouts == 3);
+    CHECK(t.log.scanouts == 4 && t.log.offset == 4096 && t.log.stride == 4096);
+
+    /* 16, 15 and 24 bits per pixel, converted. */
+    static const struct {
+        uint16_t bpp;
+        uint32_t raw, bytes, want;
+    } depth[] = {{16, 0xf800, 2, 0xff0000}, {16, 0x07e0, 2, 0x00ff00}, {16, 0x0010, 2, 0x000084},
+                 {15, 0x7c00, 2, 0xff0000}, {15, 0x0210, 2, 0x008484}, {24, 0x302010, 3, 0x302010}};
+    for (unsigned i = 0; i < ARRAY_SIZE(depth); i++) {
+        dispi(&t, VBE_ENABLE, 0);
+        dispi(&t, VBE_BPP, depth[i].bpp);
+        dispi(&t, VBE_XRES, 640);
+        dispi(&t, VBE_YRES, 480);
+        dispi(&t, VBE_ENABLE, VBE_ENABLED | VBE_LFB_ENABLED);
+        CHECK(t.log.w == 640 && t.log.h == 480 && t.log.stride == 2560 && t.log.offset == 0);
+        uint64_t at = (uint64_t)depth[i].bytes * (640 * 100 + 7); /* pixel (7, 100) */
+        for (unsigned b = 0; b < depth[i].bytes; b++)
+            mmio_write(&t, t.bar0 + at + b, (depth[i].raw >> (8 * b)) & 0xff, 1);
+        bochs_vbe_poll(t.v);
+        CHECK(pread(t.log.fd, &px, 4, 2560 * 100 + 4 * 7) == 4 && px == depth[i].want);
+    }
+    unsigned blanks;
 
     /* Hostile values: the sink is blanked, never handed a surface past the memfd. */
     static const uint16_t absurd[] = {0, 1, 0x7fff, 0xffff};
