@@ -19,8 +19,8 @@ def mmio(reg, val):
     return bytes([3, reg]) + struct.pack('<H', val)
 
 
-def modeset(how, w, h, extra=()):
-    seq = [(ENABLE, 0), (BPP, 32), (XRES, w), (YRES, h), (BANK, 0), (VW, w), (VH, h),
+def modeset(how, w, h, extra=(), bpp=32):
+    seq = [(ENABLE, 0), (BPP, bpp), (XRES, w), (YRES, h), (BANK, 0), (VW, w), (VH, h),
            (XOFF, 0), (YOFF, 0), *extra, (ENABLE, 0x41)]
     return b''.join(how(r, v) for r, v in seq)
 
@@ -38,6 +38,9 @@ SEEDS = {
     'edid-vga': bytes([0x82 | W[8] << 3]) + struct.pack('<H', 0) + bytes([0x02])
     + struct.pack('<HQ', 0x400, 0x20) + bytes([0x82 | W[4] << 3]) + struct.pack('<H', 0x41a)
     + modeset(port, 640, 480) + bytes([0x02]) + struct.pack('<HQ', 0x400, 0x00) + POLL,
+    'depth16': modeset(port, 320, 200, bpp=16) + pixels(640 * 3, 0xf800, 2) + POLL
+    + modeset(port, 320, 200, bpp=24) + pixels(9, 0x302010) + POLL + modeset(port, 320, 200, bpp=15)
+    + POLL + SAVE,
     'huge': modeset(port, 0xffff, 0xffff) + modeset(port, 2048, 2048) + pixels(0xfffffc, 1)
     + POLL + bytes([5, 1]) + struct.pack('<I', 0xffffffff) + POLL + SAVE,
 }
