@@ -180,8 +180,8 @@ static void update_scanout(struct bochs_vbe *v)
             return;
         }
     }
-    /* Each new reason once (a guest switched off is no news); the reasons are constants. */
-    if (why != v->why && (v->regs.reg[VBE_ENABLE] & VBE_ENABLED))
+    /* Each new reason once (a guest switching off is no news); the reasons are constants. */
+    if (why != v->why && (v->regs.reg[VBE_ENABLE] & VBE_ENABLED) && (v->ar_index & VGA_AR_PAS))
         log_warn_limited("bochs-vbe: the display is blank: %s (%ux%u, %u bpp)", why,
                          v->regs.reg[VBE_XRES], v->regs.reg[VBE_YRES], v->regs.reg[VBE_BPP]);
     v->why = why;

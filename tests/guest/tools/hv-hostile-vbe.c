@@ -52,7 +52,8 @@ static void mmio_write(uint16_t index, uint16_t val)
     *(volatile uint16_t *)(mmio + 0x500 + 2 * index) = val;
 }
 
-static void *map_resource(const char *bdf, int n, size_t *len)
+/* sysfs resource files cannot be sized with lseek: the device's BAR sizes are known. */
+static void *map_resource(const char *bdf, int n, size_t len)
 {
     char path[128];
     snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource%d", bdf, n);
@@ -61,8 +62,7 @@ static void *map_resource(const char *bdf, int n, size_t *len)
         perror(path);
         exit(1);
     }
-    *len = (size_t)lseek(fd, 0, SEEK_END);
-    void *p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         perror("mmap");
         exit(1);
@@ -71,8 +71,19 @@ static void *map_resource(const char *bdf, int n, size_t *len)
     return p;
 }
 
+/*
+ * The VGA attribute index's screen-on bit, as a driver sets it (the kernel's
+ * driver cleared it when it let go): 0x3DA resets the flip-flop, then 0x3C0.
+ */
+static void vga_on(void)
+{
+    (void)mmio[0x41a];
+    mmio[0x400] = 0x20;
+}
+
 static void set_mode(unsigned w, unsigned h)
 {
+    vga_on();
     port_write(ENABLE, 0);
     port_write(XRES, (uint16_t)w);
     port_write(YRES, (uint16_t)h);
@@ -101,13 +112,14 @@ int main(int argc, char **argv)
     }
     uint32_t a = (uint32_t)strtoul(argv[2], NULL, 16), b = (uint32_t)strtoul(argv[3], NULL, 16);
     unsigned hold = (unsigned)atoi(argv[4]), last = argc > 5 ? (unsigned)atoi(argv[5]) : hold;
-    size_t mlen;
+    size_t mlen = 4096;
     if (ioperm(0x1ce, 2, 1) < 0) {
         perror("ioperm");
         return 1;
     }
-    vram = map_resource(argv[1], 0, &vram_len);
-    mmio = map_resource(argv[1], 2, &mlen);
+    vram_len = 16u << 20;
+    vram = map_resource(argv[1], 0, vram_len);
+    mmio = map_resource(argv[1], 2, mlen);
 
     set_mode(640, 480);
     paint(640, 480, a);
