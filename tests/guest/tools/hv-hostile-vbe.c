@@ -113,7 +113,7 @@ int main(int argc, char **argv)
     uint32_t a = (uint32_t)strtoul(argv[2], NULL, 16), b = (uint32_t)strtoul(argv[3], NULL, 16);
     unsigned hold = (unsigned)atoi(argv[4]), last = argc > 5 ? (unsigned)atoi(argv[5]) : hold;
     size_t mlen = 4096;
-    if (ioperm(0x1ce, 2, 1) < 0) {
+    if (ioperm(0x1ce, 3, 1) < 0) { /* a 16-bit access at 0x1CF also touches 0x1D0 */
         perror("ioperm");
         return 1;
     }
