@@ -25,6 +25,7 @@
 #include "device.h"
 #include "devices.h"
 #include "dgram.h"
+#include "hw/bochs_vbe.h"
 #include "log.h"
 #include "util.h"
 #include "virtio/gpu.h"
@@ -45,6 +46,7 @@ struct display {
     bool welcomed;
     int surface_fd; /* our dup of the scanout memfd, -1 if none */
     uint32_t width, height, stride;
+    uint64_t offset;
     bool blanked;       /* BLANK sent (or to send): no surface at hv-switch */
     bool surface_sent;  /* hv-switch has our current surface */
     bool damage_lost;   /* a damage did not fit: send the whole surface next time */
@@ -101,6 +103,13 @@ static int parse_option(char *opt, struct display_config *cfg, char *err, size_t
         if (parse_uint(val, 0, 9, &v) < 0)
             return fail(err, errlen, "--display slot=%s: a slot is 0 (any) to 9", val);
         cfg->slot = (uint32_t)v;
+    } else if (!strcmp(opt, "gpu") && val) {
+        if (!strcmp(val, "virtio"))
+            cfg->gpu = DISPLAY_GPU_VIRTIO;
+        else if (!strcmp(val, "bochs"))
+            cfg->gpu = DISPLAY_GPU_BOCHS;
+        else
+            return fail(err, errlen, "--display gpu=%s: give virtio or bochs", val);
     } else if (!strcmp(opt, "size") && val) {
         unsigned long w = strtoul(val, &end, 10), h = 0;
         if (*end == 'x')
@@ -112,7 +121,7 @@ static int parse_option(char *opt, struct display_config *cfg, char *err, size_t
     } else {
         return fail(err, errlen,
                     "--display: unknown option '%s'; the options are name=N, colour=RRGGBB, "
-                    "slot=K, uivm and size=WxH",
+                    "slot=K, uivm, size=WxH and gpu=virtio|bochs",
                     opt);
     }
     return 0;
@@ -184,7 +193,8 @@ static void sync_surface(struct display *d)
                              .width = d->width,
                              .height = d->height,
                              .stride = d->stride,
-                             .format = DISP_FORMAT_XRGB8888};
+                             .format = DISP_FORMAT_XRGB8888,
+                             .offset = d->offset};
     if (send_msg(d, &s, sizeof(s), d->surface_fd) == 0) {
         d->surface_sent = true;
         d->damage_lost = false;
@@ -192,6 +202,12 @@ static void sync_surface(struct display *d)
 }
 
 void display_scanout(struct display *d, int fd, uint32_t width, uint32_t height, uint32_t stride)
+{
+    display_scanout_at(d, fd, 0, width, height, stride);
+}
+
+void display_scanout_at(struct display *d, int fd, uint64_t offset, uint32_t width, uint32_t height,
+                        uint32_t stride)
 {
     int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (nfd < 0) {
@@ -203,6 +219,7 @@ void display_scanout(struct display *d, int fd, uint32_t width, uint32_t height,
         close(d->surface_fd);
     d->surface_fd = nfd;
     d->width = width, d->height = height, d->stride = stride;
+    d->offset = offset;
     d->blanked = false;
     d->surface_sent = false;
     sync_surface(d);
@@ -411,6 +428,11 @@ static void sink_blank(void *ctx)
     display_blank(ctx);
 }
 
+static void vbe_scanout(void *ctx, int fd, uint64_t offset, uint32_t w, uint32_t h, uint32_t stride)
+{
+    display_scanout_at(ctx, fd, offset, w, h, stride);
+}
+
 static void in_key(void *ctx, uint32_t code, bool pressed)
 {
     virtio_input_key(ctx, code, pressed);
@@ -444,6 +466,10 @@ int virtio_display_create(struct vm *vm, const char *spec)
         return -ENOMEM;
     /* After the input devices and before the GPU: destroyed after the GPU's thread stops. */
     device_add(vm, &d->dev, &display_device_ops, "display", -1, d);
+    if (cfg.gpu == DISPLAY_GPU_BOCHS) {
+        struct vbe_sink vs = {d, vbe_scanout, sink_damage, sink_blank};
+        return bochs_vbe_create(vm, cfg.width, cfg.height, &vs, NULL);
+    }
     struct gpu_sink sink = {d, sink_scanout, sink_damage, sink_blank};
     return virtio_gpu_create(vm, cfg.width, cfg.height, &sink);
 }

@@ -17,7 +17,13 @@
 
 struct vm;
 
-/* --display SOCKET[,name=N][,colour=RRGGBB][,slot=K][,uivm][,size=WxH] */
+/* The display adapter the guest gets. */
+enum display_gpu {
+    DISPLAY_GPU_VIRTIO, /* virtio-gpu (2D) */
+    DISPLAY_GPU_BOCHS,  /* the Bochs VBE display (hw/bochs_vbe.c), for firmware and HVM guests */
+};
+
+/* --display SOCKET[,name=N][,colour=RRGGBB][,slot=K][,uivm][,size=WxH][,gpu=virtio|bochs] */
 struct display_config {
     char socket[108]; /* sun_path */
     char name[DISP_NAME_MAX];
@@ -25,6 +31,7 @@ struct display_config {
     uint32_t slot;   /* 0: first free; 1..9 */
     bool uivm;
     uint32_t width, height; /* the panel offered to the guest */
+    enum display_gpu gpu;
 };
 
 /* Parse spec; default_name (the VM's name, may be NULL) is used without name=. 0 or -1 + err. */
@@ -50,10 +57,16 @@ bool display_connected(struct display *d);
 
 /* Thread-safe, never block. The fd is dup()ed. */
 void display_scanout(struct display *d, int fd, uint32_t width, uint32_t height, uint32_t stride);
+/* The same, the picture starting at a page-aligned offset into the memfd. */
+void display_scanout_at(struct display *d, int fd, uint64_t offset, uint32_t width, uint32_t height,
+                        uint32_t stride);
 void display_damage(struct display *d, uint32_t x, uint32_t y, uint32_t w, uint32_t h);
 void display_blank(struct display *d);
 
-/* --display: the display connection, virtio-gpu, a keyboard and a tablet. 0 or -errno. */
+/*
+ * --display: the display connection, virtio-gpu (or the Bochs VBE display
+ * with gpu=bochs), a keyboard and a tablet. 0 or -errno.
+ */
 int virtio_display_create(struct vm *vm, const char *spec);
 
 #endif

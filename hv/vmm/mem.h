@@ -22,6 +22,16 @@
 
 #define MEM_MAX_REGIONS 2
 
+/*
+ * KVM memory slot numbers, one table so that no two users take the same one
+ * (a second KVM_SET_USER_MEMORY_REGION of a slot silently replaces it): RAM
+ * has 0..MEM_MAX_REGIONS-1, 2..5 are kept for firmware images and flash, the
+ * Bochs display's framebuffer has 6 (hw/bochs_vbe.c), the --pci BARs start
+ * at 8 (vfio/bar.c).
+ */
+#define MEM_KVM_SLOT_FIRMWARE 2 /* the --firmware image below 4 GiB (x86/boot_firmware.c) */
+#define MEM_KVM_SLOT_VBE      6
+
 struct mem_region {
     uint64_t gpa;  /* guest-physical start */
     uint64_t size; /* bytes */

@@ -303,7 +303,7 @@ static int alloc_bars(struct pci_bus *bus, struct pci_device *dev)
             if (addr + d->size > MEM_PCI_MMIO_BASE + MEM_PCI_MMIO_SIZE)
                 goto full;
             bus->mmio_next = addr + d->size;
-            le32_put(bar, (uint32_t)addr | (d->is_64 ? 4 : 0));
+            le32_put(bar, (uint32_t)addr | (d->is_64 ? 4 : 0) | (d->prefetch ? 8 : 0));
             le32_put(mask, (uint32_t) ~(d->size - 1) & ~UINT32_C(0xf));
             if (d->is_64) {
                 le32_put(bar + 4, 0);

@@ -27,7 +27,8 @@ struct pci_bus;
 struct pci_bar_def {
     uint64_t size; /* 0: no BAR; else a power of two (>= 16 for I/O, >= 4096 for memory) */
     bool is_io;
-    bool is_64; /* 64-bit memory BAR: also uses the next BAR slot */
+    bool is_64;    /* 64-bit memory BAR: also uses the next BAR slot */
+    bool prefetch; /* memory BAR: prefetchable (bit 3) */
     io_handler_fn handler;
     void *opaque;
 };

@@ -138,7 +138,8 @@ static const unsigned long ioctls[] = {
     KVM_IRQFD,
     KVM_IOEVENTFD,
     KVM_SET_GSI_ROUTING,
-    KVM_SET_USER_MEMORY_REGION, /* --pci: a BAR the guest moves (vfio/bar.c) */
+    KVM_SET_USER_MEMORY_REGION, /* a BAR the guest moves (vfio/bar.c, hw/bochs_vbe.c) */
+    KVM_GET_DIRTY_LOG,          /* the Bochs display's damage (hw/bochs_vbe.c) */
     VFIO_DEVICE_SET_IRQS,       /* --pci: MSI-X enabled or disabled by the guest */
     VFIO_DEVICE_RESET,          /* --pci: guest reboot, VM end */
     VHOST_SET_OWNER,

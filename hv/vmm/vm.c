@@ -218,9 +218,6 @@ static int create_virtio_devices(struct vm *vm)
     return 0;
 }
 
-/* KVM's memory slots: RAM uses 0 and 1, VFIO BARs 8 and up (vfio/bar.c). */
-#define FIRMWARE_SLOT 2
-
 /*
  * --firmware: the image below 4 GiB, the host bridge's registers and the
  * firmware's devices (fw_cfg with this VM's contents, the debug port).
@@ -244,7 +241,7 @@ static int create_firmware(struct vm *vm)
     if (fw_cfg_attach(vm, fc) < 0 || host_bridge_attach(vm) < 0 ||
         debugcon_attach(vm, cfg->firmware_log) < 0)
         return -1;
-    return firmware_map(vm->fw, vm->vm_fd, FIRMWARE_SLOT) < 0 ? -1 : 0;
+    return firmware_map(vm->fw, vm->vm_fd, MEM_KVM_SLOT_FIRMWARE) < 0 ? -1 : 0;
 }
 
 /* Firmware: its top below 1 MiB. Linux: ACPI tables, kernel, initrd and command line. */

@@ -16,7 +16,8 @@ The result (vmlinuz, initrd.img) is cached under ~/.cache/hv/. The guest's
 tests/guest/tests/NAME.sh when the kernel command line says hv.test=NAME.
 Both carry /bin/hv-desk (tools/hv-desk.c, static): paints /dev/fb0 and logs
 input events; and /bin/hv-hostile-gpu (tools/hv-hostile-gpu.c): a hostile
-virtio-gpu driver (tests/hostile-gpu.sh).
+virtio-gpu driver (tests/hostile-gpu.sh); and /bin/hv-hostile-vbe
+(tools/hv-hostile-vbe.c): a hostile Bochs VBE driver (tests/hostile-vbe.sh).
 """
 
 import shutil
@@ -63,6 +64,7 @@ def build_tools(bindir):
                        str(FONT / "font.c")])
     imagelib.run(cc + ["-I", str(INCLUDE), "-o", str(bindir / "hv-hostile-gpu"),
                        str(TOOLS / "hv-hostile-gpu.c")])
+    imagelib.run(cc + ["-o", str(bindir / "hv-hostile-vbe"), str(TOOLS / "hv-hostile-vbe.c")])
 
 
 def build(out, flavour="cloud"):

@@ -137,7 +137,16 @@ static void test_parse(void)
     CHECK(!strcmp(c.name, "red vm") && c.colour == 0xff0000 && c.slot == 3 && c.uivm &&
           c.width == 1920 && c.height == 1080);
     CHECK(display_parse("/s", NULL, &c, err, sizeof(err)) == 0 && !strcmp(c.name, "vm"));
+    CHECK(c.gpu == DISPLAY_GPU_VIRTIO);
+    CHECK(display_parse("/s,gpu=bochs", NULL, &c, err, sizeof(err)) == 0 &&
+          c.gpu == DISPLAY_GPU_BOCHS);
+    CHECK(display_parse("/s,gpu=bochs,gpu=virtio", NULL, &c, err, sizeof(err)) == 0 &&
+          c.gpu == DISPLAY_GPU_VIRTIO);
+    CHECK(display_parse("/s,gpu=vga", NULL, &c, err, sizeof(err)) < 0 &&
+          strstr(err, "give virtio or bochs"));
     const char *bad[] = {"",
+                         "/s,gpu=",
+                         "/s,gpu",
                          ",name=x",
                          "/s,colour=red",
                          "/s,colour=1234567",
@@ -193,6 +202,15 @@ static void test_connection(void)
     close(fd);
     display_damage(d, 1, 2, 3, 4);
     CHECK(expect(c, &m, &fd) == DISP_DAMAGE && m.u.damage.rect.x == 1 && m.u.damage.rect.h == 4);
+    /* A picture further into its memfd (the Bochs display panned): the offset goes along. */
+    int big = make_surface(64, 48 + 64);
+    display_scanout_at(d, big, 8192, 64, 48, 256);
+    CHECK(expect(c, &m, &fd) == DISP_SCANOUT && m.u.scanout.offset == 8192 && fd >= 0);
+    close(fd);
+    close(big);
+    display_scanout(d, sfd, 64, 48, 256);
+    CHECK(expect(c, &m, &fd) == DISP_SCANOUT && m.u.scanout.offset == 0 && fd >= 0);
+    close(fd);
 
     /* Input comes back. */
     struct disp_key k = {DISP_KEY, 30, 1};
