@@ -527,6 +527,17 @@ def test_save_then_start_restores(desk, app):
     row(app, "saver", "Off")
 
 
+def test_a_quiet_hvd_keeps_its_connection(desk, app):
+    """Nothing happens for longer than the 5 s connect timeout: the manager's
+    connection must not time out (GIO kept that timeout on the socket and
+    every read ended after 5 quiet seconds, so the manager kept reconnecting
+    and lost the replies it waited for)."""
+    time.sleep(12)
+    log = (desk.top / "hv-manager.log").read_text(errors="replace")
+    assert "the connection to hvd failed" not in log, log[-2000:]
+    assert "hvd closed the connection" not in log, log[-2000:]
+
+
 def test_hvd_going_away_shows_reconnecting_then_reconnects(desk, app):
     desk.kill_hvd()
     bar = label_containing(app, "Reconnecting to hvd", timeout=15)

@@ -273,7 +273,11 @@ static void read_done(GObject *src, GAsyncResult *res, gpointer data)
     if (g_cancellable_is_cancelled(op->cancel)) {
         g_free(line);
     } else if (!line) {
-        /* EOF or an error: hvd went away. */
+        /* EOF or an error: hvd went away, or sent what cannot be read. */
+        if (error)
+            g_warning("the connection to hvd failed: %s", error->message);
+        else
+            g_message("hvd closed the connection");
         drop_connection(self);
     } else {
         if (len > 0) {
@@ -322,6 +326,12 @@ static void hello_done(JsonNode *result, const HvError *error, gpointer data)
 
 static void attach_connection(HvClient *self, GSocketConnection *conn)
 {
+    /*
+     * The connect timeout of g_socket_client_set_timeout() stays on the
+     * socket and would end every read after 5 quiet seconds: hvd is quiet
+     * whenever nothing happens, so reads wait without one.
+     */
+    g_socket_set_timeout(g_socket_connection_get_socket(conn), 0);
     self->conn = conn;
     self->in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
     g_data_input_stream_set_newline_type(self->in, G_DATA_STREAM_NEWLINE_TYPE_LF);
