@@ -107,11 +107,13 @@ def restore_time(lt, cmd, name):
     out = lt.check(f"rm -f {con}; t0=$(date +%s%N); setsid {cmd.replace('CON', con)} </dev/null "
                    f">{B}/{name}.out 2>&1 & pid=$!; "
                    f"while ! grep -q 'hv-guest: tick' {con} 2>/dev/null; do "
-                   f"kill -0 $pid 2>/dev/null || break; sleep 0.005; done; "
+                   f"kill -0 $pid 2>/dev/null || break; sleep 0.005; "
+                   f"[ $(( $(date +%s%N) - t0 )) -gt 180000000000 ] && break; done; "
                    f"t1=$(date +%s%N); echo $pid $(( (t1 - t0) / 1000000 ))", timeout=600).stdout
     pid, ms = out.split()
     if lt.run(f"grep -q 'hv-guest: tick' {con}").rc != 0:
-        raise SystemExit(f"{name} did not continue:\n" + lt.run(f"cat {B}/{name}.out").stdout)
+        raise SystemExit(f"{name} did not continue within 180 s:\n"
+                         + lt.run(f"cat {B}/{name}.out; tail -c 1000 {con}").stdout)
     return int(ms) / 1000.0, int(pid)
 
 
