@@ -2,6 +2,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -100,4 +102,13 @@ ssize_t write_full(int fd, const void *buf, size_t len)
         done += (size_t)n;
     }
     return (ssize_t)done;
+}
+
+int hv_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
 }

@@ -33,6 +33,12 @@ static inline uint64_t align_up(uint64_t v, uint64_t align)
  */
 int parse_size(const char *s, uint64_t *out, const char **err);
 
+/*
+ * Writes the reason into err (errlen bytes) and returns -1: how a parser of
+ * untrusted input says why it refused it in one line.
+ */
+int hv_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Parse a whole decimal unsigned number in [min, max]. Returns 0 or -1. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 

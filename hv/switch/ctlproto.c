@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "ctlproto.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,17 +10,6 @@ _Static_assert(sizeof(struct ctl_error) == 128, "error layout");
 _Static_assert(sizeof(struct ctl_vm) == 20 + DISP_NAME_MAX, "vm layout");
 _Static_assert(sizeof(struct ctl_list_reply) <= CTL_MAX_MSG, "list fits a datagram");
 _Static_assert(sizeof(struct ctl_thumb_reply) == 32 + DISP_NAME_MAX, "thumb reply layout");
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static size_t request_size(uint32_t type)
 {
@@ -54,7 +44,7 @@ size_t ctl_reply_size(uint32_t type)
 static int check_slot(uint32_t slot, char *err, size_t errlen)
 {
     if (slot > 9)
-        return fail(err, errlen, "slot %u is not 0..9", slot);
+        return hv_fail(err, errlen, "slot %u is not 0..9", slot);
     return 0;
 }
 
@@ -65,15 +55,15 @@ int ctl_parse(const void *buf, size_t len, int nfds, struct ctl_req *out, char *
 
     memset(out, 0, sizeof(*out));
     if (len < sizeof(type))
-        return fail(err, errlen, "a request of %zu bytes is too short", len);
+        return hv_fail(err, errlen, "a request of %zu bytes is too short", len);
     memcpy(&type, buf, sizeof(type));
     want = request_size(type);
     if (!want)
-        return fail(err, errlen, "unknown request type 0x%x", type);
+        return hv_fail(err, errlen, "unknown request type 0x%x", type);
     if (len != want)
-        return fail(err, errlen, "request 0x%x has %zu bytes, not %zu", type, len, want);
+        return hv_fail(err, errlen, "request 0x%x has %zu bytes, not %zu", type, len, want);
     if (nfds)
-        return fail(err, errlen, "requests carry no file descriptors");
+        return hv_fail(err, errlen, "requests carry no file descriptors");
     out->type = type;
     switch (type) {
     case CTL_FOCUS:
@@ -83,9 +73,9 @@ int ctl_parse(const void *buf, size_t len, int nfds, struct ctl_req *out, char *
         memcpy(&out->u.thumb, buf, sizeof(out->u.thumb));
         if (out->u.thumb.max_width < 1 || out->u.thumb.max_width > CTL_THUMB_MAX ||
             out->u.thumb.max_height < 1 || out->u.thumb.max_height > CTL_THUMB_MAX)
-            return fail(err, errlen, "thumbnail size %ux%u is not within 1x1..%ux%u",
-                        out->u.thumb.max_width, out->u.thumb.max_height, CTL_THUMB_MAX,
-                        CTL_THUMB_MAX);
+            return hv_fail(err, errlen, "thumbnail size %ux%u is not within 1x1..%ux%u",
+                           out->u.thumb.max_width, out->u.thumb.max_height, CTL_THUMB_MAX,
+                           CTL_THUMB_MAX);
         return check_slot(out->u.thumb.slot, err, errlen);
     default:
         return 0;

@@ -1,21 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "producer.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 enum { KEY_NAME, KEY_COLOUR, KEY_SLOT, KEY_UIVM, NKEYS };
 static const char *const keys[NKEYS] = {"name", "colour", "slot", "uivm"};
@@ -37,7 +28,7 @@ static int apply(int key, const char *v, size_t len, struct disp_hello *h, char 
     char *end;
 
     if (len >= sizeof(buf))
-        return fail(err, errlen, "%s: the value is too long", keys[key]);
+        return hv_fail(err, errlen, "%s: the value is too long", keys[key]);
     memcpy(buf, v, len);
     buf[len] = '\0';
     switch (key) {
@@ -45,18 +36,19 @@ static int apply(int key, const char *v, size_t len, struct disp_hello *h, char 
         memset(h->name, 0, sizeof(h->name));
         memcpy(h->name, buf, len < DISP_NAME_MAX ? len : DISP_NAME_MAX - 1);
         if (len >= DISP_NAME_MAX || !disp_name_valid(h->name))
-            return fail(err, errlen, "name: 1..%d printable ASCII characters", DISP_NAME_MAX - 1);
+            return hv_fail(err, errlen, "name: 1..%d printable ASCII characters",
+                           DISP_NAME_MAX - 1);
         return 0;
     case KEY_COLOUR: {
         unsigned long c = strtoul(buf, &end, 16);
         if (len != 6 || *end || strspn(buf, "0123456789abcdefABCDEF") != 6)
-            return fail(err, errlen, "colour: RRGGBB in hexadecimal");
+            return hv_fail(err, errlen, "colour: RRGGBB in hexadecimal");
         h->colour = (uint32_t)c;
         return 0;
     }
     case KEY_SLOT:
         if (len != 1 || buf[0] < '0' || buf[0] > '9')
-            return fail(err, errlen, "slot: 0..9");
+            return hv_fail(err, errlen, "slot: 0..9");
         h->slot = (uint32_t)(buf[0] - '0');
         return 0;
     case KEY_UIVM:
@@ -65,10 +57,10 @@ static int apply(int key, const char *v, size_t len, struct disp_hello *h, char 
         else if (!strcmp(buf, "no"))
             h->flags = 0;
         else
-            return fail(err, errlen, "uivm: yes or no");
+            return hv_fail(err, errlen, "uivm: yes or no");
         return 0;
     }
-    return fail(err, errlen, "unknown key");
+    return hv_fail(err, errlen, "unknown key");
 }
 
 int producer_record_parse(const char *text, size_t len, struct disp_hello *h, char *err,
@@ -78,9 +70,9 @@ int producer_record_parse(const char *text, size_t len, struct disp_hello *h, ch
     size_t pos = 0;
 
     if (len > PRODUCER_RECORD_MAX)
-        return fail(err, errlen, "longer than %d bytes", PRODUCER_RECORD_MAX);
+        return hv_fail(err, errlen, "longer than %d bytes", PRODUCER_RECORD_MAX);
     if (memchr(text, '\0', len))
-        return fail(err, errlen, "a NUL byte in the record");
+        return hv_fail(err, errlen, "a NUL byte in the record");
     while (pos < len) {
         const char *line = text + pos;
         const char *nl = memchr(line, '\n', len - pos);
@@ -90,10 +82,10 @@ int producer_record_parse(const char *text, size_t len, struct disp_hello *h, ch
             continue;
         int key = key_of(line, n);
         if (key < 0)
-            return fail(err, errlen, "not a 'name', 'colour', 'slot' or 'uivm' line: %.*s",
-                        (int)(n > 40 ? 40 : n), line);
+            return hv_fail(err, errlen, "not a 'name', 'colour', 'slot' or 'uivm' line: %.*s",
+                           (int)(n > 40 ? 40 : n), line);
         if (seen[key])
-            return fail(err, errlen, "'%s' twice", keys[key]);
+            return hv_fail(err, errlen, "'%s' twice", keys[key]);
         seen[key] = true;
         size_t kl = strlen(keys[key]) + 1;
         if (apply(key, line + kl, n - kl, h, err, errlen) < 0)
@@ -101,8 +93,8 @@ int producer_record_parse(const char *text, size_t len, struct disp_hello *h, ch
     }
     for (int k = 0; k < NKEYS; k++)
         if (!seen[k])
-            return fail(err, errlen, "no '%s' line", keys[k]);
+            return hv_fail(err, errlen, "no '%s' line", keys[k]);
     if ((h->flags & DISP_HELLO_UIVM) && h->slot != 0)
-        return fail(err, errlen, "the UIVM has no hotkey slot but 0");
+        return hv_fail(err, errlen, "the UIVM has no hotkey slot but 0");
     return 0;
 }

@@ -55,17 +55,6 @@ struct display {
 
 /* ---- the command-line spec ---- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static bool name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -87,21 +76,21 @@ static int parse_option(char *opt, struct display_config *cfg, char *err, size_t
         cfg->uivm = true;
     } else if (!strcmp(opt, "name") && val) {
         if (!name_ok(val))
-            return fail(err, errlen,
-                        "--display name=%s: a name is 1 to 31 printable ASCII characters, "
-                        "not starting with a space",
-                        val);
+            return hv_fail(err, errlen,
+                           "--display name=%s: a name is 1 to 31 printable ASCII characters, "
+                           "not starting with a space",
+                           val);
         snprintf(cfg->name, sizeof(cfg->name), "%s", val);
     } else if ((!strcmp(opt, "colour") || !strcmp(opt, "color")) && val) {
         errno = 0;
         unsigned long c = strtoul(val, &end, 16);
         if (strlen(val) != 6 || *end || errno || c > 0xffffff)
-            return fail(err, errlen, "--display colour=%s: give six hex digits RRGGBB", val);
+            return hv_fail(err, errlen, "--display colour=%s: give six hex digits RRGGBB", val);
         cfg->colour = (uint32_t)c;
     } else if (!strcmp(opt, "slot") && val) {
         uint64_t v;
         if (parse_uint(val, 0, 9, &v) < 0)
-            return fail(err, errlen, "--display slot=%s: a slot is 0 (any) to 9", val);
+            return hv_fail(err, errlen, "--display slot=%s: a slot is 0 (any) to 9", val);
         cfg->slot = (uint32_t)v;
     } else if (!strcmp(opt, "gpu") && val) {
         if (!strcmp(val, "virtio"))
@@ -109,20 +98,20 @@ static int parse_option(char *opt, struct display_config *cfg, char *err, size_t
         else if (!strcmp(val, "bochs"))
             cfg->gpu = DISPLAY_GPU_BOCHS;
         else
-            return fail(err, errlen, "--display gpu=%s: give virtio or bochs", val);
+            return hv_fail(err, errlen, "--display gpu=%s: give virtio or bochs", val);
     } else if (!strcmp(opt, "size") && val) {
         unsigned long w = strtoul(val, &end, 10), h = 0;
         if (*end == 'x')
             h = strtoul(end + 1, &end, 10);
         if (*end || w < 64 || h < 64 || w > 4096 || h > 4096)
-            return fail(err, errlen, "--display size=%s: give WxH, each from 64 to 4096", val);
+            return hv_fail(err, errlen, "--display size=%s: give WxH, each from 64 to 4096", val);
         cfg->width = (uint32_t)w;
         cfg->height = (uint32_t)h;
     } else {
-        return fail(err, errlen,
-                    "--display: unknown option '%s'; the options are name=N, colour=RRGGBB, "
-                    "slot=K, uivm, size=WxH and gpu=virtio|bochs",
-                    opt);
+        return hv_fail(err, errlen,
+                       "--display: unknown option '%s'; the options are name=N, colour=RRGGBB, "
+                       "slot=K, uivm, size=WxH and gpu=virtio|bochs",
+                       opt);
     }
     return 0;
 }
@@ -138,13 +127,13 @@ int display_parse(const char *spec, const char *default_name, struct display_con
              default_name && name_ok(default_name) ? default_name : "vm");
     char buf[512];
     if (!spec || strlen(spec) >= sizeof(buf))
-        return fail(err, errlen,
-                    "--display needs a socket path, as in --display "
-                    "/run/hv/switch.sock,name=work,colour=3366ff");
+        return hv_fail(err, errlen,
+                       "--display needs a socket path, as in --display "
+                       "/run/hv/switch.sock,name=work,colour=3366ff");
     strcpy(buf, spec);
     char *save, *path = strtok_r(buf, ",", &save);
     if (!path || spec[0] == ',' || strlen(path) >= sizeof(cfg->socket))
-        return fail(err, errlen, "--display %s: the socket path is missing or too long", spec);
+        return hv_fail(err, errlen, "--display %s: the socket path is missing or too long", spec);
     strcpy(cfg->socket, path);
     for (char *opt; (opt = strtok_r(NULL, ",", &save));)
         if (parse_option(opt, cfg, err, errlen) < 0)
