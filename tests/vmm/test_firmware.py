@@ -166,13 +166,15 @@ def test_seabios_sees_memory_above_4g(firmware_vm):
 
 
 def test_the_firmware_reboot_brings_seabios_up_again(firmware_vm, timed):
-    # After "No bootable device" SeaBIOS waits 60 s and resets the machine
-    # (port 0xCF9): hv-vmm restarts the VM in place, into the firmware.
+    # After "No bootable device" SeaBIOS waits as long as fw_cfg's
+    # etc/boot-fail-wait says (5 s from hv-vmm) and resets the machine (port
+    # 0xCF9): hv-vmm restarts the VM in place, into the firmware.
     vm = firmware_vm(f"--firmware {BIOS} --memory 128M", name="fwreboot")
     vm.wait_console("No bootable device")
     with timed("SeaBIOS reboot to its second banner"):
         console = vm.wait_console("SeaBIOS (version", count=2, timeout=150)
     assert console.count("Booting from Hard Disk...") >= 1, console
+    assert "Retrying in 5 seconds" in console, console
     q = vm.control({"cmd": "query"})
     assert q["ok"] and q["reboots"] == 1 and q["state"] == "running", q
 

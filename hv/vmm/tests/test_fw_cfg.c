@@ -334,6 +334,37 @@ static void test_e820(void)
     guest_mem_destroy(&m);
 }
 
+/* What a firmware VM's fw_cfg holds for SeaBIOS (boot_firmware.c). */
+static void test_firmware_files(void)
+{
+    struct fw_cfg *fc = fw_cfg_new(&mem);
+    CHECK(firmware_fw_cfg(fc, &mem, 2, "/pci@i0cf8/scsi@1/disk@0,0\n") == 0);
+    static const struct {
+        const char *name;
+        uint32_t size, value;
+    } want[] = {
+        {"etc/boot-cpus", 2, 2},
+        {"etc/sercon-port", 2, 0x3f8},
+        {"etc/boot-fail-wait", 4, FIRMWARE_BOOT_FAIL_WAIT_MS},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+        uint16_t key;
+        uint32_t size;
+        uint8_t b[4] = {0};
+        CHECK(find_file(fc, want[i].name, &key, &size) == 0);
+        CHECK(size == want[i].size);
+        outw(fc, 0, key);
+        read_data(fc, b, size);
+        CHECK(((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+               (uint32_t)b[3] << 24) == want[i].value);
+    }
+    uint16_t key;
+    uint32_t size;
+    CHECK(find_file(fc, "bootorder", &key, &size) == 0 && size == 27);
+    CHECK(find_file(fc, "etc/e820", &key, &size) == 0 && size == 20);
+    fw_cfg_free(fc);
+}
+
 /* A config dword of the host bridge through ports CF8/CFC. */
 static void host_cfg(struct io_bus *pio, uint32_t reg, uint32_t *v, bool is_write)
 {
@@ -415,5 +446,6 @@ int main(void)
     test_save_load();
     test_firmware_check();
     test_e820();
+    test_firmware_files();
     CHECK_DONE();
 }

@@ -167,9 +167,10 @@ int firmware_fw_cfg(struct fw_cfg *fc, const struct guest_mem *mem, unsigned nr_
 {
     uint8_t e820[MEM_MAX_REGIONS * E820_RECORD];
     unsigned n = firmware_e820(mem, e820, MEM_MAX_REGIONS);
-    uint8_t sercon[2], cpus[2];
+    uint8_t sercon[2], cpus[2], fail_wait[4];
     le_put(sercon, FIRMWARE_SERCON_PORT, 2);
     le_put(cpus, nr_cpus, 2);
+    le_put(fail_wait, FIRMWARE_BOOT_FAIL_WAIT_MS, 4);
 
     if (fw_cfg_add_u64(fc, FW_CFG_RAM_SIZE, mem->size) < 0 ||
         fw_cfg_add_u16(fc, FW_CFG_NB_CPUS, (uint16_t)nr_cpus) < 0 ||
@@ -178,7 +179,8 @@ int firmware_fw_cfg(struct fw_cfg *fc, const struct guest_mem *mem, unsigned nr_
         fw_cfg_add_u16(fc, FW_CFG_BOOT_MENU, 0) < 0 ||
         fw_cfg_add_file(fc, "etc/boot-cpus", cpus, sizeof(cpus)) < 0 ||
         fw_cfg_add_file(fc, "etc/e820", e820, (size_t)n * E820_RECORD) < 0 ||
-        fw_cfg_add_file(fc, "etc/sercon-port", sercon, sizeof(sercon)) < 0)
+        fw_cfg_add_file(fc, "etc/sercon-port", sercon, sizeof(sercon)) < 0 ||
+        fw_cfg_add_file(fc, "etc/boot-fail-wait", fail_wait, sizeof(fail_wait)) < 0)
         return -1;
     if (bootorder && *bootorder &&
         fw_cfg_add_file(fc, "bootorder", bootorder, strlen(bootorder)) < 0)

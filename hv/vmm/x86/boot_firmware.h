@@ -27,6 +27,9 @@ struct fw_cfg;
 /* Low RAM ends here with firmware: the PCIe ECAM window SeaBIOS and OVMF put at 0xB0000000. */
 #define FIRMWARE_LOW_RAM_MAX UINT64_C(0xB0000000)
 #define FIRMWARE_SERCON_PORT 0x3f8 /* SeaBIOS's screen text goes to COM1 */
+/* How long SeaBIOS waits after "No bootable device" before it resets the VM
+ * (its own default is 60 s): soon enough to pick up a disk or ISO given meanwhile. */
+#define FIRMWARE_BOOT_FAIL_WAIT_MS 5000
 
 struct firmware {
     uint8_t *rom; /* the image, size bytes (page-aligned mapping) */
