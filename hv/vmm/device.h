@@ -11,6 +11,7 @@
 
 struct vm;
 struct device;
+struct aml;
 struct state_in;
 struct state_out;
 
@@ -31,6 +32,14 @@ struct device_ops {
      */
     int (*save)(struct device *dev, struct state_out *out);
     int (*load)(struct device *dev, struct state_in *in);
+    /*
+     * The device's own part of the DSDT (x86/aml.h): a Scope or Device under
+     * \_SB, or a Name at the root. x86/acpi.c calls it for every device on
+     * the list, in creation order, each time it builds the tables. It reads
+     * the device's configuration (and may read its registers, as the host
+     * bridge does for the ECAM), never changes it. NULL: nothing to describe.
+     */
+    void (*aml)(struct device *dev, struct aml *dsdt);
 };
 
 struct device {

@@ -90,12 +90,19 @@ static int platform_load(struct device *d, struct state_in *in)
     return 0;
 }
 
+static void platform_aml(struct device *d, struct aml *dsdt)
+{
+    if (entry(d)->aml)
+        entry(d)->aml(d->vm, dsdt);
+}
+
 /* Platform devices have no DMA and no threads that touch guest RAM: nothing to quiesce. */
 static const struct device_ops platform_ops = {
     .reset = platform_reset,
     .destroy = platform_destroy,
     .save = platform_save,
     .load = platform_load,
+    .aml = platform_aml,
 };
 
 int platform_devices_init(struct vm *vm)

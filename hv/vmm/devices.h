@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct vm;
+struct aml;
 struct state_in;
 struct state_out;
 
@@ -23,6 +24,7 @@ struct platform_device {
     /* optional: as device_ops.save / .load (device.h) */
     int (*save)(struct vm *vm, struct state_out *out);
     int (*load)(struct vm *vm, struct state_in *in);
+    void (*aml)(struct vm *vm, struct aml *dsdt); /* optional: as device_ops.aml */
 };
 
 /* Defined in devices.c, in initialisation order. */
