@@ -46,7 +46,8 @@ const struct platform_device platform_devices[] = {
      .destroy = pm_destroy,
      .reset = pm_reset,
      .save = pm_save,
-     .load = pm_load},
+     .load = pm_load,
+     .aml = pm_aml},
     /* The POST ports hold nothing: an empty section. */
     {.name = "legacy-ports", .init = legacy_ports_init},
     /* The --pci functions: reset (FLR) like every device, before guest RAM is wiped. */

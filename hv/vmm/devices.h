@@ -54,6 +54,7 @@ void pm_destroy(struct vm *vm);
 void pm_reset(struct vm *vm);
 int pm_save(struct vm *vm, struct state_out *out);
 int pm_load(struct vm *vm, struct state_in *in);
+void pm_aml(struct vm *vm, struct aml *dsdt);
 int legacy_ports_init(struct vm *vm);
 /* vfio/device.c: the --pci devices (none: nothing to do). */
 int vfio_init(struct vm *vm);

@@ -238,8 +238,7 @@ static int create_firmware(struct vm *vm)
         fw_cfg_free(fc);
         return -1;
     }
-    if (fw_cfg_attach(vm, fc) < 0 || host_bridge_attach(vm) < 0 ||
-        debugcon_attach(vm, cfg->firmware_log) < 0)
+    if (fw_cfg_attach(vm, fc) < 0 || debugcon_attach(vm, cfg->firmware_log) < 0)
         return -1;
     return firmware_map(vm->fw, vm->vm_fd, MEM_KVM_SLOT_FIRMWARE) < 0 ? -1 : 0;
 }
@@ -251,7 +250,9 @@ static int load_guest(struct vm *vm)
 
     if (vm->fw)
         return firmware_load(vm->fw, &vm->mem);
-    if (acpi_install(&vm->mem, BOOT_ACPI_GPA, BOOT_ACPI_MAX, vm->nr_vcpus) < 0)
+    const struct acpi_config acpi = {
+        .nr_cpus = vm->nr_vcpus, .devices = vm->devices, .ecam_base = MEM_PCI_ECAM_BASE};
+    if (acpi_install(&vm->mem, BOOT_ACPI_GPA, BOOT_ACPI_MAX, &acpi) < 0)
         return -1;
     vm->rsdp_gpa = BOOT_ACPI_GPA;
     return boot_linux_load(&vm->mem, vm->files, cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE,
@@ -312,7 +313,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return -1;
     if (irq_router_init(&vm->irq, vm->vm_fd) < 0)
         return -1;
-    if (pci_bus_init(&vm->pci, &vm->pio, &vm->mmio) < 0)
+    /* The host bridge first: it opens the DSDT with \_SB.PCI0 (device_ops.aml). */
+    if (pci_bus_init(&vm->pci, &vm->pio, &vm->mmio) < 0 || host_bridge_attach(vm) < 0)
         return -1;
     if (platform_devices_init(vm) < 0)
         return -1;

@@ -16,6 +16,7 @@
 #include "pci.h"
 #include "state.h"
 #include "vm.h"
+#include "x86/aml.h"
 
 #define PM1_STS 0 /* offsets in the block */
 #define PM1_EN  2
@@ -255,4 +256,17 @@ void pm_destroy(struct vm *vm)
     pthread_mutex_destroy(&d->lock);
     free(d);
     vm->pm = NULL;
+}
+
+/* \_S5: the SLP_TYP values for soft-off that write_cnt acts upon. */
+void pm_aml(struct vm *vm, struct aml *a)
+{
+    (void)vm;
+    aml_name(a, "\\_S5_");
+    size_t s5 = aml_package_open(a, 4);
+    aml_integer(a, PM_S5_TYP);
+    aml_integer(a, PM_S5_TYP);
+    aml_integer(a, 0);
+    aml_integer(a, 0);
+    aml_close(a, s5);
 }

@@ -1,15 +1,61 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The ACPI tables: checksums, links between them, the MADT and \_S5 in the DSDT. */
+/*
+ * The ACPI tables: checksums, links between them, the MADT, and a DSDT made
+ * of what the devices of a VM (without KVM) say of themselves.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "aml_decode.h"
 #include "check.h"
+#include "device.h"
 #include "devices.h"
+#include "hw/host_bridge.h"
+#include "pci.h"
+#include "vm.h"
 #include "x86/acpi.h"
 #include "x86/aml.h"
 
 #define GPA 0xe0000u
 
 static uint8_t buf[0x20000];
+static struct vm vm;
+static struct acpi_config acfg;
+
+/* vm.c is not linked. */
+void vm_request(struct vm *v, enum vm_request req)
+{
+    atomic_fetch_or(&v->requests, (unsigned)req);
+}
+
+static const struct vm_config cfg = {.name = "test", .console = "none"};
+
+/* The devices every VM has, in vm.c's order: the host bridge, then the platform devices. */
+static void make_vm(void)
+{
+    memset(&vm, 0, sizeof(vm));
+    vm.cfg = &cfg;
+    vm.vm_fd = vm.kvm_fd = vm.event_fd = -1;
+    vm.irq.vm_fd = -1;
+    pthread_mutex_init(&vm.irq.lock, NULL);
+    io_bus_init(&vm.pio, "pio");
+    io_bus_init(&vm.mmio, "mmio");
+    CHECK(pci_bus_init(&vm.pci, &vm.pio, &vm.mmio) == 0);
+    CHECK(host_bridge_attach(&vm) == 0);
+    CHECK(platform_devices_init(&vm) == 0);
+    acfg = (struct acpi_config){.devices = vm.devices, .ecam_base = MEM_PCI_ECAM_BASE};
+}
+
+static void drop_vm(void)
+{
+    devices_destroy(&vm);
+    free(vm.platform);
+    vm.platform = NULL;
+    pci_bus_destroy(vm.pci);
+    io_bus_destroy(&vm.pio);
+    io_bus_destroy(&vm.mmio);
+}
 
 static uint32_t rd32(const uint8_t *p)
 {
@@ -43,7 +89,8 @@ static const uint8_t *find(const char *sig)
 static void test_tables(unsigned cpus)
 {
     memset(buf, 0, sizeof(buf));
-    size_t len = acpi_build(buf, sizeof(buf), GPA, cpus);
+    acfg.nr_cpus = cpus;
+    size_t len = acpi_build(buf, sizeof(buf), GPA, &acfg);
     CHECK(len > 0);
     CHECK(memcmp(buf, "RSD PTR ", 8) == 0);
     CHECK(acpi_checksum(buf, 20) == 0);
@@ -113,6 +160,29 @@ static void test_tables(unsigned cpus)
     CHECK(mcfg[54] == 0 && mcfg[55] == 0);
 }
 
+/* The DSDT decodes whole, with each device's entry where it should be. */
+static void test_dsdt_devices(void)
+{
+    acfg.nr_cpus = 2;
+    memset(buf, 0, sizeof(buf));
+    CHECK(acpi_build(buf, sizeof(buf), GPA, &acfg) > 0);
+    const uint8_t *fadt = find("FACP");
+    CHECK(fadt != NULL);
+    if (!fadt)
+        return;
+    const uint8_t *dsdt = table(rd64(fadt + 140));
+    struct amld d;
+    amld_decode(&d, dsdt + 36, rd32(dsdt + 4) - 36);
+    CHECK(!d.bad);
+    const struct amld_device *pci = amld_find_hid(&d, "PNP0A08");
+    CHECK(pci && strcmp(pci->path, "\\_SB_.PCI0") == 0 && pci->has_crs);
+    CHECK(amld_has_name(&d, "\\_SB_.PCI0._PRT"));
+    CHECK(amld_has_name(&d, "\\_S5_"));
+    /* The host bridge is the first device on the list: PCI0 opens the DSDT. */
+    CHECK(strcmp(vm.devices->id, "host-bridge") == 0);
+    CHECK(dsdt[36] == 0x10); /* ScopeOp */
+}
+
 static void test_aml_pkglength(void)
 {
     struct aml a;
@@ -143,10 +213,14 @@ static void test_aml_pkglength(void)
 
 int main(void)
 {
+    make_vm();
     test_tables(1);
     test_tables(4);
     test_tables(64);
-    CHECK(acpi_build(buf, 100, GPA, 1) == 0); /* too small a buffer is refused */
+    acfg.nr_cpus = 1;
+    CHECK(acpi_build(buf, 100, GPA, &acfg) == 0); /* too small a buffer is refused */
     test_aml_pkglength();
+    test_dsdt_devices();
+    drop_vm();
     CHECK_DONE();
 }

@@ -5,19 +5,26 @@
 #include <string.h>
 
 #include "aml.h"
+#include "device.h"
 #include "devices.h"
 #include "log.h"
-#include "pci.h"
 #include "util.h"
 
 #define ACPI_HDR_LEN 36
 #define IOAPIC_ID    0
 
-/* A little-endian writer over the caller's buffer, never past its end. */
+/*
+ * A little-endian writer over the caller's buffer, never past its end. The
+ * buffer will sit at guest address gpa (0 for a relocatable blob); with
+ * links, each pointer and checksum is also recorded for the firmware's
+ * loader, and checksum bytes are left 0 for it to fill.
+ */
 struct tbuf {
     uint8_t *p;
     size_t cap, len;
     bool full;
+    uint64_t gpa;
+    struct acpi_links *links;
 };
 
 static uint8_t *tb_reserve(struct tbuf *t, size_t n)
@@ -64,6 +71,39 @@ static size_t table_begin(struct tbuf *t, const char *sig, uint8_t rev)
     return off;
 }
 
+static void add_sum(struct acpi_links *l, bool *full, uint8_t blob, size_t result, size_t start,
+                    size_t len)
+{
+    if (l->nr_sum == ACPI_MAX_LINKS) {
+        *full = true;
+        return;
+    }
+    l->sum[l->nr_sum++] = (struct acpi_sum){
+        .blob = blob, .result = (uint32_t)result, .start = (uint32_t)start, .len = (uint32_t)len};
+}
+
+static void add_pointer(struct acpi_links *l, bool *full, uint8_t blob, size_t offset, int size)
+{
+    if (l->nr_ptr == ACPI_MAX_LINKS) {
+        *full = true;
+        return;
+    }
+    l->ptr[l->nr_ptr++] = (struct acpi_pointer){.blob = blob,
+                                                .target = ACPI_BLOB_TABLES,
+                                                .size = (uint8_t)size,
+                                                .offset = (uint32_t)offset};
+}
+
+/* A pointer of size bytes at offset field to the table at offset target. */
+static void put_ptr(struct tbuf *t, size_t field, int size, size_t target)
+{
+    if (t->full)
+        return;
+    put(t->p + field, t->gpa + target, size);
+    if (t->links)
+        add_pointer(t->links, &t->full, ACPI_BLOB_TABLES, field, size);
+}
+
 /* Set the length and checksum of the table of len bytes at off. */
 static void table_seal(struct tbuf *t, size_t off, size_t len)
 {
@@ -72,7 +112,10 @@ static void table_seal(struct tbuf *t, size_t off, size_t len)
     uint8_t *h = t->p + off;
     put(h + 4, len, 4);
     h[9] = 0;
-    h[9] = (uint8_t)(0x100 - acpi_checksum(h, len));
+    if (t->links)
+        add_sum(t->links, &t->full, ACPI_BLOB_TABLES, off + 9, off, len);
+    else
+        h[9] = (uint8_t)(0x100 - acpi_checksum(h, len));
 }
 
 /* The table that started at off ends here. */
@@ -91,15 +134,16 @@ static void put_gas_io(uint8_t *p, uint8_t bits, uint8_t access, uint16_t port)
     put(p + 4, port, 8);
 }
 
-static void build_fadt(struct tbuf *t, uint64_t gpa, uint64_t facs, uint64_t dsdt)
+/* facs and dsdt: the tables' offsets in the buffer. */
+static void build_fadt(struct tbuf *t, size_t facs, size_t dsdt)
 {
     size_t off = table_begin(t, "FACP", 6);
     uint8_t *f = tb_reserve(t, 276 - ACPI_HDR_LEN);
     if (!f)
         return;
     f -= ACPI_HDR_LEN;
-    put(f + 36, facs, 4);
-    put(f + 40, dsdt, 4);
+    put_ptr(t, off + 36, 4, facs);
+    put_ptr(t, off + 40, 4, dsdt);
     put(f + 46, PM_SCI_IRQ, 2);
     /* SMI_CMD 0: no SMM, the platform is always in ACPI mode (SCI_EN reads 1). */
     put(f + 56, PM_IO_BASE, 4);
@@ -120,12 +164,11 @@ static void build_fadt(struct tbuf *t, uint64_t gpa, uint64_t facs, uint64_t dsd
     put(f + 112, (1 << 0) | (1 << 2) | (1 << 5) | (1 << 8) | (1 << 10), 4);
     put_gas_io(f + 116, 8, 1, PM_RESET_PORT);
     f[128] = PM_RESET_VALUE;
-    put(f + 132, facs, 8);
-    put(f + 140, dsdt, 8);
+    put_ptr(t, off + 132, 8, facs);
+    put_ptr(t, off + 140, 8, dsdt);
     put_gas_io(f + 148, PM1_EVT_LEN * 8, 2, PM_IO_BASE);
     put_gas_io(f + 172, PM1_CNT_LEN * 8, 2, PM1_CNT_PORT);
     put_gas_io(f + 208, PM_TMR_LEN * 8, 3, PM_TMR_PORT);
-    (void)gpa;
     table_end(t, off);
 }
 
@@ -194,117 +237,28 @@ static void build_madt(struct tbuf *t, unsigned nr_cpus)
     table_end(t, off);
 }
 
-static void build_mcfg(struct tbuf *t)
+static void build_mcfg(struct tbuf *t, uint64_t ecam_base)
 {
     size_t off = table_begin(t, "MCFG", 1);
     uint8_t *p = tb_reserve(t, 8 + 16);
     if (!p)
         return;
-    put(p + 8, MEM_PCI_ECAM_BASE, 8);
+    put(p + 8, ecam_base, 8);
     put(p + 16, 0, 2); /* segment 0 */
     p[18] = 0;         /* buses 0..0 */
     p[19] = (uint8_t)(MEM_PCI_ECAM_SIZE / MiB - 1);
     table_end(t, off);
 }
 
-/* The host bridge's resources: bus 0, CF8-CFF, the I/O and 32-bit MMIO windows. */
-static void host_bridge_crs(struct aml *a)
-{
-    uint8_t r[128];
-    size_t n = 0;
-
-    /* Word bus number: producer, min/max fixed, bus 0..0. */
-    static const uint8_t bus[] = {0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00,
-                                  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00};
-    memcpy(r + n, bus, sizeof(bus));
-    n += sizeof(bus);
-    /* IO(Decode16, 0xCF8, 0xCF8, 1, 8): the config ports themselves. */
-    static const uint8_t cf8[] = {0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08};
-    memcpy(r + n, cf8, sizeof(cf8));
-    n += sizeof(cf8);
-    /* Word I/O windows around them. */
-    static const uint16_t io[][2] = {{0x0000, 0x0cf7}, {0x0d00, 0xffff}};
-    for (size_t i = 0; i < ARRAY_SIZE(io); i++) {
-        uint8_t *d = r + n;
-        memset(d, 0, 16);
-        d[0] = 0x88;
-        d[1] = 0x0d;
-        d[3] = 0x01; /* I/O range */
-        d[4] = 0x0c; /* min and max fixed */
-        d[5] = 0x03; /* entire range */
-        put(d + 8, io[i][0], 2);
-        put(d + 10, io[i][1], 2);
-        put(d + 14, io[i][1] - io[i][0] + 1u, 2);
-        n += 16;
-    }
-    /* DWord memory: the 32-bit BAR window. */
-    uint8_t *d = r + n;
-    memset(d, 0, 26);
-    d[0] = 0x87;
-    d[1] = 0x17;
-    d[3] = 0x00; /* memory range */
-    d[4] = 0x0c;
-    d[5] = 0x01; /* read-write, non-cacheable */
-    put(d + 10, MEM_PCI_MMIO_BASE, 4);
-    put(d + 14, MEM_PCI_MMIO_BASE + MEM_PCI_MMIO_SIZE - 1, 4);
-    put(d + 22, MEM_PCI_MMIO_SIZE, 4);
-    n += 26;
-    r[n++] = 0x79; /* end tag, checksum 0 */
-    r[n++] = 0x00;
-    aml_buffer(a, r, n);
-}
-
-/* _PRT: INTx of every slot straight to IOAPIC pins 16-23, as PCI_INTX_GSI says. */
-static void host_bridge_prt(struct aml *a)
-{
-    aml_name(a, "_PRT");
-    size_t prt = aml_package_open(a, (PCI_MAX_SLOTS - 1) * 4);
-    for (unsigned slot = 1; slot < PCI_MAX_SLOTS; slot++) {
-        for (unsigned pin = 0; pin < 4; pin++) {
-            size_t e = aml_package_open(a, 4);
-            aml_integer(a, (uint64_t)slot << 16 | 0xffff);
-            aml_integer(a, pin);
-            aml_integer(a, 0); /* no link device: the last field is the GSI */
-            aml_integer(a, PCI_INTX_GSI(slot, pin));
-            aml_close(a, e);
-        }
-    }
-    aml_close(a, prt);
-}
-
-static void build_dsdt(struct tbuf *t)
+/* Each device's own part, in the order of the list (device_ops.aml). */
+static void build_dsdt(struct tbuf *t, struct device *devices)
 {
     struct aml a;
 
     aml_init(&a);
-    size_t sb = aml_scope_open(&a, "\\_SB_");
-    size_t dev = aml_device_open(&a, "PCI0");
-    aml_name(&a, "_HID");
-    aml_eisaid(&a, "PNP0A08"); /* PCI Express root bridge */
-    aml_name(&a, "_CID");
-    aml_eisaid(&a, "PNP0A03");
-    aml_name(&a, "_ADR");
-    aml_integer(&a, 0);
-    aml_name(&a, "_SEG");
-    aml_integer(&a, 0);
-    aml_name(&a, "_BBN");
-    aml_integer(&a, 0);
-    aml_name(&a, "_UID");
-    aml_integer(&a, 0);
-    aml_name(&a, "_CRS");
-    host_bridge_crs(&a);
-    host_bridge_prt(&a);
-    aml_close(&a, dev);
-    aml_close(&a, sb);
-
-    /* \_S5: the SLP_TYP values for soft-off that hw/pm.c acts upon. */
-    aml_name(&a, "\\_S5_");
-    size_t s5 = aml_package_open(&a, 4);
-    aml_integer(&a, PM_S5_TYP);
-    aml_integer(&a, PM_S5_TYP);
-    aml_integer(&a, 0);
-    aml_integer(&a, 0);
-    aml_close(&a, s5);
+    for (struct device *d = devices; d; d = d->next)
+        if (d->ops && d->ops->aml)
+            d->ops->aml(d, &a);
 
     size_t off = table_begin(t, "DSDT", 2);
     if (!a.failed) {
@@ -318,47 +272,81 @@ static void build_dsdt(struct tbuf *t)
     table_end(t, off);
 }
 
-size_t acpi_build(uint8_t *buf, size_t cap, uint64_t gpa, unsigned nr_cpus)
+/* XSDT, FACS, DSDT, FADT, MADT, MCFG from t->len on; returns the XSDT's offset. */
+static size_t build_tables(struct tbuf *t, const struct acpi_config *cfg)
 {
-    struct tbuf t = {.p = buf, .cap = cap};
-
-    /* RSDP first, at gpa; the XSDT right after it with room for its entries. */
-    uint8_t *rsdp = tb_reserve(&t, 36);
-    size_t xsdt = table_begin(&t, "XSDT", 1);
+    size_t xsdt = table_begin(t, "XSDT", 1);
     enum { NR_TABLES = 3 };
-    size_t xsdt_entries = t.len;
-    tb_reserve(&t, 8 * NR_TABLES);
-    size_t xsdt_len = t.len - xsdt;
+    size_t xsdt_entries = t->len;
+    tb_reserve(t, 8 * NR_TABLES);
+    size_t xsdt_len = t->len - xsdt;
 
-    build_facs(&t);
-    size_t facs = t.len - 64;
-    size_t dsdt = align_up(t.len, 16);
-    build_dsdt(&t);
-    size_t fadt = align_up(t.len, 16);
-    build_fadt(&t, gpa, gpa + facs, gpa + dsdt);
-    size_t madt = align_up(t.len, 16);
-    build_madt(&t, nr_cpus);
-    size_t mcfg = align_up(t.len, 16);
-    build_mcfg(&t);
-    if (t.full || !rsdp)
+    build_facs(t);
+    size_t facs = t->len - 64;
+    size_t dsdt = align_up(t->len, 16);
+    build_dsdt(t, cfg->devices);
+    size_t fadt = align_up(t->len, 16);
+    build_fadt(t, facs, dsdt);
+    size_t madt = align_up(t->len, 16);
+    build_madt(t, cfg->nr_cpus);
+    size_t mcfg = align_up(t->len, 16);
+    build_mcfg(t, cfg->ecam_base);
+    if (t->full)
         return 0;
 
     const size_t tables[NR_TABLES] = {fadt, madt, mcfg};
     for (size_t i = 0; i < NR_TABLES; i++)
-        put(buf + xsdt_entries + 8 * i, gpa + tables[i], 8);
-    table_seal(&t, xsdt, xsdt_len);
+        put_ptr(t, xsdt_entries + 8 * i, 8, tables[i]);
+    table_seal(t, xsdt, xsdt_len);
+    return xsdt;
+}
 
+/* ACPI 2.0+ RSDP: no RSDT, the XSDT at xsdt. With sums false, both checksums stay 0. */
+static void build_rsdp(uint8_t *rsdp, uint64_t xsdt, bool sums)
+{
     memcpy(rsdp, "RSD PTR ", 8);
     memcpy(rsdp + 9, "HVHV  ", 6);
-    rsdp[15] = 2; /* ACPI 2.0+: use the XSDT */
-    put(rsdp + 20, 36, 4);
-    put(rsdp + 24, gpa + xsdt, 8);
+    rsdp[15] = 2;
+    put(rsdp + 20, ACPI_RSDP_LEN, 4);
+    put(rsdp + 24, xsdt, 8);
+    if (!sums)
+        return;
     rsdp[8] = (uint8_t)(0x100 - acpi_checksum(rsdp, 20));
-    rsdp[32] = (uint8_t)(0x100 - acpi_checksum(rsdp, 36));
+    rsdp[32] = (uint8_t)(0x100 - acpi_checksum(rsdp, ACPI_RSDP_LEN));
+}
+
+size_t acpi_build(uint8_t *buf, size_t cap, uint64_t gpa, const struct acpi_config *cfg)
+{
+    struct tbuf t = {.p = buf, .cap = cap, .gpa = gpa};
+
+    /* RSDP first, at gpa; the tables after it. */
+    uint8_t *rsdp = tb_reserve(&t, ACPI_RSDP_LEN);
+    size_t xsdt = build_tables(&t, cfg);
+    if (t.full || !rsdp)
+        return 0;
+    build_rsdp(rsdp, gpa + xsdt, true);
     return t.len;
 }
 
-int acpi_install(const struct guest_mem *mem, uint64_t gpa, size_t max, unsigned nr_cpus)
+size_t acpi_build_blobs(uint8_t *tables, size_t cap, uint8_t rsdp[ACPI_RSDP_LEN],
+                        const struct acpi_config *cfg, struct acpi_links *links)
+{
+    struct tbuf t = {.p = tables, .cap = cap, .links = links};
+
+    memset(links, 0, sizeof(*links));
+    memset(rsdp, 0, ACPI_RSDP_LEN);
+    size_t xsdt = build_tables(&t, cfg);
+    if (t.full)
+        return 0;
+    build_rsdp(rsdp, xsdt, false);
+    add_pointer(links, &t.full, ACPI_BLOB_RSDP, 24, 8);
+    add_sum(links, &t.full, ACPI_BLOB_RSDP, 8, 0, 20);
+    add_sum(links, &t.full, ACPI_BLOB_RSDP, 32, 0, ACPI_RSDP_LEN);
+    return t.full ? 0 : t.len;
+}
+
+int acpi_install(const struct guest_mem *mem, uint64_t gpa, size_t max,
+                 const struct acpi_config *cfg)
 {
     uint8_t *dst = guest_mem_ptr(mem, gpa, max);
     if (!dst) {
@@ -366,7 +354,7 @@ int acpi_install(const struct guest_mem *mem, uint64_t gpa, size_t max, unsigned
         return -1;
     }
     memset(dst, 0, max);
-    if (acpi_build(dst, max, gpa, nr_cpus) == 0) {
+    if (acpi_build(dst, max, gpa, cfg) == 0) {
         log_err("the ACPI tables do not fit in %zu bytes", max);
         return -1;
     }
