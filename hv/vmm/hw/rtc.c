@@ -15,6 +15,7 @@
 #include "state.h"
 #include "util.h"
 #include "vm.h"
+#include "x86/aml.h"
 
 #define RTC_PORT     0x70
 #define REG_SEC      0x00
@@ -266,4 +267,13 @@ void rtc_destroy(struct vm *vm)
     pthread_mutex_destroy(&d->lock);
     free(d);
     vm->rtc = NULL;
+}
+
+/* \_SB.RTC (PNP0B00), with IRQ 8 as on a PC (this RTC raises no interrupt yet). */
+void rtc_aml(struct vm *vm, struct aml *a)
+{
+    (void)vm;
+    static const struct aml_io io = {RTC_PORT, 2};
+    static const uint8_t irq = 8;
+    aml_isa_device(a, "RTC", "PNP0B00", -1, &io, 1, &irq, 1);
 }

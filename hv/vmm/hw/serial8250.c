@@ -20,6 +20,7 @@
 #include "state.h"
 #include "util.h"
 #include "vm.h"
+#include "x86/aml.h"
 
 #define COM1_BASE 0x3f8
 #define COM1_IRQ  4
@@ -418,4 +419,13 @@ void serial8250_destroy(struct vm *vm)
     pthread_mutex_destroy(&s->lock);
     free(s);
     vm->serial = NULL;
+}
+
+/* \_SB.COM1 (PNP0501): the guest's serial driver binds it through ACPI. */
+void serial8250_aml(struct vm *vm, struct aml *a)
+{
+    (void)vm;
+    static const struct aml_io io = {COM1_BASE, 8};
+    static const uint8_t irq = COM1_IRQ;
+    aml_isa_device(a, "COM1", "PNP0501", 1, &io, 1, &irq, 1);
 }

@@ -178,6 +178,13 @@ static void test_dsdt_devices(void)
     CHECK(pci && strcmp(pci->path, "\\_SB_.PCI0") == 0 && pci->has_crs);
     CHECK(amld_has_name(&d, "\\_SB_.PCI0._PRT"));
     CHECK(amld_has_name(&d, "\\_S5_"));
+    const struct amld_device *com1 = amld_find_hid(&d, "PNP0501");
+    CHECK(com1 && strcmp(com1->path, "\\_SB_.COM1") == 0 && com1->uid == 1 && com1->has_crs);
+    const struct amld_device *rtc = amld_find_hid(&d, "PNP0B00");
+    CHECK(rtc && strcmp(rtc->path, "\\_SB_.RTC_") == 0 && rtc->has_crs);
+    /* COM1's resources: IO(Decode16, 0x3F8, 0x3F8, 1, 8), IRQNoFlags {4}. */
+    const uint8_t com1_crs[] = {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00};
+    CHECK(memmem(dsdt, rd32(dsdt + 4), com1_crs, sizeof(com1_crs)) != NULL);
     /* The host bridge is the first device on the list: PCI0 opens the DSDT. */
     CHECK(strcmp(vm.devices->id, "host-bridge") == 0);
     CHECK(dsdt[36] == 0x10); /* ScopeOp */

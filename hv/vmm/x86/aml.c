@@ -204,3 +204,47 @@ void aml_buffer(struct aml *a, const uint8_t *data, size_t n)
     aml_bytes(a, data, n);
     aml_close(a, mark);
 }
+
+void aml_isa_device(struct aml *a, const char *name, const char *hid, int uid,
+                    const struct aml_io *io, unsigned nr_io, const uint8_t *irqs, unsigned nr_irqs)
+{
+    uint8_t r[8 * 8 + 3 + 2];
+    size_t n = 0;
+
+    for (unsigned i = 0; i < nr_io && n + 8 <= sizeof(r) - 5; i++) {
+        /* IO(Decode16, port, port, 1, len) */
+        const uint8_t d[] = {0x47,
+                             0x01,
+                             (uint8_t)io[i].port,
+                             (uint8_t)(io[i].port >> 8),
+                             (uint8_t)io[i].port,
+                             (uint8_t)(io[i].port >> 8),
+                             0x01,
+                             io[i].len};
+        memcpy(r + n, d, sizeof(d));
+        n += sizeof(d);
+    }
+    if (nr_irqs) {
+        uint16_t mask = 0;
+        for (unsigned i = 0; i < nr_irqs; i++)
+            mask |= (uint16_t)(1u << (irqs[i] & 15));
+        r[n++] = 0x22; /* IRQNoFlags */
+        r[n++] = (uint8_t)mask;
+        r[n++] = (uint8_t)(mask >> 8);
+    }
+    r[n++] = 0x79; /* end tag, checksum 0 */
+    r[n++] = 0x00;
+
+    size_t sb = aml_scope_open(a, "\\_SB_");
+    size_t dev = aml_device_open(a, name);
+    aml_name(a, "_HID");
+    aml_eisaid(a, hid);
+    if (uid >= 0) {
+        aml_name(a, "_UID");
+        aml_integer(a, (uint64_t)uid);
+    }
+    aml_name(a, "_CRS");
+    aml_buffer(a, r, n);
+    aml_close(a, dev);
+    aml_close(a, sb);
+}

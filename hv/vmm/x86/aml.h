@@ -45,4 +45,18 @@ size_t aml_package_open(struct aml *a, uint8_t nr_elements);
 /* Buffer of the given bytes (e.g. a resource template). */
 void aml_buffer(struct aml *a, const uint8_t *data, size_t n);
 
+/* An I/O port range a legacy device decodes. */
+struct aml_io {
+    uint16_t port;
+    uint8_t len;
+};
+
+/*
+ * A legacy (ISA) device under \_SB: _HID as an EisaId ("PNP0501"), _UID
+ * (uid < 0: none) and a _CRS of its port ranges (IO, Decode16, fixed) and
+ * its ISA IRQs (IRQNoFlags: edge, active high).
+ */
+void aml_isa_device(struct aml *a, const char *name, const char *hid, int uid,
+                    const struct aml_io *io, unsigned nr_io, const uint8_t *irqs, unsigned nr_irqs);
+
 #endif
