@@ -381,6 +381,15 @@ struct pci_device *pci_host_bridge(struct pci_bus *bus)
     return &bus->host;
 }
 
+uint64_t pci_bus_ecam_base(struct pci_bus *bus)
+{
+    /* host_config_written moves it under the host bridge's config lock. */
+    pthread_mutex_lock(&bus->host.cfg_lock);
+    uint64_t base = bus->ecam_base;
+    pthread_mutex_unlock(&bus->host.cfg_lock);
+    return base;
+}
+
 int pci_bus_init(struct pci_bus **out, struct io_bus *pio, struct io_bus *mmio)
 {
     struct pci_bus *bus = calloc(1, sizeof(*bus));

@@ -100,6 +100,9 @@ void pci_bus_set_cf9_handler(struct pci_bus *bus, io_handler_fn handler, void *o
  */
 struct pci_device *pci_host_bridge(struct pci_bus *bus);
 
+/* Where bus 0's ECAM is decoded now (PCIEXBAR), 0 when it is off. */
+uint64_t pci_bus_ecam_base(struct pci_bus *bus);
+
 /* Where a device's BAR is now, 0 when it is not mapped (command bit off). */
 uint64_t pci_bar_addr(struct pci_device *dev, unsigned bar);
 

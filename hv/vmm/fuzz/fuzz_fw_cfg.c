@@ -58,15 +58,24 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* A file built when selected (as etc/acpi/tables is): it keeps its size. */
+static void rebuild(void *opaque, uint8_t *data, size_t len)
+{
+    (void)opaque;
+    for (size_t i = 0; i < len; i++)
+        data[i] = (uint8_t)(data[i] + i + 1);
+}
+
 static struct fw_cfg *create(void)
 {
-    static const char e820[20] = {0};
+    static const char e820[20] = {0}, built[64] = {0};
     struct fw_cfg *fc = fw_cfg_new(&mem);
     if (!fc || fw_cfg_add_u16(fc, FW_CFG_NB_CPUS, 2) || fw_cfg_add_u64(fc, FW_CFG_RAM_SIZE, 1) ||
         fw_cfg_add_u16(fc, FW_CFG_IRQ0_OVERRIDE, 1) ||
         fw_cfg_add_file(fc, "etc/e820", e820, sizeof(e820)) ||
         fw_cfg_add_file(fc, "etc/empty", "", 0) ||
-        fw_cfg_add_file(fc, "bootorder", "/pci@i0cf8/*@3\n", 15))
+        fw_cfg_add_file(fc, "bootorder", "/pci@i0cf8/*@3\n", 15) ||
+        fw_cfg_add_file_update(fc, "etc/built", built, sizeof(built), rebuild, NULL))
         __builtin_trap();
     return fc;
 }

@@ -27,6 +27,9 @@
 struct fw_cfg_item {
     uint8_t *data;
     uint32_t len;
+    fw_cfg_update_fn update; /* NULL: the contents never change */
+    void *opaque;
+    bool fresh; /* updated since the last reset */
 };
 
 struct fw_cfg {
@@ -136,6 +139,12 @@ static int rebuild_directory(struct fw_cfg *fc)
 
 int fw_cfg_add_file(struct fw_cfg *fc, const char *name, const void *data, size_t len)
 {
+    return fw_cfg_add_file_update(fc, name, data, len, NULL, NULL);
+}
+
+int fw_cfg_add_file_update(struct fw_cfg *fc, const char *name, const void *data, size_t len,
+                           fw_cfg_update_fn update, void *opaque)
+{
     size_t n = strlen(name);
     if (n == 0 || n >= FW_CFG_NAME_MAX) {
         log_err("fw_cfg: the file name \"%s\" is empty or longer than %d bytes", name,
@@ -152,8 +161,12 @@ int fw_cfg_add_file(struct fw_cfg *fc, const char *name, const void *data, size_
         log_err("fw_cfg: no room for the file %s (at most %d files)", name, FW_CFG_MAX_FILES);
         return -1;
     }
-    if (set_item(&fc->items[FW_CFG_FILE_FIRST + fc->nr_files], data, len) < 0)
+    struct fw_cfg_item *it = &fc->items[FW_CFG_FILE_FIRST + fc->nr_files];
+    if (set_item(it, data, len) < 0)
         return -1;
+    it->update = update;
+    it->opaque = opaque;
+    it->fresh = false;
     memset(fc->names[fc->nr_files], 0, FW_CFG_NAME_MAX);
     memcpy(fc->names[fc->nr_files], name, n);
     fc->nr_files++;
@@ -192,6 +205,11 @@ static void select_item(struct fw_cfg *fc, uint16_t key)
 {
     fc->selector = key;
     fc->offset = 0;
+    struct fw_cfg_item *it = selected(fc, key);
+    if (it && it->update && !it->fresh) {
+        it->update(it->opaque, it->data, it->len);
+        it->fresh = true;
+    }
 }
 
 /* The next byte of the selected item, 0 past its end. */
@@ -288,6 +306,8 @@ void fw_cfg_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_
 void fw_cfg_reset(struct fw_cfg *fc)
 {
     pthread_mutex_lock(&fc->lock);
+    for (unsigned i = 0; i < NR_ITEMS; i++)
+        fc->items[i].fresh = false;
     select_item(fc, FW_CFG_SIGNATURE);
     fc->dma_high = 0;
     pthread_mutex_unlock(&fc->lock);
@@ -315,7 +335,7 @@ int fw_cfg_load(struct fw_cfg *fc, struct state_in *in)
         return state_in_fail(in, "the offset %u is past the end of item 0x%x (%u bytes)", offset,
                              selector, len);
     pthread_mutex_lock(&fc->lock);
-    fc->selector = selector;
+    select_item(fc, selector); /* an item built on selection is built again */
     fc->offset = offset;
     fc->dma_high = dma_high;
     pthread_mutex_unlock(&fc->lock);

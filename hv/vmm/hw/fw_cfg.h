@@ -76,6 +76,16 @@ int fw_cfg_add_u64(struct fw_cfg *fc, uint16_t key, uint64_t v);
  */
 int fw_cfg_add_file(struct fw_cfg *fc, const char *name, const void *data, size_t len);
 
+/*
+ * The same for a file whose contents are built again when the guest first
+ * selects it after a reset (or at all): update(opaque, data, len) rewrites
+ * the len bytes in place, on the vCPU thread with the device's lock held.
+ * The size stays what the directory says.
+ */
+typedef void (*fw_cfg_update_fn)(void *opaque, uint8_t *data, size_t len);
+int fw_cfg_add_file_update(struct fw_cfg *fc, const char *name, const void *data, size_t len,
+                           fw_cfg_update_fn update, void *opaque);
+
 /* The port handler (bus.h's io_handler_fn) of the 12 ports at FW_CFG_PORT. */
 void fw_cfg_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool is_write);
 
