@@ -16,6 +16,7 @@
 #include "util.h"
 #include "x86/boot_firmware.h"
 #include "x86/boot_linux.h"
+#include "x86/firmware_linux.h"
 
 void cli_usage(FILE *f)
 {
@@ -24,7 +25,8 @@ void cli_usage(FILE *f)
           "Run one virtual machine on /dev/kvm.\n"
           "\n"
           "  --kernel PATH          Linux bzImage, or a vmlinux ELF with a PVH entry\n"
-          "  --firmware PATH        boot a BIOS image instead (SeaBIOS's bios.bin)\n"
+          "  --firmware PATH        boot a BIOS image first (SeaBIOS's bios.bin); with\n"
+          "                         --kernel, the firmware boots that kernel\n"
           "  --firmware-log FILE    write the firmware's debug port (0x402) to FILE\n"
           "  --initrd PATH          initial ramdisk\n"
           "  --cmdline STR          kernel command line (default \"" VM_DEFAULT_CMDLINE "\")\n"
@@ -339,15 +341,16 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
     }
     if (optind < argc)
         return fail(err, errlen, "unexpected argument \"%s\" (see hv-vmm --help)", argv[optind]);
-    if (cfg->kernel && cfg->firmware)
-        return fail(err, errlen,
-                    "--kernel and --firmware exclude each other: boot a Linux kernel or a "
-                    "firmware image");
     if (!cfg->kernel && !cfg->firmware)
         return fail(err, errlen,
                     "no kernel given: hv-vmm needs --kernel PATH (or --firmware PATH)");
-    if (cfg->firmware && (cfg->initrd || cfg->cmdline))
-        return fail(err, errlen, "--initrd and --cmdline go with --kernel, not --firmware");
+    if (!cfg->kernel && (cfg->initrd || cfg->cmdline))
+        return fail(err, errlen, "--initrd and --cmdline go with --kernel");
+    if (cfg->kernel && cfg->firmware) {
+        /* The firmware boots the kernel through fw_cfg (x86/firmware_linux.c). */
+        const char *rom = getenv("HV_VMM_LINUXBOOT_ROM");
+        cfg->linuxboot_rom = rom && *rom ? rom : FIRMWARE_LINUXBOOT_ROM;
+    }
     if (cfg->firmware_log && !cfg->firmware)
         return fail(err, errlen, "--firmware-log goes with --firmware PATH");
     if (cfg->instant_on && !cfg->restore)
@@ -394,13 +397,14 @@ static int check_file(const char *what, const char *path, bool need_write, char 
 
 int cli_check_host(const struct vm_config *cfg, const char *meminfo_path, char *err, size_t errlen)
 {
-    if (cfg->firmware) {
-        if (firmware_check(cfg->firmware, err, errlen) < 0)
-            return -1;
-    } else if (check_file("kernel", cfg->kernel, false, err, errlen) < 0 ||
-               boot_kernel_check(cfg->kernel, err, errlen) < 0) {
+    if (cfg->firmware && firmware_check(cfg->firmware, err, errlen) < 0)
         return -1;
-    }
+    if (cfg->kernel && (check_file("kernel", cfg->kernel, false, err, errlen) < 0 ||
+                        boot_kernel_check(cfg->kernel, err, errlen) < 0))
+        return -1;
+    if (cfg->kernel && cfg->firmware &&
+        firmware_linux_check(cfg->kernel, cfg->linuxboot_rom, err, errlen) < 0)
+        return -1;
     if (cfg->initrd && check_file("initrd", cfg->initrd, false, err, errlen) < 0)
         return -1;
     for (unsigned i = 0; i < cfg->nr_disks; i++)

@@ -35,9 +35,11 @@
 #include "util.h"
 #include "vcpu.h"
 #include "x86/acpi.h"
+#include "x86/acpi_loader.h"
 #include "x86/boot_firmware.h"
 #include "x86/boot_linux.h"
 #include "x86/cpuid.h"
+#include "x86/firmware_linux.h"
 #include "x86/vcpu_state.h"
 
 /* Intel needs 3 pages for a TSS and one for the real-mode identity map, below 4 GiB. */
@@ -220,21 +222,28 @@ static int create_virtio_devices(struct vm *vm)
 
 /*
  * --firmware: the image below 4 GiB, the host bridge's registers and the
- * firmware's devices (fw_cfg with this VM's contents, the debug port).
+ * firmware's devices (fw_cfg with this VM's contents and ACPI tables, the
+ * debug port); with --kernel, the kernel for the firmware's Linux loader.
  */
 static int create_firmware(struct vm *vm)
 {
     const struct vm_config *cfg = vm->cfg;
     struct fw_cfg *fc = fw_cfg_new(&vm->mem);
-    char bootorder[VM_MAX_DISKS * 24] = "";
+    char bootorder[VM_MAX_DISKS * 24 + sizeof(FIRMWARE_LINUXBOOT_BOOTORDER)] = "";
 
-    /* The disks in --disk order, as the device paths firmware gives them (docs/hvm.md). */
+    /* The kernel first, then the disks in --disk order, as firmware names them (docs/hvm.md). */
+    if (cfg->kernel)
+        snprintf(bootorder, sizeof(bootorder), "%s", FIRMWARE_LINUXBOOT_BOOTORDER);
     for (struct device *d = vm->devices; d; d = d->next) {
         size_t n = strlen(bootorder);
         if (strncmp(d->id, "virtio-blk", 10) == 0 && d->pci_slot > 0)
             snprintf(bootorder + n, sizeof(bootorder) - n, "/pci@i0cf8/*@%x\n", d->pci_slot);
     }
-    if (!fc || firmware_fw_cfg(fc, &vm->mem, vm->nr_vcpus, bootorder) < 0) {
+    if (!fc || firmware_fw_cfg(fc, &vm->mem, vm->nr_vcpus, bootorder) < 0 ||
+        acpi_fw_cfg(fc, vm) < 0 ||
+        (cfg->kernel && firmware_linux_fw_cfg(fc, &vm->mem, vm->files,
+                                              cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE,
+                                              cfg->linuxboot_rom) < 0)) {
         fw_cfg_free(fc);
         return -1;
     }
@@ -301,9 +310,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         vm->fw = calloc(1, sizeof(*vm->fw));
         if (!vm->fw || firmware_open(vm->fw, cfg->firmware) < 0)
             return -1;
-    } else if (boot_files_open(vm->files, cfg->kernel, cfg->initrd) < 0) {
-        return -1;
     }
+    if (cfg->kernel && boot_files_open(vm->files, cfg->kernel, cfg->initrd) < 0)
+        return -1;
     if (create_loop(vm) < 0 || create_kvm_vm(vm) < 0)
         return -1;
 

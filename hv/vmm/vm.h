@@ -73,9 +73,11 @@ struct vm_config {
     bool instant_on;            /* --instant-on: map the saved RAM instead of reading it */
     unsigned stop_timeout;      /* seconds between the power button and a forced stop */
 
-    /* --firmware: a BIOS image booted instead of a kernel (kernel is then NULL) */
+    /* --firmware: a BIOS image booted first (with kernel: the firmware boots it, docs/hvm.md) */
     const char *firmware;
     const char *firmware_log; /* --firmware-log: port 0x402 to this file, NULL: debug log */
+    /* --firmware with --kernel: the firmware's Linux loader ROM (x86/firmware_linux.h) */
+    const char *linuxboot_rom;
 
     /* --pci: host PCI functions on vfio-pci (vfio/) */
     const char *pci[VM_MAX_PCI];

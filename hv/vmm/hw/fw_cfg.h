@@ -26,19 +26,32 @@ struct state_out;
 #define FW_CFG_DMA_OFF  4 /* high half; the low half at 8 starts the transfer */
 
 /* Item keys (docs/hvm.md). */
-#define FW_CFG_SIGNATURE     0x0000
-#define FW_CFG_ID            0x0001
-#define FW_CFG_RAM_SIZE      0x0003
-#define FW_CFG_NOGRAPHIC     0x0004
-#define FW_CFG_NB_CPUS       0x0005
-#define FW_CFG_BOOT_MENU     0x000e
-#define FW_CFG_MAX_CPUS      0x000f
-#define FW_CFG_FILE_DIR      0x0019
-#define FW_CFG_FILE_FIRST    0x0020
-#define FW_CFG_MAX_FILES     32
-#define FW_CFG_ARCH_LOCAL    0x8000 /* x86 items: 0x8000 | n */
-#define FW_CFG_ARCH_MAX      8
-#define FW_CFG_IRQ0_OVERRIDE (FW_CFG_ARCH_LOCAL | 2)
+#define FW_CFG_SIGNATURE      0x0000
+#define FW_CFG_ID             0x0001
+#define FW_CFG_RAM_SIZE       0x0003
+#define FW_CFG_NOGRAPHIC      0x0004
+#define FW_CFG_NB_CPUS        0x0005
+#define FW_CFG_KERNEL_ADDR    0x0007 /* the Linux loader's items (x86/firmware_linux.c) */
+#define FW_CFG_KERNEL_SIZE    0x0008
+#define FW_CFG_KERNEL_CMDLINE 0x0009
+#define FW_CFG_INITRD_ADDR    0x000a
+#define FW_CFG_INITRD_SIZE    0x000b
+#define FW_CFG_BOOT_MENU      0x000e
+#define FW_CFG_MAX_CPUS       0x000f
+#define FW_CFG_KERNEL_DATA    0x0011
+#define FW_CFG_INITRD_DATA    0x0012
+#define FW_CFG_CMDLINE_ADDR   0x0013
+#define FW_CFG_CMDLINE_SIZE   0x0014
+#define FW_CFG_CMDLINE_DATA   0x0015
+#define FW_CFG_SETUP_ADDR     0x0016
+#define FW_CFG_SETUP_SIZE     0x0017
+#define FW_CFG_SETUP_DATA     0x0018
+#define FW_CFG_FILE_DIR       0x0019
+#define FW_CFG_FILE_FIRST     0x0020
+#define FW_CFG_MAX_FILES      32
+#define FW_CFG_ARCH_LOCAL     0x8000 /* x86 items: 0x8000 | n */
+#define FW_CFG_ARCH_MAX       8
+#define FW_CFG_IRQ0_OVERRIDE  (FW_CFG_ARCH_LOCAL | 2)
 
 #define FW_CFG_ID_TRADITIONAL 0x1
 #define FW_CFG_ID_DMA         0x2

@@ -84,8 +84,16 @@ static void test_firmware_options(void)
     CHECK(parse("--firmware", "/bios.bin", "--firmware-log", "/tmp/fw.log", NULL) == CLI_RUN);
     CHECK(cfg.firmware && strcmp(cfg.firmware, "/bios.bin") == 0 && !cfg.kernel);
     CHECK(cfg.firmware_log && strcmp(cfg.firmware_log, "/tmp/fw.log") == 0);
-    CHECK(parse("--firmware", "/b", "--kernel", "/k", NULL) == CLI_ERROR &&
-          strstr(err, "--kernel and --firmware exclude each other"));
+    CHECK(!cfg.linuxboot_rom);
+    /* The firmware boots the kernel: with its Linux loader, by default Debian's. */
+    unsetenv("HV_VMM_LINUXBOOT_ROM");
+    CHECK(parse("--firmware", "/b", "--kernel", "/k", "--initrd", "/i", "--cmdline", "x", NULL) ==
+          CLI_RUN);
+    CHECK(cfg.linuxboot_rom && strcmp(cfg.linuxboot_rom, "/usr/share/qemu/linuxboot_dma.bin") == 0);
+    setenv("HV_VMM_LINUXBOOT_ROM", "/elsewhere.bin", 1);
+    CHECK(parse("--firmware", "/b", "--kernel", "/k", NULL) == CLI_RUN &&
+          strcmp(cfg.linuxboot_rom, "/elsewhere.bin") == 0);
+    unsetenv("HV_VMM_LINUXBOOT_ROM");
     CHECK(parse("--firmware", "/b", "--initrd", "/i", NULL) == CLI_ERROR &&
           strstr(err, "go with --kernel"));
     CHECK(parse("--kernel", "/k", "--firmware-log", "/l", NULL) == CLI_ERROR &&
@@ -205,6 +213,30 @@ static void test_host(void)
           strstr(err, "image directory /nonexistent-images does not exist"));
     CHECK(parse("--kernel", kernel, "--image-dir", meminfo, NULL) == CLI_RUN);
     CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "not a directory"));
+
+    /* --firmware with --kernel: the Linux loader ROM must be there, and be an option ROM. */
+    char bios[] = "/tmp/hv-test-bios-XXXXXX", rom[] = "/tmp/hv-test-rom-XXXXXX";
+    static uint8_t img[64 << 10];
+    fd = mkstemp(bios);
+    CHECK(fd >= 0 && write(fd, img, sizeof(img)) == (ssize_t)sizeof(img));
+    close(fd);
+    setenv("HV_VMM_LINUXBOOT_ROM", "/nonexistent/linuxboot_dma.bin", 1);
+    CHECK(parse("--firmware", bios, "--kernel", kernel, NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 &&
+          strstr(err, "/nonexistent/linuxboot_dma.bin does not exist") &&
+          strstr(err, "qemu-system-data"));
+    fd = mkstemp(rom);
+    CHECK(fd >= 0 && write(fd, "\x55\xaa\x03", 3) == 3);
+    close(fd);
+    setenv("HV_VMM_LINUXBOOT_ROM", rom, 1);
+    CHECK(parse("--firmware", bios, "--kernel", kernel, NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) == 0);
+    setenv("HV_VMM_LINUXBOOT_ROM", meminfo, 1); /* not an option ROM */
+    CHECK(parse("--firmware", bios, "--kernel", kernel, NULL) == CLI_RUN);
+    CHECK(cli_check_host(&cfg, meminfo, err, sizeof(err)) < 0 && strstr(err, "not an option ROM"));
+    unsetenv("HV_VMM_LINUXBOOT_ROM");
+    unlink(bios);
+    unlink(rom);
     unlink(meminfo);
     unlink(kernel);
 }

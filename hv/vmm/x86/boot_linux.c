@@ -214,7 +214,7 @@ void boot_files_close(struct boot_files *f)
 }
 
 /* Read a whole file (kernel or initrd) into memory from its start, at most max bytes. */
-static uint8_t *read_file(const char *what, const char *path, int fd, uint64_t max, size_t *len)
+uint8_t *boot_read_file(const char *what, const char *path, int fd, uint64_t max, size_t *len)
 {
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -249,7 +249,7 @@ static int place_initrd(const struct guest_mem *mem, const struct boot_files *f,
     size_t len;
     const char *path = f->initrd;
     uint64_t top = MIN(low_ram_end(mem), limit) & ~UINT64_C(0xfff);
-    uint8_t *data = read_file("initrd", path, f->initrd_fd, top, &len);
+    uint8_t *data = boot_read_file("initrd", path, f->initrd_fd, top, &len);
     if (!data)
         return -1;
     uint64_t start = (top - len) & ~UINT64_C(0xfff);
@@ -431,7 +431,7 @@ int boot_linux_load(const struct guest_mem *mem, const struct boot_files *f, con
     struct bzimage_info bi;
     int ret = -1;
 
-    uint8_t *img = read_file("kernel", kernel, f->kernel_fd, low_ram_end(mem), &len);
+    uint8_t *img = boot_read_file("kernel", kernel, f->kernel_fd, low_ram_end(mem), &len);
     if (!img)
         return -1;
     write_gdt(mem);

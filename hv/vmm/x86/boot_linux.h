@@ -77,6 +77,9 @@ struct boot_files {
     const char *kernel, *initrd; /* names, for messages; initrd NULL: none */
     int kernel_fd, initrd_fd;    /* -1: not open */
 };
+/* A whole file (kernel or initrd) from its fd, at most max bytes (malloc'd); NULL logged. */
+uint8_t *boot_read_file(const char *what, const char *path, int fd, uint64_t max, size_t *len);
+
 /* 0, or -1 after logging which file cannot be opened. */
 int boot_files_open(struct boot_files *f, const char *kernel, const char *initrd);
 void boot_files_close(struct boot_files *f);
