@@ -40,6 +40,9 @@ DESKTOP_GUEST_DIR_IN_LAPTOP = "/var/lib/hv/test-guest-desktop"
 # Debian's SeaBIOS images, where the seabios package puts them (hv-vmm --firmware).
 SEABIOS_DIR_IN_LAPTOP = "/usr/share/seabios"
 SEABIOS_IMAGES = ("bios.bin", "bios-256k.bin")
+# The option ROM with which SeaBIOS boots a --kernel (hv-vmm --firmware --kernel), from
+# Debian's qemu-system-data; only this file of the package goes into the image.
+LINUXBOOT_ROM_IN_LAPTOP = "/usr/share/qemu/linuxboot_dma.bin"
 
 
 @dataclass
@@ -92,6 +95,23 @@ def add_seabios(layer, deb):
             shutil.copy2(src, dest / name)
 
 
+def qemu_data_deb():
+    """Debian's qemu-system-data package, fetched once into the cache."""
+    return imagelib.fetch_deb("qemu-system-data", imagelib.candidate_version("qemu-system-data"))
+
+
+def add_linuxboot_rom(layer, deb):
+    """linuxboot_dma.bin out of qemu-system-data, without installing the package."""
+    with tempfile.TemporaryDirectory(prefix="hv-qemu-data.") as tmp:
+        imagelib.run(["dpkg-deb", "-x", str(deb), tmp])
+        src = Path(tmp) / LINUXBOOT_ROM_IN_LAPTOP.lstrip("/")
+        if not src.is_file():
+            raise BuildError(f"{deb.name} has no {LINUXBOOT_ROM_IN_LAPTOP}")
+        dest = layer / LINUXBOOT_ROM_IN_LAPTOP.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+
+
 def layer_tree(install_tree, guest, dest, desktop=None):
     """The files copied over the read-only root at boot."""
     layer = dest / "layer"
@@ -114,6 +134,7 @@ def layer_tree(install_tree, guest, dest, desktop=None):
         shutil.copy2(desktop / "vmlinuz", ddir / "vmlinuz")
         shutil.copy2(desktop / "initrd.img", ddir / "initrd.img")
     add_seabios(layer, seabios_deb())
+    add_linuxboot_rom(layer, qemu_data_deb())
     shutil.copy2(BOOT / "stage1-init", dest / "init")
 
 
@@ -130,6 +151,7 @@ def build_layer(base, guest, install_tree, out, desktop=None):
 def layer_key(base, guest, install_tree, desktop=None):
     h = imagelib.Hasher("laptop-layer")
     h.text("base", base.name).text("guest", guest.name).text("seabios", seabios_deb().name)
+    h.text("qemu-system-data", qemu_data_deb().name)
     if desktop:
         h.text("desktop-guest", desktop.name)
     h.tree(install_tree).tree(BOOT).file(Path(__file__))

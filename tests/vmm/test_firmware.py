@@ -8,6 +8,13 @@ its own reboot after the failed boot brings the firmware up again in the
 same process; a boot sector and Debian's GRUB rescue image boot from
 virtio-blk; a missing or oddly sized image gets a sentence and exit 1.
 
+SeaBIOS also boots the project's Linux test guest given with --kernel
+(through fw_cfg and qemu-system-data's linuxboot_dma.bin option ROM), and
+that guest finds hv's ACPI tables where SeaBIOS's run of etc/table-loader
+put them: its DSDT, 2 CPUs in the MADT, the serial port bound through the
+DSDT, and \\_S5 to power off. The same DSDT devices bind under hv's own
+direct Linux boot.
+
 Run alone:  /usr/bin/python3 -m pytest tests/vmm/test_firmware.py -v
 """
 
@@ -20,18 +27,21 @@ from pathlib import Path
 
 import imagelib
 import pytest
+from vlaptop import newc
 
 pytestmark = pytest.mark.vlaptop
 
 VMM = "/usr/local/bin/hv-vmm"
 BIOS = "/usr/share/seabios/bios.bin"  # Debian's seabios package, in the laptop image
 BIOS_256K = "/usr/share/seabios/bios-256k.bin"
+LINUXBOOT = "/usr/share/qemu/linuxboot_dma.bin"  # qemu-system-data's option ROM, in the image
+GUEST = "/var/lib/hv/test-guest"
 
 
 @pytest.fixture(scope="module")
 def vmm(laptop):
     """The laptop with KVM loaded and SeaBIOS in place."""
-    for path in (VMM, BIOS, BIOS_256K):
+    for path in (VMM, BIOS, BIOS_256K, LINUXBOOT):
         if laptop.run(f"test -f {path}").rc != 0:
             pytest.fail(f"{path} is not in the laptop image")
     laptop.prepare(lambda lt: lt.check("modprobe kvm_amd"))
@@ -254,8 +264,8 @@ def test_seabios_boots_debians_grub_from_virtio_blk(vmm, firmware_vm, grub_rescu
                  "256 KiB", id="too-small"),
     pytest.param("head -c 200000 /dev/zero > /tmp/odd2.bin", "--firmware /tmp/odd2.bin", 1,
                  "a firmware image is a whole number of 64 KiB", id="odd-size"),
-    pytest.param("", f"--firmware {BIOS} --kernel /var/lib/hv/test-guest/vmlinuz", 2,
-                 "--kernel and --firmware exclude each other", id="with-kernel"),
+    pytest.param("", f"--firmware {BIOS} --initrd {GUEST}/initrd.img", 2,
+                 "--initrd and --cmdline go with --kernel", id="initrd-without-kernel"),
 ])
 def test_bad_firmware_gets_a_clear_error(vmm, setup, args, rc, message):
     if setup:
@@ -264,3 +274,126 @@ def test_bad_firmware_gets_a_clear_error(vmm, setup, args, rc, message):
     assert res.rc == rc, (res.rc, res.stderr)
     assert message in res.stderr, res.stderr
     assert res.stderr.startswith("hv-vmm: error: "), res.stderr
+
+
+# What the guest reports of its ACPI, between markers on its console.
+ACPI_SH = b"""\
+echo "hv-guest: cpus $(grep -c ^processor /proc/cpuinfo)"
+echo "hv-guest: cmdline $(cat /proc/cmdline)"
+echo "hv-guest: tables $(ls /sys/firmware/acpi/tables | tr '\\n' ' ')"
+for d in /sys/bus/acpi/devices/*; do
+    [ -f $d/path ] && echo "hv-guest: acpidev $(cat $d/hid 2>/dev/null) $(cat $d/path)"
+done
+for d in /sys/bus/pnp/devices/*; do
+    drv=$(readlink $d/driver); echo "hv-guest: pnp $(cat $d/id) ${drv##*/}"
+done
+dmesg | grep -E "ACPI: (RSDP|XSDT|FACP|DSDT|FACS|APIC|MCFG) " | sed 's/^/hv-guest: dmesg /'
+for t in APIC DSDT MCFG; do
+    echo "hv-guest: hex $t $(od -An -v -tx1 /sys/firmware/acpi/tables/$t | tr -d ' \\n')"
+done
+"""
+
+
+def guest_initrd(laptop, name):
+    """The test guest's initramfs with ACPI_SH as its /test.sh."""
+    laptop.put(newc({"test.sh": (0o100755, ACPI_SH)}), f"/tmp/{name}.cpio")
+    laptop.check(f"cat {GUEST}/initrd.img /tmp/{name}.cpio > /tmp/{name}.initrd")
+    return f"/tmp/{name}.initrd"
+
+
+def run_to_end(laptop, args, name, timeout=240, env=""):
+    """hv-vmm in the foreground until the guest powers off: (rc, console, stderr, firmware log)."""
+    con, err, log = f"/tmp/{name}.console", f"/tmp/{name}.err", f"/tmp/{name}.fwlog"
+    fwlog = f"--firmware-log {log}" if "--firmware" in args else ""
+    res = laptop.run(f"rm -f {con} {err} {log}; {env} timeout -s KILL {timeout} {VMM} {args} "
+                     f"--console file:{con} {fwlog} </dev/null 2>{err}; echo rc=$?",
+                     timeout=timeout + 30)
+    rc = int(res.stdout.strip().rsplit("rc=", 1)[-1])
+    read = lambda p: laptop.run(f"cat {p} 2>/dev/null").stdout  # noqa: E731
+    return rc, read(con), read(err), read(log)
+
+
+def reported(console, key):
+    """Every value after 'hv-guest: KEY ' on the console."""
+    pre = f"hv-guest: {key} "
+    return [ln.strip()[len(pre):] for ln in console.splitlines() if ln.strip().startswith(pre)]
+
+
+def enabled_lapics(madt):
+    """Processor local APIC entries with the enabled flag in a MADT."""
+    n, off = 0, 44
+    while off + 2 <= len(madt) and madt[off + 1]:
+        if madt[off] == 0 and madt[off + 4] & 1:
+            n += 1
+        off += madt[off + 1]
+    return n
+
+
+CMDLINE = "console=ttyS0 panic=-1 loglevel=4 hv.acpitest"
+
+
+def check_guest_acpi(console, cpus, ecam):
+    """What the guest says of hv's tables: the devices each model describes, bound."""
+    assert "hv-guest: test test.sh exit 0" in console, console[-3000:]
+    assert reported(console, "cpus") == [str(cpus)], console[-3000:]
+    assert CMDLINE in reported(console, "cmdline")[0], console[-3000:]
+    tables = reported(console, "tables")[0].split()
+    for t in ("DSDT", "FACP", "APIC", "MCFG", "FACS"):
+        assert t in tables, tables
+    dmesg = " ".join(reported(console, "dmesg"))
+    assert re.search(r"ACPI: RSDP 0x[0-9A-F]+ 000024 \(v02 HVHV", dmesg), dmesg
+    assert re.search(r"ACPI: DSDT 0x[0-9A-F]+ [0-9A-F]+ \(v02 HVHV", dmesg), dmesg
+    hexes = dict(v.split(" ", 1) for v in reported(console, "hex"))
+    madt, dsdt = bytes.fromhex(hexes["APIC"]), bytes.fromhex(hexes["DSDT"])
+    mcfg = bytes.fromhex(hexes["MCFG"])
+    assert enabled_lapics(madt) == cpus, madt.hex()
+    assert int.from_bytes(mcfg[44:52], "little") == ecam, mcfg.hex()
+    assert sum(dsdt) % 256 == 0 and sum(madt) % 256 == 0
+    devs = reported(console, "acpidev")
+    assert "PNP0A08 \\_SB_.PCI0" in devs, devs
+    assert "PNP0501 \\_SB_.COM1" in devs, devs
+    assert "PNP0B00 \\_SB_.RTC_" in devs, devs
+    # The serial port the console runs on is the DSDT's COM1, bound by the 8250 driver.
+    pnp = reported(console, "pnp")
+    assert "PNP0501 serial" in pnp, pnp
+    assert "PNP0b00 rtc_cmos" in pnp or "PNP0B00 rtc_cmos" in pnp, pnp
+
+
+def test_seabios_boots_linux_which_finds_hvs_acpi_tables(vmm, timed):
+    # SeaBIOS runs etc/table-loader (the tables land in its RAM), then the
+    # linuxboot option ROM first in the boot order loads the kernel, initrd
+    # and command line from fw_cfg; the guest then powers off through the
+    # DSDT's \\_S5 and the FADT's PM1 block: hv-vmm exits 0.
+    rd = guest_initrd(vmm, "fwlinux")
+    with timed("SeaBIOS + linuxboot to the guest's poweroff"):
+        rc, console, err, log = run_to_end(
+            vmm, f"--firmware {BIOS} --kernel {GUEST}/vmlinuz --initrd {rd} --memory 256M "
+                 f"--cpus 2 --cmdline '{CMDLINE}'", "fwlinux")
+    assert rc == 0, (rc, err, console[-3000:], log[-3000:])
+    assert "SeaBIOS (version" in console, console[:2000]
+    assert console.index("SeaBIOS (version") < console.index("hv-guest: hello"), console[:3000]
+    assert "Searching bootorder for: /rom@genroms/linuxboot_dma.bin" in log, log[-3000:]
+    assert "Booting from Hard Disk" not in console, console[:3000]
+    check_guest_acpi(console, 2, 0xB0000000)
+    # SeaBIOS moved the ECAM before it ran the loader: the MCFG says where.
+    assert "PCIe: using q35 mmconfig at 0xb0000000" in log, log[-3000:]
+
+
+def test_direct_boot_dsdt_devices_bind_too(vmm):
+    # hv's own Linux boot writes the same device-built DSDT at 0xE0000.
+    rd = guest_initrd(vmm, "directacpi")
+    rc, console, err, _ = run_to_end(
+        vmm, f"--kernel {GUEST}/vmlinuz --initrd {rd} --memory 256M --cpus 2 "
+             f"--cmdline '{CMDLINE}'", "directacpi")
+    assert rc == 0, (rc, err, console[-3000:])
+    check_guest_acpi(console, 2, 0xE0000000)
+
+
+def test_firmware_linux_boot_without_its_rom_is_refused(vmm):
+    res = vmm.run(f"HV_VMM_LINUXBOOT_ROM=/nonexistent/linuxboot_dma.bin {VMM} --firmware {BIOS} "
+                  f"--kernel {GUEST}/vmlinuz </dev/null", timeout=60)
+    assert res.rc == 1, (res.rc, res.stderr)
+    assert res.stderr.startswith("hv-vmm: error: the firmware's Linux loader "
+                                 "/nonexistent/linuxboot_dma.bin does not exist: install Debian's "
+                                 "qemu-system-data package"), res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
