@@ -289,7 +289,9 @@ for d in /sys/bus/pnp/devices/*; do
 done
 dmesg | grep -E "ACPI: (RSDP|XSDT|FACP|DSDT|FACS|APIC|MCFG) " | sed 's/^/hv-guest: dmesg /'
 for t in APIC DSDT MCFG; do
-    echo "hv-guest: hex $t $(od -An -v -tx1 /sys/firmware/acpi/tables/$t | tr -d ' \\n')"
+    f=/sys/firmware/acpi/tables/$t
+    hex=$(od -An -v -tx1 $f 2>/dev/null || hexdump -v -e '1/1 "%02x"' $f)
+    echo "hv-guest: hex $t $(echo "$hex" | tr -d ' \\n')"
 done
 """
 
