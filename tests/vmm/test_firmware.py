@@ -293,6 +293,7 @@ for t in APIC DSDT MCFG; do
     hex=$(od -An -v -tx1 $f 2>/dev/null || hexdump -v -e '1/1 "%02x"' $f)
     echo "hv-guest: hex $t $(echo "$hex" | tr -d ' \\n')"
 done
+if grep -qw hv.fwreboot /proc/cmdline; then echo "hv-guest: rebooting"; reboot -f; fi
 """
 
 
@@ -399,3 +400,24 @@ def test_firmware_linux_boot_without_its_rom_is_refused(vmm):
                                  "/nonexistent/linuxboot_dma.bin does not exist: install Debian's "
                                  "qemu-system-data package"), res.stderr
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+
+def test_firmware_linux_boot_again_after_the_guest_reboots(vmm, firmware_vm):
+    # The guest reboots (0xCF9): hv-vmm restarts the VM in place, SeaBIOS
+    # runs the table loader again (the tables are built anew after the
+    # reset) and the ROM boots the same kernel from fw_cfg.
+    rd = guest_initrd(vmm, "fwreboot")
+    vm = firmware_vm(f"--firmware {BIOS} --kernel {GUEST}/vmlinuz --initrd {rd} --memory 256M "
+                     f"--cpus 2 --cmdline '{CMDLINE} hv.fwreboot'", name="fwlinuxreboot")
+    console = vm.wait_console("hv-guest: rebooting", count=2, timeout=300)
+    assert console.count("SeaBIOS (version") >= 2, console[-3000:]
+    hexes = [v.split(" ", 1) for v in reported(console, "hex")]
+    for name in ("APIC", "DSDT", "MCFG"):
+        seen = [bytes.fromhex(h) for n, h in hexes if n == name]
+        assert len(seen) >= 2 and seen[0] == seen[1], (name, [x.hex()[:80] for x in seen])
+    madt = [bytes.fromhex(h) for n, h in hexes if n == "APIC"][1]
+    mcfg = [bytes.fromhex(h) for n, h in hexes if n == "MCFG"][1]
+    assert enabled_lapics(madt) == 2 and int.from_bytes(mcfg[44:52], "little") == 0xB0000000
+    q = vm.control({"cmd": "query"})
+    assert q["ok"] and q["reboots"] >= 1, q
