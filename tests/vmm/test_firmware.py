@@ -373,6 +373,8 @@ def test_seabios_boots_linux_which_finds_hvs_acpi_tables(vmm, timed):
             vmm, f"--firmware {BIOS} --kernel {GUEST}/vmlinuz --initrd {rd} --memory 256M "
                  f"--cpus 2 --cmdline '{CMDLINE}'", "fwlinux")
     assert rc == 0, (rc, err, console[-3000:], log[-3000:])
+    print("\n".join(ln for ln in console.splitlines()
+                    if "Booting from" in ln or "hv-guest: dmesg" in ln or "pnp PNP" in ln))
     assert "SeaBIOS (version" in console, console[:2000]
     assert console.index("SeaBIOS (version") < console.index("hv-guest: hello"), console[:3000]
     assert "Searching bootorder for: /rom@genroms/linuxboot_dma.bin" in log, log[-3000:]
