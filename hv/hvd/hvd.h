@@ -213,6 +213,16 @@ int vmmctl_request_async(struct hvd *d, const char *socket_path, struct json_obj
                          int pass_fd, int timeout_ms, vmmctl_done_fn done, void *userdata,
                          char *err, size_t errlen);
 
+/* ---- layout.c: each VM's PCI slots, kept in its definition ---- */
+
+struct _GPtrArray; /* glib's GPtrArray */
+/* --pci-slot options for def's pci_slots; disk_paths: this start's --disk paths. */
+void layout_add_args(const struct vmdef *def, char *const *disk_paths, struct _GPtrArray *argv);
+/* A replacing definition that gives no pci_slots keeps the old one's. */
+void layout_keep(struct vmdef *def, const struct vmdef *old);
+/* After a start: ask hv-vmm where the devices went and store it (async). */
+void layout_learn(struct hvd *d, struct hvd_vm *vm, char **disk_paths);
+
 /* ---- server.c: clients and events ---- */
 int server_listen_unix(struct hvd *d);
 int server_listen_vsock(struct hvd *d);

@@ -15,7 +15,7 @@
 
 static const char *const known_keys[] = {
     "name",  "memory", "cpus", "kernel", "initrd",    "cmdline", "disk", "net", "mac",
-    "vsock", "colour", "os",   "role",   "autostart", "display", "slot", "pci",
+    "vsock", "colour", "os",   "role",   "autostart", "display", "slot", "pci", "pci_slots",
 };
 
 #define DEFAULT_MEMORY (512ULL << 20)
@@ -49,6 +49,10 @@ void vmdef_free(struct vmdef *def)
         for (char **p = def->pci; *p; p++)
             free(*p);
     free(def->pci);
+    if (def->pci_slots)
+        for (char **p = def->pci_slots; *p; p++)
+            free(*p);
+    free(def->pci_slots);
     free(def->net);
     free(def->mac);
     free(def->colour);
@@ -327,6 +331,51 @@ out:
     return err;
 }
 
+/* pci_slots: "DEVICE=SLOT" entries, each device and each slot once. */
+static char *validate_pci_slots(struct vmdef *def, GKeyFile *kf)
+{
+    gsize n = 0;
+    char **list = g_key_file_get_string_list(kf, "vm", "pci_slots", &n, NULL);
+    char *err = NULL;
+    bool used[VMDEF_PCI_SLOTS + 1] = {false};
+
+    if (!list)
+        return NULL;
+    if (n > VMDEF_PCI_SLOTS) {
+        err = errorf("field 'pci_slots': at most %d devices (got %zu)", VMDEF_PCI_SLOTS, (size_t)n);
+        goto out;
+    }
+    def->pci_slots = calloc(n + 1, sizeof(char *));
+    size_t nr = 0;
+    for (gsize i = 0; i < n; i++) {
+        char *entry = g_strstrip(list[i]), *eq = strrchr(entry, '=');
+        uint64_t slot;
+        if (!*entry)
+            continue;
+        if (!eq || eq == entry || strlen(entry) > 4096 ||
+            parse_uint(eq + 1, 1, VMDEF_PCI_SLOTS, &slot) < 0) {
+            err = errorf("field 'pci_slots': '%s' is not DEVICE=SLOT with a slot from 1 to %d",
+                         entry, VMDEF_PCI_SLOTS);
+            goto out;
+        }
+        size_t klen = (size_t)(eq - entry);
+        for (size_t j = 0; j < nr; j++)
+            if (strncmp(def->pci_slots[j], entry, klen + 1) == 0) {
+                err = errorf("field 'pci_slots': %.*s is listed twice", (int)klen, entry);
+                goto out;
+            }
+        if (used[slot]) {
+            err = errorf("field 'pci_slots': slot %u is given twice", (unsigned)slot);
+            goto out;
+        }
+        used[slot] = true;
+        def->pci_slots[nr++] = strdup(entry);
+    }
+out:
+    g_strfreev(list);
+    return err;
+}
+
 /* A yes/no field: NULL (and *out untouched when absent), or the error. */
 static char *get_bool(GKeyFile *kf, const char *key, bool *out)
 {
@@ -432,7 +481,8 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
         goto fail;
     }
 
-    if ((err = validate_disks(def, kf, ctx)) || (err = validate_pci(def, kf)))
+    if ((err = validate_disks(def, kf, ctx)) || (err = validate_pci(def, kf)) ||
+        (err = validate_pci_slots(def, kf)))
         goto fail;
 
     def->net = get_str(kf, "net");
@@ -603,6 +653,11 @@ char *vmdef_to_text(const struct vmdef *def)
         np++;
     if (np)
         g_key_file_set_string_list(kf, "vm", "pci", (const char *const *)def->pci, np);
+    size_t ns = 0;
+    while (def->pci_slots && def->pci_slots[ns])
+        ns++;
+    if (ns)
+        g_key_file_set_string_list(kf, "vm", "pci_slots", (const char *const *)def->pci_slots, ns);
     g_key_file_set_string(kf, "vm", "net", def->net);
     if (def->mac)
         g_key_file_set_string(kf, "vm", "mac", def->mac);
@@ -645,6 +700,12 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
         for (char **p = def->pci; *p; p++)
             json_object_array_add(pci, json_object_new_string(*p));
         json_object_object_add(o, "pci", pci);
+    }
+    if (def->pci_slots && def->pci_slots[0]) {
+        struct json_object *slots = json_object_new_array();
+        for (char **p = def->pci_slots; *p; p++)
+            json_object_array_add(slots, json_object_new_string(*p));
+        json_object_object_add(o, "pci_slots", slots);
     }
     json_object_object_add(o, "net", json_object_new_string(def->net));
     if (def->mac)

@@ -16,16 +16,23 @@
 #define VMDEF_MAX_CPUS   64
 #define VMDEF_MAX_DISKS  16
 #define VMDEF_MAX_PCI    8
+#define VMDEF_PCI_SLOTS  31 /* PCI bus 0 without the host bridge */
 
 struct vmdef {
     char *name;
     uint64_t memory;
     unsigned cpus;
     char *kernel;
-    char *initrd;   /* NULL: none */
-    char *cmdline;  /* NULL: hv-vmm's default */
-    char **disks;   /* NULL-terminated, each "PATH[,ro][,format=F]" (vmdef_disk_parse) */
-    char **pci;     /* NULL-terminated host PCI addresses (0000:00:02.0); NULL: none */
+    char *initrd;  /* NULL: none */
+    char *cmdline; /* NULL: hv-vmm's default */
+    char **disks;  /* NULL-terminated, each "PATH[,ro][,format=F]" (vmdef_disk_parse) */
+    char **pci;    /* NULL-terminated host PCI addresses (0000:00:02.0); NULL: none */
+    /*
+     * NULL-terminated "DEVICE=SLOT": where hv-vmm puts each PCI device
+     * (--pci-slot), DEVICE as hv-vmm's "devices" names it, or disk:PATH for a
+     * disk; hvd records what hv-vmm chose at a VM's start (layout.c).
+     */
+    char **pci_slots;
     char *net;      /* "none" or "nat" */
     char *mac;      /* NULL: derived from the name */
     uint32_t vsock; /* 0: none */
