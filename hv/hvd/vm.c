@@ -523,6 +523,8 @@ static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user, cha
     if (vm->restoring) { /* the same command line, plus the file to continue from */
         ADD("--restore");
         g_ptr_array_add(a, save_path(d, vm, NULL));
+        if (def->instant_on)
+            ADD("--instant-on");
     }
     if (user) { /* hv-vmm drops to it once the VM is built (vmuser.c) */
         ADD("--user");

@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 static const char *const known_keys[] = {
-    "name",  "memory", "cpus", "kernel", "initrd",    "cmdline", "disk", "net", "mac",
-    "vsock", "colour", "os",   "role",   "autostart", "display", "slot", "pci", "pci_slots",
+    "name",    "memory", "cpus",  "kernel",    "initrd",     "cmdline", "disk",
+    "net",     "mac",    "vsock", "colour",    "os",         "role",    "autostart",
+    "display", "slot",   "pci",   "pci_slots", "instant_on",
 };
 
 #define DEFAULT_MEMORY (512ULL << 20)
@@ -526,6 +527,8 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
         goto fail;
     if ((err = get_bool(kf, "autostart", &def->autostart)))
         goto fail;
+    if ((err = get_bool(kf, "instant_on", &def->instant_on)))
+        goto fail;
     def->display = true;
     if ((err = get_bool(kf, "display", &def->display)))
         goto fail;
@@ -671,6 +674,8 @@ char *vmdef_to_text(const struct vmdef *def)
     if (def->slot)
         g_key_file_set_uint64(kf, "vm", "slot", def->slot);
     g_key_file_set_boolean(kf, "vm", "autostart", def->autostart);
+    if (def->instant_on)
+        g_key_file_set_boolean(kf, "vm", "instant_on", true);
     free(mem);
 
     char *g = g_key_file_to_data(kf, NULL, NULL);
@@ -719,6 +724,7 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
     if (def->slot)
         json_object_object_add(o, "slot", json_object_new_int64(def->slot));
     json_object_object_add(o, "autostart", json_object_new_boolean(def->autostart));
+    json_object_object_add(o, "instant_on", json_object_new_boolean(def->instant_on));
     return o;
 }
 

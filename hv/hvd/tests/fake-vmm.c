@@ -339,6 +339,10 @@ int main(int argc, char **argv)
     struct display dp = {.fd = -1};
     bool display = false;
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--instant-on") == 0) { /* the one option without a value */
+            i--;
+            continue;
+        }
         if (strcmp(argv[i], "--control") == 0)
             control = argv[i + 1];
         else if (strcmp(argv[i], "--display") == 0)
