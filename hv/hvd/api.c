@@ -258,6 +258,8 @@ static struct json_object *m_vm_define(struct hvd *d, struct client *c, struct j
     }
     if (manager && !(def = manager_definition(d, params, def, old, e)))
         return NULL;
+    if (old)
+        layout_keep(def, old->def); /* hvd's record, unless the client gives one */
     if (policy_check_vsock(d, def, e) < 0) {
         vmdef_free(def);
         return NULL;

@@ -80,6 +80,7 @@ struct hvd {
     char *kernels_dir;    /* the kernels and initrds a manager may name */
     char *uivm_pci_allow; /* the host admin's list of PCI devices a manager may give */
     char *vmm_path;
+    char *bios_path;     /* firmware=bios: SeaBIOS (--bios) */
     char *switch_socket; /* hv-switch's producer socket, for display=true VMs */
     /* hv-switch's control socket (vm.switch, vm.screenshot) */
     char *switch_control;
@@ -213,6 +214,16 @@ int vmmctl_request_async(struct hvd *d, const char *socket_path, struct json_obj
                          int pass_fd, int timeout_ms, vmmctl_done_fn done, void *userdata,
                          char *err, size_t errlen);
 
+/* ---- layout.c: each VM's PCI slots, kept in its definition ---- */
+
+struct _GPtrArray; /* glib's GPtrArray */
+/* --pci-slot options for def's pci_slots; disk_paths: this start's --disk paths. */
+void layout_add_args(const struct vmdef *def, char *const *disk_paths, struct _GPtrArray *argv);
+/* A replacing definition that gives no pci_slots keeps the old one's. */
+void layout_keep(struct vmdef *def, const struct vmdef *old);
+/* After a start: ask hv-vmm where the devices went and store it (async). */
+void layout_learn(struct hvd *d, struct hvd_vm *vm, char **disk_paths);
+
 /* ---- server.c: clients and events ---- */
 int server_listen_unix(struct hvd *d);
 int server_listen_vsock(struct hvd *d);
@@ -315,6 +326,7 @@ char *net_tap_name(const struct hvd_vm *vm);
 
 /* ---- usb.c: usb.* methods, a front for hv-usbd's control socket ---- */
 #define HVD_USBD_SOCKET_DEFAULT "/run/hv/usbd.sock"
+#define HVD_BIOS_DEFAULT        "/usr/share/seabios/bios.bin" /* Debian's seabios */
 void usb_set_socket(const char *path);
 struct json_object *usb_list(struct hvd *d, struct json_object *params, struct api_error *e);
 struct json_object *usb_attach(struct hvd *d, struct json_object *params, struct api_error *e);

@@ -562,6 +562,8 @@ int save_check_replace(const struct hvd_vm *vm, const struct vmdef *def, struct 
         field = "disk";
     else if (!strv_same(o->pci, def->pci))
         field = "pci";
+    else if (!strv_same(o->pci_slots, def->pci_slots))
+        field = "pci_slots";
     else if (!str_same(o->net, def->net))
         field = "net";
     else if (strcmp(mac_old, mac_new) != 0)
@@ -570,6 +572,10 @@ int save_check_replace(const struct hvd_vm *vm, const struct vmdef *def, struct 
         field = "vsock";
     else if (o->display != def->display)
         field = "display";
+    else if (!str_same(o->gpu, def->gpu))
+        field = "gpu";
+    else if (!str_same(o->firmware, def->firmware))
+        field = "firmware";
     else if (!str_same(o->role, def->role))
         field = "role";
     else if (!str_same(o->kernel, def->kernel) || !str_same(o->initrd, def->initrd) ||

@@ -447,17 +447,24 @@ static void add_image_dirs(struct hvd *d, const struct vmdef *def, GPtrArray *a)
     g_ptr_array_free(dirs, TRUE);
 }
 
-static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user)
+/* disk_paths: the --disk paths in order (a glib strv), for layout.c. */
+static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user, char ***disk_paths)
 {
     GPtrArray *a = g_ptr_array_new();
+    GPtrArray *paths = g_ptr_array_new();
     const struct vmdef *def = vm->def;
 #define ADD(s)    g_ptr_array_add(a, g_strdup(s))
 #define ADDF(...) g_ptr_array_add(a, g_strdup_printf(__VA_ARGS__))
     ADD(d->vmm_path);
     ADD("--name");
     ADD(def->name);
-    ADD("--kernel");
-    ADD(def->kernel);
+    if (def->firmware) { /* firmware=bios: boot from the disks through SeaBIOS */
+        ADD("--firmware");
+        ADD(d->bios_path);
+    } else {
+        ADD("--kernel");
+        ADD(def->kernel);
+    }
     if (def->initrd) {
         ADD("--initrd");
         ADD(def->initrd);
@@ -482,6 +489,7 @@ static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user)
         ADD("--disk");
         ADDF("%s%s%s%s", disk.path, disk.readonly ? ",ro" : "", disk.format ? ",format=" : "",
              disk.format ? disk.format : "");
+        g_ptr_array_add(paths, g_strdup(disk.path));
         vmdef_disk_clear(&disk);
     }
     add_image_dirs(d, def, a);
@@ -506,6 +514,9 @@ static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user)
         ADD("--display");
         g_ptr_array_add(a, display);
     }
+    g_ptr_array_add(paths, NULL);
+    *disk_paths = (char **)g_ptr_array_free(paths, FALSE);
+    layout_add_args(def, *disk_paths, a);
     char *sock = hvd_vm_run_path(d, vm, "control.sock");
     char *console = hvd_vm_run_path(d, vm, "console.log");
     ADD("--control");
@@ -517,6 +528,8 @@ static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user)
     if (vm->restoring) { /* the same command line, plus the file to continue from */
         ADD("--restore");
         g_ptr_array_add(a, save_path(d, vm, NULL));
+        if (def->instant_on)
+            ADD("--instant-on");
     }
     if (user) { /* hv-vmm drops to it once the VM is built (vmuser.c) */
         ADD("--user");
@@ -540,9 +553,14 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
         vm->state = VM_SHUTOFF;
     }
     vm->restoring = vm->state == VM_SAVED;
-    if (access(vm->def->kernel, R_OK) != 0)
+    if (vm->def->kernel && access(vm->def->kernel, R_OK) != 0)
         return api_fail(e, "bad-params", "VM '%s': its kernel '%s' cannot be read.", vm->def->name,
                         vm->def->kernel);
+    if (vm->def->firmware && access(d->bios_path, R_OK) != 0)
+        return api_fail(e, "bad-params",
+                        "VM '%s' boots firmware=bios, but the BIOS image %s cannot be read (%s; "
+                        "it comes with Debian's seabios package, or hvd --bios).",
+                        vm->def->name, d->bios_path, strerror(errno));
     if (vm->def->initrd && access(vm->def->initrd, R_OK) != 0)
         return api_fail(e, "bad-params", "VM '%s': its initrd '%s' cannot be read.", vm->def->name,
                         vm->def->initrd);
@@ -587,7 +605,8 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
         pci_detach(d, vm);
         return -1;
     }
-    char **argv = build_argv(d, vm, user);
+    char **disk_paths = NULL;
+    char **argv = build_argv(d, vm, user, &disk_paths);
     g_free(user);
     char *log_path = hvd_vm_run_path(d, vm, "vmm.log");
     char *exit_path = hvd_vm_run_path(d, vm, "exit");
@@ -605,6 +624,7 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
     g_free(log_path);
     g_free(exit_path);
     if (mon < 0) {
+        g_strfreev(disk_paths);
         display_record_remove(d, vm);
         net_detach(d, vm);
         pci_detach(d, vm);
@@ -621,6 +641,7 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
     vm->destroying = false;
     vm->ctl_busy = false;
     if (vmm <= 0 || watch_monitor(d, vm) < 0) {
+        g_strfreev(disk_paths);
         kill(mon, SIGKILL);
         waitpid(mon, NULL, 0);
         display_record_remove(d, vm);
@@ -645,6 +666,8 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
     vm->state = VM_RUNNING;
     log_info("VM %s %s (hv-vmm pid %d)", vm->def->name,
              vm->restoring ? "is being restored from its save file" : "started", (int)vmm);
+    layout_learn(d, vm, disk_paths);
+    g_strfreev(disk_paths);
     emit_state(d, vm, vm->restoring ? "restoring" : "started");
     return 0;
 }

@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 static const char *const known_keys[] = {
-    "name",  "memory", "cpus", "kernel", "initrd",    "cmdline", "disk", "net", "mac",
-    "vsock", "colour", "os",   "role",   "autostart", "display", "slot", "pci",
+    "name",    "memory", "cpus",  "kernel",    "initrd",     "cmdline",  "disk",
+    "net",     "mac",    "vsock", "colour",    "os",         "role",     "autostart",
+    "display", "slot",   "pci",   "pci_slots", "instant_on", "firmware", "gpu",
 };
 
 #define DEFAULT_MEMORY (512ULL << 20)
@@ -39,6 +40,8 @@ void vmdef_free(struct vmdef *def)
         return;
     free(def->name);
     free(def->kernel);
+    free(def->firmware);
+    free(def->gpu);
     free(def->initrd);
     free(def->cmdline);
     if (def->disks)
@@ -49,6 +52,10 @@ void vmdef_free(struct vmdef *def)
         for (char **p = def->pci; *p; p++)
             free(*p);
     free(def->pci);
+    if (def->pci_slots)
+        for (char **p = def->pci_slots; *p; p++)
+            free(*p);
+    free(def->pci_slots);
     free(def->net);
     free(def->mac);
     free(def->colour);
@@ -327,6 +334,51 @@ out:
     return err;
 }
 
+/* pci_slots: "DEVICE=SLOT" entries, each device and each slot once. */
+static char *validate_pci_slots(struct vmdef *def, GKeyFile *kf)
+{
+    gsize n = 0;
+    char **list = g_key_file_get_string_list(kf, "vm", "pci_slots", &n, NULL);
+    char *err = NULL;
+    bool used[VMDEF_PCI_SLOTS + 1] = {false};
+
+    if (!list)
+        return NULL;
+    if (n > VMDEF_PCI_SLOTS) {
+        err = errorf("field 'pci_slots': at most %d devices (got %zu)", VMDEF_PCI_SLOTS, (size_t)n);
+        goto out;
+    }
+    def->pci_slots = calloc(n + 1, sizeof(char *));
+    size_t nr = 0;
+    for (gsize i = 0; i < n; i++) {
+        char *entry = g_strstrip(list[i]), *eq = strrchr(entry, '=');
+        uint64_t slot;
+        if (!*entry)
+            continue;
+        if (!eq || eq == entry || strlen(entry) > 4096 ||
+            parse_uint(eq + 1, 1, VMDEF_PCI_SLOTS, &slot) < 0) {
+            err = errorf("field 'pci_slots': '%s' is not DEVICE=SLOT with a slot from 1 to %d",
+                         entry, VMDEF_PCI_SLOTS);
+            goto out;
+        }
+        size_t klen = (size_t)(eq - entry);
+        for (size_t j = 0; j < nr; j++)
+            if (strncmp(def->pci_slots[j], entry, klen + 1) == 0) {
+                err = errorf("field 'pci_slots': %.*s is listed twice", (int)klen, entry);
+                goto out;
+            }
+        if (used[slot]) {
+            err = errorf("field 'pci_slots': slot %u is given twice", (unsigned)slot);
+            goto out;
+        }
+        used[slot] = true;
+        def->pci_slots[nr++] = strdup(entry);
+    }
+out:
+    g_strfreev(list);
+    return err;
+}
+
 /* A yes/no field: NULL (and *out untouched when absent), or the error. */
 static char *get_bool(GKeyFile *kf, const char *key, bool *out)
 {
@@ -349,6 +401,8 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
     static const char *const nets[] = {"none", "nat", NULL};
     static const char *const oses[] = {"linux", "windows", "other", NULL};
     static const char *const roles[] = {"normal", "uivm", NULL};
+    static const char *const firmwares[] = {"bios", NULL};
+    static const char *const gpus[] = {"virtio", "bochs", NULL};
     struct vmdef *def = calloc(1, sizeof(*def));
     char *err = NULL;
     char *s = NULL;
@@ -416,14 +470,28 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
         s = NULL;
     }
 
+    def->firmware = get_str(kf, "firmware");
+    if (def->firmware && (err = check_choice("firmware", def->firmware, firmwares)))
+        goto fail;
     def->kernel = get_str(kf, "kernel");
-    if (!def->kernel) {
-        err = errorf("field 'kernel': missing (the guest kernel to boot)");
+    if (!def->kernel && !def->firmware) {
+        err = errorf("field 'kernel': missing (the guest kernel to boot; or firmware=bios to boot "
+                     "from the VM's disks)");
         goto fail;
     }
-    if ((err = check_file("kernel", def->kernel, ctx)))
+    if (def->kernel && def->firmware) {
+        err = errorf("field 'firmware': a VM boots its kernel= or its firmware, not both; remove "
+                     "one");
+        goto fail;
+    }
+    if (def->kernel && (err = check_file("kernel", def->kernel, ctx)))
         goto fail;
     def->initrd = get_str(kf, "initrd");
+    if (def->firmware && (def->initrd || g_key_file_has_key(kf, "vm", "cmdline", NULL))) {
+        err = errorf("field '%s': only with kernel= (firmware=%s boots from the disks)",
+                     def->initrd ? "initrd" : "cmdline", def->firmware);
+        goto fail;
+    }
     if (def->initrd && (err = check_file("initrd", def->initrd, ctx)))
         goto fail;
     def->cmdline = get_str(kf, "cmdline");
@@ -432,7 +500,8 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
         goto fail;
     }
 
-    if ((err = validate_disks(def, kf, ctx)) || (err = validate_pci(def, kf)))
+    if ((err = validate_disks(def, kf, ctx)) || (err = validate_pci(def, kf)) ||
+        (err = validate_pci_slots(def, kf)))
         goto fail;
 
     def->net = get_str(kf, "net");
@@ -469,12 +538,19 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
         def->os = strdup("linux");
     if ((err = check_choice("os", def->os, oses)))
         goto fail;
+    def->gpu = get_str(kf, "gpu");
+    if (!def->gpu) /* Windows has no virtio-gpu driver at install; Bochs VBE it drives */
+        def->gpu = strdup(strcmp(def->os, "windows") == 0 ? "bochs" : "virtio");
+    if ((err = check_choice("gpu", def->gpu, gpus)))
+        goto fail;
     def->role = get_str(kf, "role");
     if (!def->role)
         def->role = strdup("normal");
     if ((err = check_choice("role", def->role, roles)))
         goto fail;
     if ((err = get_bool(kf, "autostart", &def->autostart)))
+        goto fail;
+    if ((err = get_bool(kf, "instant_on", &def->instant_on)))
         goto fail;
     def->display = true;
     if ((err = get_bool(kf, "display", &def->display)))
@@ -588,7 +664,10 @@ char *vmdef_to_text(const struct vmdef *def)
     g_key_file_set_string(kf, "vm", "name", def->name);
     g_key_file_set_string(kf, "vm", "memory", mem);
     g_key_file_set_integer(kf, "vm", "cpus", (int)def->cpus);
-    g_key_file_set_string(kf, "vm", "kernel", def->kernel);
+    if (def->kernel)
+        g_key_file_set_string(kf, "vm", "kernel", def->kernel);
+    if (def->firmware)
+        g_key_file_set_string(kf, "vm", "firmware", def->firmware);
     if (def->initrd)
         g_key_file_set_string(kf, "vm", "initrd", def->initrd);
     if (def->cmdline)
@@ -603,6 +682,11 @@ char *vmdef_to_text(const struct vmdef *def)
         np++;
     if (np)
         g_key_file_set_string_list(kf, "vm", "pci", (const char *const *)def->pci, np);
+    size_t ns = 0;
+    while (def->pci_slots && def->pci_slots[ns])
+        ns++;
+    if (ns)
+        g_key_file_set_string_list(kf, "vm", "pci_slots", (const char *const *)def->pci_slots, ns);
     g_key_file_set_string(kf, "vm", "net", def->net);
     if (def->mac)
         g_key_file_set_string(kf, "vm", "mac", def->mac);
@@ -610,12 +694,15 @@ char *vmdef_to_text(const struct vmdef *def)
         g_key_file_set_uint64(kf, "vm", "vsock", def->vsock);
     g_key_file_set_string(kf, "vm", "colour", def->colour);
     g_key_file_set_string(kf, "vm", "os", def->os);
+    g_key_file_set_string(kf, "vm", "gpu", def->gpu);
     g_key_file_set_string(kf, "vm", "role", def->role);
     if (!def->display)
         g_key_file_set_boolean(kf, "vm", "display", false);
     if (def->slot)
         g_key_file_set_uint64(kf, "vm", "slot", def->slot);
     g_key_file_set_boolean(kf, "vm", "autostart", def->autostart);
+    if (def->instant_on)
+        g_key_file_set_boolean(kf, "vm", "instant_on", true);
     free(mem);
 
     char *g = g_key_file_to_data(kf, NULL, NULL);
@@ -631,7 +718,10 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
     json_object_object_add(o, "name", json_object_new_string(def->name));
     json_object_object_add(o, "memory", json_object_new_int64((int64_t)def->memory));
     json_object_object_add(o, "cpus", json_object_new_int((int)def->cpus));
-    json_object_object_add(o, "kernel", json_object_new_string(def->kernel));
+    if (def->kernel)
+        json_object_object_add(o, "kernel", json_object_new_string(def->kernel));
+    if (def->firmware)
+        json_object_object_add(o, "firmware", json_object_new_string(def->firmware));
     if (def->initrd)
         json_object_object_add(o, "initrd", json_object_new_string(def->initrd));
     if (def->cmdline)
@@ -646,6 +736,12 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
             json_object_array_add(pci, json_object_new_string(*p));
         json_object_object_add(o, "pci", pci);
     }
+    if (def->pci_slots && def->pci_slots[0]) {
+        struct json_object *slots = json_object_new_array();
+        for (char **p = def->pci_slots; *p; p++)
+            json_object_array_add(slots, json_object_new_string(*p));
+        json_object_object_add(o, "pci_slots", slots);
+    }
     json_object_object_add(o, "net", json_object_new_string(def->net));
     if (def->mac)
         json_object_object_add(o, "mac", json_object_new_string(def->mac));
@@ -653,11 +749,13 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
         json_object_object_add(o, "vsock", json_object_new_int64(def->vsock));
     json_object_object_add(o, "colour", json_object_new_string(def->colour));
     json_object_object_add(o, "os", json_object_new_string(def->os));
+    json_object_object_add(o, "gpu", json_object_new_string(def->gpu));
     json_object_object_add(o, "role", json_object_new_string(def->role));
     json_object_object_add(o, "display", json_object_new_boolean(def->display));
     if (def->slot)
         json_object_object_add(o, "slot", json_object_new_int64(def->slot));
     json_object_object_add(o, "autostart", json_object_new_boolean(def->autostart));
+    json_object_object_add(o, "instant_on", json_object_new_boolean(def->instant_on));
     return o;
 }
 

@@ -16,16 +16,25 @@
 #define VMDEF_MAX_CPUS   64
 #define VMDEF_MAX_DISKS  16
 #define VMDEF_MAX_PCI    8
+#define VMDEF_PCI_SLOTS  31 /* PCI bus 0 without the host bridge */
 
 struct vmdef {
     char *name;
     uint64_t memory;
     unsigned cpus;
-    char *kernel;
+    char *kernel;   /* NULL: firmware boot (firmware=) */
+    char *firmware; /* NULL: direct Linux boot of kernel=; "bios": SeaBIOS */
+    char *gpu;      /* display adapter: "virtio" or "bochs" (default: bochs for os=windows) */
     char *initrd;   /* NULL: none */
     char *cmdline;  /* NULL: hv-vmm's default */
     char **disks;   /* NULL-terminated, each "PATH[,ro][,format=F]" (vmdef_disk_parse) */
     char **pci;     /* NULL-terminated host PCI addresses (0000:00:02.0); NULL: none */
+    /*
+     * NULL-terminated "DEVICE=SLOT": where hv-vmm puts each PCI device
+     * (--pci-slot), DEVICE as hv-vmm's "devices" names it, or disk:PATH for a
+     * disk; hvd records what hv-vmm chose at a VM's start (layout.c).
+     */
+    char **pci_slots;
     char *net;      /* "none" or "nat" */
     char *mac;      /* NULL: derived from the name */
     uint32_t vsock; /* 0: none */
@@ -33,8 +42,9 @@ struct vmdef {
     char *os;       /* linux, windows, other */
     char *role;     /* normal, uivm */
     bool autostart;
-    bool display;  /* a screen on hv-switch (virtio-gpu + input); default true */
-    unsigned slot; /* preferred hotkey Ctrl+Alt+slot, 1..9; 0: the first free */
+    bool instant_on; /* restore maps the save file instead of reading it (hv-vmm --instant-on) */
+    bool display;    /* a screen on hv-switch (virtio-gpu + input); default true */
+    unsigned slot;   /* preferred hotkey Ctrl+Alt+slot, 1..9; 0: the first free */
 };
 
 /* How far validation looks outside the text itself. */

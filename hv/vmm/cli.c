@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pci.h"
 #include "pt.h"
 #include "sandbox.h"
 #include "util.h"
@@ -56,6 +57,9 @@ void cli_usage(FILE *f)
           "                         run the VM as this user once it is built (needs root)\n"
           "  --pci BDF              give the VM this host PCI device (on vfio-pci);\n"
           "                         repeat for more\n"
+          "  --pci-slot NAME=SLOT   put the PCI device NAME (as \"devices\" names it:\n"
+          "                         virtio-blk0, virtio-net, ...) at 00:SLOT.0; the\n"
+          "                         others skip that slot (repeat for more)\n"
           "  --sandbox on|log|off   system call filter: on (default), log (development:\n"
           "                         the kernel logs what is not allowed), off (debugging)\n"
           "  -v, --verbose          log debugging details\n"
@@ -105,6 +109,7 @@ enum {
     OPT_INSTANT_ON,
     OPT_FIRMWARE,
     OPT_FIRMWARE_LOG,
+    OPT_PCI_SLOT,
 };
 
 static const struct option options[] = {
@@ -132,10 +137,42 @@ static const struct option options[] = {
     {"instant-on", no_argument, NULL, OPT_INSTANT_ON},
     {"firmware", required_argument, NULL, OPT_FIRMWARE},
     {"firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG},
+    {"pci-slot", required_argument, NULL, OPT_PCI_SLOT},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* NAME=SLOT: the PCI function NAME (a device id from "devices") at 00:SLOT.0. */
+static enum cli_result parse_pci_slot(char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+    char *eq = strrchr(arg, '=');
+    uint64_t v;
+
+    if (!eq || eq == arg || (size_t)(eq - arg) >= PCI_NAME_MAX)
+        return fail(err, errlen,
+                    "--pci-slot %s: give NAME=SLOT, NAME a device as the control socket's "
+                    "\"devices\" lists it (virtio-blk0, virtio-net, ...)",
+                    arg);
+    if (parse_uint(eq + 1, 1, PCI_MAX_SLOTS - 1, &v) < 0)
+        return fail(err, errlen,
+                    "--pci-slot %s: the slot is a number from 1 to %d (0 is the host "
+                    "bridge)",
+                    arg, PCI_MAX_SLOTS - 1);
+    *eq = '\0';
+    for (unsigned i = 0; i < cfg->nr_pci_slots; i++) {
+        if (strcmp(cfg->pci_slots[i].name, arg) == 0 || cfg->pci_slots[i].slot == v) {
+            *eq = '=';
+            return fail(err, errlen, "--pci-slot %s: that %s is given twice", arg,
+                        cfg->pci_slots[i].slot == v ? "slot" : "device");
+        }
+    }
+    if (cfg->nr_pci_slots == VM_MAX_PCI_SLOTS)
+        return fail(err, errlen, "at most %d --pci-slot options are allowed", VM_MAX_PCI_SLOTS);
+    cfg->pci_slots[cfg->nr_pci_slots].name = arg;
+    cfg->pci_slots[cfg->nr_pci_slots++].slot = (unsigned)v;
+    return CLI_RUN;
+}
 
 /* PATH[,ro|,rw][,format=F]: options are taken off the end, so a path may hold commas. */
 static enum cli_result parse_disk(char *arg, struct vm_config *cfg, char *err, size_t errlen)
@@ -303,6 +340,10 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
             break;
         case OPT_USER:
             if (sandbox_parse_user(optarg, &cfg->sandbox, err, errlen) < 0)
+                return CLI_ERROR;
+            break;
+        case OPT_PCI_SLOT:
+            if (parse_pci_slot(optarg, cfg, err, errlen) != CLI_RUN)
                 return CLI_ERROR;
             break;
         case OPT_PCI: {

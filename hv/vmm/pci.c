@@ -48,6 +48,13 @@ struct pci_bus {
     uint64_t mmio_next;
     uint32_t io_next;
     io_handler_fn cf9_handler;
+    /* --pci-slot: a slot kept for the function of that name; others skip it */
+    struct pci_reservation {
+        char name[PCI_NAME_MAX];
+        unsigned slot;
+        bool taken;
+    } reserved[PCI_MAX_SLOTS];
+    unsigned nr_reserved;
     void *cf9_opaque;
     uint64_t ecam_base; /* where the ECAM decodes now, 0: off (PCIEXBAR) */
 };
@@ -318,14 +325,78 @@ full:
     return -ENOSPC;
 }
 
+static struct pci_reservation *find_reservation(struct pci_bus *bus, const char *name)
+{
+    for (unsigned i = 0; i < bus->nr_reserved; i++)
+        if (strcmp(bus->reserved[i].name, name) == 0)
+            return &bus->reserved[i];
+    return NULL;
+}
+
+static bool slot_reserved(const struct pci_bus *bus, unsigned slot)
+{
+    for (unsigned i = 0; i < bus->nr_reserved; i++)
+        if (bus->reserved[i].slot == slot)
+            return true;
+    return false;
+}
+
+int pci_bus_reserve(struct pci_bus *bus, const char *name, unsigned slot)
+{
+    int ret = 0;
+
+    pthread_mutex_lock(&bus->lock);
+    if (slot == 0 || slot >= PCI_MAX_SLOTS || strlen(name) >= PCI_NAME_MAX ||
+        bus->nr_reserved == PCI_MAX_SLOTS)
+        ret = -EINVAL;
+    else if (find_reservation(bus, name) || slot_reserved(bus, slot) || bus->slots[slot])
+        ret = -EEXIST;
+    if (ret == 0) {
+        struct pci_reservation *r = &bus->reserved[bus->nr_reserved++];
+        snprintf(r->name, sizeof(r->name), "%s", name);
+        r->slot = slot;
+        r->taken = false;
+    }
+    pthread_mutex_unlock(&bus->lock);
+    return ret;
+}
+
+const char *pci_bus_unused_reservation(struct pci_bus *bus, unsigned *pos, unsigned *slot)
+{
+    const char *name = NULL;
+
+    pthread_mutex_lock(&bus->lock);
+    for (unsigned i = *pos; i < bus->nr_reserved && !name; i++) {
+        if (!bus->reserved[i].taken) {
+            name = bus->reserved[i].name;
+            *slot = bus->reserved[i].slot;
+            *pos = i + 1;
+        }
+    }
+    pthread_mutex_unlock(&bus->lock);
+    return name;
+}
+
 int pci_register(struct pci_bus *bus, struct pci_device *dev)
 {
     int ret;
 
     pthread_mutex_lock(&bus->lock);
+    struct pci_reservation *r = find_reservation(bus, dev->name);
     unsigned slot = 0;
-    while (slot < PCI_MAX_SLOTS && bus->slots[slot])
-        slot++;
+    if (r) {
+        slot = r->slot;
+        if (r->taken || bus->slots[slot]) {
+            pthread_mutex_unlock(&bus->lock);
+            log_err("%s: PCI slot %02x (--pci-slot) is taken by %s", dev->name, slot,
+                    bus->slots[slot] ? bus->slots[slot]->name : "another function of that name");
+            return -EBUSY;
+        }
+        r->taken = true;
+    } else {
+        while (slot < PCI_MAX_SLOTS && (bus->slots[slot] || slot_reserved(bus, slot)))
+            slot++;
+    }
     if (slot == PCI_MAX_SLOTS) {
         pthread_mutex_unlock(&bus->lock);
         log_err("%s: no free PCI slot (at most %d devices)", dev->name, PCI_MAX_SLOTS - 1);

@@ -15,6 +15,7 @@
 #define PCI_CFG_SIZE  4096
 #define PCI_MAX_SLOTS 32
 #define PCI_NR_BARS   6
+#define PCI_NAME_MAX  32 /* a function's name, with its NUL */
 
 /*
  * The IOAPIC pin (GSI) that INTx of a slot raises (pin 0 = INTA): pins 16-23,
@@ -106,7 +107,23 @@ uint64_t pci_bus_ecam_base(struct pci_bus *bus);
 /* Where a device's BAR is now, 0 when it is not mapped (command bit off). */
 uint64_t pci_bar_addr(struct pci_device *dev, unsigned bar);
 
-/* Place the device in a free slot, allocate and map its BARs. */
+/*
+ * Keep slot (1-31) for the function registered under name (--pci-slot), so
+ * that a layout does not move when devices are added before it: functions
+ * without a reservation skip reserved slots. 0, -EINVAL (bad slot or name),
+ * or -EEXIST (name or slot given twice, or the slot already used).
+ */
+int pci_bus_reserve(struct pci_bus *bus, const char *name, unsigned slot);
+/*
+ * The next reservation from *pos (start at 0) that no function took: its
+ * name, its slot in *slot, *pos moved past it; NULL when there is none.
+ */
+const char *pci_bus_unused_reservation(struct pci_bus *bus, unsigned *pos, unsigned *slot);
+
+/*
+ * Place the device in its reserved slot, else in the lowest free one, then
+ * allocate and map its BARs.
+ */
 int pci_register(struct pci_bus *bus, struct pci_device *dev);
 
 /*

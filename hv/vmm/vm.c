@@ -164,6 +164,32 @@ static int restore_chip_state(struct vm *vm)
     return vm_ioctl(vm, KVM_SET_PIT2, (unsigned long)&vm->saved->pit, "KVM_SET_PIT2");
 }
 
+static int reserve_pci_slots(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->cfg->nr_pci_slots; i++) {
+        const struct vm_pci_slot *s = &vm->cfg->pci_slots[i];
+        if (pci_bus_reserve(vm->pci, s->name, s->slot) < 0) {
+            log_err("--pci-slot %s=%u: that slot cannot be given", s->name, s->slot);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * A --pci-slot for a device this VM does not have keeps its slot empty (hvd
+ * passes its whole record, a device taken out included); said, in case it
+ * is a typo.
+ */
+static void warn_pci_slots_unused(struct vm *vm)
+{
+    unsigned pos = 0, slot;
+    const char *name;
+    while ((name = pci_bus_unused_reservation(vm->pci, &pos, &slot)))
+        log_warn("--pci-slot %s=%u: this VM has no PCI device %s; slot %u stays empty", name, slot,
+                 name, slot);
+}
+
 static int create_virtio_devices(struct vm *vm)
 {
     const struct vm_config *cfg = vm->cfg;
@@ -323,7 +349,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
     if (irq_router_init(&vm->irq, vm->vm_fd) < 0)
         return -1;
     /* The host bridge first: it opens the DSDT with \_SB.PCI0 (device_ops.aml). */
-    if (pci_bus_init(&vm->pci, &vm->pio, &vm->mmio) < 0 || host_bridge_attach(vm) < 0)
+    if (pci_bus_init(&vm->pci, &vm->pio, &vm->mmio) < 0 || host_bridge_attach(vm) < 0 ||
+        reserve_pci_slots(vm) < 0)
         return -1;
     if (platform_devices_init(vm) < 0)
         return -1;
@@ -331,6 +358,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return -1;
     if (vm->fw && create_firmware(vm) < 0)
         return -1;
+    warn_pci_slots_unused(vm);
     /* A restored guest's RAM comes from the save file (vm_save.c), which needs it zero. */
     if (!cfg->restore && load_guest(vm) < 0)
         return -1;

@@ -25,9 +25,10 @@ struct vfio_vm;
 struct vm_saved;
 struct kvm_msr_list;
 
-#define VM_MAX_VCPUS 64
-#define VM_MAX_DISKS 16
-#define VM_MAX_PCI   8 /* --pci devices (vfio/) */
+#define VM_MAX_VCPUS     64
+#define VM_MAX_DISKS     16
+#define VM_MAX_PCI       8  /* --pci devices (vfio/) */
+#define VM_MAX_PCI_SLOTS 31 /* --pci-slot NAME=SLOT */
 
 /* hv-vmm's exit codes: the contract with hvd and the tests (docs/vmm.md). */
 enum vm_exit_code {
@@ -82,6 +83,13 @@ struct vm_config {
     /* --pci: host PCI functions on vfio-pci (vfio/) */
     const char *pci[VM_MAX_PCI];
     unsigned nr_pci;
+
+    /* --pci-slot: explicit places on PCI bus 0 (pci_bus_reserve) */
+    struct vm_pci_slot {
+        const char *name;
+        unsigned slot;
+    } pci_slots[VM_MAX_PCI_SLOTS];
+    unsigned nr_pci_slots;
 
     /* --sandbox, --user */
     struct sandbox_config sandbox;

@@ -485,6 +485,40 @@ def test_rng_balloon_and_console_file(vt):
     assert vt.get(out) == b"hello from hvc0\r\n"           # a tty: ONLCR
 
 
+SLOTS_SH = """\
+for d in /sys/bus/pci/devices/*; do
+    blk=$(ls $d/virtio*/block 2>/dev/null)
+    first=""
+    [ -n "$blk" ] && first=$(head -c 8 /dev/$blk)
+    echo "hv-guest: pci $(basename $d) $(cat $d/device) $first"
+done
+"""
+
+
+def test_pci_slots_given_on_the_command_line(vt):
+    """--pci-slot puts a device where it is asked and the others skip that slot,
+    as the guest's own PCI scan sees it; a slot for a device the VM lacks stays
+    empty, with a warning."""
+    for name, word in (("slot-a", "AAAAAAAA"), ("slot-b", "BBBBBBBB")):
+        vt.check(f"printf {word} > {W}/{name}.img; truncate -s 1M {W}/{name}.img")
+    rd = initrd(vt, "slots", SLOTS_SH)
+    disks = f"--disk {W}/slot-a.img,format=raw --disk {W}/slot-b.img,format=raw"
+    run = boot(vt, vm_args(rd, f"{disks} --pci-slot virtio-blk1=12 --pci-slot virtio-rng=20 "
+                               f"--pci-slot virtio-blk7=1"), "slots")
+    assert run.rc == 0, run
+    seen = {}
+    for line in run.console.splitlines():
+        if line.startswith("hv-guest: pci "):
+            parts = line.split()
+            seen[parts[2]] = parts[3:]
+    assert seen.get("0000:00:0c.0") == ["0x1042", "BBBBBBBB"], seen   # the second disk
+    assert seen.get("0000:00:14.0", [""])[0] == "0x1044", seen         # virtio-rng
+    assert "0000:00:01.0" not in seen, seen                            # kept for virtio-blk7
+    assert seen.get("0000:00:02.0") == ["0x1042", "AAAAAAAA"], seen   # the first free slot
+    assert "--pci-slot virtio-blk7=1: this VM has no PCI device virtio-blk7; slot 1 stays " \
+        "empty" in run.stderr, run.stderr
+
+
 # ---- a hostile driver in the guest ----
 
 HOSTILE_SH = """\

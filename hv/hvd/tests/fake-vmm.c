@@ -2,7 +2,7 @@
 /*
  * A stand-in for hv-vmm in hvd's tests: takes hv-vmm's options, writes
  * "hv-guest: hello" to the console file and answers the control socket
- * (query, pause, resume, stop → exit 0, kill → exit 4). With --cmdline
+ * (query, devices, pause, resume, stop → exit 0, kill → exit 4). With --cmdline
  * containing "fake-reboot" it exits 3 (a guest reboot) once after 1 s, and
  * with "fake-ignore-stop" it ignores the power button.
  *
@@ -275,12 +275,74 @@ static int fake_restore(const char *path, const char *console)
     return 0;
 }
 
+/*
+ * "devices": one PCI device per --disk (virtio-blkN) and for --net
+ * (virtio-net), placed as hv-vmm places them: a --pci-slot NAME=SLOT where
+ * it says, the others in the lowest slot that is neither used nor kept.
+ */
+#define FAKE_MAX_DEVS 32
+static char dev_names[FAKE_MAX_DEVS][32];
+static int dev_slots[FAKE_MAX_DEVS];
+static int nr_devs;
+
+static void add_device(const char *name)
+{
+    if (nr_devs < FAKE_MAX_DEVS)
+        snprintf(dev_names[nr_devs++], sizeof(dev_names[0]), "%s", name);
+}
+
+static void place_devices(char **slot_args, int nr_slot_args)
+{
+    bool used[32] = {true}; /* slot 0: the host bridge */
+    for (int i = 0; i < nr_slot_args; i++) {
+        const char *eq = strrchr(slot_args[i], '=');
+        if (eq)
+            used[atoi(eq + 1) & 31] = true;
+    }
+    for (int d = 0; d < nr_devs; d++) {
+        dev_slots[d] = -1;
+        for (int i = 0; i < nr_slot_args; i++) {
+            const char *eq = strrchr(slot_args[i], '=');
+            if (eq && strncmp(slot_args[i], dev_names[d], (size_t)(eq - slot_args[i])) == 0 &&
+                strlen(dev_names[d]) == (size_t)(eq - slot_args[i]))
+                dev_slots[d] = atoi(eq + 1);
+        }
+        for (int s = 1; dev_slots[d] < 0 && s < 32; s++)
+            if (!used[s]) {
+                used[s] = true;
+                dev_slots[d] = s;
+            }
+    }
+}
+
+static void devices_reply(struct json_object *reply)
+{
+    struct json_object *list = json_object_new_array();
+    for (int d = 0; d < nr_devs; d++) {
+        struct json_object *o = json_object_new_object();
+        char pci[16];
+        snprintf(pci, sizeof(pci), "00:%02x.0", (unsigned)dev_slots[d]);
+        json_object_object_add(o, "id", json_object_new_string(dev_names[d]));
+        json_object_object_add(o, "pci", json_object_new_string(pci));
+        json_object_object_add(o, "quiesced", json_object_new_boolean(false));
+        json_object_array_add(list, o);
+    }
+    json_object_object_add(reply, "devices", list);
+}
+
 int main(int argc, char **argv)
 {
+    char *slot_args[FAKE_MAX_DEVS];
+    int nr_slot_args = 0, nr_disks = 0;
+    bool net = false;
     const char *control = NULL, *console = NULL, *cmdline = "", *restore = NULL, *name = "";
     struct display dp = {.fd = -1};
     bool display = false;
     for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--instant-on") == 0) { /* the one option without a value */
+            i--;
+            continue;
+        }
         if (strcmp(argv[i], "--control") == 0)
             control = argv[i + 1];
         else if (strcmp(argv[i], "--display") == 0)
@@ -293,7 +355,18 @@ int main(int argc, char **argv)
             restore = argv[i + 1];
         else if (strcmp(argv[i], "--name") == 0)
             name = argv[i + 1];
+        else if (strcmp(argv[i], "--disk") == 0) {
+            char id[32];
+            snprintf(id, sizeof(id), "virtio-blk%d", nr_disks++);
+            add_device(id);
+        } else if (strcmp(argv[i], "--net") == 0)
+            net = true;
+        else if (strcmp(argv[i], "--pci-slot") == 0 && nr_slot_args < FAKE_MAX_DEVS)
+            slot_args[nr_slot_args++] = argv[i + 1];
     }
+    if (net)
+        add_device("virtio-net");
+    place_devices(slot_args, nr_slot_args);
     if (!control) {
         fprintf(stderr, "fake-vmm: --control is required\n");
         return 2;
@@ -360,6 +433,8 @@ int main(int argc, char **argv)
                 json_object_object_add(reply, "state",
                                        json_object_new_string(paused ? "paused" : "running"));
                 json_object_object_add(reply, "vcpus", json_object_new_int(1));
+            } else if (strcmp(cmd, "devices") == 0) {
+                devices_reply(reply);
             } else if (strcmp(cmd, "pause") == 0) {
                 paused = true;
             } else if (strcmp(cmd, "resume") == 0) {

@@ -98,8 +98,8 @@ def test_save_restore(d, top):
     r = c.call("vm.define", text=text.replace("disk=s1.img,format=raw\n", ""), replace=True)
     check(r.get("error", {}).get("code") == "bad-state" and "'disk'" in r["error"]["message"],
           "disk change refused while saved")
-    r = c.call("vm.define", text=text + "colour=#112233\n", replace=True)
-    check("result" in r, f"colour change allowed while saved: {r.get('error')}")
+    r = c.call("vm.define", text=text + "colour=#112233\ninstant_on=true\n", replace=True)
+    check("result" in r, f"colour and instant_on changes allowed while saved: {r.get('error')}")
     check(c.call("vm.undefine", name="s1").get("error", {}).get("code") == "bad-state",
           "undefine of a saved VM refused")
     # Its disk is the saved VM's: another VM cannot start on it.
@@ -140,6 +140,7 @@ def test_save_restore(d, top):
     check(args is not None and "--restore" in args and args[args.index("--restore") + 1] == path,
           f"hv-vmm got --restore {path}")
     check(args is not None and "--disk" in args, "with the usual command line")
+    check(args is not None and "--instant-on" in args, f"and --instant-on (instant_on=true) {args}")
     check(not os.path.exists(path), "the save file is removed after the VM runs")
     check(state_of(c, "s1") == "running", "s1 runs")
     console = hvctl(d, "console", "s1").stdout
@@ -157,7 +158,8 @@ def test_save_restore(d, top):
           "discard of a VM that is not saved → bad-state")
     c.call("vm.start", name="s1")
     args = fake_cmdline("s1")
-    check(args is not None and "--restore" not in args, "started afresh: no --restore")
+    check(args is not None and "--restore" not in args and "--instant-on" not in args,
+          "started afresh: no --restore, no --instant-on")
     # vm.start with discard=true drops a save explicitly.
     c.call("vm.save", name="s1")
     r = c.call("vm.start", name="s1", discard=True)

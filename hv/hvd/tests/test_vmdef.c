@@ -100,14 +100,19 @@ static void disk_entries(const struct vmdef_ctx *ctx)
 
     /* The stored form survives text and JSON. */
     char def_text[512];
-    snprintf(def_text, sizeof(def_text), "[vm]\nname=f\nkernel=%s\ndisk=root.img,format=raw,ro\n",
+    snprintf(def_text, sizeof(def_text),
+             "[vm]\nname=f\nkernel=%s\ndisk=root.img,format=raw,ro\n"
+             "pci_slots=disk:/srv/images/root.img=3;virtio-net=1\n",
              kernel);
     struct vmdef *a = vmdef_from_text(def_text, strlen(def_text), ctx, &err);
     char *again = vmdef_to_text(a);
     CHECK(strstr(again, "disk=root.img,ro,format=raw;") != NULL);
+    CHECK(strstr(again, "pci_slots=disk:/srv/images/root.img=3;virtio-net=1;") != NULL);
     struct json_object *j = vmdef_to_json(a);
     struct vmdef *b = vmdef_from_json(j, ctx, &err);
     CHECK(b && strcmp(b->disks[0], "root.img,ro,format=raw") == 0);
+    CHECK(b && b->pci_slots && strcmp(b->pci_slots[0], "disk:/srv/images/root.img=3") == 0 &&
+          strcmp(b->pci_slots[1], "virtio-net=1") == 0 && !b->pci_slots[2]);
     json_object_put(j);
     vmdef_free(a);
     vmdef_free(b);

@@ -100,6 +100,30 @@ static void test_firmware_options(void)
           strstr(err, "--firmware-log goes with --firmware"));
 }
 
+static void test_pci_slot_options(void)
+{
+    CHECK(parse("--kernel", "/k", "--pci-slot", "virtio-blk0=3", "--pci-slot", "0000:01:00.0=0x1f",
+                NULL) == CLI_ERROR); /* decimal only */
+    CHECK(parse("--kernel", "/k", "--pci-slot", "virtio-blk0=3", "--pci-slot", "0000:01:00.0=31",
+                NULL) == CLI_RUN);
+    CHECK(cfg.nr_pci_slots == 2 && strcmp(cfg.pci_slots[0].name, "virtio-blk0") == 0 &&
+          cfg.pci_slots[0].slot == 3 && strcmp(cfg.pci_slots[1].name, "0000:01:00.0") == 0 &&
+          cfg.pci_slots[1].slot == 31);
+    CHECK(parse("--kernel", "/k", "--pci-slot", "virtio-net", NULL) == CLI_ERROR &&
+          strstr(err, "--pci-slot virtio-net: give NAME=SLOT"));
+    CHECK(parse("--kernel", "/k", "--pci-slot", "=4", NULL) == CLI_ERROR &&
+          strstr(err, "give NAME=SLOT"));
+    CHECK(parse("--kernel", "/k", "--pci-slot", "virtio-net=0", NULL) == CLI_ERROR &&
+          strstr(err, "a number from 1 to 31 (0 is the host bridge)"));
+    CHECK(parse("--kernel", "/k", "--pci-slot", "virtio-net=32", NULL) == CLI_ERROR);
+    CHECK(parse("--kernel", "/k", "--pci-slot", "virtio-net=4", "--pci-slot", "virtio-rng=4",
+                NULL) == CLI_ERROR &&
+          strstr(err, "--pci-slot virtio-rng=4: that slot is given twice"));
+    CHECK(parse("--kernel", "/k", "--pci-slot", "virtio-net=4", "--pci-slot", "virtio-net=5",
+                NULL) == CLI_ERROR &&
+          strstr(err, "--pci-slot virtio-net=5: that device is given twice"));
+}
+
 static void test_errors(void)
 {
     CHECK(parse("--kernel", "/k", "--mac", "01:00:5e:00:00:01", NULL) == CLI_ERROR &&
@@ -247,6 +271,7 @@ int main(void)
     test_firmware_options();
     test_disk_options();
     test_errors();
+    test_pci_slot_options();
     test_sandbox_options();
     test_host();
     CHECK_DONE();
