@@ -167,11 +167,21 @@ static int create_virtio_devices(struct vm *vm)
     const struct vm_config *cfg = vm->cfg;
 
     for (unsigned i = 0; i < cfg->nr_disks; i++) {
+        const struct vm_disk *d = &cfg->disks[i];
+        if (d->bus == VM_DISK_NVME) {
+            if (!nvme_create) {
+                log_err("this hv-vmm was built without NVMe: bus=nvme cannot be used");
+                return -1;
+            }
+            if (nvme_create(vm, d) < 0)
+                return -1;
+            continue;
+        }
         if (!virtio_blk_create) {
             log_err("this hv-vmm was built without virtio-blk: --disk cannot be used");
             return -1;
         }
-        if (virtio_blk_create(vm, &cfg->disks[i]) < 0)
+        if (virtio_blk_create(vm, d) < 0)
             return -1;
     }
     if (cfg->net_tap) {
