@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "device.h"
+#include "mem.h"
 #include "msix.h"
 #include "pci.h"
 #include "virtio/blk.h"
