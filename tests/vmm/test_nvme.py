@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-import test_boot
 from test_boot import GUEST, VMM
 from test_virtio import Background, host_sha, sha
 from vlaptop import newc
