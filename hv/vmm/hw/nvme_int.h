@@ -150,9 +150,9 @@ struct nvme {
     uint64_t units_read, units_written, reads, writes; /* SMART, in 1000 x 512 bytes */
     bool logged_ioerr, logged_guard;
 
-    _Atomic bool bus_master; /* PCI command bit 2: no DMA without it */
+    bool bus_master; /* PCI command bit 2: no DMA without it */
     bool quiesced;
-    _Atomic bool stopping; /* quiesce waits: the thread's work loop ends early */
+    bool stopping; /* quiesce waits: the thread's work loop ends early */
     bool has_thread, thread_running;
     pthread_t thread;
     int kick_fd, stop_fd;
