@@ -27,9 +27,9 @@
 #include "le.h"
 #include "log.h"
 #include "pci.h"
-#include "virtio/tests/pci_driver.h"
 #include "state.h"
 #include "util.h"
+#include "virtio/tests/pci_driver.h"
 #include "vm.h"
 
 #define RAM      (64 * MiB)
