@@ -241,7 +241,8 @@ static int create_firmware(struct vm *vm)
     /* The disks in --disk order, as the device paths firmware gives them (docs/hvm.md). */
     for (struct device *d = vm->devices; d; d = d->next) {
         size_t n = strlen(bootorder);
-        if (strncmp(d->id, "virtio-blk", 10) == 0 && d->pci_slot > 0)
+        bool disk = strncmp(d->id, "virtio-blk", 10) == 0 || strncmp(d->id, "nvme", 4) == 0;
+        if (disk && d->pci_slot > 0)
             snprintf(bootorder + n, sizeof(bootorder) - n, "/pci@i0cf8/*@%x\n", d->pci_slot);
     }
     if (!fc || firmware_fw_cfg(fc, &vm->mem, vm->nr_vcpus, bootorder) < 0) {
