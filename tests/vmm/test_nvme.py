@@ -10,6 +10,8 @@ range; a qcow2 image works the same; a read-only disk is read-only in the
 guest and the controller itself refuses a write to it with "Namespace is
 Write Protected"; commands with an LBA past the end, an unknown opcode or
 another namespace get their NVMe status; a virtio disk beside keeps working.
+A guest counting onto its NVMe disk is saved and restored: every write it
+saw acknowledged is in the image and it goes on writing after the restore.
 
 The guest side is a /test.sh (and tests/guest/progs/nvme_passthru.c, built
 here with gcc -static) in a cpio appended to the test guest's initramfs.
@@ -23,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+import counter_guest
+from counter_guest import COUNTER_SH, counts, writes
 from test_boot import GUEST, VMM
 from test_virtio import Background, host_sha, sha
 from vlaptop import newc
@@ -30,6 +34,8 @@ from vlaptop import newc
 pytestmark = pytest.mark.vlaptop
 
 PROG = Path(__file__).resolve().parents[1] / "guest" / "progs" / "nvme_passthru.c"
+SAVE_CLIENT_C = Path(__file__).with_name("save_client.c")
+SAVE_CLIENT = "/tmp/save_client"
 W = "/tmp/nvt"
 RW_MIB, RO_MIB, QC_MIB, VD_MIB = 64, 3, 16, 8
 
@@ -42,14 +48,17 @@ def nv(laptop, tmp_path_factory):
     cc = shutil.which("gcc") or shutil.which("cc")
     if not cc:
         pytest.skip("no C compiler to build the guest's test program")
-    exe = tmp_path_factory.mktemp("progs") / "nvme_passthru"
-    subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
-                    "-Werror", "-o", str(exe), str(PROG)], check=True)
+    out = tmp_path_factory.mktemp("progs")
+    exe, client = out / "nvme_passthru", out / "save_client"
+    for src, dst in ((PROG, exe), (SAVE_CLIENT_C, client)):
+        subprocess.run([cc, "-static", "-O2", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra",
+                        "-Werror", "-o", str(dst), str(src)], check=True)
     prog = exe.read_bytes()
 
     def setup(lt):
         lt.check("modprobe kvm_amd")
         lt.check(f"rm -rf {W}; mkdir -p {W}")
+        lt.put(client, SAVE_CLIENT, mode=0o755)
     laptop.prepare(setup)
     laptop.prog = prog
     return laptop
@@ -173,3 +182,47 @@ def test_bad_bus_is_refused_with_a_sentence(nv):
     res = nv.run(f"{VMM} --kernel {GUEST}/vmlinuz --disk {W}/x.img,bus=sata; echo rc=$?")
     assert "rc=2" in res.stdout, res
     assert "the bus is virtio or nvme, not 'sata'" in res.stderr, res
+
+
+# The counting guest of test_save.py on an NVMe disk: each count fsync'd to its sector.
+NVME_COUNTER_SH = ("i=0; while [ $i -lt 100 ] && [ ! -e /dev/nvme0n1 ]; do sleep 0.2; "
+                   "i=$((i + 1)); done\n" + COUNTER_SH.replace("/dev/vda", "/dev/nvme0n1"))
+
+
+def test_saved_guest_carries_on_with_its_nvme_disk(nv):
+    """Queues, their positions, the held AER and MSI-X come back: the restored
+    guest goes on writing through the same queues, with no new boot."""
+    disk, state, sock = f"{W}/save-nvme.img", f"{W}/nvme.hvsave", f"{W}/nvme.sock"
+    nv.check(f"rm -f {disk} {state}; truncate -s 16M {disk}")
+    rd = initrd(nv, "nvme-counter", NVME_COUNTER_SH)
+    args = (f"--kernel {GUEST}/vmlinuz --initrd {rd} --memory 256M --cpus 2 "
+            f"--control {sock} --disk {disk},format=raw,bus=nvme")
+    first = Background(nv, args, "nvme-save-a")
+    try:
+        first.wait("hv-guest: count 5")
+        res = nv.run(f"{SAVE_CLIENT} {sock} {state} exit", timeout=120)
+        assert res.rc == 0, f"{res.stdout}\n{res.stderr}\n{first.run_now()}"
+        run = first.finish(timeout=60)
+    finally:
+        first.kill()
+    assert run.rc == 6, run                           # saved and stopped
+    acked, last = writes(run.console), counts(run.console)[-1][0]
+    assert acked, run
+    for n in acked:                                   # every acknowledged write is in the image
+        got = nv.check(f"dd if={disk} bs=512 skip={n} count=1 2>/dev/null | head -c 14").stdout
+        assert got == f"count {n:08d}", (n, got)
+
+    second = Background(nv, args + f" --restore {state}", "nvme-save-b")
+    try:
+        seen, _, _ = counter_guest.wait_count(
+            lambda: nv.run(f"cat {W}/nvme-save-b.console").stdout, last + 5, 120,
+            second.run_now)
+        run2 = second.run_now()
+    finally:
+        second.kill()
+    assert "Linux version" not in run2.console, run2  # continued, not booted
+    assert seen[0][0] in (last, last + 1), (last, seen[:3], run2)
+    more = writes(run2.console)
+    assert more and more[-1] > last, run2             # the NVMe disk still takes writes
+    got = nv.check(f"dd if={disk} bs=512 skip={more[-1]} count=1 2>/dev/null | head -c 14").stdout
+    assert got == f"count {more[-1]:08d}", got
