@@ -127,8 +127,10 @@ static void apply_cc(struct nvme *n)
         ctrl_enable(n);
     }
     if (NVME_CC_SHN(n->cc) && (n->csts & NVME_CSTS_SHST) != NVME_SHST_DONE) {
-        /* Shutdown: what the guest wrote is made durable; commands still work. */
+        /* Shutdown: what the guest wrote is made durable (not under the lock). */
+        pthread_mutex_unlock(&n->lock);
         int ret = n->disk.readonly ? 0 : bdev_flush(n->disk.bdev);
+        pthread_mutex_lock(&n->lock);
         if (ret < 0)
             log_err("%s: cannot flush the disk image at shutdown: %s", n->name, strerror(-ret));
         n->csts = (n->csts & ~NVME_CSTS_SHST) | NVME_SHST_DONE;
@@ -238,7 +240,7 @@ static void bar_access(void *opaque, uint64_t off, uint8_t *data, uint32_t len, 
 
 /* ---- the queues ---- */
 
-static bool cq_full(const struct nvme_cq *cq)
+bool nvme_cq_full(const struct nvme_cq *cq)
 {
     return (cq->tail + 1) % cq->size == cq->head;
 }
@@ -280,7 +282,7 @@ static bool serve_one(struct nvme *n, unsigned sqid)
     if (!sq->live || sq->head == sq->tail)
         return false;
     uint16_t cqid = sq->cqid;
-    if (!n->cq[cqid].live || cq_full(&n->cq[cqid]))
+    if (!n->cq[cqid].live || nvme_cq_full(&n->cq[cqid]))
         return false; /* the CQ head doorbell kicks us again */
     if (guest_mem_read(&n->vm->mem, sq->base + (uint64_t)sq->head * 64, raw, 64) < 0)
         return false; /* checked at creation */

@@ -159,8 +159,8 @@ void nvme_aen_error(struct nvme *n, uint8_t info)
 
 void nvme_aen_deliver(struct nvme *n)
 {
-    if (!n->aen_pending || n->nr_aer == 0 || !n->running)
-        return;
+    if (!n->aen_pending || n->nr_aer == 0 || !n->running || nvme_cq_full(&n->cq[0]))
+        return; /* a full admin CQ: when the host moves its head */
     uint16_t cid = n->aer_cid[--n->nr_aer];
     n->aen_pending = false;
     n->aen_masked = true;
@@ -445,8 +445,13 @@ static uint16_t set_features(struct nvme *n, const struct nvme_sqe *c, uint32_t 
         break;
     case FID_VWC:
         f->vwc = v & 1;
-        if (!f->vwc && !n->disk.readonly && bdev_flush(n->disk.bdev) < 0)
-            st = NVME_INTERNAL;
+        if (!f->vwc && !n->disk.readonly) {
+            /* What the cache held is made durable, not under the lock (the thread's own state). */
+            pthread_mutex_unlock(&n->lock);
+            if (bdev_flush(n->disk.bdev) < 0)
+                st = NVME_INTERNAL;
+            pthread_mutex_lock(&n->lock);
+        }
         break;
     case FID_NR_QUEUES: {
         unsigned nsq = (v & 0xffff) + 1, ncq = (v >> 16) + 1;

@@ -160,6 +160,8 @@ struct nvme {
 
 /* nvme.c */
 void nvme_kick(struct nvme *n);
+/* No room for another completion: the host has not moved its head (lock held). */
+bool nvme_cq_full(const struct nvme_cq *cq);
 void nvme_features_default(struct nvme *n);
 
 /* nvme_cmd.c: one command, with n->lock held (admin) or not (I/O). dw0 is the result. */
