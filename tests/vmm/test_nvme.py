@@ -28,7 +28,7 @@ import pytest
 import counter_guest
 from counter_guest import COUNTER_SH, counts, writes
 from test_boot import GUEST, VMM
-from test_virtio import Background, host_sha, sha
+from test_virtio import W, Background, host_sha, sha  # W: where Background keeps its files
 from vlaptop import newc
 
 pytestmark = pytest.mark.vlaptop
@@ -36,7 +36,6 @@ pytestmark = pytest.mark.vlaptop
 PROG = Path(__file__).resolve().parents[1] / "guest" / "progs" / "nvme_passthru.c"
 SAVE_CLIENT_C = Path(__file__).with_name("save_client.c")
 SAVE_CLIENT = "/tmp/save_client"
-W = "/tmp/nvt"
 RW_MIB, RO_MIB, QC_MIB, VD_MIB = 64, 3, 16, 8
 
 
@@ -57,7 +56,7 @@ def nv(laptop, tmp_path_factory):
 
     def setup(lt):
         lt.check("modprobe kvm_amd")
-        lt.check(f"rm -rf {W}; mkdir -p {W}")
+        lt.check(f"mkdir -p {W}")
         lt.put(client, SAVE_CLIENT, mode=0o755)
     laptop.prepare(setup)
     laptop.prog = prog
