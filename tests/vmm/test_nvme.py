@@ -9,7 +9,8 @@ host, also what only the poweroff's sync pushed out; a discard punches the
 range; a qcow2 image works the same; a read-only disk is read-only in the
 guest and the controller itself refuses a write to it with "Namespace is
 Write Protected"; commands with an LBA past the end, an unknown opcode or
-another namespace get their NVMe status; a virtio disk beside keeps working.
+an Identify of another namespace get their NVMe status; a virtio disk
+beside keeps working.
 A guest counting onto its NVMe disk is saved and restored: every write it
 saw acknowledged is in the image and it goes on writing after the restore.
 
@@ -108,7 +109,7 @@ echo "hv-guest: ro-read $(dd if=$RO bs=1M 2>/dev/null | sha256sum | cut -d' ' -f
 echo "hv-guest: pt-ro-write $(/nvme_passthru $RO 1 1 0 7)"
 echo "hv-guest: pt-range $(/nvme_passthru $RW 2 1 {RW_MIB * 2048} 0)"
 echo "hv-guest: pt-opcode $(/nvme_passthru $RW 0x7f 1 0 0)"
-echo "hv-guest: pt-nsid $(/nvme_passthru $RW 2 7 0 0)"
+echo "hv-guest: pt-nsid $(/nvme_passthru /dev/nvme0 6 7 0 0 admin)"
 echo "hv-guest: pt-read $(/nvme_passthru $RW 2 1 2048 7)"
 head -c 2097152 /tmp/p > /tmp/p2
 dd if=/tmp/p2 of=$QC bs=1M seek=2 conv=fsync 2>/dev/null || echo "hv-guest: qcow2 write failed"
