@@ -33,9 +33,10 @@ void cli_usage(FILE *f)
           "  --cmdline STR          kernel command line (default \"" VM_DEFAULT_CMDLINE "\")\n"
           "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M, at least 64M)\n"
           "  --cpus N               number of vCPUs (default 1)\n"
-          "  --disk PATH[,ro][,format=raw|qcow2]\n"
-          "                         a virtio disk; repeat for more. Give the format:\n"
-          "                         without it the image is probed (with a warning)\n"
+          "  --disk PATH[,ro][,format=raw|qcow2][,bus=virtio|nvme]\n"
+          "                         a disk (virtio by default, or NVMe); repeat for more.\n"
+          "                         Give the format: without it the image is probed\n"
+          "                         (with a warning)\n"
           "  --image-dir DIR        qcow2 backing files must be in DIR (repeat for more;\n"
           "                         default: each image's own directory)\n"
           "  --net tap=IFNAME       a virtio network card on a tap interface\n"
@@ -174,17 +175,31 @@ static enum cli_result parse_pci_slot(char *arg, struct vm_config *cfg, char *er
     return CLI_RUN;
 }
 
-/* PATH[,ro|,rw][,format=F]: options are taken off the end, so a path may hold commas. */
+/*
+ * PATH[,ro|,rw][,format=F][,bus=B]: options are taken off the end, so a path
+ * may hold commas.
+ */
 static enum cli_result parse_disk(char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
     if (cfg->nr_disks == VM_MAX_DISKS)
         return fail(err, errlen, "at most %d --disk options are allowed", VM_MAX_DISKS);
     struct vm_disk *d = &cfg->disks[cfg->nr_disks];
     *d = (struct vm_disk){0};
-    bool seen_mode = false, seen_format = false;
+    bool seen_mode = false, seen_format = false, seen_bus = false;
     for (char *comma; (comma = strrchr(arg, ','));) {
         const char *opt = comma + 1;
         bool is_format = strncmp(opt, "format=", 7) == 0;
+        if (strncmp(opt, "bus=", 4) == 0) {
+            if (seen_bus)
+                return fail(err, errlen, "--disk %s: '%s' is given twice", arg, opt);
+            if (strcmp(opt + 4, "virtio") != 0 && strcmp(opt + 4, "nvme") != 0)
+                return fail(err, errlen, "--disk %s: the bus is virtio or nvme, not '%s'", arg,
+                            opt + 4);
+            d->bus = strcmp(opt + 4, "nvme") == 0 ? VM_DISK_NVME : VM_DISK_VIRTIO;
+            seen_bus = true;
+            *comma = '\0';
+            continue;
+        }
         if (!is_format && strcmp(opt, "ro") != 0 && strcmp(opt, "rw") != 0)
             break; /* not an option: the rest is the path */
         if (is_format ? seen_format : seen_mode)

@@ -92,6 +92,8 @@ void pm_press_power_button(struct vm *vm);
 #define HV_WEAK __attribute__((weak))
 struct vm_disk;
 HV_WEAK int virtio_blk_create(struct vm *vm, const struct vm_disk *disk);
+/* --disk ...,bus=nvme: an NVMe controller (hw/nvme.c). */
+HV_WEAK int nvme_create(struct vm *vm, const struct vm_disk *disk);
 HV_WEAK int virtio_net_create(struct vm *vm, const char *tap_ifname);
 /*
  * The same on a descriptor that carries packets as a TAP with IFF_VNET_HDR

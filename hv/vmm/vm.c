@@ -195,11 +195,21 @@ static int create_virtio_devices(struct vm *vm)
     const struct vm_config *cfg = vm->cfg;
 
     for (unsigned i = 0; i < cfg->nr_disks; i++) {
+        const struct vm_disk *d = &cfg->disks[i];
+        if (d->bus == VM_DISK_NVME) {
+            if (!nvme_create) {
+                log_err("this hv-vmm was built without NVMe: bus=nvme cannot be used");
+                return -1;
+            }
+            if (nvme_create(vm, d) < 0)
+                return -1;
+            continue;
+        }
         if (!virtio_blk_create) {
             log_err("this hv-vmm was built without virtio-blk: --disk cannot be used");
             return -1;
         }
-        if (virtio_blk_create(vm, &cfg->disks[i]) < 0)
+        if (virtio_blk_create(vm, d) < 0)
             return -1;
     }
     if (cfg->net_tap) {
@@ -262,7 +272,8 @@ static int create_firmware(struct vm *vm)
         snprintf(bootorder, sizeof(bootorder), "%s", FIRMWARE_LINUXBOOT_BOOTORDER);
     for (struct device *d = vm->devices; d; d = d->next) {
         size_t n = strlen(bootorder);
-        if (strncmp(d->id, "virtio-blk", 10) == 0 && d->pci_slot > 0)
+        bool disk = strncmp(d->id, "virtio-blk", 10) == 0 || strncmp(d->id, "nvme", 4) == 0;
+        if (disk && d->pci_slot > 0)
             snprintf(bootorder + n, sizeof(bootorder) - n, "/pci@i0cf8/*@%x\n", d->pci_slot);
     }
     if (!fc || firmware_fw_cfg(fc, &vm->mem, vm->nr_vcpus, bootorder) < 0 ||

@@ -41,10 +41,16 @@ enum vm_exit_code {
     VM_EXIT_SAVED = 6,    /* the VM was saved to a file ("save") and stopped */
 };
 
+enum vm_disk_bus {
+    VM_DISK_VIRTIO, /* virtio-blk (the default) */
+    VM_DISK_NVME,   /* an NVMe controller with one namespace (hw/nvme.c) */
+};
+
 struct vm_disk {
     const char *path;
     bool readonly;
     const char *format; /* "raw" or "qcow2"; NULL: probed (interactive use only) */
+    enum vm_disk_bus bus;
 };
 
 #define VM_MAX_IMAGE_DIRS 8

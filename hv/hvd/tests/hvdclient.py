@@ -38,6 +38,24 @@ class Client:
         self.sock.close()
 
 
+def start_argv(c, name, fake_vmm, destroy=True):
+    """vm.start NAME; returns the fake hv-vmm's command line once the VM's process
+    has exec'd it (/proc/PID/cmdline), or the error reply. destroy: vm.destroy after."""
+    r = c.call("vm.start", name=name)
+    if "result" not in r:
+        return r
+    argv = []
+    for _ in range(100):  # the VM's process runs hvd's code until it execs hv-vmm
+        with open(f"/proc/{r['result']['pid']}/cmdline", "rb") as f:
+            argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
+        if argv and argv[0] == fake_vmm:
+            break
+        time.sleep(0.05)
+    if destroy:
+        c.call("vm.destroy", name=name)
+    return argv
+
+
 def kill_fake_vmms(fake_vmm, top):
     """Kill every fake VMM started under the test folder top, even after a failure."""
     for pid in os.listdir("/proc"):

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from hvdclient import Client, kill_fake_vmms, stop_process, wait_listening
+from hvdclient import Client, kill_fake_vmms, start_argv, stop_process, wait_listening
 
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 QEMU_IMG = shutil.which("qemu-img")
@@ -123,18 +123,7 @@ def stored_disks(c, name):
 
 def vmm_argv(c, name):
     """Starts the VM and returns hv-vmm's command line; the VM is destroyed again."""
-    r = c.call("vm.start", name=name)
-    if "result" not in r:
-        return r
-    argv = []
-    for _ in range(100):  # the VM's process runs hvd's code until it execs hv-vmm
-        with open(f"/proc/{r['result']['pid']}/cmdline", "rb") as f:
-            argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
-        if argv and argv[0] == FAKE_VMM:
-            break
-        time.sleep(0.05)
-    c.call("vm.destroy", name=name)
-    return argv
+    return start_argv(c, name, FAKE_VMM)
 
 
 def option_values(argv, option):

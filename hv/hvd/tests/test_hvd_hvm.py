@@ -17,9 +17,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-from hvdclient import Client, kill_fake_vmms, stop_process, wait_listening
+from hvdclient import Client, kill_fake_vmms, start_argv, stop_process, wait_listening
 
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 failures = []
@@ -33,18 +32,7 @@ def check(cond, what):
 
 def start(c, name):
     """Starts the VM; returns hv-vmm's command line (or the error reply); destroys it."""
-    r = c.call("vm.start", name=name)
-    if "result" not in r:
-        return r
-    argv = []
-    for _ in range(100):
-        with open(f"/proc/{r['result']['pid']}/cmdline", "rb") as f:
-            argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
-        if argv and argv[0] == FAKE_VMM:
-            break
-        time.sleep(0.05)
-    c.call("vm.destroy", name=name)
-    return argv
+    return start_argv(c, name, FAKE_VMM)
 
 
 def value(argv, option):

@@ -77,6 +77,20 @@ static void test_disk_options(void)
     CHECK(parse("--kernel", "/k", "--disk", ",format=raw", NULL) == CLI_ERROR &&
           strstr(err, "needs a file name"));
     CHECK(parse("--kernel", "/k", "--image-dir", "", NULL) == CLI_ERROR);
+
+    /* bus=: virtio by default, or NVMe; anywhere among the options. */
+    CHECK(parse("--kernel", "/k", "--disk", "/a.img,bus=nvme", "--disk",
+                "/b.img,ro,bus=nvme,format=qcow2", "--disk", "/c.img,bus=virtio", "--disk",
+                "/d.img", NULL) == CLI_RUN);
+    CHECK(cfg.nr_disks == 4 && cfg.disks[0].bus == VM_DISK_NVME &&
+          strcmp(cfg.disks[0].path, "/a.img") == 0);
+    CHECK(cfg.disks[1].bus == VM_DISK_NVME && cfg.disks[1].readonly &&
+          strcmp(cfg.disks[1].format, "qcow2") == 0 && strcmp(cfg.disks[1].path, "/b.img") == 0);
+    CHECK(cfg.disks[2].bus == VM_DISK_VIRTIO && cfg.disks[3].bus == VM_DISK_VIRTIO);
+    CHECK(parse("--kernel", "/k", "--disk", "/a.img,bus=sata", NULL) == CLI_ERROR &&
+          strstr(err, "the bus is virtio or nvme, not 'sata'"));
+    CHECK(parse("--kernel", "/k", "--disk", "/a.img,bus=nvme,bus=nvme", NULL) == CLI_ERROR &&
+          strstr(err, "given twice"));
 }
 
 static void test_firmware_options(void)
