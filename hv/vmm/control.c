@@ -19,9 +19,9 @@
 #include "jsonproto.h"
 #include "log.h"
 #include "vcpu.h"
+#include "virtio/balloon.h"
 #include "vm.h"
 #include "vm_save.h"
-#include "virtio/balloon.h"
 
 #define CONTROL_MAX_CLIENTS 16
 #define CONTROL_MAX_LINE    65536

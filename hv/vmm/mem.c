@@ -42,8 +42,7 @@ static void *map_ram(struct guest_mem *mem, void *addr)
     return p;
 }
 
-int guest_mem_init_flags(struct guest_mem *mem, uint64_t ram_size, uint64_t low_max,
-                         unsigned flags)
+int guest_mem_init_flags(struct guest_mem *mem, uint64_t ram_size, uint64_t low_max, unsigned flags)
 {
     memset(mem, 0, sizeof(*mem));
     mem->memfd = -1;

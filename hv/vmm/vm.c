@@ -333,8 +333,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return -1;
 
     uint64_t low_max = vm->fw ? FIRMWARE_LOW_RAM_MAX : MEM_LOW_RAM_MAX;
-    unsigned mem_flags = (cfg->ram_shared ? GUEST_MEM_SHARED : 0) |
-                         (cfg->ram_nomerge ? GUEST_MEM_NOMERGE : 0);
+    unsigned mem_flags =
+        (cfg->ram_shared ? GUEST_MEM_SHARED : 0) | (cfg->ram_nomerge ? GUEST_MEM_NOMERGE : 0);
     if (guest_mem_init_flags(&vm->mem, cfg->ram_size, low_max, mem_flags) < 0 ||
         guest_mem_map_kvm(&vm->mem, vm->vm_fd) < 0)
         return -1;

@@ -287,18 +287,23 @@ int virtio_balloon_request(struct vm *vm, uint64_t target, char *err, size_t err
     mib(m, sizeof(m), memory);
     mib(f, sizeof(f), floor);
     if (!b) {
-        snprintf(err, errlen, "this VM has no balloon device (none with --pci: its RAM is pinned "
-                              "for the device's DMA)");
+        snprintf(err, errlen,
+                 "this VM has no balloon device (none with --pci: its RAM is pinned "
+                 "for the device's DMA)");
         return -1;
     }
     if (target > memory) {
-        snprintf(err, errlen, "target %s is more than the VM's memory (%s): a balloon only gives "
-                              "back memory the VM was started with", t, m);
+        snprintf(err, errlen,
+                 "target %s is more than the VM's memory (%s): a balloon only gives "
+                 "back memory the VM was started with",
+                 t, m);
         return -1;
     }
     if (target < floor) {
-        snprintf(err, errlen, "target %s is below the least this VM may keep, %s (128 MiB or an "
-                              "eighth of its %s, whichever is more)", t, f, m);
+        snprintf(err, errlen,
+                 "target %s is below the least this VM may keep, %s (128 MiB or an "
+                 "eighth of its %s, whichever is more)",
+                 t, f, m);
         return -1;
     }
     uint64_t pages = (memory - (target & ~(uint64_t)(BAL_PAGE - 1))) / BAL_PAGE;
