@@ -385,6 +385,7 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
     p = hvd_vm_run_path(d, vm, "control.sock");
     json_object_object_add(r, "control_socket", json_object_new_string(p));
     g_free(p);
+    memory_info(d, vm, r);
     return r;
 }
 
@@ -575,6 +576,7 @@ static const struct {
     {"host.suspend", m_host_suspend},
     {"host.resume", m_host_resume},
     {"vm.resume", m_vm_resume},
+    {"vm.memory", memory_set},
     {"vm.console", m_vm_console},
     {"vm.screenshot", m_vm_screenshot},
     {"vm.switch", m_vm_switch},
