@@ -66,6 +66,7 @@ static struct json_object *vm_summary(struct hvd_vm *vm)
     /* hv-switch's hotkey slot while it runs with a display (0 = UIVM). */
     json_object_object_add(
         o, "slot", hvd_vm_is_active(vm) && vm->slot >= 0 ? json_object_new_int(vm->slot) : NULL);
+    memory_info(vm->hvd, vm, o); /* memory_target, memory_actual: the balloon */
     return o;
 }
 
@@ -385,7 +386,6 @@ static struct json_object *m_vm_info(struct hvd *d, struct client *c, struct jso
     p = hvd_vm_run_path(d, vm, "control.sock");
     json_object_object_add(r, "control_socket", json_object_new_string(p));
     g_free(p);
-    memory_info(d, vm, r);
     return r;
 }
 
