@@ -150,6 +150,27 @@ def main():
         c.call("vm.destroy", name="stuck")
         i = c.call("vm.info", name="stuck")["result"]
         check(i.get("memory_target", 0) is None, f"stopped: no target any more ({i})")
+        # page_sharing=false (a VM that shares no page with others): hv-vmm --ksm off.
+        define(c, top, "private", extra="page_sharing=false\n")
+        d = c.call("vm.get", name="private")["result"]
+        check(d["definition"].get("page_sharing") is False and "page_sharing=false" in d["text"],
+              f"page_sharing=false is kept ({d})")
+        check(c.call("vm.get", name="m")["result"]["definition"].get("page_sharing") is True,
+              "page_sharing is true by default")
+        for name, want in (("private", True), ("m", False)):
+            pid = c.call("vm.start", name=name)["result"]["pid"]
+            argv = []
+            for _ in range(100):  # the VM's process runs hvd's code until it execs hv-vmm
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
+                if argv and argv[0] == FAKE_VMM:
+                    break
+                time.sleep(0.05)
+            has = any(a == "--ksm" and b == "off" for a, b in zip(argv, argv[1:]))
+            check(has == want, f"{name}: --ksm off given to hv-vmm: {has} ({argv})")
+            c.call("vm.destroy", name=name)
+        r = define(c, top, "bad", extra="page_sharing=maybe\n")
+        check("page_sharing" in err(r).get("message", ""), f"page_sharing=maybe is refused ({r})")
         c.close()
         ev.close()
         check(proc.poll() is None, "hvd is still running at the end")
