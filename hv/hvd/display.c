@@ -78,6 +78,8 @@ char *display_vmm_arg(struct hvd *d, const struct hvd_vm *vm)
     snprintf(name, sizeof(name), "%s", vm->def->name);
     GString *s = g_string_new(d->switch_socket);
     g_string_append_printf(s, ",name=%s,colour=%s", name, vm->def->colour + 1);
+    if (strcmp(vm->def->gpu, "bochs") == 0)
+        g_string_append(s, ",gpu=bochs");
     if (vm->slot == SLOT_UIVM)
         g_string_append(s, ",uivm");
     else if (vm->slot > 0)

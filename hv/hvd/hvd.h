@@ -85,6 +85,7 @@ struct hvd {
     char *kernels_dir;    /* the kernels and initrds a manager may name */
     char *uivm_pci_allow; /* the host admin's list of PCI devices a manager may give */
     char *vmm_path;
+    char *bios_path;     /* firmware=bios: SeaBIOS (--bios) */
     char *switch_socket; /* hv-switch's producer socket, for display=true VMs */
     /* hv-switch's control socket (vm.switch, vm.screenshot) */
     char *switch_control;
@@ -336,6 +337,7 @@ char *net_tap_name(const struct hvd_vm *vm);
 
 /* ---- usb.c: usb.* methods, a front for hv-usbd's control socket ---- */
 #define HVD_USBD_SOCKET_DEFAULT "/run/hv/usbd.sock"
+#define HVD_BIOS_DEFAULT        "/usr/share/seabios/bios.bin" /* Debian's seabios */
 void usb_set_socket(const char *path);
 struct json_object *usb_list(struct hvd *d, struct json_object *params, struct api_error *e);
 struct json_object *usb_attach(struct hvd *d, struct json_object *params, struct api_error *e);

@@ -23,6 +23,8 @@ static void usage(FILE *f)
             "  --state-dir DIR    definitions and images (default /var/lib/hv)\n"
             "  --run-dir DIR      runtime state of running VMs (default /run/hv)\n"
             "  --vmm PATH         the VMM to run for each VM (default %s)\n"
+            "  --bios PATH        the BIOS image for firmware=bios VMs\n"
+            "                     (default " HVD_BIOS_DEFAULT ", Debian's seabios)\n"
             "  --vsock-port PORT  API on vsock for the UIVM (default 5140; -1: off)\n"
             "  --uivm-cid CID     also accept vsock clients from this CID\n"
             "  --uivm-pci FILE    PCI devices the UIVM may give to VMs, one a line\n"
@@ -67,6 +69,7 @@ int main(int argc, char **argv)
         O_STATE,
         O_RUN,
         O_VMM,
+        O_BIOS,
         O_VPORT,
         O_CID,
         O_NOAUTO,
@@ -84,6 +87,7 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, NULL, O_STATE},
         {"run-dir", required_argument, NULL, O_RUN},
         {"vmm", required_argument, NULL, O_VMM},
+        {"bios", required_argument, NULL, O_BIOS},
         {"vsock-port", required_argument, NULL, O_VPORT},
         {"uivm-cid", required_argument, NULL, O_CID},
         {"no-autostart", no_argument, NULL, O_NOAUTO},
@@ -101,6 +105,7 @@ int main(int argc, char **argv)
     };
     struct hvd d = {.vsock_port = 5140, .autostart = true, .vmm_uid_base = HVD_VMM_UID_BASE};
     const char *state = "/var/lib/hv", *run = "/run/hv", *sock = NULL, *vmm = HV_VMM_PATH;
+    const char *bios = HVD_BIOS_DEFAULT;
     const char *switch_sock = NULL, *switch_ctl = NULL, *uivm_pci = NULL, *manager = NULL;
     int c;
 
@@ -118,6 +123,9 @@ int main(int argc, char **argv)
             break;
         case O_VMM:
             vmm = optarg;
+            break;
+        case O_BIOS:
+            bios = optarg;
             break;
         case O_VPORT:
             d.vsock_port = atoi(optarg);
@@ -182,6 +190,7 @@ int main(int argc, char **argv)
     d.socket_path = sock ? g_strdup(sock) : g_strdup_printf("%s/hvd.sock", run);
     d.manager_socket = g_strdup(manager);
     d.vmm_path = g_strdup(vmm);
+    d.bios_path = g_strdup(bios);
     d.switch_socket = switch_sock ? g_strdup(switch_sock) : g_strdup_printf("%s/switch.sock", run);
     d.switch_control =
         switch_ctl ? g_strdup(switch_ctl) : g_strdup_printf("%s/switch-control.sock", run);
@@ -233,6 +242,7 @@ int main(int argc, char **argv)
     g_free(d.kernels_dir);
     g_free(d.uivm_pci_allow);
     g_free(d.vmm_path);
+    g_free(d.bios_path);
     g_free(d.switch_socket);
     g_free(d.switch_control);
     return rc < 0 ? 1 : 0;

@@ -572,6 +572,10 @@ int save_check_replace(const struct hvd_vm *vm, const struct vmdef *def, struct 
         field = "vsock";
     else if (o->display != def->display)
         field = "display";
+    else if (!str_same(o->gpu, def->gpu))
+        field = "gpu";
+    else if (!str_same(o->firmware, def->firmware))
+        field = "firmware";
     else if (!str_same(o->role, def->role))
         field = "role";
     else if (!str_same(o->kernel, def->kernel) || !str_same(o->initrd, def->initrd) ||

@@ -458,8 +458,13 @@ static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user, cha
     ADD(d->vmm_path);
     ADD("--name");
     ADD(def->name);
-    ADD("--kernel");
-    ADD(def->kernel);
+    if (def->firmware) { /* firmware=bios: boot from the disks through SeaBIOS */
+        ADD("--firmware");
+        ADD(d->bios_path);
+    } else {
+        ADD("--kernel");
+        ADD(def->kernel);
+    }
     if (def->initrd) {
         ADD("--initrd");
         ADD(def->initrd);
@@ -552,9 +557,14 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
         vm->state = VM_SHUTOFF;
     }
     vm->restoring = vm->state == VM_SAVED;
-    if (access(vm->def->kernel, R_OK) != 0)
+    if (vm->def->kernel && access(vm->def->kernel, R_OK) != 0)
         return api_fail(e, "bad-params", "VM '%s': its kernel '%s' cannot be read.", vm->def->name,
                         vm->def->kernel);
+    if (vm->def->firmware && access(d->bios_path, R_OK) != 0)
+        return api_fail(e, "bad-params",
+                        "VM '%s' boots firmware=bios, but the BIOS image %s cannot be read (%s; "
+                        "it comes with Debian's seabios package, or hvd --bios).",
+                        vm->def->name, d->bios_path, strerror(errno));
     if (vm->def->initrd && access(vm->def->initrd, R_OK) != 0)
         return api_fail(e, "bad-params", "VM '%s': its initrd '%s' cannot be read.", vm->def->name,
                         vm->def->initrd);

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 static const char *const known_keys[] = {
-    "name",    "memory", "cpus",  "kernel",    "initrd",     "cmdline",      "disk",
-    "net",     "mac",    "vsock", "colour",    "os",         "role",         "autostart",
-    "display", "slot",   "pci",   "pci_slots", "instant_on", "page_sharing",
+    "name", "memory",    "cpus",       "kernel",   "initrd", "cmdline",      "disk",    "net",
+    "mac",  "vsock",     "colour",     "os",       "role",   "autostart",    "display", "slot",
+    "pci",  "pci_slots", "instant_on", "firmware", "gpu",    "page_sharing",
 };
 
 #define DEFAULT_MEMORY (512ULL << 20)
@@ -40,6 +40,8 @@ void vmdef_free(struct vmdef *def)
         return;
     free(def->name);
     free(def->kernel);
+    free(def->firmware);
+    free(def->gpu);
     free(def->initrd);
     free(def->cmdline);
     if (def->disks)
@@ -399,6 +401,8 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
     static const char *const nets[] = {"none", "nat", NULL};
     static const char *const oses[] = {"linux", "windows", "other", NULL};
     static const char *const roles[] = {"normal", "uivm", NULL};
+    static const char *const firmwares[] = {"bios", NULL};
+    static const char *const gpus[] = {"virtio", "bochs", NULL};
     struct vmdef *def = calloc(1, sizeof(*def));
     char *err = NULL;
     char *s = NULL;
@@ -466,14 +470,28 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
         s = NULL;
     }
 
+    def->firmware = get_str(kf, "firmware");
+    if (def->firmware && (err = check_choice("firmware", def->firmware, firmwares)))
+        goto fail;
     def->kernel = get_str(kf, "kernel");
-    if (!def->kernel) {
-        err = errorf("field 'kernel': missing (the guest kernel to boot)");
+    if (!def->kernel && !def->firmware) {
+        err = errorf("field 'kernel': missing (the guest kernel to boot; or firmware=bios to boot "
+                     "from the VM's disks)");
         goto fail;
     }
-    if ((err = check_file("kernel", def->kernel, ctx)))
+    if (def->kernel && def->firmware) {
+        err = errorf("field 'firmware': a VM boots its kernel= or its firmware, not both; remove "
+                     "one");
+        goto fail;
+    }
+    if (def->kernel && (err = check_file("kernel", def->kernel, ctx)))
         goto fail;
     def->initrd = get_str(kf, "initrd");
+    if (def->firmware && (def->initrd || g_key_file_has_key(kf, "vm", "cmdline", NULL))) {
+        err = errorf("field '%s': only with kernel= (firmware=%s boots from the disks)",
+                     def->initrd ? "initrd" : "cmdline", def->firmware);
+        goto fail;
+    }
     if (def->initrd && (err = check_file("initrd", def->initrd, ctx)))
         goto fail;
     def->cmdline = get_str(kf, "cmdline");
@@ -519,6 +537,11 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
     if (!def->os)
         def->os = strdup("linux");
     if ((err = check_choice("os", def->os, oses)))
+        goto fail;
+    def->gpu = get_str(kf, "gpu");
+    if (!def->gpu) /* Windows has no virtio-gpu driver at install; Bochs VBE it drives */
+        def->gpu = strdup(strcmp(def->os, "windows") == 0 ? "bochs" : "virtio");
+    if ((err = check_choice("gpu", def->gpu, gpus)))
         goto fail;
     def->role = get_str(kf, "role");
     if (!def->role)
@@ -644,7 +667,10 @@ char *vmdef_to_text(const struct vmdef *def)
     g_key_file_set_string(kf, "vm", "name", def->name);
     g_key_file_set_string(kf, "vm", "memory", mem);
     g_key_file_set_integer(kf, "vm", "cpus", (int)def->cpus);
-    g_key_file_set_string(kf, "vm", "kernel", def->kernel);
+    if (def->kernel)
+        g_key_file_set_string(kf, "vm", "kernel", def->kernel);
+    if (def->firmware)
+        g_key_file_set_string(kf, "vm", "firmware", def->firmware);
     if (def->initrd)
         g_key_file_set_string(kf, "vm", "initrd", def->initrd);
     if (def->cmdline)
@@ -671,6 +697,7 @@ char *vmdef_to_text(const struct vmdef *def)
         g_key_file_set_uint64(kf, "vm", "vsock", def->vsock);
     g_key_file_set_string(kf, "vm", "colour", def->colour);
     g_key_file_set_string(kf, "vm", "os", def->os);
+    g_key_file_set_string(kf, "vm", "gpu", def->gpu);
     g_key_file_set_string(kf, "vm", "role", def->role);
     if (!def->display)
         g_key_file_set_boolean(kf, "vm", "display", false);
@@ -696,7 +723,10 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
     json_object_object_add(o, "name", json_object_new_string(def->name));
     json_object_object_add(o, "memory", json_object_new_int64((int64_t)def->memory));
     json_object_object_add(o, "cpus", json_object_new_int((int)def->cpus));
-    json_object_object_add(o, "kernel", json_object_new_string(def->kernel));
+    if (def->kernel)
+        json_object_object_add(o, "kernel", json_object_new_string(def->kernel));
+    if (def->firmware)
+        json_object_object_add(o, "firmware", json_object_new_string(def->firmware));
     if (def->initrd)
         json_object_object_add(o, "initrd", json_object_new_string(def->initrd));
     if (def->cmdline)
@@ -724,6 +754,7 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
         json_object_object_add(o, "vsock", json_object_new_int64(def->vsock));
     json_object_object_add(o, "colour", json_object_new_string(def->colour));
     json_object_object_add(o, "os", json_object_new_string(def->os));
+    json_object_object_add(o, "gpu", json_object_new_string(def->gpu));
     json_object_object_add(o, "role", json_object_new_string(def->role));
     json_object_object_add(o, "display", json_object_new_boolean(def->display));
     if (def->slot)

@@ -22,11 +22,13 @@ struct vmdef {
     char *name;
     uint64_t memory;
     unsigned cpus;
-    char *kernel;
-    char *initrd;  /* NULL: none */
-    char *cmdline; /* NULL: hv-vmm's default */
-    char **disks;  /* NULL-terminated, each "PATH[,ro][,format=F]" (vmdef_disk_parse) */
-    char **pci;    /* NULL-terminated host PCI addresses (0000:00:02.0); NULL: none */
+    char *kernel;   /* NULL: firmware boot (firmware=) */
+    char *firmware; /* NULL: direct Linux boot of kernel=; "bios": SeaBIOS */
+    char *gpu;      /* display adapter: "virtio" or "bochs" (default: bochs for os=windows) */
+    char *initrd;   /* NULL: none */
+    char *cmdline;  /* NULL: hv-vmm's default */
+    char **disks;   /* NULL-terminated, each "PATH[,ro][,format=F]" (vmdef_disk_parse) */
+    char **pci;     /* NULL-terminated host PCI addresses (0000:00:02.0); NULL: none */
     /*
      * NULL-terminated "DEVICE=SLOT": where hv-vmm puts each PCI device
      * (--pci-slot), DEVICE as hv-vmm's "devices" names it, or disk:PATH for a

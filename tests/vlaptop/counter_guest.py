@@ -28,6 +28,18 @@ def counts(text):
             for m in re.finditer(r"hv-guest: count (\d+) (\d+)", text)]
 
 
+def assert_counts_continue(before, after):
+    """The restored run's console goes on from the saved run's, no count lost or
+    repeated. The two are joined as they are, not line by line: a save in the
+    middle of the guest writing a line splits it across the two consoles
+    ("hv-guest: co" | "unt 27 ..."), and the stream is still whole."""
+    nums = [c for c, _ in counts(before + after)]
+    last = counts(before)[-1][0] if counts(before) else 0
+    assert nums and nums == list(range(nums[0], nums[0] + len(nums))), nums[-20:]
+    assert nums[-1] > last, (last, nums[-5:])
+    return nums
+
+
 def writes(text):
     """The counts whose sector write succeeded, in order."""
     return [int(m.group(1)) for m in re.finditer(r"hv-guest: wrote (\d+)", text)]
