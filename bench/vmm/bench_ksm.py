@@ -151,6 +151,9 @@ def main():
                     # "Known flakes"): that round is lost, the laptop booted again.
                     print(f"run {r} {mode}: lost, the laptop went down ({e})", flush=True)
                     lost.append(f"run {r} {mode}")
+                    log = Path(f"bench-ksm-lost-{r}-{mode}.console")
+                    log.write_text(lt.console_text())
+                    print(f"  its console: {log.resolve()}", flush=True)
                     lt.restart(str(e))
                     continue
                 res.setdefault(mode, []).append(d)
