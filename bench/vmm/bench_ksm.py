@@ -54,6 +54,10 @@ while :; do i=$((i + 1)); echo "hv-guest: tick $i"; sleep 5; done
 """
 
 
+class GuestHang(Exception):
+    """A guest that never said hello (its console tail in the message)."""
+
+
 def meminfo(lt):
     out = lt.check("sync; echo 3 > /proc/sys/vm/drop_caches; cat /proc/meminfo").stdout
     kv = {line.split(":")[0]: int(line.split()[1]) for line in out.splitlines()}
@@ -88,7 +92,7 @@ def one_round(lt, mode, guests, mem, settle_max):
     for g in range(guests):
         while lt.run(f"grep -q 'hv-guest: hello' {B}/g{g}.console").rc != 0:
             if time.time() > deadline:
-                raise RuntimeError(f"guest g{g} did not come up:\n" +
+                raise GuestHang(f"guest g{g} did not come up:\n" +
                                    lt.run(f"tail -c 1500 {B}/g{g}.console; cat {B}/g{g}.err")
                                    .stdout)
             time.sleep(2)
@@ -146,6 +150,11 @@ def main():
             for mode in opts.modes:
                 try:
                     d = one_round(lt, mode, opts.guests, opts.memory, opts.settle)
+                except GuestHang as e:
+                    print(f"run {r} {mode}: lost, {e}", flush=True)
+                    lost.append(f"run {r} {mode} (a guest hung)")
+                    lt.run("pkill -9 -x hv-vmm")
+                    continue
                 except vlaptop.LaptopError as e:
                     # The TCG laptop freezes now and then under load (docs/testing.md,
                     # "Known flakes"): that round is lost, the laptop booted again.
