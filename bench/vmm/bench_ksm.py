@@ -153,7 +153,7 @@ def main():
                 except GuestHang as e:
                     print(f"run {r} {mode}: lost, {e}", flush=True)
                     lost.append(f"run {r} {mode} (a guest hung)")
-                    lt.run("pkill -9 -x hv-vmm")
+                    lt.run(f"for f in {B}/g*.pid; do kill -9 $(cat $f) 2>/dev/null; done; sleep 2")
                     continue
                 except vlaptop.LaptopError as e:
                     # The TCG laptop freezes now and then under load (docs/testing.md,
