@@ -35,7 +35,7 @@ static _Noreturn void usage(void)
           "  list | info NAME | show NAME | console NAME [--bytes N]\n"
           "  define FILE [--replace] | undefine NAME | validate FILE [--state-dir DIR]\n"
           "  start NAME | shutdown NAME | destroy NAME | pause NAME | resume NAME\n"
-          "  save NAME | restore NAME | discard NAME\n"
+          "  save NAME | restore NAME | discard NAME | memory NAME [SIZE]\n"
           "  disk list | disk create NAME SIZE [--format raw|qcow2] [--backing IMAGE]\n"
           "  disk resize NAME SIZE | disk clone SOURCE NAME [--overlay] | disk delete NAME\n"
           "  disk jobs | disk cancel NAME\n"
@@ -642,6 +642,34 @@ static int cmd_events(void)
     }
 }
 
+/* memory NAME [SIZE]: ask a running guest to keep SIZE of its memory (its balloon); show it. */
+static int cmd_memory(int argc, char **argv)
+{
+    if (argc != 1 && argc != 2)
+        usage();
+    struct json_object *reply, *p = name_params(argv[0]);
+    if (argc == 2)
+        json_object_object_add(p, "size", json_object_new_string(argv[1]));
+    struct json_object *r = call("vm.memory", p, &reply);
+    if (json_out) {
+        print_json(r);
+    } else {
+        char mem[32], target[32], actual[32];
+        human_size((uint64_t)num(r, "memory"), mem, sizeof(mem));
+        human_size((uint64_t)num(r, "target"), target, sizeof(target));
+        human_size((uint64_t)num(r, "actual"), actual, sizeof(actual));
+        struct json_object *drv;
+        bool driver =
+            json_object_object_get_ex(r, "balloon_driver", &drv) && json_object_get_boolean(drv);
+        printf("%s: memory %s, target %s, actual %s%s\n", argv[0], mem, target, actual,
+               !driver ? " (the guest runs no balloon driver: it cannot give memory back)"
+               : num(r, "target") != num(r, "actual") ? " (the guest is on its way)"
+                                                      : "");
+    }
+    json_object_put(reply);
+    return EXIT_OK;
+}
+
 /* save NAME: the VM into hvd's save file, then stopped (state saved). */
 static int cmd_save(const char *name)
 {
@@ -808,6 +836,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "save") == 0 && nargs == 1)
         return cmd_save(args[0]);
+    if (strcmp(cmd, "memory") == 0)
+        return cmd_memory(nargs, args);
     if (strcmp(cmd, "restore") == 0 && nargs == 1)
         return cmd_restore(args[0]);
     if (strcmp(cmd, "host") == 0 && nargs > 0)

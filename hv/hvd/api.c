@@ -66,6 +66,7 @@ static struct json_object *vm_summary(struct hvd_vm *vm)
     /* hv-switch's hotkey slot while it runs with a display (0 = UIVM). */
     json_object_object_add(
         o, "slot", hvd_vm_is_active(vm) && vm->slot >= 0 ? json_object_new_int(vm->slot) : NULL);
+    memory_info(vm->hvd, vm, o); /* memory_target, memory_actual: the balloon */
     return o;
 }
 
@@ -575,6 +576,7 @@ static const struct {
     {"host.suspend", m_host_suspend},
     {"host.resume", m_host_resume},
     {"vm.resume", m_vm_resume},
+    {"vm.memory", memory_set},
     {"vm.console", m_vm_console},
     {"vm.screenshot", m_vm_screenshot},
     {"vm.switch", m_vm_switch},

@@ -54,6 +54,11 @@ struct hvd_vm {
      */
     bool restoring;
     struct saveop *save_op; /* a vm.save or restore waiting for hv-vmm, or NULL */
+    /* memory.c: the balloon as hv-vmm last said, for the run with pid mem_pid */
+    pid_t mem_pid;
+    int64_t mem_target, mem_actual;
+    uint64_t mem_changed; /* CLOCK_MONOTONIC µs of the last change hv-vmm reported */
+    bool mem_driver, mem_querying;
 };
 
 struct client;
@@ -213,6 +218,12 @@ int vmmctl_call_async(struct hvd *d, const char *socket_path, const char *cmd, v
 int vmmctl_request_async(struct hvd *d, const char *socket_path, struct json_object *req,
                          int pass_fd, int timeout_ms, vmmctl_done_fn done, void *userdata,
                          char *err, size_t errlen);
+
+/* ---- memory.c: vm.memory (the balloon) and what vm.info shows of it ---- */
+struct json_object *memory_set(struct hvd *d, struct client *c, struct json_object *params,
+                               struct api_error *e);
+/* Adds memory_target and memory_actual (null until hv-vmm said) to a vm.info result. */
+void memory_info(struct hvd *d, struct hvd_vm *vm, struct json_object *r);
 
 /* ---- layout.c: each VM's PCI slots, kept in its definition ---- */
 

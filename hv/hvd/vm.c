@@ -525,6 +525,10 @@ static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user, cha
     ADDF("file:%s", console);
     ADD("--on-reboot");
     ADD("exit");
+    if (!def->page_sharing) { /* docs/memory.md */
+        ADD("--ksm");
+        ADD("off");
+    }
     if (vm->restoring) { /* the same command line, plus the file to continue from */
         ADD("--restore");
         g_ptr_array_add(a, save_path(d, vm, NULL));

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 static const char *const known_keys[] = {
-    "name",    "memory", "cpus",  "kernel",    "initrd",     "cmdline",  "disk",
-    "net",     "mac",    "vsock", "colour",    "os",         "role",     "autostart",
-    "display", "slot",   "pci",   "pci_slots", "instant_on", "firmware", "gpu",
+    "name", "memory",    "cpus",       "kernel",   "initrd", "cmdline",      "disk",    "net",
+    "mac",  "vsock",     "colour",     "os",       "role",   "autostart",    "display", "slot",
+    "pci",  "pci_slots", "instant_on", "firmware", "gpu",    "page_sharing",
 };
 
 #define DEFAULT_MEMORY (512ULL << 20)
@@ -555,6 +555,9 @@ static struct vmdef *validate(GKeyFile *kf, const struct vmdef_ctx *ctx, char **
     def->display = true;
     if ((err = get_bool(kf, "display", &def->display)))
         goto fail;
+    def->page_sharing = true;
+    if ((err = get_bool(kf, "page_sharing", &def->page_sharing)))
+        goto fail;
     if ((s = get_str(kf, "slot"))) {
         if (parse_uint(s, 1, 9, &v) < 0) {
             err =
@@ -703,6 +706,8 @@ char *vmdef_to_text(const struct vmdef *def)
     g_key_file_set_boolean(kf, "vm", "autostart", def->autostart);
     if (def->instant_on)
         g_key_file_set_boolean(kf, "vm", "instant_on", true);
+    if (!def->page_sharing)
+        g_key_file_set_boolean(kf, "vm", "page_sharing", false);
     free(mem);
 
     char *g = g_key_file_to_data(kf, NULL, NULL);
@@ -756,6 +761,7 @@ struct json_object *vmdef_to_json(const struct vmdef *def)
         json_object_object_add(o, "slot", json_object_new_int64(def->slot));
     json_object_object_add(o, "autostart", json_object_new_boolean(def->autostart));
     json_object_object_add(o, "instant_on", json_object_new_boolean(def->instant_on));
+    json_object_object_add(o, "page_sharing", json_object_new_boolean(def->page_sharing));
     return o;
 }
 

@@ -42,9 +42,10 @@ struct vmdef {
     char *os;       /* linux, windows, other */
     char *role;     /* normal, uivm */
     bool autostart;
-    bool instant_on; /* restore maps the save file instead of reading it (hv-vmm --instant-on) */
-    bool display;    /* a screen on hv-switch (virtio-gpu + input); default true */
-    unsigned slot;   /* preferred hotkey Ctrl+Alt+slot, 1..9; 0: the first free */
+    bool instant_on;   /* restore maps the save file instead of reading it (hv-vmm --instant-on) */
+    bool display;      /* a screen on hv-switch (virtio-gpu + input); default true */
+    bool page_sharing; /* guest RAM offered to KSM; false: hv-vmm --ksm off (default true) */
+    unsigned slot;     /* preferred hotkey Ctrl+Alt+slot, 1..9; 0: the first free */
 };
 
 /* How far validation looks outside the text itself. */

@@ -32,6 +32,10 @@ void cli_usage(FILE *f)
           "  --initrd PATH          initial ramdisk\n"
           "  --cmdline STR          kernel command line (default \"" VM_DEFAULT_CMDLINE "\")\n"
           "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M, at least 64M)\n"
+          "  --mem-backing anon|memfd\n"
+          "                         guest RAM as private memory (default; KSM can share\n"
+          "                         it) or a shared memfd (KSM cannot)\n"
+          "  --ksm on|off           offer guest RAM to KSM page sharing (default on)\n"
           "  --cpus N               number of vCPUs (default 1)\n"
           "  --disk PATH[,ro][,format=raw|qcow2][,bus=virtio|nvme]\n"
           "                         a disk (virtio by default, or NVMe); repeat for more.\n"
@@ -111,6 +115,8 @@ enum {
     OPT_FIRMWARE,
     OPT_FIRMWARE_LOG,
     OPT_PCI_SLOT,
+    OPT_MEM_BACKING,
+    OPT_KSM,
 };
 
 static const struct option options[] = {
@@ -139,6 +145,8 @@ static const struct option options[] = {
     {"firmware", required_argument, NULL, OPT_FIRMWARE},
     {"firmware-log", required_argument, NULL, OPT_FIRMWARE_LOG},
     {"pci-slot", required_argument, NULL, OPT_PCI_SLOT},
+    {"mem-backing", required_argument, NULL, OPT_MEM_BACKING},
+    {"ksm", required_argument, NULL, OPT_KSM},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -337,6 +345,22 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
             break;
         case OPT_INSTANT_ON:
             cfg->instant_on = true;
+            break;
+        case OPT_MEM_BACKING:
+            if (strcmp(optarg, "anon") == 0)
+                cfg->ram_shared = false;
+            else if (strcmp(optarg, "memfd") == 0)
+                cfg->ram_shared = true;
+            else
+                return fail(err, errlen, "--mem-backing %s: give anon or memfd", optarg);
+            break;
+        case OPT_KSM:
+            if (strcmp(optarg, "on") == 0)
+                cfg->ram_nomerge = false;
+            else if (strcmp(optarg, "off") == 0)
+                cfg->ram_nomerge = true;
+            else
+                return fail(err, errlen, "--ksm %s: give on or off", optarg);
             break;
         case OPT_STOP_TIMEOUT:
             if (parse_uint(optarg, 1, 3600, &v) < 0)

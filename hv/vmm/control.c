@@ -19,6 +19,7 @@
 #include "jsonproto.h"
 #include "log.h"
 #include "vcpu.h"
+#include "virtio/balloon.h"
 #include "vm.h"
 #include "vm_save.h"
 
@@ -72,6 +73,17 @@ static struct json_object *devices(struct vm *vm)
     return o;
 }
 
+/* What the balloon asks of the guest and what the guest says it did. */
+static void add_balloon(struct json_object *o, struct vm *vm)
+{
+    struct balloon_info b;
+    virtio_balloon_info(vm, &b);
+    json_object_object_add(o, "memory_target", json_object_new_int64((int64_t)b.target));
+    json_object_object_add(o, "memory_actual", json_object_new_int64((int64_t)b.actual));
+    json_object_object_add(o, "balloon", json_object_new_boolean(b.present));
+    json_object_object_add(o, "balloon_driver", json_object_new_boolean(b.driver));
+}
+
 static struct json_object *query(struct vm *vm)
 {
     struct json_object *o = ok_reply();
@@ -81,6 +93,29 @@ static struct json_object *query(struct vm *vm)
     json_object_object_add(o, "memory", json_object_new_int64((int64_t)vm->mem.size));
     json_object_object_add(o, "reboots", json_object_new_int((int)vm->nr_reboots));
     json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    add_balloon(o, vm);
+    return o;
+}
+
+/*
+ * {"cmd": "balloon", "target": BYTES}: ask the guest to keep that much of its
+ * RAM (docs/vmm-control.md). The reply comes at once; the guest's driver
+ * gets there in its own time (query's memory_actual).
+ */
+static struct json_object *balloon(struct vm *vm, struct json_object *req)
+{
+    struct json_object *t;
+    char why[256];
+    if (!json_object_object_get_ex(req, "target", &t) || !json_object_is_type(t, json_type_int) ||
+        json_object_get_int64(t) < 0)
+        return error_reply("\"target\" must be the bytes of RAM the guest should keep, a "
+                           "number such as 402653184 (384 MiB)");
+    if (vm->state != VM_STATE_RUNNING && vm->state != VM_STATE_PAUSED)
+        return error_reply("the VM is not running");
+    if (virtio_balloon_request(vm, (uint64_t)json_object_get_int64(t), why, sizeof(why)) < 0)
+        return error_reply(why);
+    struct json_object *o = ok_reply();
+    add_balloon(o, vm);
     return o;
 }
 
@@ -279,10 +314,12 @@ static struct json_object *handle(struct vm *vm, struct json_object *req, int *p
     }
     if (strcmp(cmd, "save") == 0)
         return save(vm, req, passed_fd);
+    if (strcmp(cmd, "balloon") == 0)
+        return balloon(vm, req);
     char msg[160];
     snprintf(msg, sizeof(msg),
              "unknown command \"%.60s\" (try query, pause, resume, stop, kill, "
-             "cpu-state, devices, save)",
+             "cpu-state, devices, save, balloon)",
              cmd);
     return error_reply(msg);
 }

@@ -14,10 +14,35 @@
 
 int guest_mem_init(struct guest_mem *mem, uint64_t ram_size)
 {
-    return guest_mem_init_split(mem, ram_size, MEM_LOW_RAM_MAX);
+    return guest_mem_init_flags(mem, ram_size, MEM_LOW_RAM_MAX, 0);
 }
 
 int guest_mem_init_split(struct guest_mem *mem, uint64_t ram_size, uint64_t low_max)
+{
+    return guest_mem_init_flags(mem, ram_size, low_max, 0);
+}
+
+/* The whole of RAM as fresh zeroed memory at addr (NULL: anywhere), of the kind mem has. */
+static void *map_ram(struct guest_mem *mem, void *addr)
+{
+    int fixed = addr ? MAP_FIXED : 0;
+    void *p = mem->shared ? mmap(addr, mem->size, PROT_READ | PROT_WRITE,
+                                 MAP_SHARED | MAP_NORESERVE | fixed, mem->memfd, 0)
+                          : mmap(addr, mem->size, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | fixed, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    /*
+     * Identical pages of guests (zero pages, the same kernel) are shared by
+     * KSM. KSM merges private anonymous pages only: on a shared memfd this
+     * is accepted and does nothing (docs/memory.md).
+     */
+    if (mem->merge)
+        madvise(p, mem->size, MADV_MERGEABLE);
+    return p;
+}
+
+int guest_mem_init_flags(struct guest_mem *mem, uint64_t ram_size, uint64_t low_max, unsigned flags)
 {
     memset(mem, 0, sizeof(*mem));
     mem->memfd = -1;
@@ -25,37 +50,40 @@ int guest_mem_init_split(struct guest_mem *mem, uint64_t ram_size, uint64_t low_
         log_err("guest memory size must be a positive multiple of 4 KiB");
         return -EINVAL;
     }
+    mem->shared = flags & GUEST_MEM_SHARED;
+    mem->merge = !(flags & GUEST_MEM_NOMERGE);
+    mem->size = ram_size;
 
-    int fd = memfd_create("hv-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) {
-        int err = errno;
-        log_err("cannot create guest memory: %s", strerror(err));
-        return -err;
+    if (mem->shared) {
+        int fd = memfd_create("hv-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0) {
+            int err = errno;
+            log_err("cannot create guest memory: %s", strerror(err));
+            return -err;
+        }
+        if (ftruncate(fd, (off_t)ram_size) < 0) {
+            int err = errno;
+            log_err("cannot size guest memory to %llu bytes: %s", (unsigned long long)ram_size,
+                    strerror(err));
+            close(fd);
+            return -err;
+        }
+        /* The guest's RAM never changes size: seal it so nothing can truncate it under us. */
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+        mem->memfd = fd;
     }
-    if (ftruncate(fd, (off_t)ram_size) < 0) {
-        int err = errno;
-        log_err("cannot size guest memory to %llu bytes: %s", (unsigned long long)ram_size,
-                strerror(err));
-        close(fd);
-        return -err;
-    }
-    /* The guest's RAM never changes size: seal it so nothing can truncate it under us. */
-    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
-
-    void *base = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-    if (base == MAP_FAILED) {
+    void *base = map_ram(mem, NULL);
+    if (!base) {
         int err = errno;
         log_err("cannot map %llu bytes of guest memory: %s", (unsigned long long)ram_size,
                 strerror(err));
-        close(fd);
+        if (mem->memfd >= 0)
+            close(mem->memfd);
+        memset(mem, 0, sizeof(*mem));
+        mem->memfd = -1;
         return -err;
     }
-    /* Identical pages of guests (zero pages, the same kernel) are shared by KSM. */
-    madvise(base, ram_size, MADV_MERGEABLE);
-
-    mem->memfd = fd;
     mem->base = base;
-    mem->size = ram_size;
 
     uint64_t low = MIN(ram_size, MIN(low_max, MEM_LOW_RAM_MAX));
     mem->regions[0] = (struct mem_region){.gpa = 0, .size = low, .hva = mem->base};
@@ -68,18 +96,42 @@ int guest_mem_init_split(struct guest_mem *mem, uint64_t ram_size, uint64_t low_
     return 0;
 }
 
-int guest_mem_map_memfd(struct guest_mem *mem)
+int guest_mem_drop_file_maps(struct guest_mem *mem)
 {
     if (!mem->file_mapped)
         return 0;
-    if (mmap(mem->base, mem->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED,
-             mem->memfd, 0) == MAP_FAILED) {
+    if (!map_ram(mem, mem->base)) {
         int err = errno;
-        log_err("cannot map guest memory back onto its memfd: %s", strerror(err));
+        log_err("cannot map fresh guest memory over the save file: %s", strerror(err));
         return -err;
     }
-    madvise(mem->base, mem->size, MADV_MERGEABLE);
     mem->file_mapped = false;
+    return 0;
+}
+
+int guest_mem_discard(const struct guest_mem *mem, uint64_t off, uint64_t len)
+{
+    if (!range_within(off, len, mem->size) || off % (4 * KiB) || len % (4 * KiB))
+        return -EINVAL;
+    if (len == 0)
+        return 0;
+    if (mem->shared) {
+        /* The pages belong to the memfd: punch them out of it (MADV_DONTNEED would not). */
+        if (fallocate(mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                      (off_t)len) < 0)
+            return -errno;
+        /* A page that maps a save file privately (--instant-on): drop our copy of it. */
+        if (mem->file_mapped && madvise(mem->base + off, len, MADV_DONTNEED) < 0)
+            return -errno;
+        return 0;
+    }
+    /*
+     * Private memory: the pages go back to the host at once and the next
+     * access finds a zero page (or, where --instant-on maps the save file,
+     * the file's page again).
+     */
+    if (madvise(mem->base + off, len, MADV_DONTNEED) < 0)
+        return -errno;
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Guest RAM: one memfd mapped once in hv-vmm, split into KVM memory slots
- * around the 32-bit PCI hole. Every guest physical address that comes from the
+ * Guest RAM: one mapping in hv-vmm (private anonymous memory that KSM can
+ * merge, or a shared memfd), split into KVM memory slots around the 32-bit
+ * PCI hole (docs/memory.md). Every guest physical address that comes from the
  * guest goes through guest_mem_ptr(), which refuses anything outside RAM.
  */
 #ifndef HV_VMM_MEM_H
@@ -39,28 +40,44 @@ struct mem_region {
 };
 
 struct guest_mem {
-    int memfd;
+    int memfd;        /* the shared memfd, or -1 (private anonymous memory) */
+    bool shared;      /* GUEST_MEM_SHARED: RAM is memfd's, mapped MAP_SHARED */
+    bool merge;       /* marked MADV_MERGEABLE (KSM) */
     bool file_mapped; /* parts of RAM map a save file privately (--instant-on) */
-    uint8_t *base;    /* host mapping of the whole memfd */
+    uint8_t *base;    /* host mapping of the whole of RAM */
     uint64_t size;    /* RAM bytes in total */
     unsigned nr_regions;
     struct mem_region regions[MEM_MAX_REGIONS];
 };
 
+/* guest_mem_init_flags: */
+#define GUEST_MEM_SHARED  1u /* a memfd mapped shared (KSM cannot merge it) */
+#define GUEST_MEM_NOMERGE 2u /* do not mark RAM mergeable (KSM) */
+
 /*
- * Create the memfd (sealed against shrinking), map it shared and mark it
- * mergeable (KSM). Returns 0 or -errno; logs the reason.
+ * Map ram_size bytes of zeroed RAM, RAM below 4 GiB ending at low_max at most
+ * (firmware wants room for its ECAM): private anonymous memory marked
+ * MADV_MERGEABLE, unless flags say otherwise. Returns 0 or -errno; logs why.
  */
+int guest_mem_init_flags(struct guest_mem *mem, uint64_t ram_size, uint64_t low_max,
+                         unsigned flags);
+/* The same with the defaults (private, mergeable). */
 int guest_mem_init(struct guest_mem *mem, uint64_t ram_size);
-/* The same with RAM below 4 GiB ending at low_max at most (firmware wants room for its ECAM). */
 int guest_mem_init_split(struct guest_mem *mem, uint64_t ram_size, uint64_t low_max);
 void guest_mem_destroy(struct guest_mem *mem);
 
 /*
- * Map the whole memfd over RAM again (after --instant-on mapped parts of a
+ * Map fresh RAM over all of it again (after --instant-on mapped parts of a
  * save file there): what a reboot needs before it wipes RAM. 0 or -errno.
  */
-int guest_mem_map_memfd(struct guest_mem *mem);
+int guest_mem_drop_file_maps(struct guest_mem *mem);
+
+/*
+ * Give [off, off + len) of RAM (offsets into the mapping, 4 KiB aligned)
+ * back to the host; the guest finds zeroes there next. 0, or -EINVAL for a
+ * range outside RAM, or -errno of madvise/fallocate.
+ */
+int guest_mem_discard(const struct guest_mem *mem, uint64_t off, uint64_t len);
 
 /* Register each region as a KVM user memory slot. */
 int guest_mem_map_kvm(const struct guest_mem *mem, int vm_fd);

@@ -354,7 +354,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
         return -1;
 
     uint64_t low_max = vm->fw ? FIRMWARE_LOW_RAM_MAX : MEM_LOW_RAM_MAX;
-    if (guest_mem_init_split(&vm->mem, cfg->ram_size, low_max) < 0 ||
+    unsigned mem_flags =
+        (cfg->ram_shared ? GUEST_MEM_SHARED : 0) | (cfg->ram_nomerge ? GUEST_MEM_NOMERGE : 0);
+    if (guest_mem_init_flags(&vm->mem, cfg->ram_size, low_max, mem_flags) < 0 ||
         guest_mem_map_kvm(&vm->mem, vm->vm_fd) < 0)
         return -1;
     if (irq_router_init(&vm->irq, vm->vm_fd) < 0)
@@ -504,15 +506,14 @@ static int reset_in_place(struct vm *vm)
     log_info("the guest rebooted (%u so far): restarting it", vm->nr_reboots);
     /*
      * Devices first, RAM after: no queue, vhost worker or passed-through
-     * device may complete an old request into the fresh RAM. Punching the
-     * whole memfd gives zeroed RAM and returns the pages to the host; not
-     * with --pci, whose DMA mapping holds the old pages (vfio/).
+     * device may complete an old request into the fresh RAM. Discarding all
+     * of RAM gives zeroed RAM and returns the pages to the host; not with
+     * --pci, whose DMA mapping holds the old pages (vfio/).
      */
     devices_reset(vm);
-    if (guest_mem_map_memfd(&vm->mem) < 0) /* RAM that mapped a save file (--instant-on) */
+    if (guest_mem_drop_file_maps(&vm->mem) < 0) /* RAM that mapped a save file (--instant-on) */
         return -1;
-    if (vm->vfio || fallocate(vm->mem.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-                              (off_t)vm->mem.size) < 0)
+    if (vm->vfio || guest_mem_discard(&vm->mem, 0, vm->mem.size) < 0)
         memset(vm->mem.base, 0, vm->mem.size);
     if (restore_chip_state(vm) < 0)
         return -1;

@@ -62,6 +62,8 @@ struct vm_config {
     const char *initrd;  /* NULL: none */
     const char *cmdline; /* NULL: the default below */
     uint64_t ram_size;
+    bool ram_shared;  /* --mem-backing memfd: RAM in a shared memfd (KSM cannot merge it) */
+    bool ram_nomerge; /* --ksm off: RAM not marked mergeable */
     unsigned nr_cpus;
     struct vm_disk disks[VM_MAX_DISKS];
     unsigned nr_disks;

@@ -527,6 +527,24 @@ def test_save_then_start_restores(desk, app):
     row(app, "saver", "Off")
 
 
+def test_details_show_the_balloon(desk, app):
+    """A running VM asked to keep less memory (vm.memory, issue 19): the details
+    say what the guest keeps now and the target, from the vm.memory event."""
+    r = hvd_call(desk.sock, "vm.define", definition={"name": "balloon", "kernel": str(desk.kernel),
+                                                      "memory": "1G"})
+    assert "result" in r, r
+    assert "result" in hvd_call(desk.sock, "vm.start", name="balloon")
+    row(app, "balloon", "Running").click()
+    by_name(app, "balloon", role="label")
+    label_containing(app, "Memory: 1.0")  # GLib puts a no-break space before the unit
+    r = hvd_call(desk.sock, "vm.memory", name="balloon", size="384M")
+    assert r.get("result", {}).get("actual") == 384 << 20, r
+    label_containing(app, "Memory: 1.0\u00a0GiB (now 384.0\u00a0MiB, target 384.0\u00a0MiB)")
+    desk.screenshot("vm-ballooned")
+    hvd_call(desk.sock, "vm.destroy", name="balloon")
+    row(app, "balloon", "Off")
+
+
 def test_a_quiet_hvd_keeps_its_connection(desk, app):
     """Nothing happens for longer than the 5 s connect timeout: the manager's
     connection must not time out (GIO kept that timeout on the socket and

@@ -250,9 +250,23 @@ void vm_details_show(GtkWidget *details, JsonObject *summary)
     char *mem =
         g_format_size_full((guint64)json_object_get_int_member_with_default(summary, "memory", 0),
                            G_FORMAT_SIZE_IEC_UNITS);
+    /* The balloon (vm.memory): what the running guest keeps and is asked to keep. */
+    gint64 memory = json_object_get_int_member_with_default(summary, "memory", 0);
+    gint64 target = json_object_get_int_member_with_default(summary, "memory_target", -1);
+    gint64 actual = json_object_get_int_member_with_default(summary, "memory_actual", -1);
+    char *balloon = NULL;
+    if (target >= 0 && actual >= 0 && (target != memory || actual != memory)) {
+        char *t = g_format_size_full((guint64)target, G_FORMAT_SIZE_IEC_UNITS);
+        char *a = g_format_size_full((guint64)actual, G_FORMAT_SIZE_IEC_UNITS);
+        balloon = g_strdup_printf(_(" (now %s, target %s)"), a, t);
+        g_free(t);
+        g_free(a);
+    }
     char *facts = g_strdup_printf(
-        _("State: %s\nMemory: %s\nProcessors: %d\nOperating system: %s"), vm_state_label(d->state),
-        mem, (int)json_object_get_int_member_with_default(summary, "cpus", 1), vm_os_label(os));
+        _("State: %s\nMemory: %s%s\nProcessors: %d\nOperating system: %s"),
+        vm_state_label(d->state), mem, balloon ? balloon : "",
+        (int)json_object_get_int_member_with_default(summary, "cpus", 1), vm_os_label(os));
+    g_free(balloon);
     gtk_label_set_text(GTK_LABEL(d->facts), facts);
     g_free(facts);
     g_free(mem);

@@ -6,6 +6,11 @@
  * containing "fake-reboot" it exits 3 (a guest reboot) once after 1 s, and
  * with "fake-ignore-stop" it ignores the power button.
  *
+ * "balloon" takes a target between hv-vmm's floor and --memory and "query"
+ * reports it (memory, memory_target, memory_actual, balloon_driver): the
+ * fake guest's actual follows the target at once, or never with --cmdline
+ * "fake-balloon-stuck" (a guest whose driver ignores the balloon).
+ *
  * "save" (docs/vmm-control.md) writes a small file with the fake's magic into
  * the file passed with the request (SCM_RIGHTS) or path.part renamed to
  * path, replies and, with then=exit, exits 6. --cmdline "fake-save-fail"
@@ -21,6 +26,7 @@
  * ("display: focus 1", "display: key 30 press").
  */
 #include "jsonproto.h"
+#include "memfloor.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -336,6 +342,7 @@ int main(int argc, char **argv)
     int nr_slot_args = 0, nr_disks = 0;
     bool net = false;
     const char *control = NULL, *console = NULL, *cmdline = "", *restore = NULL, *name = "";
+    unsigned long long memory = 512ull << 20, target, actual;
     struct display dp = {.fd = -1};
     bool display = false;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -355,6 +362,8 @@ int main(int argc, char **argv)
             restore = argv[i + 1];
         else if (strcmp(argv[i], "--name") == 0)
             name = argv[i + 1];
+        else if (strcmp(argv[i], "--memory") == 0)
+            memory = strtoull(argv[i + 1], NULL, 10) << 20; /* hvd passes NM */
         else if (strcmp(argv[i], "--disk") == 0) {
             char id[32];
             snprintf(id, sizeof(id), "virtio-blk%d", nr_disks++);
@@ -392,6 +401,8 @@ int main(int argc, char **argv)
         return 1;
     }
     bool paused = false, ignore_stop = strstr(cmdline, "fake-ignore-stop") != NULL;
+    bool balloon_stuck = strstr(cmdline, "fake-balloon-stuck") != NULL;
+    target = actual = memory;
     int reboot_ms = strstr(cmdline, "fake-reboot") ? 1000 : -1;
     if (reboot_ms > 0 && getenv("FAKE_VMM_REBOOTED_FLAG") &&
         access(getenv("FAKE_VMM_REBOOTED_FLAG"), F_OK) == 0)
@@ -433,6 +444,33 @@ int main(int argc, char **argv)
                 json_object_object_add(reply, "state",
                                        json_object_new_string(paused ? "paused" : "running"));
                 json_object_object_add(reply, "vcpus", json_object_new_int(1));
+                json_object_object_add(reply, "memory", json_object_new_int64((int64_t)memory));
+                json_object_object_add(reply, "memory_target",
+                                       json_object_new_int64((int64_t)target));
+                json_object_object_add(reply, "memory_actual",
+                                       json_object_new_int64((int64_t)actual));
+                json_object_object_add(reply, "balloon", json_object_new_boolean(true));
+                json_object_object_add(reply, "balloon_driver", json_object_new_boolean(true));
+            } else if (strcmp(cmd, "balloon") == 0) {
+                struct json_object *t;
+                long long want = json_object_object_get_ex(req, "target", &t) &&
+                                         json_object_is_type(t, json_type_int)
+                                     ? json_object_get_int64(t)
+                                     : -1;
+                ok = want >= (long long)hv_memory_floor(memory) && want <= (long long)memory;
+                if (ok) {
+                    target = (unsigned long long)want & ~4095ull;
+                    if (!balloon_stuck)
+                        actual = target;
+                    json_object_object_add(reply, "memory_target",
+                                           json_object_new_int64((int64_t)target));
+                    json_object_object_add(reply, "memory_actual",
+                                           json_object_new_int64((int64_t)actual));
+                    json_object_object_add(reply, "balloon_driver", json_object_new_boolean(true));
+                } else {
+                    json_object_object_add(reply, "error",
+                                           json_object_new_string("target out of range (fake)"));
+                }
             } else if (strcmp(cmd, "devices") == 0) {
                 devices_reply(reply);
             } else if (strcmp(cmd, "pause") == 0) {

@@ -138,6 +138,20 @@ static void test_pci_slot_options(void)
           strstr(err, "--pci-slot virtio-net=5: that device is given twice"));
 }
 
+/* Guest RAM's backing and KSM (docs/memory.md): private and mergeable unless told. */
+static void test_memory_options(void)
+{
+    CHECK(parse("--kernel", "/k", NULL) == CLI_RUN && !cfg.ram_shared && !cfg.ram_nomerge);
+    CHECK(parse("--kernel", "/k", "--mem-backing", "memfd", "--ksm", "off", NULL) == CLI_RUN);
+    CHECK(cfg.ram_shared && cfg.ram_nomerge);
+    CHECK(parse("--kernel", "/k", "--mem-backing", "anon", "--ksm", "on", NULL) == CLI_RUN);
+    CHECK(!cfg.ram_shared && !cfg.ram_nomerge);
+    CHECK(parse("--kernel", "/k", "--mem-backing", "shm", NULL) == CLI_ERROR &&
+          strstr(err, "--mem-backing shm: give anon or memfd"));
+    CHECK(parse("--kernel", "/k", "--ksm", "yes", NULL) == CLI_ERROR &&
+          strstr(err, "--ksm yes: give on or off"));
+}
+
 static void test_errors(void)
 {
     CHECK(parse("--kernel", "/k", "--mac", "01:00:5e:00:00:01", NULL) == CLI_ERROR &&
@@ -286,6 +300,7 @@ int main(void)
     test_disk_options();
     test_errors();
     test_pci_slot_options();
+    test_memory_options();
     test_sandbox_options();
     test_host();
     CHECK_DONE();

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Guest memory layout and the bounds check every guest address goes through. */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -55,8 +56,35 @@ static void test_bad_sizes(void)
     CHECK(guest_mem_init(&m, 4097) < 0);
 }
 
+/* Both kinds of RAM give pages back and read zero there; a range outside RAM is refused. */
+static void test_discard(unsigned flags)
+{
+    struct guest_mem m;
+
+    CHECK(guest_mem_init_flags(&m, 64 * MiB, MEM_LOW_RAM_MAX, flags) == 0);
+    CHECK(m.shared == !!(flags & GUEST_MEM_SHARED) && (m.memfd >= 0) == m.shared);
+    CHECK(m.merge == !(flags & GUEST_MEM_NOMERGE));
+    memset(m.base, 0xee, 3 * 4096);
+    CHECK(guest_mem_discard(&m, 4096, 4096) == 0);
+    CHECK(m.base[0] == 0xee && m.base[4096] == 0 && m.base[8191] == 0 && m.base[8192] == 0xee);
+    CHECK(guest_mem_discard(&m, 64 * MiB - 4096, 4096) == 0);
+    CHECK(guest_mem_discard(&m, 64 * MiB, 4096) == -EINVAL);
+    CHECK(guest_mem_discard(&m, 64 * MiB - 4096, 8192) == -EINVAL);
+    CHECK(guest_mem_discard(&m, 100, 4096) == -EINVAL);
+    CHECK(guest_mem_discard(&m, UINT64_MAX - 4095, 4096) == -EINVAL);
+    CHECK(guest_mem_discard(&m, 0, 0) == 0);
+    CHECK(guest_mem_drop_file_maps(&m) == 0); /* nothing mapped from a file: nothing to do */
+    memset(m.base, 0xee, 64 * MiB);
+    CHECK(guest_mem_discard(&m, 0, 64 * MiB) == 0);
+    CHECK(m.base[0] == 0 && m.base[64 * MiB - 1] == 0);
+    guest_mem_destroy(&m);
+}
+
 int main(void)
 {
+    test_discard(0);
+    test_discard(GUEST_MEM_SHARED);
+    test_discard(GUEST_MEM_NOMERGE);
     test_small_guest();
     test_guest_above_the_pci_hole();
     test_bad_sizes();
