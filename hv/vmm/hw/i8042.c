@@ -938,7 +938,7 @@ int i8042_save(struct vm *vm, struct state_out *out)
     state_put_u8(out, k->last_cmd ? STS_CMD : 0);
     state_put_bool(out, k->has_out);
     state_put_u8(out, k->out);
-    state_put_bool(out, k->out_aux);
+    state_put_bool(out, k->has_out && k->out_aux);
     state_put_u8(out, k->outport);
     state_put_bool(out, k->xlat_break);
     state_put_u8(out, k->ctl_len);
