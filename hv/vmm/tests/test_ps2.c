@@ -24,6 +24,7 @@
 #include "pci.h"
 #include "state.h"
 #include "vm.h"
+#include "x86/acpi.h"
 #include "x86/aml.h"
 
 /* vm.c is not linked. */
@@ -774,6 +775,24 @@ static void test_aml(void)
     aml_free(&a);
 }
 
+/* hv-vmm's tables (x86/acpi.c) carry them, and the FADT says there is an 8042. */
+static void test_tables(void)
+{
+    static uint8_t buf[64 * 1024];
+    size_t len = acpi_build(buf, sizeof(buf), 0xe0000, 2);
+    CHECK(len > 0);
+    const uint8_t *dsdt = memmem(buf, len, "DSDT", 4), *fadt = memmem(buf, len, "FACP", 4);
+    CHECK(dsdt && fadt);
+    if (!dsdt || !fadt)
+        return;
+    uint32_t dlen = (uint32_t)(dsdt[4] | dsdt[5] << 8 | dsdt[6] << 16 | (uint32_t)dsdt[7] << 24);
+    CHECK(acpi_checksum(dsdt, dlen) == 0);
+    static const uint8_t pnp0303[] = {0x0c, 0x41, 0xd0, 0x03, 0x03};
+    static const uint8_t pnp0f13[] = {0x0c, 0x41, 0xd0, 0x0f, 0x13};
+    CHECK(memmem(dsdt, dlen, pnp0303, sizeof(pnp0303)) && memmem(dsdt, dlen, pnp0f13, 5));
+    CHECK(fadt[109] & 0x02); /* IAPC_BOOT_ARCH: 8042 */
+}
+
 int main(void)
 {
     test_controller();
@@ -784,5 +803,6 @@ int main(void)
     test_never_read();
     test_save();
     test_aml();
+    test_tables();
     CHECK_DONE();
 }
