@@ -111,6 +111,8 @@ def test_the_guest_binds_its_ps2_keyboard_and_mouse(ps2):
     """The DSDT's PNP0303/PNP0F13: Linux's i8042 binds them, atkbd finds a
     translated MF2 keyboard and psmouse an IntelliMouse Explorer."""
     con = console(ps2, "ps2")
+    assert re.search(r"i8042: PNP: PS/2 Controller \[PNP0303:\w+,PNP0f13:\w+\] "
+                     r"at 0x60,0x64 irq 1,12", con, re.I), con[-3000:]
     assert node(ps2, "ps2", r"^AT Translated Set 2 keyboard$"), con[-3000:]
     assert node(ps2, "ps2", r"PS/2.*Explorer Mouse"), con[-3000:]
     assert not node(ps2, "ps2", r"^hv keyboard$"), con[-3000:]  # virtio_input refused
