@@ -188,3 +188,13 @@ def test_the_wheel_scrolls_the_ps2_mouse(ps2):
     ps2.qmp("input-send-event", events=[{"type": "btn", "data": {"down": d, "button": "wheel-up"}}
                                         for d in (True, False)])
     wait_for(lambda: "hv-desk: wheel 0 1" in console(ps2, "ps2"), 30, "a wheel notch" + logs(ps2))
+
+
+def test_seabios_finds_the_ps2_keyboard(ps2):
+    """Firmware: SeaBIOS initializes the keyboard behind the i8042 (it timed
+    out in ps2_recvbyte when the i8042 was only a reset line)."""
+    res = ps2.run(f"timeout 20 {VMM} --firmware /usr/share/seabios/bios.bin --memory 128M "
+                  "--console file:/tmp/sb.con --firmware-log /tmp/sb.log --on-reboot exit "
+                  ">/tmp/sb.vmm 2>&1; cat /tmp/sb.log", timeout=60)
+    assert "PS2 keyboard initialized" in res.stdout, res.stdout[-3000:]
+    assert "ps2_recvbyte" not in res.stdout, res.stdout[-3000:]
