@@ -73,6 +73,15 @@ def logs(laptop):
             + f"\n--- ps2 console ---\n{console(laptop, 'ps2')[-1500:]}")
 
 
+def focus(laptop, name, slot):
+    """Ctrl+Alt+slot, and wait until hv-switch has moved the focus: keys and
+    the tablet are different devices, and a pointer event sent at once may
+    overtake the hotkey and land on the VM that had the focus."""
+    laptop.send_key("ctrl", "alt", str(slot))
+    wait_for(lambda: re.findall(r"focus: (\S+)", laptop.run("cat /tmp/switch.log").stdout)[-1:]
+             == [name], 30, f"hv-switch's focus on {name}")
+
+
 def start_guest(lt, name, kernel, initrd, slot, extra_cmdline=""):
     lt.check(
         f"setsid {VMM} --name {name} --kernel {kernel} --initrd {initrd} --memory 256M "
@@ -123,7 +132,7 @@ def test_the_guest_binds_its_ps2_keyboard_and_mouse(ps2):
 
 def test_keys_typed_on_the_laptop_reach_the_ps2_keyboard(ps2):
     kbd = node(ps2, "ps2", r"^AT Translated Set 2 keyboard$")
-    ps2.send_key("ctrl", "alt", "1")
+    focus(ps2, "ps2", 1)
     for key in ("a", "up", "delete"):
         ps2.send_key(key)
     want = [(KEY_A, 1), (KEY_A, 0), (KEY_UP, 1), (KEY_UP, 0), (KEY_DELETE, 1), (KEY_DELETE, 0)]
@@ -136,7 +145,7 @@ def test_keys_typed_on_the_laptop_reach_the_ps2_keyboard(ps2):
 def test_a_held_key_repeats_on_the_ps2_keyboard(ps2):
     """hv-switch sends no repeats; the PS/2 keyboard repeats by itself (typematic)."""
     kbd = node(ps2, "ps2", r"^AT Translated Set 2 keyboard$")
-    ps2.send_key("ctrl", "alt", "1")
+    focus(ps2, "ps2", 1)
     ps2.send_key("b", hold_time=1500)
     wait_for(lambda: (KEY_B, 0) in keys_on(ps2, "ps2", kbd), 30, "b released" + logs(ps2))
     b = [v for c, v in keys_on(ps2, "ps2", kbd) if c == KEY_B]
@@ -146,7 +155,7 @@ def test_a_held_key_repeats_on_the_ps2_keyboard(ps2):
 def test_the_mouse_follows_the_laptops_pointer(ps2):
     """Absolute positions become relative packets: right is +x, down is +y."""
     mouse = node(ps2, "ps2", r"PS/2.*Mouse")
-    ps2.send_key("ctrl", "alt", "1")
+    focus(ps2, "ps2", 1)
     # The first position the mouse gets has nothing to move by (the laptop may
     # merge two quick moves into one): give it time, then move from there.
     ps2.mouse_move(8000, 16000)
@@ -171,7 +180,7 @@ def test_keys_reach_a_virtio_guest_once(ps2):
     """A guest with both drivers gets each key from its virtio keyboard only."""
     at = node(ps2, "virt", r"^AT Translated Set 2 keyboard$")
     hv = node(ps2, "virt", r"^hv keyboard$")
-    ps2.send_key("ctrl", "alt", "2")
+    focus(ps2, "virt", 2)
     ps2.send_key("q")
     wait_for(lambda: (KEY_Q, 0) in keys_on(ps2, "virt", hv), 30,
              "q on the virt guest's virtio keyboard" + logs(ps2))
@@ -195,7 +204,7 @@ def test_the_wheel_scrolls_the_ps2_mouse(ps2):
     """A notch up on the laptop's tablet: REL_WHEEL +1 from the IntelliMouse
     Explorer. The virtio guest's tablet is asked first, so that a failure
     says whether the wheel reached hv-vmm at all."""
-    ps2.send_key("ctrl", "alt", "2")
+    focus(ps2, "virt", 2)
     wheel_up(ps2)
     try:
         wait_for(lambda: wheels(ps2, "virt"), 20, "a wheel notch on the virtio tablet")
@@ -203,7 +212,7 @@ def test_the_wheel_scrolls_the_ps2_mouse(ps2):
         virt = "the virtio guest saw no wheel either: it did not reach hv-vmm"
     else:
         virt = f"the virtio guest saw {wheels(ps2, 'virt')}"
-    ps2.send_key("ctrl", "alt", "1")
+    focus(ps2, "ps2", 1)
     wheel_up(ps2)
     wait_for(lambda: wheels(ps2, "ps2"), 30, f"a wheel notch ({virt})" + logs(ps2))
     assert wheels(ps2, "ps2") == [1], (wheels(ps2, "ps2"), virt)
