@@ -138,8 +138,11 @@ def test_keys_typed_on_the_laptop_reach_the_ps2_keyboard(ps2):
     want = [(KEY_A, 1), (KEY_A, 0), (KEY_UP, 1), (KEY_UP, 0), (KEY_DELETE, 1), (KEY_DELETE, 0)]
     wait_for(lambda: all(k in keys_on(ps2, "ps2", kbd) for k in want), 30,
              "a, up and delete on the guest's AT keyboard" + logs(ps2))
-    seen = [k for k in keys_on(ps2, "ps2", kbd) if k[0] in (KEY_A, KEY_UP, KEY_DELETE)]
-    assert seen == want, seen  # in order, each once (E0 keys included)
+    # In order, each pressed and released once (E0 keys included). A key whose
+    # release came later than the typematic delay (250 ms: the laptop is slow)
+    # may repeat in between, as a real keyboard's does: repeats (2) are left out.
+    seen = [k for k in keys_on(ps2, "ps2", kbd) if k[0] in (KEY_A, KEY_UP, KEY_DELETE) and k[1] != 2]
+    assert seen == want, seen
 
 
 def test_a_held_key_repeats_on_the_ps2_keyboard(ps2):
