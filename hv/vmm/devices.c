@@ -40,7 +40,9 @@ const struct platform_device platform_devices[] = {
      .destroy = i8042_destroy,
      .reset = i8042_reset,
      .save = i8042_save,
-     .load = i8042_load},
+     .load = i8042_load,
+     .quiesce = i8042_quiesce,
+     .resume = i8042_resume},
     {.name = "acpi-pm",
      .init = pm_init,
      .destroy = pm_destroy,
@@ -76,6 +78,18 @@ static void platform_destroy(struct device *d)
         entry(d)->destroy(d->vm);
 }
 
+static void platform_quiesce(struct device *d)
+{
+    if (entry(d)->quiesce)
+        entry(d)->quiesce(d->vm);
+}
+
+static void platform_resume(struct device *d)
+{
+    if (entry(d)->resume)
+        entry(d)->resume(d->vm);
+}
+
 static int platform_save(struct device *d, struct state_out *out)
 {
     return entry(d)->save ? entry(d)->save(d->vm, out) : 0;
@@ -90,9 +104,14 @@ static int platform_load(struct device *d, struct state_in *in)
     return 0;
 }
 
-/* Platform devices have no DMA and no threads that touch guest RAM: nothing to quiesce. */
+/*
+ * Platform devices have no DMA and no threads that touch guest RAM; the
+ * i8042's typematic repeat and input raise interrupts, so it is quiesced.
+ */
 static const struct device_ops platform_ops = {
     .reset = platform_reset,
+    .quiesce = platform_quiesce,
+    .resume = platform_resume,
     .destroy = platform_destroy,
     .save = platform_save,
     .load = platform_load,
