@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "device.h"
+#include "hw/i8042.h"
 #include "log.h"
 #include "state.h"
 #include "util.h"
 #include "vm.h"
+#include "x86/aml.h"
 
 /*
  * A passed-through function's state lives in the hardware and in the
@@ -25,6 +27,15 @@ int vfio_save(struct vm *vm, struct state_out *out)
                       "the host PCI function %s is passed through to the guest (--pci), and "
                       "the state of a passed-through device cannot be saved",
                       cfg->pci[0]);
+}
+
+/* The 8042's keyboard and mouse (hw/i8042.c writes the two devices) under \_SB. */
+static void i8042_sb_aml(struct vm *vm, struct aml *dsdt)
+{
+    (void)vm;
+    size_t sb = aml_scope_open(dsdt, "\\_SB_");
+    i8042_aml(dsdt);
+    aml_close(dsdt, sb);
 }
 
 const struct platform_device platform_devices[] = {
@@ -46,7 +57,10 @@ const struct platform_device platform_devices[] = {
      .destroy = i8042_destroy,
      .reset = i8042_reset,
      .save = i8042_save,
-     .load = i8042_load},
+     .load = i8042_load,
+     .quiesce = i8042_quiesce,
+     .resume = i8042_resume,
+     .aml = i8042_sb_aml},
     {.name = "acpi-pm",
      .init = pm_init,
      .destroy = pm_destroy,
@@ -83,6 +97,18 @@ static void platform_destroy(struct device *d)
         entry(d)->destroy(d->vm);
 }
 
+static void platform_quiesce(struct device *d)
+{
+    if (entry(d)->quiesce)
+        entry(d)->quiesce(d->vm);
+}
+
+static void platform_resume(struct device *d)
+{
+    if (entry(d)->resume)
+        entry(d)->resume(d->vm);
+}
+
 static int platform_save(struct device *d, struct state_out *out)
 {
     return entry(d)->save ? entry(d)->save(d->vm, out) : 0;
@@ -103,9 +129,14 @@ static void platform_aml(struct device *d, struct aml *dsdt)
         entry(d)->aml(d->vm, dsdt);
 }
 
-/* Platform devices have no DMA and no threads that touch guest RAM: nothing to quiesce. */
+/*
+ * Platform devices have no DMA and no threads that touch guest RAM; the
+ * i8042's typematic repeat and input raise interrupts, so it is quiesced.
+ */
 static const struct device_ops platform_ops = {
     .reset = platform_reset,
+    .quiesce = platform_quiesce,
+    .resume = platform_resume,
     .destroy = platform_destroy,
     .save = platform_save,
     .load = platform_load,

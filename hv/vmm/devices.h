@@ -25,6 +25,9 @@ struct platform_device {
     int (*save)(struct vm *vm, struct state_out *out);
     int (*load)(struct vm *vm, struct state_in *in);
     void (*aml)(struct vm *vm, struct aml *dsdt); /* optional: as device_ops.aml */
+    /* optional: as device_ops.quiesce / .resume (a device with a thread or timer) */
+    void (*quiesce)(struct vm *vm);
+    void (*resume)(struct vm *vm);
 };
 
 /* Defined in devices.c, in initialisation order. */
@@ -51,6 +54,8 @@ void i8042_destroy(struct vm *vm);
 void i8042_reset(struct vm *vm);
 int i8042_save(struct vm *vm, struct state_out *out);
 int i8042_load(struct vm *vm, struct state_in *in);
+void i8042_quiesce(struct vm *vm);
+void i8042_resume(struct vm *vm);
 int pm_init(struct vm *vm);
 void pm_destroy(struct vm *vm);
 void pm_reset(struct vm *vm);

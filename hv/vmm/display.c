@@ -26,6 +26,7 @@
 #include "devices.h"
 #include "dgram.h"
 #include "hw/bochs_vbe.h"
+#include "hw/i8042.h"
 #include "log.h"
 #include "util.h"
 #include "virtio/gpu.h"
@@ -38,6 +39,7 @@ struct display {
     struct device dev; /* the connection to hv-switch, on the VM's device list */
     struct display_config cfg;
     struct display_input in;
+    void *owned; /* freed after the thread stopped (--display's input fan-out) */
     pthread_t thread;
     int stop_fd;
 
@@ -242,6 +244,15 @@ void display_blank(struct display *d)
     pthread_mutex_unlock(&d->lock);
 }
 
+void display_size(struct display *d, uint32_t *width, uint32_t *height)
+{
+    pthread_mutex_lock(&d->lock);
+    bool surface = d->surface_fd >= 0 && d->width && d->height;
+    *width = surface ? d->width : d->cfg.width;
+    *height = surface ? d->height : d->cfg.height;
+    pthread_mutex_unlock(&d->lock);
+}
+
 bool display_connected(struct display *d)
 {
     pthread_mutex_lock(&d->lock);
@@ -396,7 +407,10 @@ void display_stop(struct display *d)
 
 static void display_device_destroy(struct device *dev)
 {
-    display_stop(dev->priv);
+    struct display *d = dev->priv;
+    void *owned = d->owned;
+    display_stop(d);
+    free(owned);
 }
 
 /* Its thread talks to hv-switch and queues input; only the devices' threads touch guest RAM. */
@@ -422,19 +436,52 @@ static void vbe_scanout(void *ctx, int fd, uint64_t offset, uint32_t w, uint32_t
     display_scanout_at(ctx, fd, offset, w, h, stride);
 }
 
+/*
+ * hv-switch's input goes to the virtio keyboard and tablet while the guest
+ * runs their driver, else to the PS/2 keyboard and mouse (firmware, and
+ * systems without virtio drivers): never to both, so that a Linux guest
+ * with both drivers does not get each key twice. A key goes where its press
+ * went: releases are offered to both, and each drops a release whose press
+ * it did not send (the PS/2 keyboard by its own record, virtio-input's
+ * guest by the input core's).
+ */
+struct input_fanout {
+    struct virtio_input *kbd, *tablet;
+    struct i8042_dev *ps2;
+    struct display *display; /* set once it exists: the picture's size, for the mouse */
+};
+
 static void in_key(void *ctx, uint32_t code, bool pressed)
 {
-    virtio_input_key(ctx, code, pressed);
+    struct input_fanout *f = ctx;
+    bool virtio = virtio_input_active(f->kbd);
+    if (virtio || !pressed)
+        virtio_input_key(f->kbd, code, pressed);
+    if ((!virtio || !pressed) && i8042_key)
+        i8042_key(f->ps2, code, pressed);
 }
 
 static void in_pointer(void *ctx, uint32_t x, uint32_t y, uint32_t buttons)
 {
-    virtio_input_pointer(ctx, x, y, buttons);
+    struct input_fanout *f = ctx;
+    bool virtio = virtio_input_active(f->tablet);
+    if (virtio)
+        virtio_input_pointer(f->tablet, x, y, buttons);
+    struct display *d = __atomic_load_n(&f->display, __ATOMIC_ACQUIRE);
+    uint32_t w = 0, h = 0;
+    if (d)
+        display_size(d, &w, &h);
+    if (i8042_pointer)
+        i8042_pointer(f->ps2, x, y, buttons, w, h, !virtio);
 }
 
 static void in_wheel(void *ctx, int32_t dx, int32_t dy)
 {
-    virtio_input_wheel(ctx, dx, dy);
+    struct input_fanout *f = ctx;
+    if (virtio_input_active(f->tablet))
+        virtio_input_wheel(f->tablet, dx, dy);
+    else if (i8042_wheel)
+        i8042_wheel(f->ps2, dx, dy);
 }
 
 int virtio_display_create(struct vm *vm, const char *spec)
@@ -449,10 +496,18 @@ int virtio_display_create(struct vm *vm, const char *spec)
     struct virtio_input *tablet = kbd ? virtio_input_create(vm, INPUT_TABLET) : NULL;
     if (!tablet)
         return -ENOMEM; /* logged; the VM is not started, so nothing to undo */
-    struct display_input in = {kbd, in_key, in_pointer, in_wheel, tablet};
-    struct display *d = display_start(&cfg, &in);
-    if (!d)
+    struct input_fanout *fan = calloc(1, sizeof(*fan));
+    if (!fan)
         return -ENOMEM;
+    *fan = (struct input_fanout){kbd, tablet, vm->i8042, NULL};
+    struct display_input in = {fan, in_key, in_pointer, in_wheel, fan};
+    struct display *d = display_start(&cfg, &in);
+    if (!d) {
+        free(fan);
+        return -ENOMEM;
+    }
+    d->owned = fan;
+    __atomic_store_n(&fan->display, d, __ATOMIC_RELEASE);
     /* After the input devices and before the GPU: destroyed after the GPU's thread stops. */
     device_add(vm, &d->dev, &display_device_ops, "display", -1, d);
     if (cfg.gpu == DISPLAY_GPU_BOCHS) {

@@ -52,6 +52,8 @@ struct display;
 /* Start the connection thread (it connects in the background). NULL on failure, logged. */
 struct display *display_start(const struct display_config *cfg, const struct display_input *in);
 void display_stop(struct display *d);
+/* The picture's size now (the scanout's, else the panel offered). */
+void display_size(struct display *d, uint32_t *width, uint32_t *height);
 /* True while hv-switch has answered our HELLO (tests). */
 bool display_connected(struct display *d);
 

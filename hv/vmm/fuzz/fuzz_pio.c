@@ -63,7 +63,7 @@ static void destroy(void)
 {
     serial8250_destroy(&vm);
     free(opaque_at(0x70)); /* rtc */
-    free(opaque_at(0x60)); /* i8042 */
+    i8042_destroy(&vm);
     free(vm.pm);
     pci_bus_destroy(vm.pci);
     io_bus_destroy(&vm.pio);

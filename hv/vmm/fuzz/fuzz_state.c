@@ -53,7 +53,7 @@ static void destroy(struct vm *vm)
 {
     serial8250_destroy(vm);
     free(vm->rtc);
-    free(vm->i8042);
+    i8042_destroy(vm);
     free(vm->pm);
     pci_bus_destroy(vm->pci);
     io_bus_destroy(&vm->pio);

@@ -193,7 +193,51 @@ def vfio():
             f.write(data)
 
 
+def ps2():
+    """fuzz_ps2's operations (fuzz_ps2.c): Linux's i8042, atkbd and psmouse probes, keys."""
+    def dat(v):
+        return bytes([0, v])
+
+    def cmd(v):
+        return bytes([1, v])
+
+    rd, st = bytes([2]), bytes([3])
+
+    def key(code, pressed):
+        return bytes([4]) + struct.pack('<HB', code, pressed)
+
+    def ptr(x, y, buttons, report=1):
+        return bytes([5]) + struct.pack('<HHBB', x, y, buttons, report)
+
+    def aux(v):
+        return cmd(0xd4) + dat(v) + st + rd
+
+    probe = (cmd(0xaa) + st + rd + cmd(0x20) + rd + cmd(0x60) + dat(0x47) + cmd(0xd3) + dat(0x5a) +
+             st + rd + cmd(0xa9) + rd + cmd(0xa7) + cmd(0x20) + rd + cmd(0xa8) + cmd(0xae))
+    atkbd = (dat(0xf2) + rd * 3 + dat(0xf5) + rd + dat(0xed) + rd + dat(0x02) + rd + dat(0xf3) +
+             rd + dat(0x00) + rd + dat(0xf4) + rd + dat(0xf0) + dat(0x00) + rd * 3)
+    typing = b''.join(key(c, 1) + st + rd + rd + key(c, 0) + rd + rd + rd for c in
+                      (30, 97, 119, 99, 103, 28))
+    psmouse = (aux(0xff) + rd + rd + aux(0xf2) + rd + b''.join(
+        aux(0xf3) + aux(r) for r in (200, 100, 80, 200, 200, 80)) + aux(0xf2) + rd + aux(0xe8) +
+        aux(0x03) + aux(0xe9) + rd * 3 + aux(0xf4) + ptr(1000, 1000, 0) + ptr(9000, 200, 1) +
+        bytes([6, 1]) + st + rd * 4 + ptr(9000, 200, 0, 0) + rd * 4 + aux(0xf0) + aux(0xeb) + rd * 4)
+    seeds = {
+        'linux-probe': probe + atkbd + typing,
+        'mouse': probe + psmouse,
+        # A guest that never reads while keys and motion pour in; then save/load.
+        'flood': dat(0xf4) + aux(0xf4) + b''.join(key(103, 1) + key(103, 0) + ptr(i * 300, 100, i & 7)
+                                                  for i in range(60)) + bytes([7]) + rd * 8,
+        'garbage': bytes(range(256)) + cmd(0xd1) + dat(0xfe) + cmd(0x60) + dat(0xff) + bytes([7]),
+    }
+    os.makedirs(os.path.join(HERE, 'corpus', 'ps2'), exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(HERE, 'corpus', 'ps2', name), 'wb') as f:
+            f.write(data)
+
+
 if __name__ == '__main__':
     main()
     display()
     vfio()
+    ps2()

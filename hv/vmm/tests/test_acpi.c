@@ -180,6 +180,9 @@ static void test_dsdt_devices(void)
     CHECK(amld_has_name(&d, "\\_S5_"));
     const struct amld_device *com1 = amld_find_hid(&d, "PNP0501");
     CHECK(com1 && strcmp(com1->path, "\\_SB_.COM1") == 0 && com1->uid == 1 && com1->has_crs);
+    const struct amld_device *kbd = amld_find_hid(&d, "PNP0303");
+    CHECK(kbd && strcmp(kbd->path, "\\_SB_.KBD_") == 0 && kbd->has_crs);
+    CHECK(amld_find_hid(&d, "PNP0F13") != NULL);
     const struct amld_device *rtc = amld_find_hid(&d, "PNP0B00");
     CHECK(rtc && strcmp(rtc->path, "\\_SB_.RTC_") == 0 && rtc->has_crs);
     /* COM1's resources: IO(Decode16, 0x3F8, 0x3F8, 1, 8), IRQNoFlags {4}. */

@@ -6,6 +6,7 @@
  * queued under the state's lock and an eventfd wakes the device thread.
  */
 #include <errno.h>
+#include <linux/virtio_config.h>
 #include <linux/virtio_ids.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,4 +184,11 @@ void virtio_input_wheel(struct virtio_input *d, int32_t dx, int32_t dy)
 {
     if (input_wheel(&d->st, dx, dy))
         wake(d);
+}
+
+bool virtio_input_active(struct virtio_input *d)
+{
+    uint8_t status = __atomic_load_n(&d->vd.status, __ATOMIC_ACQUIRE);
+    return (status & VIRTIO_CONFIG_S_DRIVER_OK) &&
+           __atomic_load_n(&d->vd.queues[INPUT_EVENTQ].enabled, __ATOMIC_ACQUIRE);
 }

@@ -79,5 +79,7 @@ struct virtio_input *virtio_input_create(struct vm *vm, enum input_kind kind);
 void virtio_input_key(struct virtio_input *d, uint32_t code, bool pressed);
 void virtio_input_pointer(struct virtio_input *d, uint32_t x, uint32_t y, uint32_t buttons);
 void virtio_input_wheel(struct virtio_input *d, int32_t dx, int32_t dy);
+/* Thread-safe: whether the guest's driver runs the device (DRIVER_OK, eventq enabled). */
+bool virtio_input_active(struct virtio_input *d);
 
 #endif

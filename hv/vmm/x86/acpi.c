@@ -155,11 +155,8 @@ static void build_fadt(struct tbuf *t, size_t facs, size_t dsdt)
     put(f + 96, 101, 2);  /* P_LVL2_LAT > 100: no C2 */
     put(f + 98, 1001, 2); /* P_LVL3_LAT > 1000: no C3 */
     f[108] = 0x32;        /* RTC century register */
-    /*
-     * IAPC_BOOT_ARCH: legacy devices, no VGA. The 8042 bit stays clear: our
-     * i8042 only has its reset line, and Linux would spend seconds probing it.
-     */
-    put(f + 109, (1 << 0) | (1 << 2), 2);
+    /* IAPC_BOOT_ARCH: legacy devices, an 8042 (hw/i8042.c), no VGA. */
+    put(f + 109, (1 << 0) | (1 << 1) | (1 << 2), 2);
     /* Flags: WBINVD, C1, no sleep button, 32-bit PM timer, reset register. */
     put(f + 112, (1 << 0) | (1 << 2) | (1 << 5) | (1 << 8) | (1 << 10), 4);
     put_gas_io(f + 116, 8, 1, PM_RESET_PORT);

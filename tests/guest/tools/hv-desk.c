@@ -2,7 +2,7 @@
 /*
  * hv-desk: the desktop test guest's "desktop" (static, busybox initramfs).
  *
- *   hv-desk [--colour RRGGBB] [--name NAME] [--seconds N] [--repaint MS]
+ *   hv-desk [--colour RRGGBB] [--name NAME] [--seconds N] [--repaint MS] [--all 1]
  *
  * Paints the whole of /dev/fb0 (virtio-gpu's fbdev emulation) in the colour
  * with the name written large in white in the middle, then reports every
@@ -13,6 +13,12 @@
  *   hv-desk: key CODE VALUE          EV_KEY (1 press, 0 release, 2 repeat)
  *   hv-desk: abs X Y                 the tablet's ABS_X/ABS_Y at each EV_SYN
  *   hv-desk: wheel DX DY
+ *
+ * With --all 1 it reads every input device, not only the "hv ..." ones (the
+ * PS/2 keyboard and mouse too), and says which one each event came from:
+ *
+ *   hv-desk: key CODE VALUE eventN
+ *   hv-desk: rel DX DY eventN        REL_X/REL_Y summed up to each EV_SYN
  *
  * It repaints every --repaint ms (default 3000) so a console cursor or a
  * mode change cannot leave the picture stale, and exits after --seconds
@@ -39,6 +45,7 @@
 
 static uint32_t colour = 0x808080;
 static const char *name = "guest";
+static int all_inputs;
 
 static long long now_ms(void)
 {
@@ -108,6 +115,8 @@ static int paint(void)
 struct input {
     int fd;
     int x, y, moved;
+    int dx, dy, rel;
+    char node[16];
 };
 
 static int open_inputs(struct input *in)
@@ -126,12 +135,14 @@ static int open_inputs(struct input *in)
         if (fd < 0)
             continue;
         ioctl(fd, EVIOCGNAME(sizeof(devname) - 1), devname);
-        if (strncmp(devname, "hv ", 3) != 0) {
+        if (!all_inputs && strncmp(devname, "hv ", 3) != 0) {
             close(fd);
             continue;
         }
         printf("hv-desk: input %s \"%s\"\n", e->d_name, devname);
-        in[n++] = (struct input){.fd = fd, .x = -1, .y = -1};
+        in[n] = (struct input){.fd = fd, .x = -1, .y = -1};
+        snprintf(in[n].node, sizeof(in[n].node), "%.15s", e->d_name);
+        n++;
     }
     closedir(d);
     return n;
@@ -143,8 +154,14 @@ static void read_input(struct input *in)
     ssize_t n;
     while ((n = read(in->fd, ev, sizeof(ev))) > 0) {
         for (size_t i = 0; i < (size_t)n / sizeof(ev[0]); i++) {
-            if (ev[i].type == EV_KEY)
+            if (ev[i].type == EV_KEY && all_inputs)
+                printf("hv-desk: key %u %d %s\n", ev[i].code, ev[i].value, in->node);
+            else if (ev[i].type == EV_KEY)
                 printf("hv-desk: key %u %d\n", ev[i].code, ev[i].value);
+            else if (ev[i].type == EV_REL && ev[i].code == REL_X)
+                in->dx += ev[i].value, in->rel = 1;
+            else if (ev[i].type == EV_REL && ev[i].code == REL_Y)
+                in->dy += ev[i].value, in->rel = 1;
             else if (ev[i].type == EV_ABS && ev[i].code == ABS_X)
                 in->x = ev[i].value, in->moved = 1;
             else if (ev[i].type == EV_ABS && ev[i].code == ABS_Y)
@@ -156,6 +173,9 @@ static void read_input(struct input *in)
             else if (ev[i].type == EV_SYN && in->moved) {
                 printf("hv-desk: abs %d %d\n", in->x, in->y);
                 in->moved = 0;
+            } else if (ev[i].type == EV_SYN && in->rel) {
+                printf("hv-desk: rel %d %d %s\n", in->dx, in->dy, in->node);
+                in->dx = in->dy = in->rel = 0;
             }
         }
     }
@@ -173,6 +193,8 @@ int main(int argc, char **argv)
             seconds = strtol(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--repaint"))
             repaint = strtol(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "--all"))
+            all_inputs = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "hv-desk: unknown option %s\n", argv[i]);
             return 2;
