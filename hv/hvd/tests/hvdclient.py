@@ -56,6 +56,47 @@ def start_argv(c, name, fake_vmm, destroy=True):
     return argv
 
 
+class Checks:
+    """check(cond, what): prints ok/FAIL and keeps the failures, for a test's summary."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, cond, what):
+        print(("ok:" if cond else "FAIL:"), what, flush=True)
+        if not cond:
+            self.failures.append(what)
+
+
+def run_hvd_test(body, hvd, fake_vmm, checks, args=(), prefix="hvd-test-"):
+    """Starts hvd with the fake hv-vmm in a new temporary folder TOP (state and run
+    folders inside, no vsock, VMs as hvd's user, no autostart), runs body(top,
+    sock, proc), then stops hvd, kills the fakes and removes TOP. Prints hvd's log
+    when a check failed; returns the exit status (1 on failures)."""
+    import shutil
+    import subprocess
+    import tempfile
+    top = tempfile.mkdtemp(prefix=prefix)
+    state, run = os.path.join(top, "state"), os.path.join(top, "run")
+    sock, log = os.path.join(run, "hvd.sock"), os.path.join(top, "hvd.log")
+    proc = subprocess.Popen([hvd, "--state-dir", state, "--run-dir", run, "--vmm", fake_vmm,
+                             "--vsock-port", "-1", "--vmm-uid-base", "0", "--no-autostart",
+                             *(args(top) if callable(args) else args)],
+                            stdout=open(log, "a"), stderr=subprocess.STDOUT)
+    try:
+        wait_listening(sock)
+        body(top, sock, proc)
+        checks(proc.poll() is None, "hvd is still running at the end")
+    finally:
+        stop_process(proc)
+        kill_fake_vmms(fake_vmm, top)
+        if checks.failures:
+            print(open(log).read()[-4000:])
+        shutil.rmtree(top, ignore_errors=True)
+    print(f"{len(checks.failures)} failure(s)")
+    return 1 if checks.failures else 0
+
+
 def kill_fake_vmms(fake_vmm, top):
     """Kill every fake VMM started under the test folder top, even after a failure."""
     for pid in os.listdir("/proc"):

@@ -13,21 +13,12 @@ a sentence naming it; gpu and firmware cannot change while the VM is saved.
 usage: test_hvd_hvm.py HVD FAKE_VMM HVCTL   (meson test, suite unit)
 """
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
-from hvdclient import Client, kill_fake_vmms, start_argv, stop_process, wait_listening
+from hvdclient import Checks, Client, run_hvd_test, start_argv
 
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
-failures = []
-
-
-def check(cond, what):
-    print(("ok:" if cond else "FAIL:"), what, flush=True)
-    if not cond:
-        failures.append(what)
+check = Checks()
 
 
 def start(c, name):
@@ -43,75 +34,63 @@ def error(r):
     return r.get("error", {}).get("message", "")
 
 
-def main():
-    top = tempfile.mkdtemp(prefix="hvd-hvm-")
-    state, run = os.path.join(top, "state"), os.path.join(top, "run")
-    sock, log = os.path.join(run, "hvd.sock"), os.path.join(top, "hvd.log")
+def hvm_test(top, sock, proc):
     bios, kernel, disk = (os.path.join(top, n) for n in ("bios.bin", "vmlinuz", "disk.img"))
     for path, size in ((bios, 128 << 10), (kernel, 4096), (disk, 1 << 20)):
         with open(path, "wb") as f:
             f.truncate(size)
-    proc = subprocess.Popen([HVD, "--state-dir", state, "--run-dir", run, "--vmm", FAKE_VMM,
-                             "--bios", bios, "--vsock-port", "-1", "--vmm-uid-base", "0",
-                             "--no-autostart"],
-                            stdout=open(log, "a"), stderr=subprocess.STDOUT)
-    try:
-        wait_listening(sock)
-        c = Client(sock)
-        r = c.call("vm.define", text=f"[vm]\nname=pc\nfirmware=bios\ndisk={disk},format=raw\n")
-        check("result" in r, f"a firmware=bios VM without kernel= is defined ({r})")
-        check(r.get("result", {}).get("definition", {}).get("firmware") == "bios",
-              "its definition says firmware=bios")
-        argv = start(c, "pc")
-        check(value(argv, "--firmware") == bios and "--kernel" not in argv,
-              f"hv-vmm boots hvd's BIOS image, no kernel ({argv})")
-        check(value(argv, "--disk") == f"{disk},format=raw", "with the VM's disk")
-        check("gpu=bochs" not in (value(argv, "--display") or ""),
-              "os=linux keeps virtio-gpu")
+    c = Client(sock)
+    r = c.call("vm.define", text=f"[vm]\nname=pc\nfirmware=bios\ndisk={disk},format=raw\n")
+    check("result" in r, f"a firmware=bios VM without kernel= is defined ({r})")
+    check(r.get("result", {}).get("definition", {}).get("firmware") == "bios",
+          "its definition says firmware=bios")
+    argv = start(c, "pc")
+    check(value(argv, "--firmware") == bios and "--kernel" not in argv,
+          f"hv-vmm boots hvd's BIOS image, no kernel ({argv})")
+    check(value(argv, "--disk") == f"{disk},format=raw", "with the VM's disk")
+    check("gpu=bochs" not in (value(argv, "--display") or ""),
+          "os=linux keeps virtio-gpu")
 
-        for text, why in (
-                (f"firmware=bios\nkernel={kernel}\n", "field 'firmware': a VM boots its kernel= "
-                                                      "or its firmware, not both"),
-                ("firmware=uefi\n", "field 'firmware'"),
-                ("firmware=bios\ncmdline=quiet\n", "field 'cmdline': only with kernel="),
-                ("disk=x.img\n", "field 'kernel': missing"),
-                (f"kernel={kernel}\ngpu=cirrus\n", "field 'gpu'")):
-            r = c.call("vm.define", text=f"[vm]\nname=bad\n{text}")
-            check(why in error(r), f"{text.strip()!r} refused: {error(r)!r}")
+    for text, why in (
+            (f"firmware=bios\nkernel={kernel}\n", "field 'firmware': a VM boots its kernel= "
+                                                  "or its firmware, not both"),
+            ("firmware=uefi\n", "field 'firmware'"),
+            ("firmware=bios\ncmdline=quiet\n", "field 'cmdline': only with kernel="),
+            ("disk=x.img\n", "field 'kernel': missing"),
+            (f"kernel={kernel}\ngpu=cirrus\n", "field 'gpu'")):
+        r = c.call("vm.define", text=f"[vm]\nname=bad\n{text}")
+        check(why in error(r), f"{text.strip()!r} refused: {error(r)!r}")
 
-        c.call("vm.define", text=f"[vm]\nname=win\nos=windows\nfirmware=bios\n")
-        got = c.call("vm.get", name="win").get("result", {}).get("definition", {})
-        check(got.get("gpu") == "bochs", f"os=windows without gpu= gets gpu=bochs ({got})")
-        argv = start(c, "win")
-        check(",gpu=bochs" in (value(argv, "--display") or ""),
-              f"and hv-vmm gets --display ...,gpu=bochs ({value(argv, '--display')})")
-        c.call("vm.define", text=f"[vm]\nname=lin\nkernel={kernel}\ngpu=bochs\n")
-        argv = start(c, "lin")
-        check("gpu=bochs" in (value(argv, "--display") or ""), "gpu=bochs given by the user")
+    c.call("vm.define", text=f"[vm]\nname=win\nos=windows\nfirmware=bios\n")
+    got = c.call("vm.get", name="win").get("result", {}).get("definition", {})
+    check(got.get("gpu") == "bochs", f"os=windows without gpu= gets gpu=bochs ({got})")
+    argv = start(c, "win")
+    check(",gpu=bochs" in (value(argv, "--display") or ""),
+          f"and hv-vmm gets --display ...,gpu=bochs ({value(argv, '--display')})")
+    c.call("vm.define", text=f"[vm]\nname=lin\nkernel={kernel}\ngpu=bochs\n")
+    argv = start(c, "lin")
+    check("gpu=bochs" in (value(argv, "--display") or ""), "gpu=bochs given by the user")
 
-        # Saved: neither the adapter nor the firmware may change.
-        c.call("vm.start", name="lin")
-        c.call("vm.save", name="lin")
-        r = c.call("vm.define", text=f"[vm]\nname=lin\nkernel={kernel}\ngpu=virtio\n",
-                   replace=True)
-        check(r.get("error", {}).get("code") == "bad-state" and "'gpu'" in error(r),
-              f"gpu cannot change while saved ({error(r)!r})")
-        c.call("vm.discard", name="lin")
+    # Saved: neither the adapter nor the firmware may change.
+    c.call("vm.start", name="lin")
+    c.call("vm.save", name="lin")
+    r = c.call("vm.define", text=f"[vm]\nname=lin\nkernel={kernel}\ngpu=virtio\n",
+               replace=True)
+    check(r.get("error", {}).get("code") == "bad-state" and "'gpu'" in error(r),
+          f"gpu cannot change while saved ({error(r)!r})")
+    c.call("vm.discard", name="lin")
 
-        os.unlink(bios)
-        r = c.call("vm.start", name="pc")
-        check(r.get("error", {}).get("code") == "bad-params" and bios in error(r) and
-              "seabios" in error(r), f"a missing BIOS image stops the start ({error(r)!r})")
-        c.close()
-        check(proc.poll() is None, "hvd is still running at the end")
-    finally:
-        stop_process(proc)
-        kill_fake_vmms(FAKE_VMM, top)
-        if failures:
-            print(open(log).read()[-4000:])
-        shutil.rmtree(top, ignore_errors=True)
-    print(f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    os.unlink(bios)
+    r = c.call("vm.start", name="pc")
+    check(r.get("error", {}).get("code") == "bad-params" and bios in error(r) and
+          "seabios" in error(r), f"a missing BIOS image stops the start ({error(r)!r})")
+    c.close()
+
+
+def main():
+    return run_hvd_test(hvm_test, HVD, FAKE_VMM, check,
+                        args=lambda top: ["--bios", os.path.join(top, "bios.bin")],
+                        prefix="hvd-hvm-")
 
 
 if __name__ == "__main__":

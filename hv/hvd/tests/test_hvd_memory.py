@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from hvdclient import Client, kill_fake_vmms, stop_process, wait_listening
+from hvdclient import Client, kill_fake_vmms, start_argv, stop_process, wait_listening
 
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
 MiB = 1 << 20
@@ -158,17 +158,9 @@ def main():
         check(c.call("vm.get", name="m")["result"]["definition"].get("page_sharing") is True,
               "page_sharing is true by default")
         for name, want in (("private", True), ("m", False)):
-            pid = c.call("vm.start", name=name)["result"]["pid"]
-            argv = []
-            for _ in range(100):  # the VM's process runs hvd's code until it execs hv-vmm
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    argv = [a.decode() for a in f.read().split(b"\0")[:-1]]
-                if argv and argv[0] == FAKE_VMM:
-                    break
-                time.sleep(0.05)
+            argv = start_argv(c, name, FAKE_VMM)
             has = any(a == "--ksm" and b == "off" for a, b in zip(argv, argv[1:]))
             check(has == want, f"{name}: --ksm off given to hv-vmm: {has} ({argv})")
-            c.call("vm.destroy", name=name)
         r = define(c, top, "bad", extra="page_sharing=maybe\n")
         check("page_sharing" in err(r).get("message", ""), f"page_sharing=maybe is refused ({r})")
         c.close()

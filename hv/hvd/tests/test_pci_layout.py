@@ -15,22 +15,13 @@ the stored definition file.
 usage: test_pci_layout.py HVD FAKE_VMM HVCTL   (meson test, suite unit)
 """
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
-from hvdclient import Client, kill_fake_vmms, start_argv, stop_process, wait_listening
+from hvdclient import Checks, Client, run_hvd_test, start_argv
 
 HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
-failures = []
-
-
-def check(cond, what):
-    print(("ok:" if cond else "FAIL:"), what, flush=True)
-    if not cond:
-        failures.append(what)
+check = Checks()
 
 
 def define(c, top, name, disks, replace=False, extra=""):
@@ -62,80 +53,68 @@ def slot_args(argv):
     return sorted(argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--pci-slot")
 
 
-def main():
-    top = tempfile.mkdtemp(prefix="hvd-layout-")
-    state, run = os.path.join(top, "state"), os.path.join(top, "run")
-    sock, log = os.path.join(run, "hvd.sock"), os.path.join(top, "hvd.log")
+def layout_test(top, sock, proc):
+    state = os.path.join(top, "state")
     with open(os.path.join(top, "vmlinuz"), "w") as f:
         f.write("not a kernel")
     a, b, c_img = (os.path.join(top, n) for n in ("a.img", "b.img", "c.img"))
     for path in (a, b, c_img):
         with open(path, "wb") as f:
             f.truncate(1 << 20)
-    proc = subprocess.Popen([HVD, "--state-dir", state, "--run-dir", run, "--vmm", FAKE_VMM,
-                             "--vsock-port", "-1", "--vmm-uid-base", "0", "--no-autostart"],
-                            stdout=open(log, "a"), stderr=subprocess.STDOUT)
-    try:
-        wait_listening(sock)
-        c = Client(sock)
-        check("result" in define(c, top, "lay", [a, b]), "a VM with two disks is defined")
-        check(pci_slots(c, "lay") == [], "a new definition has no layout yet")
-        argv = start(c, "lay")
-        check(slot_args(argv) == [], f"the first start gives hv-vmm no --pci-slot ({argv})")
-        got = wait_slots(c, "lay", [f"disk:{a}=1", f"disk:{b}=2"])
-        check(got == sorted([f"disk:{a}=1", f"disk:{b}=2"]),
-              f"after it, the definition holds where hv-vmm put each disk ({got})")
-        c.call("vm.destroy", name="lay")
-        with open(os.path.join(state, "vms", "lay.conf")) as f:
-            stored = f.read()
-        check(f"pci_slots=disk:{a}=1;disk:{b}=2;" in stored, f"and it is stored ({stored})")
+    c = Client(sock)
+    check("result" in define(c, top, "lay", [a, b]), "a VM with two disks is defined")
+    check(pci_slots(c, "lay") == [], "a new definition has no layout yet")
+    argv = start(c, "lay")
+    check(slot_args(argv) == [], f"the first start gives hv-vmm no --pci-slot ({argv})")
+    got = wait_slots(c, "lay", [f"disk:{a}=1", f"disk:{b}=2"])
+    check(got == sorted([f"disk:{a}=1", f"disk:{b}=2"]),
+          f"after it, the definition holds where hv-vmm put each disk ({got})")
+    c.call("vm.destroy", name="lay")
+    with open(os.path.join(state, "vms", "lay.conf")) as f:
+        stored = f.read()
+    check(f"pci_slots=disk:{a}=1;disk:{b}=2;" in stored, f"and it is stored ({stored})")
 
-        # A disk in front: the others keep their slots, the new one takes a free one.
-        check("result" in define(c, top, "lay", [c_img, a, b], replace=True),
-              "the definition is replaced with a new disk first")
-        check(pci_slots(c, "lay") == sorted([f"disk:{a}=1", f"disk:{b}=2"]),
-              "a replace without pci_slots keeps hvd's record")
-        argv = start(c, "lay")
-        check(slot_args(argv) == ["virtio-blk1=1", "virtio-blk2=2"],
-              f"hv-vmm is told the old disks' slots under their new numbers ({argv})")
-        want = [f"disk:{c_img}=3", f"disk:{a}=1", f"disk:{b}=2"]
-        got = wait_slots(c, "lay", want)
-        check(got == sorted(want), f"the new disk's slot is recorded ({got})")
-        c.call("vm.destroy", name="lay")
+    # A disk in front: the others keep their slots, the new one takes a free one.
+    check("result" in define(c, top, "lay", [c_img, a, b], replace=True),
+          "the definition is replaced with a new disk first")
+    check(pci_slots(c, "lay") == sorted([f"disk:{a}=1", f"disk:{b}=2"]),
+          "a replace without pci_slots keeps hvd's record")
+    argv = start(c, "lay")
+    check(slot_args(argv) == ["virtio-blk1=1", "virtio-blk2=2"],
+          f"hv-vmm is told the old disks' slots under their new numbers ({argv})")
+    want = [f"disk:{c_img}=3", f"disk:{a}=1", f"disk:{b}=2"]
+    got = wait_slots(c, "lay", want)
+    check(got == sorted(want), f"the new disk's slot is recorded ({got})")
+    c.call("vm.destroy", name="lay")
 
-        # A disk taken out: the one left stays where it was.
-        define(c, top, "lay", [b], replace=True)
-        argv = start(c, "lay")
-        check(slot_args(argv) == ["virtio-blk0=2"], f"b keeps slot 2 alone ({argv})")
-        got = wait_slots(c, "lay", [f"disk:{b}=2"])
-        check(got == [f"disk:{b}=2"], f"and the record forgets the disks taken out ({got})")
-        c.call("vm.destroy", name="lay")
+    # A disk taken out: the one left stays where it was.
+    define(c, top, "lay", [b], replace=True)
+    argv = start(c, "lay")
+    check(slot_args(argv) == ["virtio-blk0=2"], f"b keeps slot 2 alone ({argv})")
+    got = wait_slots(c, "lay", [f"disk:{b}=2"])
+    check(got == [f"disk:{b}=2"], f"and the record forgets the disks taken out ({got})")
+    c.call("vm.destroy", name="lay")
 
-        # A layout the user gives is used as it is.
-        r = define(c, top, "own", [a], extra=f"pci_slots=disk:{a}=9;virtio-net=4\n")
-        check("result" in r, f"a definition with its own pci_slots is accepted ({r})")
-        argv = start(c, "own")
-        check(slot_args(argv) == ["virtio-blk0=9", "virtio-net=4"],
-              f"and hv-vmm is given it ({argv})")
-        c.call("vm.destroy", name="own")
+    # A layout the user gives is used as it is.
+    r = define(c, top, "own", [a], extra=f"pci_slots=disk:{a}=9;virtio-net=4\n")
+    check("result" in r, f"a definition with its own pci_slots is accepted ({r})")
+    argv = start(c, "own")
+    check(slot_args(argv) == ["virtio-blk0=9", "virtio-net=4"],
+          f"and hv-vmm is given it ({argv})")
+    c.call("vm.destroy", name="own")
 
-        for bad, why in ((f"disk:{a}=0", "is not DEVICE=SLOT with a slot from 1 to 31"),
-                         ("virtio-net", "is not DEVICE=SLOT"),
-                         ("virtio-net=3;virtio-rng=3", "slot 3 is given twice"),
-                         ("virtio-net=3;virtio-net=4", "virtio-net is listed twice")):
-            r = define(c, top, "bad", [a], extra=f"pci_slots={bad}\n")
-            msg = r.get("error", {}).get("message", "")
-            check("field 'pci_slots'" in msg and why in msg, f"pci_slots={bad} is refused ({r})")
-        c.close()
-        check(proc.poll() is None, "hvd is still running at the end")
-    finally:
-        stop_process(proc)
-        kill_fake_vmms(FAKE_VMM, top)
-        if failures:
-            print(open(log).read()[-4000:])
-        shutil.rmtree(top, ignore_errors=True)
-    print(f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    for bad, why in ((f"disk:{a}=0", "is not DEVICE=SLOT with a slot from 1 to 31"),
+                     ("virtio-net", "is not DEVICE=SLOT"),
+                     ("virtio-net=3;virtio-rng=3", "slot 3 is given twice"),
+                     ("virtio-net=3;virtio-net=4", "virtio-net is listed twice")):
+        r = define(c, top, "bad", [a], extra=f"pci_slots={bad}\n")
+        msg = r.get("error", {}).get("message", "")
+        check("field 'pci_slots'" in msg and why in msg, f"pci_slots={bad} is refused ({r})")
+    c.close()
+
+
+def main():
+    return run_hvd_test(layout_test, HVD, FAKE_VMM, check, prefix="hvd-layout-")
 
 
 if __name__ == "__main__":
