@@ -11,7 +11,9 @@
 #include "check.h"
 #include "device.h"
 #include "devices.h"
+#include "fake_vm.h"
 #include "hw/host_bridge.h"
+#include "le.h"
 #include "pci.h"
 #include "vm.h"
 #include "x86/acpi.h"
@@ -34,37 +36,13 @@ static const struct vm_config cfg = {.name = "test", .console = "none"};
 /* The devices every VM has, in vm.c's order: the host bridge, then the platform devices. */
 static void make_vm(void)
 {
-    memset(&vm, 0, sizeof(vm));
-    vm.cfg = &cfg;
-    vm.vm_fd = vm.kvm_fd = vm.event_fd = -1;
-    vm.irq.vm_fd = -1;
-    pthread_mutex_init(&vm.irq.lock, NULL);
-    io_bus_init(&vm.pio, "pio");
-    io_bus_init(&vm.mmio, "mmio");
-    CHECK(pci_bus_init(&vm.pci, &vm.pio, &vm.mmio) == 0);
-    CHECK(host_bridge_attach(&vm) == 0);
-    CHECK(platform_devices_init(&vm) == 0);
+    fake_vm_init(&vm, &cfg, true);
     acfg = (struct acpi_config){.devices = vm.devices, .ecam_base = MEM_PCI_ECAM_BASE};
 }
 
 static void drop_vm(void)
 {
-    devices_destroy(&vm);
-    free(vm.platform);
-    vm.platform = NULL;
-    pci_bus_destroy(vm.pci);
-    io_bus_destroy(&vm.pio);
-    io_bus_destroy(&vm.mmio);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+    fake_vm_drop(&vm);
 }
 
 static const uint8_t *table(uint64_t gpa)
@@ -76,10 +54,10 @@ static const uint8_t *table(uint64_t gpa)
 /* Find the table with this signature through the XSDT. */
 static const uint8_t *find(const char *sig)
 {
-    const uint8_t *xsdt = table(rd64(buf + 24));
-    unsigned n = (rd32(xsdt + 4) - 36) / 8;
+    const uint8_t *xsdt = table(le64_get(buf + 24));
+    unsigned n = (le32_get(xsdt + 4) - 36) / 8;
     for (unsigned i = 0; i < n; i++) {
-        const uint8_t *t = table(rd64(xsdt + 36 + 8 * i));
+        const uint8_t *t = table(le64_get(xsdt + 36 + 8 * i));
         if (memcmp(t, sig, 4) == 0)
             return t;
     }
@@ -97,32 +75,32 @@ static void test_tables(unsigned cpus)
     CHECK(acpi_checksum(buf, 36) == 0);
     CHECK(buf[15] == 2);
 
-    const uint8_t *xsdt = table(rd64(buf + 24));
+    const uint8_t *xsdt = table(le64_get(buf + 24));
     CHECK(memcmp(xsdt, "XSDT", 4) == 0);
-    CHECK(rd32(xsdt + 4) == 36 + 3 * 8); /* exactly FADT, MADT, MCFG */
-    CHECK(acpi_checksum(xsdt, rd32(xsdt + 4)) == 0);
+    CHECK(le32_get(xsdt + 4) == 36 + 3 * 8); /* exactly FADT, MADT, MCFG */
+    CHECK(acpi_checksum(xsdt, le32_get(xsdt + 4)) == 0);
 
     const char *sigs[] = {"FACP", "APIC", "MCFG"};
     for (unsigned i = 0; i < 3; i++) {
         const uint8_t *t = find(sigs[i]);
         CHECK(t != NULL);
         if (t)
-            CHECK(acpi_checksum(t, rd32(t + 4)) == 0);
+            CHECK(acpi_checksum(t, le32_get(t + 4)) == 0);
     }
 
     const uint8_t *fadt = find("FACP");
-    CHECK(rd32(fadt + 4) == 276);
-    const uint8_t *dsdt = table(rd64(fadt + 140));
-    CHECK(rd32(fadt + 40) == rd64(fadt + 140));
+    CHECK(le32_get(fadt + 4) == 276);
+    const uint8_t *dsdt = table(le64_get(fadt + 140));
+    CHECK(le32_get(fadt + 40) == le64_get(fadt + 140));
     CHECK(memcmp(dsdt, "DSDT", 4) == 0);
-    CHECK(acpi_checksum(dsdt, rd32(dsdt + 4)) == 0);
-    CHECK(memcmp(table(rd64(fadt + 132)), "FACS", 4) == 0);
-    CHECK(rd32(fadt + 56) == PM_IO_BASE && rd32(fadt + 64) == PM1_CNT_PORT);
+    CHECK(acpi_checksum(dsdt, le32_get(dsdt + 4)) == 0);
+    CHECK(memcmp(table(le64_get(fadt + 132)), "FACS", 4) == 0);
+    CHECK(le32_get(fadt + 56) == PM_IO_BASE && le32_get(fadt + 64) == PM1_CNT_PORT);
     CHECK((fadt[46] | fadt[47] << 8) == PM_SCI_IRQ);
 
     /* \_S5 is Package(4) {5, 5, 0, 0}: NameOp '\' "_S5_" PackageOp len 4 ... */
     const uint8_t s5[] = {0x08, '\\', '_', 'S', '5', '_', 0x12};
-    const uint8_t *p = memmem(dsdt, rd32(dsdt + 4), s5, sizeof(s5));
+    const uint8_t *p = memmem(dsdt, le32_get(dsdt + 4), s5, sizeof(s5));
     CHECK(p != NULL);
     if (p) {
         p += sizeof(s5);
@@ -134,21 +112,21 @@ static void test_tables(unsigned cpus)
     }
     /* The host bridge is a PCIe root bridge (PNP0A08 = 0x080AD041 little-endian). */
     const uint8_t hid[] = {'_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08};
-    CHECK(memmem(dsdt, rd32(dsdt + 4), hid, sizeof(hid)) != NULL);
+    CHECK(memmem(dsdt, le32_get(dsdt + 4), hid, sizeof(hid)) != NULL);
 
     /* MADT: one enabled local APIC per vCPU, with APIC IDs 0..n-1. */
     const uint8_t *madt = find("APIC");
     unsigned lapics = 0, ioapics = 0, isos = 0;
-    for (uint32_t off = 44; off < rd32(madt + 4); off += madt[off + 1]) {
+    for (uint32_t off = 44; off < le32_get(madt + 4); off += madt[off + 1]) {
         if (madt[off + 1] == 0)
             break;
         if (madt[off] == 0) {
-            CHECK(madt[off + 3] == lapics && (rd32(madt + off + 4) & 1));
+            CHECK(madt[off + 3] == lapics && (le32_get(madt + off + 4) & 1));
             lapics++;
         }
         ioapics += madt[off] == 1;
         if (madt[off] == 2 && madt[off + 3] == 0)
-            CHECK(rd32(madt + off + 4) == 2); /* IRQ0 -> GSI2 */
+            CHECK(le32_get(madt + off + 4) == 2); /* IRQ0 -> GSI2 */
         isos += madt[off] == 2;
     }
     CHECK(lapics == cpus);
@@ -156,7 +134,7 @@ static void test_tables(unsigned cpus)
     CHECK(isos == 2);
 
     const uint8_t *mcfg = find("MCFG");
-    CHECK(rd64(mcfg + 44) == MEM_PCI_ECAM_BASE);
+    CHECK(le64_get(mcfg + 44) == MEM_PCI_ECAM_BASE);
     CHECK(mcfg[54] == 0 && mcfg[55] == 0);
 }
 
@@ -170,9 +148,9 @@ static void test_dsdt_devices(void)
     CHECK(fadt != NULL);
     if (!fadt)
         return;
-    const uint8_t *dsdt = table(rd64(fadt + 140));
+    const uint8_t *dsdt = table(le64_get(fadt + 140));
     struct amld d;
-    amld_decode(&d, dsdt + 36, rd32(dsdt + 4) - 36);
+    amld_decode(&d, dsdt + 36, le32_get(dsdt + 4) - 36);
     CHECK(!d.bad);
     const struct amld_device *pci = amld_find_hid(&d, "PNP0A08");
     CHECK(pci && strcmp(pci->path, "\\_SB_.PCI0") == 0 && pci->has_crs);
@@ -187,7 +165,7 @@ static void test_dsdt_devices(void)
     CHECK(rtc && strcmp(rtc->path, "\\_SB_.RTC_") == 0 && rtc->has_crs);
     /* COM1's resources: IO(Decode16, 0x3F8, 0x3F8, 1, 8), IRQNoFlags {4}. */
     const uint8_t com1_crs[] = {0x47, 0x01, 0xf8, 0x03, 0xf8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00};
-    CHECK(memmem(dsdt, rd32(dsdt + 4), com1_crs, sizeof(com1_crs)) != NULL);
+    CHECK(memmem(dsdt, le32_get(dsdt + 4), com1_crs, sizeof(com1_crs)) != NULL);
     /* The host bridge is the first device on the list: PCI0 opens the DSDT. */
     CHECK(strcmp(vm.devices->id, "host-bridge") == 0);
     CHECK(dsdt[36] == 0x10); /* ScopeOp */

@@ -16,8 +16,10 @@
 #include "check.h"
 #include "device.h"
 #include "devices.h"
+#include "fake_vm.h"
 #include "hw/fw_cfg.h"
 #include "hw/host_bridge.h"
+#include "le.h"
 #include "pci.h"
 #include "vm.h"
 #include "x86/acpi.h"
@@ -35,38 +37,14 @@ static struct firmware fake_fw; /* only "this VM boots firmware" */
 
 static void make_vm(unsigned cpus)
 {
-    memset(&vm, 0, sizeof(vm));
-    vm.cfg = &cfg;
+    fake_vm_init(&vm, &cfg, true);
     vm.nr_vcpus = cpus;
     vm.fw = &fake_fw;
-    vm.vm_fd = vm.kvm_fd = vm.event_fd = -1;
-    vm.irq.vm_fd = -1;
-    pthread_mutex_init(&vm.irq.lock, NULL);
-    io_bus_init(&vm.pio, "pio");
-    io_bus_init(&vm.mmio, "mmio");
-    CHECK(pci_bus_init(&vm.pci, &vm.pio, &vm.mmio) == 0);
-    CHECK(host_bridge_attach(&vm) == 0);
-    CHECK(platform_devices_init(&vm) == 0);
 }
 
 static void drop_vm(void)
 {
-    devices_destroy(&vm);
-    free(vm.platform);
-    vm.platform = NULL;
-    pci_bus_destroy(vm.pci);
-    io_bus_destroy(&vm.pio);
-    io_bus_destroy(&vm.mmio);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+    fake_vm_drop(&vm);
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -150,12 +128,12 @@ static bool run_loader(const uint8_t *script, size_t len, struct lfile *f, unsig
     memset(ram, 0, sizeof(ram));
     for (size_t off = 0; off < len; off += ACPI_LOADER_ENTRY_LEN) {
         const uint8_t *e = script + off + 4;
-        uint32_t cmd = rd32(script + off);
+        uint32_t cmd = le32_get(script + off);
         struct lfile *a = lookup(f, nf, e), *b;
         if (!a)
             return false;
         if (cmd == ACPI_LOADER_ALLOCATE) {
-            uint32_t align = rd32(e + ACPI_LOADER_FILE_LEN);
+            uint32_t align = le32_get(e + ACPI_LOADER_FILE_LEN);
             uint8_t zone = e[ACPI_LOADER_FILE_LEN + 4];
             if (a->addr || !align || (align & (align - 1)))
                 return false;
@@ -171,7 +149,7 @@ static bool run_loader(const uint8_t *script, size_t len, struct lfile *f, unsig
             memcpy(ram + a->addr, a->data, a->len);
         } else if (cmd == ACPI_LOADER_ADD_POINTER) {
             b = lookup(f, nf, e + ACPI_LOADER_FILE_LEN);
-            uint32_t at = rd32(e + 2 * ACPI_LOADER_FILE_LEN);
+            uint32_t at = le32_get(e + 2 * ACPI_LOADER_FILE_LEN);
             uint8_t size = e[2 * ACPI_LOADER_FILE_LEN + 4];
             if (!b || !a->addr || !b->addr || (size != 1 && size != 2 && size != 4 && size != 8) ||
                 at > a->len || size > a->len - at)
@@ -184,9 +162,9 @@ static bool run_loader(const uint8_t *script, size_t len, struct lfile *f, unsig
             for (unsigned i = 0; i < size; i++)
                 p[i] = (uint8_t)(v >> (8 * i));
         } else if (cmd == ACPI_LOADER_ADD_CHECKSUM) {
-            uint32_t result = rd32(e + ACPI_LOADER_FILE_LEN);
-            uint32_t start = rd32(e + ACPI_LOADER_FILE_LEN + 4);
-            uint32_t n = rd32(e + ACPI_LOADER_FILE_LEN + 8);
+            uint32_t result = le32_get(e + ACPI_LOADER_FILE_LEN);
+            uint32_t start = le32_get(e + ACPI_LOADER_FILE_LEN + 4);
+            uint32_t n = le32_get(e + ACPI_LOADER_FILE_LEN + 8);
             if (!a->addr || result >= a->len || start > a->len || n > a->len - start)
                 return false;
             uint8_t *p = ram + a->addr;
@@ -209,9 +187,9 @@ static const uint8_t *at(const struct lfile *tables, uint64_t addr, const char *
     if (addr < tables->addr || addr + 36 > tables->addr + tables->len)
         return NULL;
     const uint8_t *t = ram + addr;
-    if (memcmp(t, sig, 4) != 0 || addr + rd32(t + 4) > tables->addr + tables->len)
+    if (memcmp(t, sig, 4) != 0 || addr + le32_get(t + 4) > tables->addr + tables->len)
         return NULL;
-    if (strcmp(sig, "FACS") != 0 && sum8(t, rd32(t + 4)) != 0)
+    if (strcmp(sig, "FACS") != 0 && sum8(t, le32_get(t + 4)) != 0)
         return NULL; /* a table whose checksum is wrong does not count */
     return t;
 }
@@ -223,40 +201,40 @@ static void check_loaded(const struct lfile *tables, const struct lfile *rsdpf, 
     CHECK(rsdpf->addr % 16 == 0 && rsdpf->addr >= 0xe0000 && rsdpf->addr < 0x100000);
     CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
     CHECK(sum8(rsdp, 20) == 0 && sum8(rsdp, ACPI_RSDP_LEN) == 0);
-    CHECK(rsdp[15] == 2 && rd32(rsdp + 16) == 0); /* ACPI 2.0, no RSDT */
+    CHECK(rsdp[15] == 2 && le32_get(rsdp + 16) == 0); /* ACPI 2.0, no RSDT */
 
-    const uint8_t *xsdt = at(tables, rd64(rsdp + 24), "XSDT");
+    const uint8_t *xsdt = at(tables, le64_get(rsdp + 24), "XSDT");
     CHECK(xsdt != NULL);
     if (!xsdt)
         return;
-    CHECK(rd32(xsdt + 4) == 36 + 3 * 8);
-    const uint8_t *fadt = at(tables, rd64(xsdt + 36), "FACP");
-    const uint8_t *madt = at(tables, rd64(xsdt + 44), "APIC");
-    const uint8_t *mcfg = at(tables, rd64(xsdt + 52), "MCFG");
+    CHECK(le32_get(xsdt + 4) == 36 + 3 * 8);
+    const uint8_t *fadt = at(tables, le64_get(xsdt + 36), "FACP");
+    const uint8_t *madt = at(tables, le64_get(xsdt + 44), "APIC");
+    const uint8_t *mcfg = at(tables, le64_get(xsdt + 52), "MCFG");
     CHECK(fadt && madt && mcfg);
     if (!fadt || !madt || !mcfg)
         return;
-    CHECK(rd32(fadt + 36) == rd64(fadt + 132) && rd32(fadt + 36) % 64 == 0);
-    CHECK(at(tables, rd64(fadt + 132), "FACS") != NULL);
-    CHECK(rd32(fadt + 40) == rd64(fadt + 140));
-    const uint8_t *dsdt = at(tables, rd64(fadt + 140), "DSDT");
+    CHECK(le32_get(fadt + 36) == le64_get(fadt + 132) && le32_get(fadt + 36) % 64 == 0);
+    CHECK(at(tables, le64_get(fadt + 132), "FACS") != NULL);
+    CHECK(le32_get(fadt + 40) == le64_get(fadt + 140));
+    const uint8_t *dsdt = at(tables, le64_get(fadt + 140), "DSDT");
     CHECK(dsdt != NULL);
     if (dsdt) {
         struct amld d;
-        amld_decode(&d, dsdt + 36, rd32(dsdt + 4) - 36);
+        amld_decode(&d, dsdt + 36, le32_get(dsdt + 4) - 36);
         CHECK(!d.bad);
         CHECK(amld_find_hid(&d, "PNP0A08") && amld_find_hid(&d, "PNP0501") &&
               amld_find_hid(&d, "PNP0B00"));
         CHECK(amld_has_name(&d, "\\_S5_"));
         /* The firmware's BAR window: 0xC0000000 up to the IOAPIC (DWord memory descriptor). */
         const uint8_t win[] = {0x00, 0x00, 0x00, 0xc0, 0xff, 0xff, 0xbf, 0xfe};
-        CHECK(memmem(dsdt, rd32(dsdt + 4), win, sizeof(win)) != NULL);
+        CHECK(memmem(dsdt, le32_get(dsdt + 4), win, sizeof(win)) != NULL);
     }
     unsigned lapics = 0;
-    for (uint32_t off = 44; off + 2 <= rd32(madt + 4) && madt[off + 1]; off += madt[off + 1])
-        lapics += madt[off] == 0 && (rd32(madt + off + 4) & 1);
+    for (uint32_t off = 44; off + 2 <= le32_get(madt + 4) && madt[off + 1]; off += madt[off + 1])
+        lapics += madt[off] == 0 && (le32_get(madt + off + 4) & 1);
     CHECK(lapics == cpus);
-    CHECK(rd64(mcfg + 44) == ecam);
+    CHECK(le64_get(mcfg + 44) == ecam);
 }
 
 static void test_loader(unsigned cpus)
@@ -294,7 +272,7 @@ static void test_loader(unsigned cpus)
     /* Each file is allocated once, before any reference; every checksum after its pointers. */
     unsigned allocs = 0, last_ptr = 0, first_sum = ~0u;
     for (unsigned i = 0; i < sl / ACPI_LOADER_ENTRY_LEN; i++) {
-        uint32_t cmd = rd32(script + i * ACPI_LOADER_ENTRY_LEN);
+        uint32_t cmd = le32_get(script + i * ACPI_LOADER_ENTRY_LEN);
         allocs += cmd == ACPI_LOADER_ALLOCATE;
         if (cmd == ACPI_LOADER_ALLOCATE)
             CHECK(i < 2);
@@ -346,7 +324,7 @@ static void test_links(void)
         CHECK(l.ptr[i].offset + l.ptr[i].size <= blen);
         /* Before the loader, a pointer is an offset inside the tables blob. */
         const uint8_t *p = (l.ptr[i].blob == ACPI_BLOB_RSDP ? rsdp : t) + l.ptr[i].offset;
-        uint64_t off = l.ptr[i].size == 8 ? rd64(p) : rd32(p);
+        uint64_t off = l.ptr[i].size == 8 ? le64_get(p) : le32_get(p);
         CHECK(off < n);
     }
     uint8_t script[ACPI_LOADER_MAX_LEN];

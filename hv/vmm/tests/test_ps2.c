@@ -19,6 +19,7 @@
 #include "check.h"
 #include "device.h"
 #include "devices.h"
+#include "fake_vm.h"
 #include "hw/i8042.h"
 #include "hw/ps2_keymap.h"
 #include "pci.h"
@@ -37,24 +38,12 @@ static const struct vm_config cfg = {.name = "test", .console = "none"};
 
 static void make_vm(struct vm *vm)
 {
-    memset(vm, 0, sizeof(*vm));
-    vm->cfg = &cfg;
-    vm->vm_fd = vm->kvm_fd = vm->event_fd = -1;
-    vm->irq.vm_fd = -1; /* no KVM: the device's own line state tells */
-    pthread_mutex_init(&vm->irq.lock, NULL);
-    io_bus_init(&vm->pio, "pio");
-    io_bus_init(&vm->mmio, "mmio");
-    CHECK(pci_bus_init(&vm->pci, &vm->pio, &vm->mmio) == 0);
-    CHECK(platform_devices_init(vm) == 0);
+    fake_vm_init(vm, &cfg, false);
 }
 
 static void drop_vm(struct vm *vm)
 {
-    devices_destroy(vm);
-    free(vm->platform);
-    pci_bus_destroy(vm->pci);
-    io_bus_destroy(&vm->pio);
-    io_bus_destroy(&vm->mmio);
+    fake_vm_drop(vm);
 }
 
 static uint8_t in8(struct vm *vm, uint16_t port)
