@@ -24,13 +24,12 @@ import time
 from pathlib import Path
 
 import pytest
+from panel import SOCK, VMM, start_switch, start_vm
 from vlaptop import wait_for
 
 pytestmark = pytest.mark.vlaptop
 
 REPO = Path(__file__).resolve().parents[2]
-VMM = "/usr/local/bin/hv-vmm"
-SOCK = "/run/hv/switch.sock"
 RED, BLUE = (0xC0, 0x20, 0x20), (0x20, 0x40, 0xC0)  # what the guests paint
 # name: (slot, what the guest paints, the VM's colour in hv-switch's bar). They
 # differ so that counting a guest's colour counts its picture, not the bar.
@@ -79,13 +78,9 @@ def shows(laptop, colour, other, timeout=30):
 def start_guest(lt, name, extra=""):
     """One of GUESTS in the background, with its control socket /tmp/NAME.ctl."""
     slot, colour, bar = GUESTS[name]
-    lt.check(
-        f"setsid {VMM} --name {name} --kernel {lt.desktop_kernel} "
-        f"--initrd {lt.desktop_initrd} --memory 256M "
-        f"--cmdline 'console=ttyS0 panic=-1 quiet hv.test=desk hv.colour={hexcol(colour)} "
-        f"hv.name={name}' --console file:/tmp/{name}.con --control /tmp/{name}.ctl "
-        f"--display {SOCK},name={name},colour={bar},slot={slot} {extra} "
-        f"</dev/null >>/tmp/{name}.vmm 2>&1 & echo $! > /tmp/{name}.pid")
+    start_vm(lt, name, lt.desktop_kernel, lt.desktop_initrd,
+             f"quiet hv.test=desk hv.colour={hexcol(colour)} hv.name={name}",
+             f"colour={bar},slot={slot}", f"--control /tmp/{name}.ctl {extra}")
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +90,7 @@ def desk(laptop):
             pytest.fail(f"{path} is not in the laptop image")
 
     def setup(lt):
-        lt.check("modprobe kvm_amd && modprobe virtio_gpu && test -e /dev/dri/card0")
-        lt.check(f"mkdir -p /run/hv && SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket {SOCK} "
-                 f"</dev/null >/tmp/switch.log 2>&1 &")
-        wait_for(lambda: lt.run(f"test -S {SOCK}").rc == 0, 30, "hv-switch's socket")
+        start_switch(lt)
         for name in GUESTS:
             start_guest(lt, name)
         for name in GUESTS:

@@ -26,12 +26,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from panel import SOCK, VMM, start_switch, start_vm
 from vlaptop import wait_for
 
 pytestmark = pytest.mark.vlaptop
 
-VMM = "/usr/local/bin/hv-vmm"
-SOCK = "/run/hv/switch.sock"
 RED = (0xC0, 0x20, 0x20)
 GOOD_A, GOOD_B = (0x20, 0xC0, 0x40), (0xC0, 0x80, 0x20)  # the hostile guest's good modes
 HOLD = 25  # seconds the hostile guest keeps each state
@@ -72,12 +71,8 @@ def keep(laptop, name):
 
 
 def start_guest(lt, name, slot, bar, cmdline, extra=""):
-    lt.check(
-        f"setsid {VMM} --name {name} --kernel {lt.desktop_kernel} "
-        f"--initrd {lt.desktop_initrd} --memory 256M "
-        f"--cmdline 'console=ttyS0 panic=-1 quiet {cmdline}' --console file:/tmp/{name}.con "
-        f"--display {SOCK},name={name},colour={bar},slot={slot},gpu=bochs {extra}"
-        f"</dev/null >>/tmp/{name}.vmm 2>&1 &")
+    start_vm(lt, name, lt.desktop_kernel, lt.desktop_initrd, f"quiet {cmdline}",
+             f"colour={bar},slot={slot},gpu=bochs", extra)
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +89,7 @@ def vbe(laptop):
 
     def setup(lt):
         lt.put(exe, SAVE_CLIENT, mode=0o755)
-        lt.check("modprobe kvm_amd && modprobe virtio_gpu && test -e /dev/dri/card0")
-        lt.check(f"mkdir -p /run/hv && SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket {SOCK} "
-                 f"</dev/null >/tmp/switch.log 2>&1 &")
-        wait_for(lambda: lt.run(f"test -S {SOCK}").rc == 0, 30, "hv-switch's socket")
+        start_switch(lt)
         start_guest(lt, "vbe", 1, "c03030",
                     f"hv.test=desk hv.colour={hexcol(RED)} hv.name=vbe")
         wait_for(lambda: "hv-desk: painted" in console(lt, "vbe")

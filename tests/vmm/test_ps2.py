@@ -25,12 +25,11 @@ import re
 import time
 
 import pytest
+from panel import SOCK, VMM, start_switch, start_vm
 from vlaptop import wait_for
 
 pytestmark = pytest.mark.vlaptop
 
-VMM = "/usr/local/bin/hv-vmm"
-SOCK = "/run/hv/switch.sock"
 KEY_Q, KEY_A, KEY_B, KEY_UP, KEY_DELETE, BTN_LEFT = 16, 30, 48, 103, 111, 272
 
 
@@ -83,11 +82,8 @@ def focus(laptop, name, slot):
 
 
 def start_guest(lt, name, kernel, initrd, slot, extra_cmdline=""):
-    lt.check(
-        f"setsid {VMM} --name {name} --kernel {kernel} --initrd {initrd} --memory 256M "
-        f"--cmdline 'console=ttyS0 panic=-1 hv.test=ps2 hv.name={name} {extra_cmdline}' "
-        f"--console file:/tmp/{name}.con --display {SOCK},name={name},slot={slot} "
-        f"</dev/null >>/tmp/{name}.vmm 2>&1 & echo $! > /tmp/{name}.pid")
+    start_vm(lt, name, kernel, initrd, f"hv.test=ps2 hv.name={name} {extra_cmdline}",
+             f"slot={slot}")
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +93,7 @@ def ps2(laptop):
             pytest.fail(f"{path} is not in the laptop image")
 
     def setup(lt):
-        lt.check("modprobe kvm_amd && modprobe virtio_gpu && test -e /dev/dri/card0")
-        lt.check(f"mkdir -p /run/hv && SDL_VIDEODRIVER=kmsdrm setsid hv-switch --socket {SOCK} "
-                 f"</dev/null >/tmp/switch.log 2>&1 &")
-        wait_for(lambda: lt.run(f"test -S {SOCK}").rc == 0, 30, "hv-switch's socket")
+        start_switch(lt)
         start_guest(lt, "ps2", lt.desktop_kernel, lt.desktop_initrd, 1,
                     "module_blacklist=virtio_input hv.colour=208040")
         start_guest(lt, "virt", lt.guest_kernel, lt.guest_initrd, 2)
