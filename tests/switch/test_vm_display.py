@@ -194,6 +194,51 @@ def test_tablet_lands_on_the_guests_coordinates(desk):
     assert abs_seen(desk, "red") == [], "the unfocused guest got pointer events"
 
 
+def clicks_seen(laptop, name):
+    """[(button, value, x, y)] of the guest's button changes and where they were."""
+    return [tuple(int(v) for v in m) for m in
+            re.findall(r"^hv-desk: click (\d+) (-?\d+) (-?\d+) (-?\d+)", console(laptop, name),
+                       re.M)]
+
+
+def test_a_click_lands_where_it_was_made_while_the_switcher_is_busy(desk):
+    """hv-switch reads the tablet itself and SDL reads it too: a click made
+    while hv-switch cannot keep up (here: stopped, so that everything waits
+    in both readers' queues) still reaches the guest where it was made, not
+    at the position before it or after it, nor at SDL's unscaled one."""
+    desk.send_key("ctrl", "alt", "2")
+    shot = shows(desk, BLUE, RED)
+    x0, y0, x1, y1 = picture_box(shot, BLUE)
+    before = len(clicks_seen(desk, "blue"))
+
+    def to(fx, fy):
+        px, py = x0 + fx * (x1 - x0), y0 + fy * (y1 - y0)
+        desk.mouse_move(round(px * 32767 / (shot.width - 1)), round(py * 32767 / (shot.height - 1)))
+    to(0.3, 0.3)
+    wait_for(lambda: abs_seen(desk, "blue") and abs(abs_seen(desk, "blue")[-1][0] - 0.3 * 32767)
+             < 0.02 * 32767, 30, "blue's tablet at the start" + logs(desk))
+    pid = desk.run("pgrep -x hv-switch").stdout.split()[0]
+    desk.check(f"kill -STOP {pid}")
+    try:
+        to(0.7, 0.6)
+        desk.mouse_click()
+        to(0.2, 0.9)
+    finally:
+        desk.check(f"kill -CONT {pid}")
+
+    def clicked():
+        new = clicks_seen(desk, "blue")[before:]
+        return new if len(new) >= 2 else None
+    press, release = wait_for(clicked, 30, "blue's click" + logs(desk))[:2]
+    for (button, value, gx, gy), want in ((press, 1), (release, 0)):
+        assert (button, value) == (272, want), (press, release)
+        assert abs(gx - 0.7 * 32767) < 0.02 * 32767 and abs(gy - 0.6 * 32767) < 0.02 * 32767, \
+            f"the click landed at {(gx, gy)}, made at {(0.7 * 32767, 0.6 * 32767)}"
+    wait_for(lambda: abs(abs_seen(desk, "blue")[-1][1] - 0.9 * 32767) < 0.02 * 32767, 30,
+             "blue's tablet where it went after the click" + logs(desk))
+    assert clicks_seen(desk, "red") == [], "the unfocused guest got a click"
+
+
 def test_hostile_producers_are_refused_on_the_panel(desk):
     """From a producer on the laptop (hv-fake-display): a real guest's kernel
     driver never sends such requests; hv-vmm's own refusals of a guest's bad

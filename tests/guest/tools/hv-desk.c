@@ -12,6 +12,8 @@
  *   hv-desk: input event2 "hv keyboard"
  *   hv-desk: key CODE VALUE          EV_KEY (1 press, 0 release, 2 repeat)
  *   hv-desk: abs X Y                 the tablet's ABS_X/ABS_Y at each EV_SYN
+ *   hv-desk: click CODE VALUE X Y    a button's change and where the tablet was
+ *                                    at the end of that report (its EV_SYN)
  *   hv-desk: wheel DX DY
  *
  * With --all 1 it reads every input device, not only the "hv ..." ones (the
@@ -116,6 +118,7 @@ struct input {
     int fd;
     int x, y, moved;
     int dx, dy, rel;
+    int button, pressed, clicked; /* a button's change in the current report */
     char node[16];
 };
 
@@ -154,6 +157,8 @@ static void read_input(struct input *in)
     ssize_t n;
     while ((n = read(in->fd, ev, sizeof(ev))) > 0) {
         for (size_t i = 0; i < (size_t)n / sizeof(ev[0]); i++) {
+            if (ev[i].type == EV_KEY && ev[i].code >= BTN_LEFT && ev[i].code <= BTN_MIDDLE)
+                in->button = ev[i].code, in->pressed = ev[i].value, in->clicked = 1;
             if (ev[i].type == EV_KEY && all_inputs)
                 printf("hv-desk: key %u %d %s\n", ev[i].code, ev[i].value, in->node);
             else if (ev[i].type == EV_KEY)
@@ -170,7 +175,11 @@ static void read_input(struct input *in)
                 printf("hv-desk: wheel 0 %d\n", ev[i].value);
             else if (ev[i].type == EV_REL && ev[i].code == REL_HWHEEL)
                 printf("hv-desk: wheel %d 0\n", ev[i].value);
-            else if (ev[i].type == EV_SYN && in->moved) {
+            if (ev[i].type == EV_SYN && in->clicked) {
+                printf("hv-desk: click %d %d %d %d\n", in->button, in->pressed, in->x, in->y);
+                in->clicked = 0;
+            }
+            if (ev[i].type == EV_SYN && in->moved) {
                 printf("hv-desk: abs %d %d\n", in->x, in->y);
                 in->moved = 0;
             } else if (ev[i].type == EV_SYN && in->rel) {
