@@ -22,8 +22,10 @@
 /* A tablet read by hv-switch itself (absptr.c). */
 struct absptr {
     int fd;
+    char path[32]; /* /dev/input/eventN: how SDL's events from it are told apart */
     struct input_absinfo ax, ay;
-    int x, y; /* raw */
+    int x, y;     /* raw */
+    bool dropped; /* SYN_DROPPED seen: events skipped until the next SYN_REPORT */
 };
 
 /* One producer connection; its address is stable (registry entries point here). */
@@ -70,8 +72,8 @@ struct app {
     /* Tablets read directly (KMSDRM only) and the pointer's window position. */
     struct absptr abs[ABSPTR_MAX];
     int nabs;
-    uint64_t abs_last_ns;
     int ptr_x, ptr_y;
+    uint32_t buttons; /* DISP_BTN_* held, from the events themselves (SDL's and the tablets') */
 };
 
 uint64_t now_ns(void);
@@ -108,6 +110,7 @@ void input_pointer_at(struct app *a, int x, int y);
 /* absptr.c: tablets on KMSDRM, where SDL 2.26 does not scale them. */
 void absptr_open(struct app *a);
 void absptr_read(struct app *a);
-bool absptr_owns_motion(struct app *a); /* SDL's motion event is a tablet's: ignore it */
+/* Whether SDL's mouse `which` is one of these tablets (its events are ignored: ours are read). */
+bool absptr_is_sdl_mouse(const struct app *a, uint32_t which);
 
 #endif

@@ -49,9 +49,6 @@ static void key(struct app *a, const SDL_KeyboardEvent *k, uint64_t t0)
     input_apply(a, &out, true, t0);
 }
 
-/* Buttons held, from the events themselves: SDL_GetMouseState may already be newer. */
-static uint32_t held_buttons;
-
 static uint32_t button_bit(Uint8 b)
 {
     return b == SDL_BUTTON_LEFT     ? DISP_BTN_LEFT
@@ -63,7 +60,7 @@ static uint32_t button_bit(Uint8 b)
 static void pointer(struct app *a, int x, int y)
 {
     struct lrect pic;
-    struct disp_pointer p = {.type = DISP_POINTER, .buttons = held_buttons};
+    struct disp_pointer p = {.type = DISP_POINTER, .buttons = a->buttons};
 
     a->ptr_x = x;
     a->ptr_y = y;
@@ -86,20 +83,20 @@ void input_event(struct app *a, const SDL_Event *ev)
         key(a, &ev->key, now_ns());
         break;
     case SDL_MOUSEMOTION:
-        if (!absptr_owns_motion(a))
+        /* A tablet's own events are read by absptr.c; SDL's copies are wrong. */
+        if (!absptr_is_sdl_mouse(a, ev->motion.which))
             pointer(a, ev->motion.x, ev->motion.y);
         break;
     case SDL_MOUSEBUTTONDOWN:
     case SDL_MOUSEBUTTONUP:
+        if (absptr_is_sdl_mouse(a, ev->button.which))
+            break;
         if (ev->type == SDL_MOUSEBUTTONDOWN)
-            held_buttons |= button_bit(ev->button.button);
+            a->buttons |= button_bit(ev->button.button);
         else
-            held_buttons &= ~button_bit(ev->button.button);
-        /* With a tablet read directly, SDL's position is not the pointer's. */
-        if (a->nabs)
-            pointer(a, a->ptr_x, a->ptr_y);
-        else
-            pointer(a, ev->button.x, ev->button.y);
+            a->buttons &= ~button_bit(ev->button.button);
+        /* With tablets read here, SDL's own idea of the position may be a tablet's wrong one. */
+        pointer(a, a->nabs ? a->ptr_x : ev->button.x, a->nabs ? a->ptr_y : ev->button.y);
         break;
     case SDL_MOUSEWHEEL:
         if (!a->focus.overlay && a->focus.focused) {
