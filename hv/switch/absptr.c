@@ -10,7 +10,8 @@
  * positions and buttons together, in the order the kernel gave them, and
  * scales them to the window. SDL reads the same device; its events from it
  * are ignored. They are told apart by SDL's mouse id, which in its evdev
- * backend is the file descriptor it opened the device with: a click is
+ * backend is the file descriptor it opened the device with (and 0 for the
+ * moves SDL makes up itself, ignored too): a click is
  * then never sent at a position older or newer than its own, however late
  * either reader gets to its events. Touchpads (INPUT_PROP_POINTER,
  * BTN_TOOL_FINGER) and touchscreens (INPUT_PROP_DIRECT) are left to SDL.
@@ -173,12 +174,21 @@ void absptr_read(struct app *a)
     }
 }
 
-bool absptr_is_sdl_mouse(const struct app *a, uint32_t which)
+bool absptr_ignores_sdl_mouse(const struct app *a, uint32_t which)
 {
     char link[64], target[64];
     ssize_t n;
 
-    if (!a->nabs || which == SDL_TOUCH_MOUSEID || which > INT32_MAX)
+    if (!a->nabs)
+        return false;
+    /*
+     * Id 0: SDL's own moves (when it thinks the pointer entered or left the
+     * window, which a tablet's unscaled values make it think all the time);
+     * they repeat its wrong idea of where the pointer is.
+     */
+    if (which == 0)
+        return true;
+    if (which == SDL_TOUCH_MOUSEID || which > INT32_MAX)
         return false;
     snprintf(link, sizeof(link), "/proc/self/fd/%u", (unsigned)which);
     n = readlink(link, target, sizeof(target) - 1);

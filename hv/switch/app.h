@@ -110,7 +110,7 @@ void input_pointer_at(struct app *a, int x, int y);
 /* absptr.c: tablets on KMSDRM, where SDL 2.26 does not scale them. */
 void absptr_open(struct app *a);
 void absptr_read(struct app *a);
-/* Whether SDL's mouse `which` is one of these tablets (its events are ignored: ours are read). */
-bool absptr_is_sdl_mouse(const struct app *a, uint32_t which);
+/* Whether an SDL mouse event from `which` is ignored: a tablet's (ours are read) or SDL's own. */
+bool absptr_ignores_sdl_mouse(const struct app *a, uint32_t which);
 
 #endif

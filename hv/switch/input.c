@@ -84,12 +84,12 @@ void input_event(struct app *a, const SDL_Event *ev)
         break;
     case SDL_MOUSEMOTION:
         /* A tablet's own events are read by absptr.c; SDL's copies are wrong. */
-        if (!absptr_is_sdl_mouse(a, ev->motion.which))
+        if (!absptr_ignores_sdl_mouse(a, ev->motion.which))
             pointer(a, ev->motion.x, ev->motion.y);
         break;
     case SDL_MOUSEBUTTONDOWN:
     case SDL_MOUSEBUTTONUP:
-        if (absptr_is_sdl_mouse(a, ev->button.which))
+        if (absptr_ignores_sdl_mouse(a, ev->button.which))
             break;
         if (ev->type == SDL_MOUSEBUTTONDOWN)
             a->buttons |= button_bit(ev->button.button);

@@ -190,7 +190,7 @@ def test_tablet_lands_on_the_guests_coordinates(desk):
         def landed():
             seen = abs_seen(desk, "blue")
             return seen and all(abs(g - w) < 0.02 * 32767 for g, w in zip(seen[-1], want))
-        wait_for(landed, 30, f"blue's tablet near {want} (seen {abs_seen(desk, 'blue')[-3:]})")
+        wait_for(landed, 30, lambda: f"blue's tablet near {want} (seen {abs_seen(desk, 'blue')[-3:]})")
     assert abs_seen(desk, "red") == [], "the unfocused guest got pointer events"
 
 
@@ -205,7 +205,10 @@ def test_a_click_lands_where_it_was_made_while_the_switcher_is_busy(desk):
     """hv-switch reads the tablet itself and SDL reads it too: a click made
     while hv-switch cannot keep up (here: stopped, so that everything waits
     in both readers' queues) still reaches the guest where it was made, not
-    at the position before it or after it, nor at SDL's unscaled one."""
+    at the position before it or after it, nor at SDL's unscaled one.
+    (The release may come with the next position: the laptop's QEMU tablet
+    merges a button's release with a move that follows before the laptop's
+    USB driver polls it, as a real tablet may.)"""
     desk.send_key("ctrl", "alt", "2")
     shot = shows(desk, BLUE, RED)
     x0, y0, x1, y1 = picture_box(shot, BLUE)
@@ -222,6 +225,7 @@ def test_a_click_lands_where_it_was_made_while_the_switcher_is_busy(desk):
     try:
         to(0.7, 0.6)
         desk.mouse_click()
+        time.sleep(0.5)  # a person's pause: usually lets the release go alone
         to(0.2, 0.9)
     finally:
         desk.check(f"kill -CONT {pid}")
@@ -230,10 +234,14 @@ def test_a_click_lands_where_it_was_made_while_the_switcher_is_busy(desk):
         new = clicks_seen(desk, "blue")[before:]
         return new if len(new) >= 2 else None
     press, release = wait_for(clicked, 30, "blue's click" + logs(desk))[:2]
-    for (button, value, gx, gy), want in ((press, 1), (release, 0)):
-        assert (button, value) == (272, want), (press, release)
-        assert abs(gx - 0.7 * 32767) < 0.02 * 32767 and abs(gy - 0.6 * 32767) < 0.02 * 32767, \
-            f"the click landed at {(gx, gy)}, made at {(0.7 * 32767, 0.6 * 32767)}"
+    assert (press[:2], release[:2]) == ((272, 1), (272, 0)), (press, release)
+
+    def near(got, fx, fy):
+        return abs(got[0] - fx * 32767) < 0.02 * 32767 and abs(got[1] - fy * 32767) < 0.02 * 32767
+    assert near(press[2:], 0.7, 0.6), \
+        f"the click landed at {press[2:]}, made at {(0.7 * 32767, 0.6 * 32767)}"
+    assert near(release[2:], 0.7, 0.6) or near(release[2:], 0.2, 0.9), \
+        f"the button was released at {release[2:]}"
     wait_for(lambda: abs(abs_seen(desk, "blue")[-1][1] - 0.9 * 32767) < 0.02 * 32767, 30,
              "blue's tablet where it went after the click" + logs(desk))
     assert clicks_seen(desk, "red") == [], "the unfocused guest got a click"
