@@ -73,11 +73,11 @@ def ensure_off(laptop, *names):
             hvctl_ok(laptop, "destroy", name)
 
 
-def define(laptop, name, extra="", cmdline="console=ttyS0 panic=-1", cpus=1):
+def define(laptop, name, extra="", cmdline="console=ttyS0 panic=-1", cpus=1, replace=False):
     text = (f"[vm]\nname={name}\nmemory=256M\ncpus={cpus}\nkernel={GUEST}/vmlinuz\n"
             f"initrd={GUEST}/initrd.img\ncmdline={cmdline}\n{extra}")
     laptop.put(text.encode(), f"/tmp/{name}.conf")
-    hvctl_ok(laptop, "define", f"/tmp/{name}.conf")
+    hvctl_ok(laptop, "define", f"/tmp/{name}.conf", *(["--replace"] if replace else []))
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +294,54 @@ def test_golden_qcow2_backs_two_vms(hv):
         hvctl_ok(laptop, "undefine", name)
         hvctl_ok(laptop, "disk", "delete", disk)
     hvctl_ok(laptop, "disk", "delete", "golden")
+
+
+def pci_disks(text):
+    """{first 8 bytes of a disk: its PCI slot} from hv.test=devices's lines."""
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if line.startswith("hv-guest: pci ") and len(parts) == 5:
+            found[parts[4]] = parts[2]
+    return found
+
+
+def test_a_disk_keeps_its_pci_slot_when_another_is_added_before_it(hv):
+    """hvd learns each device's slot at the first start (docs/hvd.md, "PCI
+    layout"): a disk added later, ahead of the first in the definition, takes
+    a free slot, and the first stays where the guest first saw it."""
+    laptop = hv
+    for img, word in (("slot-a", "AAAAAAAA"), ("slot-b", "BBBBBBBB")):
+        hvctl(laptop, "disk", "delete", img)
+        hvctl_ok(laptop, "disk", "create", img, "1M")
+        laptop.check(f"printf {word} | dd of={IMAGES}/{img} conv=notrunc status=none")
+    cmdline = "console=ttyS0 panic=-1 hv.test=devices"
+    hvctl(laptop, "undefine", "slots")
+
+    def run_once():
+        hvctl_ok(laptop, "start", "slots")
+        wait_for(lambda: vm_state(laptop, "slots") in ("shutoff", "crashed"), 120,
+                 lambda: "slots to list its devices and power off:\n" + console(laptop, "slots")[-1500:])
+        text = console(laptop, "slots")
+        assert "hv-guest: test devices exit 0" in text, text[-2000:]
+        return pci_disks(text)
+
+    define(laptop, "slots", extra="disk=slot-a.img\ndisplay=false\n", cmdline=cmdline)
+    first = run_once()
+    assert "AAAAAAAA" in first, first
+    slot_a = int(first["AAAAAAAA"].split(":")[2].split(".")[0], 16)
+    wait_for(lambda: f"disk:{IMAGES}/slot-a.img={slot_a}" in
+             hvctl_ok(laptop, "show", "slots")["definition"].get("pci_slots", []), 30,
+             lambda: f"hvd to keep slot {slot_a} for slot-a: {hvctl_ok(laptop, 'show', 'slots')}")
+
+    define(laptop, "slots", extra="disk=slot-b.img;slot-a.img\ndisplay=false\n", cmdline=cmdline,
+           replace=True)
+    second = run_once()
+    assert second.get("AAAAAAAA") == first["AAAAAAAA"], (first, second)
+    assert "BBBBBBBB" in second and second["BBBBBBBB"] != first["AAAAAAAA"], second
+    hvctl_ok(laptop, "undefine", "slots")
+    for img in ("slot-a", "slot-b"):
+        hvctl_ok(laptop, "disk", "delete", img)
 
 
 def test_nat_vm_gets_a_lease_and_reaches_the_bridge(hv):
