@@ -7,7 +7,8 @@ kernel brings up virtio-gpu, systemd starts cage with hv-manager full screen;
 hv-manager reaches hvd over vsock; hv-vmm hands the picture to hv-switch,
 which shows it on the laptop's panel (captured with QMP screendump) under
 the label "0 UIVM: uivm". A second VM started through hvd appears on its
-own hotkey and in the manager's list.
+own hotkey and in the manager's list; clicks on Switch To and, once that VM
+is saved, on Start do what they say.
 
 The UIVM image (tests/uivm/uivm_image.py, uivm/image/build-uivm.sh) is
 plugged into the laptop as a second virtio disk (snapshot: the cached file
@@ -17,6 +18,7 @@ laptop's software-emulated KVM takes about two and a half minutes.
     /usr/bin/python3 -m pytest tests/uivm/test_uivm_laptop.py -v
 """
 
+import json
 import os
 import sys
 import time
@@ -64,6 +66,10 @@ def hvctl_ok(laptop, *args, timeout=60):
     res = hvctl(laptop, *args, timeout=timeout)
     assert res.rc == 0, f"hvctl {' '.join(args)}: rc {res.rc}: {res.stdout} {res.stderr}"
     return res.stdout
+
+
+def vm_state(laptop, name):
+    return json.loads(hvctl_ok(laptop, "--json", "info", name))["state"]
 
 
 def logs(laptop):
@@ -208,3 +214,51 @@ def test_switch_to_clicked_in_the_manager_shows_the_vm(hv):
         raise
     # hv-switch moved the focus once more, to red (from the UIVM).
     assert hv.run("grep -c 'focus: red' /tmp/switch.log").stdout.strip() != focus_before
+
+
+START = (564, 446)  # the details pane's first button (docs/screenshots/uivm-panel.png)
+
+
+def dark_pixels(shot, centre, half=(80, 14)):
+    """Pixels of dark text around centre: a sensitive GTK button's label (an
+    insensitive one is drawn in light grey)."""
+    (cx, cy), (hx, hy) = centre, half
+    return sum(1 for y in range(cy - hy, cy + hy) for x in range(cx - hx, cx + hx)
+               if max(shot.pixel(x, y)) < 0x70)
+
+
+def test_start_clicked_on_a_saved_vm_restores_it(hv):
+    """A VM saved through hvd (hvctl save) shows as saved in the manager with
+    Start enabled; a person's click on Start restores it (hvd restores it
+    from its save file, it does not boot afresh) and its screen comes back
+    on the panel with its hotkey."""
+    hvctl_ok(hv, "save", "red", timeout=180)
+    wait_for(lambda: vm_state(hv, "red") == "saved", 60,
+             lambda: "red to be saved" + logs(hv))
+    restored_before = hv.run("grep -c 'VM red restored' /tmp/hvd.log").stdout.strip()
+
+    def start_enabled():
+        hv.send_key("ctrl", "alt", "0")
+        time.sleep(1)
+        shot = hv.screendump()
+        return shot if manager_on_panel(shot) and dark_pixels(shot, START) > 30 else None
+    shot = wait_for(start_enabled, 90, "Start enabled for the saved red in the manager" + logs(hv))
+    x, y = START
+    hv.mouse_move(round(x * 32767 / (shot.width - 1)), round(y * 32767 / (shot.height - 1)))
+    time.sleep(1)
+    hv.mouse_click()
+    try:
+        wait_for(lambda: hv.run("grep -c 'VM red restored' /tmp/hvd.log").stdout.strip()
+                 != restored_before, 120, lambda: "hvd to restore red after a click on Start" + logs(hv))
+    except AssertionError:
+        hv.screendump(artifacts() / "start-not-restored.png")
+        shot.save_png(artifacts() / "start-before-click.png")
+        raise
+    assert vm_state(hv, "red") == "running"
+
+    def red_shown():
+        hv.send_key("ctrl", "alt", "1")
+        time.sleep(1)
+        shot = hv.screendump()
+        return shot if share(shot, RED) > 0.5 else None
+    wait_for(red_shown, 90, "red's screen on the panel after its restore" + logs(hv))
