@@ -311,7 +311,7 @@ def test_a_disk_keeps_its_pci_slot_when_another_is_added_before_it(hv):
     layout"): a disk added later, ahead of the first in the definition, takes
     a free slot, and the first stays where the guest first saw it."""
     laptop = hv
-    for img, word in (("slot-a", "AAAAAAAA"), ("slot-b", "BBBBBBBB")):
+    for img, word in (("slot-a.img", "AAAAAAAA"), ("slot-b.img", "BBBBBBBB")):
         hvctl(laptop, "disk", "delete", img)
         hvctl_ok(laptop, "disk", "create", img, "1M")
         laptop.check(f"printf {word} | dd of={IMAGES}/{img} conv=notrunc status=none")
@@ -340,7 +340,7 @@ def test_a_disk_keeps_its_pci_slot_when_another_is_added_before_it(hv):
     assert second.get("AAAAAAAA") == first["AAAAAAAA"], (first, second)
     assert "BBBBBBBB" in second and second["BBBBBBBB"] != first["AAAAAAAA"], second
     hvctl_ok(laptop, "undefine", "slots")
-    for img in ("slot-a", "slot-b"):
+    for img in ("slot-a.img", "slot-b.img"):
         hvctl_ok(laptop, "disk", "delete", img)
 
 
