@@ -47,9 +47,9 @@ if [ "${HV_E2E:-1}" != 0 ]; then
     export HV_BUILD_DIR="$top/build"
     export HV_ARTIFACTS="${HV_ARTIFACTS:-$top/build/test-artifacts}"
     # A test that failed because the laptop itself died (a rare QEMU TCG
-    # nested-SVM crash, see docs/testing.md) runs once more on a fresh laptop;
-    # any other failure stands.
-    rerun=(--reruns 1 --only-rerun 'laptop went down|agent channel|agent did not answer|kernel panicked|QEMU exited')
+    # nested-SVM crash, see docs/testing.md) or did not boot runs once more
+    # on a fresh laptop; any other failure stands.
+    rerun=(--reruns 1 --only-rerun 'laptop went down|laptop did not boot|did not boot again|agent channel|agent did not answer|kernel panicked|QEMU exited')
     # Modules that drive a UI through AT-SPI each start their own X server,
     # D-Bus session and accessibility bus; libatspi keeps the first bus it
     # reached for the life of the process, so each such module but the

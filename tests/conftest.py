@@ -41,12 +41,26 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "vlaptop: needs the virtual laptop (QEMU TCG)")
 
 
+def _give_a_crash_line(rep, item, call):
+    """A failure from pytest.fail(..., pytrace=False) has no crash line
+    (reprcrash is None); pytest-rerunfailures 10.2 (Debian 12) reads its
+    message for --only-rerun and ends the whole session with an
+    INTERNALERROR. Each such report gets one, holding the failure's message."""
+    longrepr = rep.longrepr
+    if getattr(longrepr, "reprcrash", False) is not None or call.excinfo is None:
+        return
+    from _pytest._code.code import ReprFileLocation
+    path, line = item.location[0], item.location[1] or 0
+    longrepr.reprcrash = ReprFileLocation(path, line, call.excinfo.exconly())
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.failed:
         _failed_modules.add(item.module.__name__)
+        _give_a_crash_line(rep, item, call)
         # A test that failed because the laptop died under it (its assertion
         # then only says that something timed out) says so in its message:
         # scripts/test.sh reruns those (--only-rerun 'laptop went down').
