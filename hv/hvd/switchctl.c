@@ -27,7 +27,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define SWITCHCTL_TIMEOUT_MS 1000
+/*
+ * hv-switch answers from its render loop, after the frame it is drawing: on
+ * a laptop that is milliseconds, but a software-rendered panel under load
+ * (the virtual laptop: a switch there takes about a second) can hold a
+ * reply for longer than one frame. 5 s still tells a person promptly that
+ * hv-switch is hung.
+ */
+#define SWITCHCTL_TIMEOUT_MS 5000
 #define SHOT_DEFAULT_MAX     CTL_THUMB_MAX
 /* Keeps the reply line under the API's 1 MiB: base64 is 4/3 of the PNG, plus the JSON around. */
 #define SHOT_PNG_MAX (760 * 1024)

@@ -72,7 +72,7 @@ def shows(laptop, colour, other, timeout=30):
     def check():
         shot = laptop.screendump()
         return shot if share(shot, colour) > 0.5 and shot.count(other) == 0 else None
-    return wait_for(check, timeout, f"the panel to show {hexcol(colour)} only" + logs(laptop))
+    return wait_for(check, timeout, lambda: f"the panel to show {hexcol(colour)} only" + logs(laptop))
 
 
 def start_guest(lt, name, extra=""):
@@ -100,7 +100,7 @@ def desk(laptop):
                      f"{console(lt, name)[-2000:]}")
             assert "hv-desk: painted" in console(lt, name), console(lt, name)[-2000:]
         wait_for(lambda: lt.run("grep -c connected /tmp/switch.log").stdout.strip() == "2",
-                 30, "both VMs connected to hv-switch" + logs(lt))
+                 30, lambda: "both VMs connected to hv-switch" + logs(lt))
     laptop.prepare(setup)
     yield laptop
     if not laptop.crashed():
@@ -145,7 +145,7 @@ def test_overlay_shows_both(desk):
     def both():
         shot = desk.screendump()
         return share(shot, RED) > 0.05 and share(shot, BLUE) > 0.05
-    wait_for(both, 30, "the overlay with both guests" + logs(desk))
+    wait_for(both, 30, lambda: "the overlay with both guests" + logs(desk))
     desk.send_key("esc")
     shows(desk, BLUE, RED)
 
@@ -219,7 +219,7 @@ def test_a_click_lands_where_it_was_made_while_the_switcher_is_busy(desk):
         desk.mouse_move(round(px * 32767 / (shot.width - 1)), round(py * 32767 / (shot.height - 1)))
     to(0.3, 0.3)
     wait_for(lambda: abs_seen(desk, "blue") and abs(abs_seen(desk, "blue")[-1][0] - 0.3 * 32767)
-             < 0.02 * 32767, 30, "blue's tablet at the start" + logs(desk))
+             < 0.02 * 32767, 30, lambda: "blue's tablet at the start" + logs(desk))
     pid = desk.run("pgrep -x hv-switch").stdout.split()[0]
     desk.check(f"kill -STOP {pid}")
     try:
@@ -233,7 +233,7 @@ def test_a_click_lands_where_it_was_made_while_the_switcher_is_busy(desk):
     def clicked():
         new = clicks_seen(desk, "blue")[before:]
         return new if len(new) >= 2 else None
-    press, release = wait_for(clicked, 30, "blue's click" + logs(desk))[:2]
+    press, release = wait_for(clicked, 30, lambda: "blue's click" + logs(desk))[:2]
     assert (press[:2], release[:2]) == ((272, 1), (272, 0)), (press, release)
 
     def near(got, fx, fy):
@@ -243,7 +243,7 @@ def test_a_click_lands_where_it_was_made_while_the_switcher_is_busy(desk):
     assert near(release[2:], 0.7, 0.6) or near(release[2:], 0.2, 0.9), \
         f"the button was released at {release[2:]}"
     wait_for(lambda: abs(abs_seen(desk, "blue")[-1][1] - 0.9 * 32767) < 0.02 * 32767, 30,
-             "blue's tablet where it went after the click" + logs(desk))
+             lambda: "blue's tablet where it went after the click" + logs(desk))
     assert clicks_seen(desk, "red") == [], "the unfocused guest got a click"
 
 
@@ -256,7 +256,7 @@ def test_hostile_producers_are_refused_on_the_panel(desk):
         desk.run(f"timeout 20 hv-fake-display --socket {SOCK} --name bad{i} --hostile {kind} "
                  f">/tmp/bad{i}.log 2>&1", timeout=40)
         wait_for(lambda: f"'bad{i}' refused" in desk.run("cat /tmp/switch.log").stdout,
-                 20, f"hv-switch to refuse {kind}" + logs(desk))
+                 20, lambda: f"hv-switch to refuse {kind}" + logs(desk))
     assert desk.run("pgrep -x hv-switch").rc == 0, logs(desk)
     assert desk.run("pgrep -x hv-vmm | wc -l").stdout.strip() == "2", logs(desk)
     shows(desk, BLUE, RED)
@@ -284,7 +284,7 @@ def test_hostile_guest_gpu_driver_is_refused(desk):
         f"--display {SOCK},name=evil,colour=40a060,slot=3 </dev/null >/tmp/evil.vmm 2>&1 &")
     wait_for(lambda: "hostile-gpu: flush-ok" in console(desk, "evil")
              or "hv-guest: test" in console(desk, "evil"), 240,
-             "the hostile guest's requests" + logs(desk) + console(desk, "evil")[-1500:])
+             lambda: "the hostile guest's requests" + logs(desk) + console(desk, "evil")[-1500:])
     got = dict(re.findall(r"^hostile-gpu: (\S+) resp (0x[0-9a-f]+)", console(desk, "evil"), re.M))
     assert {k: int(v, 16) for k, v in got.items()} == HOSTILE_GPU, (got, console(desk, "evil"))
     assert desk.run("pgrep -x hv-vmm | wc -l").stdout.strip() == "3", logs(desk)
@@ -303,7 +303,7 @@ KEY_E, KEY_R = 18, 19
 def key_typed(laptop, name, code):
     return wait_for(lambda: (code, 1) in keys_seen(laptop, name) and
                     (code, 0) in keys_seen(laptop, name), 30,
-                    f"key {code} on {name}'s console" + logs(laptop))
+                    lambda: f"key {code} on {name}'s console" + logs(laptop))
 
 
 def test_a_saved_guest_comes_back_with_its_picture_and_keys(desk, tmp_path):
@@ -326,15 +326,15 @@ def test_a_saved_guest_comes_back_with_its_picture_and_keys(desk, tmp_path):
     res = desk.run(f"{SAVE_CLIENT} /tmp/red.ctl /tmp/red.hvsave exit", timeout=180)
     assert res.rc == 0, (res.stdout, res.stderr, logs(desk))
     wait_for(lambda: desk.run("kill -0 $(cat /tmp/red.pid)").rc != 0, 60,
-             "red's hv-vmm to exit after the save" + logs(desk))
+             lambda: "red's hv-vmm to exit after the save" + logs(desk))
     wait_for(lambda: share(desk.screendump(), RED) < 0.01, 30,
-             "red's picture to leave the panel" + logs(desk))
+             lambda: "red's picture to leave the panel" + logs(desk))
     assert desk.run("test -s /tmp/red.hvsave").rc == 0
 
     start_guest(desk, "red", "--restore /tmp/red.hvsave")
     wait_for(lambda: desk.run("grep -c \"vm 'red' connected\" /tmp/switch.log").stdout.strip()
              == "2", 120,
-             "the restored red to connect to hv-switch" + logs(desk))
+             lambda: "the restored red to connect to hv-switch" + logs(desk))
     desk.send_key("ctrl", "alt", "1")
     shows(desk, RED, BLUE, timeout=60)
     desk.send_key("r")

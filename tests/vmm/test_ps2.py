@@ -100,9 +100,9 @@ def ps2(laptop):
         for name in ("ps2", "virt"):
             wait_for(lambda: "hv-desk: input" in console(lt, name)
                      or "hv-guest: test" in console(lt, name), 240,
-                     f"guest {name}'s hv-desk" + logs(lt))
+                     lambda: f"guest {name}'s hv-desk" + logs(lt))
         wait_for(lambda: lt.run("grep -c connected /tmp/switch.log").stdout.strip() == "2",
-                 30, "both VMs connected to hv-switch" + logs(lt))
+                 30, lambda: "both VMs connected to hv-switch" + logs(lt))
     laptop.prepare(setup)
     yield laptop
     if not laptop.crashed():
@@ -130,7 +130,7 @@ def test_keys_typed_on_the_laptop_reach_the_ps2_keyboard(ps2):
         ps2.send_key(key)
     want = [(KEY_A, 1), (KEY_A, 0), (KEY_UP, 1), (KEY_UP, 0), (KEY_DELETE, 1), (KEY_DELETE, 0)]
     wait_for(lambda: all(k in keys_on(ps2, "ps2", kbd) for k in want), 30,
-             "a, up and delete on the guest's AT keyboard" + logs(ps2))
+             lambda: "a, up and delete on the guest's AT keyboard" + logs(ps2))
     # In order, each pressed and released once (E0 keys included). A key whose
     # release came later than the typematic delay (250 ms: the laptop is slow)
     # may repeat in between, as a real keyboard's does: repeats (2) are left out.
@@ -143,7 +143,7 @@ def test_a_held_key_repeats_on_the_ps2_keyboard(ps2):
     kbd = node(ps2, "ps2", r"^AT Translated Set 2 keyboard$")
     focus(ps2, "ps2", 1)
     ps2.send_key("b", hold_time=1500)
-    wait_for(lambda: (KEY_B, 0) in keys_on(ps2, "ps2", kbd), 30, "b released" + logs(ps2))
+    wait_for(lambda: (KEY_B, 0) in keys_on(ps2, "ps2", kbd), 30, lambda: "b released" + logs(ps2))
     b = [v for c, v in keys_on(ps2, "ps2", kbd) if c == KEY_B]
     assert b[0] == 1 and b[-1] == 0 and b.count(2) >= 3, b
 
@@ -159,17 +159,17 @@ def test_the_mouse_follows_the_laptops_pointer(ps2):
     before = len(rel_on(ps2, "ps2", mouse))
     ps2.mouse_move(24000, 16000)
     wait_for(lambda: sum(x for x, _ in rel_on(ps2, "ps2", mouse)[before:]) > 200, 30,
-             "the guest's mouse to move right" + logs(ps2))
+             lambda: "the guest's mouse to move right" + logs(ps2))
     moved = rel_on(ps2, "ps2", mouse)[before:]
     assert abs(sum(y for _, y in moved)) < 10, moved
     before = len(rel_on(ps2, "ps2", mouse))
     ps2.mouse_move(24000, 26000)
     wait_for(lambda: sum(y for _, y in rel_on(ps2, "ps2", mouse)[before:]) > 100, 30,
-             "the guest's mouse to move down" + logs(ps2))
+             lambda: "the guest's mouse to move down" + logs(ps2))
     ps2.mouse_click("left")
     wait_for(lambda: [(BTN_LEFT, 1), (BTN_LEFT, 0)] ==
              [k for k in keys_on(ps2, "ps2", mouse) if k[0] == BTN_LEFT], 30,
-             "a left click on the guest's mouse" + logs(ps2))
+             lambda: "a left click on the guest's mouse" + logs(ps2))
 
 
 def test_keys_reach_a_virtio_guest_once(ps2):
@@ -179,7 +179,7 @@ def test_keys_reach_a_virtio_guest_once(ps2):
     focus(ps2, "virt", 2)
     ps2.send_key("q")
     wait_for(lambda: (KEY_Q, 0) in keys_on(ps2, "virt", hv), 30,
-             "q on the virt guest's virtio keyboard" + logs(ps2))
+             lambda: "q on the virt guest's virtio keyboard" + logs(ps2))
     assert [k for k in keys_on(ps2, "virt", hv) if k[0] == KEY_Q] == [(KEY_Q, 1), (KEY_Q, 0)]
     assert keys_on(ps2, "virt", at) == [], keys_on(ps2, "virt", at)
     # And nothing of it went to the ps2 guest, which is not focused.
@@ -210,7 +210,7 @@ def test_the_wheel_scrolls_the_ps2_mouse(ps2):
         virt = f"the virtio guest saw {wheels(ps2, 'virt')}"
     focus(ps2, "ps2", 1)
     wheel_up(ps2)
-    wait_for(lambda: wheels(ps2, "ps2"), 30, f"a wheel notch ({virt})" + logs(ps2))
+    wait_for(lambda: wheels(ps2, "ps2"), 30, lambda: f"a wheel notch ({virt})" + logs(ps2))
     assert wheels(ps2, "ps2") == [1], (wheels(ps2, "ps2"), virt)
 
 

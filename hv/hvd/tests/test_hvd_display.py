@@ -3,7 +3,7 @@
 """vm.switch and vm.screenshot through a real hv-switch (a window under Xvfb) with
 fake-vmm as the display producer of each VM: the switch focuses the right VM (screen
 pixels, its FOCUS message, the keys), the screenshot is a PNG of the VM's colour, and
-with hv-switch gone or hung the calls fail with no-switch within about a second while
+with hv-switch gone or hung the calls fail with no-switch after hvd's 5 s while
 hvd answers other clients (the hv-switch reply is awaited from hvd's event loop).
 
 usage: test_hvd_display.py HVD FAKE_VMM HVCTL HV_SWITCH   (meson test, suite unit)
@@ -273,17 +273,17 @@ def run(env):
         check((w, h) == (64, 40) and share(rgb, GREEN) > 0.99, f"the file is a 64x40 green PNG ({w}x{h})")
     check(env.shot().count(GREEN, GUEST) > 0.3 * 1280 * 760, "screenshots do not move the focus")
 
-    # hv-switch hung: the calls give up after about a second; hvd keeps serving.
+    # hv-switch hung: the calls give up after hvd's 5 s; hvd keeps serving.
     os.kill(env.switch.pid, signal.SIGSTOP)
     t0 = time.monotonic()
     r = c.call("vm.switch", name="red")
     took = time.monotonic() - t0
-    check(r.get("error", {}).get("code") == "no-switch" and took < 1.5,
+    check(r.get("error", {}).get("code") == "no-switch" and took < 8,
           f"hv-switch stopped: vm.switch → no-switch in {took:.2f} s ({r.get('error')})")
     t0 = time.monotonic()
     r = c.call("vm.screenshot", name="red")
     took = time.monotonic() - t0
-    check(r.get("error", {}).get("code") == "no-switch" and took < 1.5,
+    check(r.get("error", {}).get("code") == "no-switch" and took < 8,
           f"hv-switch stopped: vm.screenshot → no-switch in {took:.2f} s")
     for method in ("vm.screenshot", "vm.switch"):
         waiting_while_stopped(env, c, method)
