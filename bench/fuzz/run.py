@@ -33,6 +33,7 @@ WHAT = {
     'fuzz_blk': 'virtio-blk request parser',
     'fuzz_gpu': 'virtio-gpu command parser',
     'fuzz_qcow2': 'qcow2 images (hv/vmm/block)',
+    'fuzz_vhd': 'VHD images, fixed, dynamic and differencing (hv/vmm/block)',
     'fuzz-switch-proto': "hv-switch's display protocol parser",
     'fuzz_usbip': 'USB/IP parser',
     'fuzz_transport': 'virtio PCI transport, PCI config (CF8/CFC, ECAM), BARs, MSI-X',

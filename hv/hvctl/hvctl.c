@@ -36,7 +36,7 @@ static _Noreturn void usage(void)
           "  define FILE [--replace] | undefine NAME | validate FILE [--state-dir DIR]\n"
           "  start NAME | shutdown NAME | destroy NAME | pause NAME | resume NAME\n"
           "  save NAME | restore NAME | discard NAME | memory NAME [SIZE]\n"
-          "  disk list | disk create NAME SIZE [--format raw|qcow2] [--backing IMAGE]\n"
+          "  disk list | disk create NAME SIZE [--format raw|qcow2|vhd] [--backing IMAGE]\n"
           "  disk resize NAME SIZE | disk clone SOURCE NAME [--overlay] | disk delete NAME\n"
           "  disk jobs | disk cancel NAME\n"
           "  net list | host | host suspend [--shutdown] | host resume | events\n"

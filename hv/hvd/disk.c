@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Disk images in <state-dir>/images/: raw files, and qcow2 through Debian's
- * qemu-img (create, overlays on a golden image, check). A qcow2 image is
+ * Disk images in <state-dir>/images/: raw files, and qcow2 and VHD through
+ * Debian's qemu-img (create, overlays on a golden image, check; qemu-img
+ * calls VHD "vpc", and is told to take a VHD's size from its footer, as
+ * Hyper-V and hv-vmm do, not from its geometry). A qcow2 image is
  * checked with `qemu-img check` before it is used, so a corrupt or truncated
  * one is refused with a clear error instead of being half-used. Copies and
  * qcow2 creation run as disk jobs (job.c) so that hvd never waits for them.
@@ -49,6 +51,18 @@ static struct json_object *image_info(const char *path, const char *format, stru
     free(out);
     free(err);
     return info;
+}
+
+/* A VHD as qemu-img's --image-opts: its size from the footer (commas in the path doubled). */
+static char *vhd_image_opts(const char *path)
+{
+    GString *s = g_string_new("driver=vpc,force_size_calc=current_size,file.filename=");
+    for (const char *p = path; *p; p++) {
+        if (*p == ',')
+            g_string_append_c(s, ',');
+        g_string_append_c(s, *p);
+    }
+    return g_string_free(s, FALSE);
 }
 
 static const char *info_str(struct json_object *info, const char *key)
@@ -167,6 +181,8 @@ static struct json_object *entry(struct hvd *d, const char *name, struct api_err
             vsize = (uint64_t)json_object_get_int64(v);
         backing = info_str(info, "backing-filename");
     }
+    if (fmt && strcmp(fmt, VMDEF_FORMAT_VHD) == 0 && vmdef_vhd_size(path, &vsize) < 0)
+        vsize = 0; /* not a VHD (any more): hv-vmm refuses it with the reason */
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "format", json_object_new_string(fmt ? fmt : "unknown"));
     json_object_object_add(o, "virtual_size", json_object_new_int64((int64_t)vsize));
@@ -244,6 +260,18 @@ static struct json_object *created_qcow2(struct hvd *d, const char *name, struct
     return created(d, name, VMDEF_FORMAT_QCOW2, e);
 }
 
+static struct json_object *created_vhd(struct hvd *d, const char *name, struct api_error *e)
+{
+    return created(d, name, VMDEF_FORMAT_VHD, e);
+}
+
+static job_done_fn created_as(const char *fmt)
+{
+    if (strcmp(fmt, VMDEF_FORMAT_QCOW2) == 0)
+        return created_qcow2;
+    return strcmp(fmt, VMDEF_FORMAT_VHD) == 0 ? created_vhd : created_raw;
+}
+
 /* A job step that refuses a corrupt qcow2 image (`name` at path) before it is used. */
 static void add_check_step(struct job *j, const char *path, const char *name)
 {
@@ -277,6 +305,13 @@ static int create_qcow2(struct hvd *d, struct client *c, const char *name, const
     int rc = -1;
     if (bpath && (job_check_free(bpath, true, e) < 0 || !(bfmt = diskfmt_of_image(d, backing, e))))
         goto out;
+    if (bfmt && strcmp(bfmt, VMDEF_FORMAT_VHD) == 0) {
+        api_fail(e, "bad-params",
+                 "'%s' is a VHD: an overlay on it would be a differencing VHD, which hvd does not "
+                 "make yet; copy it instead (mode copy).",
+                 backing);
+        goto out;
+    }
     struct job *j = job_new(d, "create", name, path, bpath);
     if (bfmt && strcmp(bfmt, VMDEF_FORMAT_QCOW2) == 0)
         add_check_step(j, bpath, backing);
@@ -301,6 +336,24 @@ out:
     return rc;
 }
 
+/* A dynamic VHD of exactly size bytes (force_size: the footer says so, not the geometry). */
+static int create_vhd(struct hvd *d, struct client *c, const char *name, const char *path,
+                      uint64_t size, struct api_error *e)
+{
+    if (size % 512 || size > VMDEF_VHD_MAX_SIZE)
+        return api_fail(e, "bad-params",
+                        "A VHD's size is whole 512-byte sectors up to 2040 GiB (got %llu bytes).",
+                        (unsigned long long)size);
+    struct job *j = job_new(d, "create", name, path, NULL);
+    char sz[32];
+    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+    const char *argv[] = {
+        "qemu-img",      "create", "-q", "-f", "vpc", "-o", "subformat=dynamic,force_size=on",
+        job_tmp_path(j), sz,       NULL};
+    job_add_step(j, argv, false, "bad-image", "qemu-img create failed: ", ".");
+    return job_start(j, c, created_vhd, e);
+}
+
 struct json_object *disk_create(struct hvd *d, struct client *c, struct json_object *params,
                                 struct api_error *e)
 {
@@ -315,8 +368,9 @@ struct json_object *disk_create(struct hvd *d, struct client *c, struct json_obj
     const char *backing = has_backing ? param_name(params, "backing", e) : NULL;
     if (has_backing && !backing)
         return NULL;
-    if (strcmp(fmt, "raw") != 0 && strcmp(fmt, "qcow2") != 0) {
-        api_fail(e, "bad-params", "Parameter 'format' must be raw or qcow2 (got '%.32s').", fmt);
+    if (!vmdef_format_name(fmt)) {
+        api_fail(e, "bad-params", "Parameter 'format' must be raw, qcow2 or vhd (got '%.32s').",
+                 fmt);
         return NULL;
     }
     if (backing && strcmp(fmt, "qcow2") != 0) {
@@ -338,6 +392,8 @@ struct json_object *disk_create(struct hvd *d, struct client *c, struct json_obj
     if (strcmp(fmt, "raw") == 0) {
         if (create_raw(path, name, size, e) == 0)
             r = created_raw(d, name, e);
+    } else if (strcmp(fmt, VMDEF_FORMAT_VHD) == 0) {
+        create_vhd(d, c, name, path, size, e);
     } else {
         create_qcow2(d, c, name, path, size, backing, e);
     }
@@ -374,6 +430,10 @@ struct json_object *disk_resize(struct hvd *d, struct json_object *params, struc
     const char *fmt = diskfmt_of_image(d, name, e);
     if (!fmt)
         goto out;
+    if (strcmp(fmt, VMDEF_FORMAT_VHD) == 0) {
+        api_fail(e, "bad-params", "Image '%s' is a VHD: hvd cannot grow a VHD yet.", name);
+        goto out;
+    }
     if (strcmp(fmt, VMDEF_FORMAT_RAW) == 0) {
         if (truncate(path, (off_t)size) < 0) {
             api_fail(e, "internal", "Cannot resize '%s': %s.", name, strerror(errno));
@@ -420,16 +480,34 @@ static void clone_copy(struct hvd *d, struct client *c, const char *src, const c
     if (have_qemu_img()) {
         if (strcmp(fmt, VMDEF_FORMAT_QCOW2) == 0)
             add_check_step(j, spath, src);
-        const char *argv[] = {"qemu-img", "convert",       "-U", "-p", "-f", fmt, "-O", fmt,
-                              spath,      job_tmp_path(j), NULL};
-        job_add_step(j, argv, true, "bad-image", prefix, ").");
+        if (strcmp(fmt, VMDEF_FORMAT_VHD) == 0) {
+            char *opts = vhd_image_opts(spath);
+            const char *argv[] = {"qemu-img",
+                                  "convert",
+                                  "-U",
+                                  "-p",
+                                  "--image-opts",
+                                  opts,
+                                  "-O",
+                                  "vpc",
+                                  "-o",
+                                  "subformat=dynamic,force_size=on",
+                                  job_tmp_path(j),
+                                  NULL};
+            job_add_step(j, argv, true, "bad-image", prefix, ").");
+            g_free(opts);
+        } else {
+            const char *argv[] = {"qemu-img", "convert",       "-U", "-p", "-f", fmt, "-O", fmt,
+                                  spath,      job_tmp_path(j), NULL};
+            job_add_step(j, argv, true, "bad-image", prefix, ").");
+        }
     } else {
         const char *argv[] = {"cp", "--sparse=always", spath, job_tmp_path(j), NULL};
         job_add_step(j, argv, false, "internal", prefix, ").");
     }
     g_free(prefix);
     /* The copy has its source's format. */
-    job_start(j, c, strcmp(fmt, VMDEF_FORMAT_QCOW2) == 0 ? created_qcow2 : created_raw, e);
+    job_start(j, c, created_as(fmt), e);
 out:
     g_free(spath);
     g_free(dpath);

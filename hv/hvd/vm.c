@@ -411,9 +411,9 @@ static int decide_formats(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 }
 
 /*
- * Where hv-vmm may find a qcow2's backing files (--image-dir): the image
- * store, and the folder of each qcow2 disk given as a path outside it (what
- * hv-vmm allows without --image-dir), each once.
+ * Where hv-vmm may find a qcow2's backing files or a differencing VHD's
+ * parent (--image-dir): the image store, and the folder of each such disk
+ * given as a path outside it (what hv-vmm allows without --image-dir), each once.
  */
 static void add_image_dirs(struct hvd *d, const struct vmdef *def, GPtrArray *a)
 {
@@ -426,15 +426,16 @@ static void add_image_dirs(struct hvd *d, const struct vmdef *def, GPtrArray *a)
         if (parse_disk(d, *entry, &disk, &ignored) < 0)
             continue;
         char *dir = g_path_get_dirname(disk.path);
-        bool qcow2 = disk.format && strcmp(disk.format, VMDEF_FORMAT_QCOW2) == 0;
+        bool chained = disk.format && (strcmp(disk.format, VMDEF_FORMAT_QCOW2) == 0 ||
+                                       strcmp(disk.format, VMDEF_FORMAT_VHD) == 0);
         bool seen = false;
         for (guint i = 0; i < dirs->len && !seen; i++)
             seen = strcmp(g_ptr_array_index(dirs, i), dir) == 0;
-        if (qcow2 && !seen && dirs->len == VMM_MAX_IMAGE_DIRS)
+        if (chained && !seen && dirs->len == VMM_MAX_IMAGE_DIRS)
             log_warn("VM %s: hv-vmm takes %d --image-dir, so %s is not one: a backing file of "
                      "%s must be in one of the others",
                      def->name, VMM_MAX_IMAGE_DIRS, dir, disk.path);
-        if (qcow2 && !seen && dirs->len < VMM_MAX_IMAGE_DIRS)
+        if (chained && !seen && dirs->len < VMM_MAX_IMAGE_DIRS)
             g_ptr_array_add(dirs, dir);
         else
             g_free(dir);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const known_keys[] = {
@@ -81,6 +82,8 @@ const char *vmdef_format_name(const char *s)
         return VMDEF_FORMAT_RAW;
     if (s && strcmp(s, VMDEF_FORMAT_QCOW2) == 0)
         return VMDEF_FORMAT_QCOW2;
+    if (s && strcmp(s, VMDEF_FORMAT_VHD) == 0)
+        return VMDEF_FORMAT_VHD;
     return NULL;
 }
 
@@ -96,7 +99,7 @@ static char *disk_option(const char *entry, const char *opt, bool seen[2], struc
     bool is_format = strncmp(opt, "format=", 7) == 0;
     if (strcmp(opt, "ro") != 0 && strcmp(opt, "rw") != 0 && !is_format)
         return errorf("field 'disk': unknown option '%s' in '%s' (the options are ro, rw and "
-                      "format=raw|qcow2)",
+                      "format=raw|qcow2|vhd)",
                       opt, entry);
     if (seen[is_format])
         return errorf("field 'disk': %s given twice in '%s'", is_format ? "format=" : "ro/rw",
@@ -108,7 +111,7 @@ static char *disk_option(const char *entry, const char *opt, bool seen[2], struc
     }
     out->format = vmdef_format_name(opt + 7);
     if (!out->format)
-        return errorf("field 'disk': format must be raw or qcow2 (got '%s' in '%s')", opt + 7,
+        return errorf("field 'disk': format must be raw, qcow2 or vhd (got '%s' in '%s')", opt + 7,
                       entry);
     return NULL;
 }
@@ -143,10 +146,15 @@ char *vmdef_disk_text(const struct vmdef_disk *disk)
                   disk->format ? ",format=" : "", disk->format ? disk->format : "");
 }
 
+/*
+ * The qcow2 magic, or a VHD footer's cookie (a dynamic or differencing VHD
+ * starts with a copy of its footer; a fixed one has it only at its end and
+ * probes as raw: only its format= says otherwise), else raw.
+ */
 int vmdef_probe_format(const char *path, const char **format, char **err)
 {
     static const unsigned char qcow2_magic[4] = {'Q', 'F', 'I', 0xfb};
-    unsigned char head[4];
+    unsigned char head[8];
     /* O_NONBLOCK: a FIFO named as a disk must not hang the caller. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
@@ -160,7 +168,30 @@ int vmdef_probe_format(const char *path, const char **format, char **err)
         *err = errorf("image '%s' cannot be read: %s", path, strerror(saved));
         return -1;
     }
-    *format = n == 4 && memcmp(head, qcow2_magic, 4) == 0 ? VMDEF_FORMAT_QCOW2 : VMDEF_FORMAT_RAW;
+    if (n >= 4 && memcmp(head, qcow2_magic, 4) == 0)
+        *format = VMDEF_FORMAT_QCOW2;
+    else if (n == 8 && memcmp(head, VHD_COOKIE, 8) == 0)
+        *format = VMDEF_FORMAT_VHD;
+    else
+        *format = VMDEF_FORMAT_RAW;
+    return 0;
+}
+
+int vmdef_vhd_size(const char *path, uint64_t *size)
+{
+    unsigned char foot[56];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 512 &&
+              pread(fd, foot, sizeof(foot), st.st_size - 512) == (ssize_t)sizeof(foot) &&
+              memcmp(foot, VHD_COOKIE, 8) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        return -1;
+    *size = 0;
+    for (int i = 48; i < 56; i++) /* current size, big-endian */
+        *size = *size << 8 | foot[i];
     return 0;
 }
 
@@ -249,7 +280,7 @@ static char *check_disk(const char *entry, const char *written, const struct vmd
         return NULL;
     if (access(disk->path, R_OK) != 0)
         return errorf("field 'disk': image '%s' does not exist", disk->path);
-    /* format=raw is the user's word even on a qcow2 header; format=qcow2 must be one. */
+    /* format=raw is the user's word even on a qcow2 header; format=qcow2 (vhd) must be one. */
     if (disk->format && strcmp(disk->format, VMDEF_FORMAT_QCOW2) == 0) {
         if (vmdef_probe_format(disk->path, &fmt, &err) < 0) {
             char *e = errorf("field 'disk': %s", err);
@@ -261,6 +292,12 @@ static char *check_disk(const char *entry, const char *written, const struct vmd
                           "qcow2 magic); give format=raw, or leave format= out",
                           disk->path);
     }
+    uint64_t vsize;
+    if (disk->format && strcmp(disk->format, VMDEF_FORMAT_VHD) == 0 &&
+        vmdef_vhd_size(disk->path, &vsize) < 0)
+        return errorf("field 'disk': '%s' is not a VHD image (no VHD footer at its end); give "
+                      "format=raw, or leave format= out",
+                      disk->path);
     return NULL;
 }
 

@@ -68,24 +68,33 @@ struct json_object *vmdef_to_json(const struct vmdef *def);
 bool vmdef_name_ok(const char *name);
 
 /*
- * A disk entry: NAME-or-/ABS/PATH[,ro|,rw][,format=raw|qcow2], options in any
+ * A disk entry: NAME-or-/ABS/PATH[,ro|,rw][,format=raw|qcow2|vhd], options in any
  * order, each at most once. The format is decided once (docs/disks.md) and
  * kept in the entry, so that nothing probes a guest-written image again.
  */
 struct vmdef_disk {
     char *path;         /* a bare name joined to images_dir when that is given, else as written */
     bool readonly;      /* ",ro" */
-    const char *format; /* VMDEF_FORMAT_RAW, VMDEF_FORMAT_QCOW2, or NULL: not given */
+    const char *format; /* VMDEF_FORMAT_RAW, _QCOW2, _VHD, or NULL: not given */
 };
 #define VMDEF_FORMAT_RAW   "raw"
 #define VMDEF_FORMAT_QCOW2 "qcow2"
+#define VMDEF_FORMAT_VHD   "vhd"           /* qemu-img's "vpc" */
+#define VMDEF_VHD_MAX_SIZE (2040ULL << 30) /* the format's own limit */
 
 /* 0 and *out (free it with vmdef_disk_clear), or -1 with *err: "field 'disk': ...". */
 int vmdef_disk_parse(const char *entry, const char *images_dir, struct vmdef_disk *out, char **err);
 void vmdef_disk_clear(struct vmdef_disk *disk);
+#define VHD_COOKIE "conectix" /* a VHD footer's first bytes */
+/*
+ * 0 and the disk's size from its footer when the file ends with a VHD footer
+ * (any VHD: fixed, dynamic or differencing; the footer is not checked
+ * further: hv-vmm does that when it opens it), else -1.
+ */
+int vmdef_vhd_size(const char *path, uint64_t *size);
 /* The entry in its stored form, "PATH[,ro][,format=F]" (malloc'd). */
 char *vmdef_disk_text(const struct vmdef_disk *disk);
-/* "raw" or "qcow2" for a name given by a client; NULL for anything else. */
+/* "raw", "qcow2" or "vhd" for a name given by a client; NULL for anything else. */
 const char *vmdef_format_name(const char *s);
 
 /*

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "block/block.h"
 #include "log.h"
 #include "pci.h"
 #include "pt.h"
@@ -37,7 +38,7 @@ void cli_usage(FILE *f)
           "                         it) or a shared memfd (KSM cannot)\n"
           "  --ksm on|off           offer guest RAM to KSM page sharing (default on)\n"
           "  --cpus N               number of vCPUs (default 1)\n"
-          "  --disk PATH[,ro][,format=raw|qcow2][,bus=virtio|nvme]\n"
+          "  --disk PATH[,ro][,format=raw|qcow2|vhd][,bus=virtio|nvme]\n"
           "                         a disk (virtio by default, or NVMe); repeat for more.\n"
           "                         Give the format: without it the image is probed\n"
           "                         (with a warning)\n"
@@ -213,9 +214,10 @@ static enum cli_result parse_disk(char *arg, struct vm_config *cfg, char *err, s
         if (is_format ? seen_format : seen_mode)
             return fail(err, errlen, "--disk %s: '%s' is given twice", arg, opt);
         if (is_format) {
-            if (strcmp(opt + 7, "raw") != 0 && strcmp(opt + 7, "qcow2") != 0)
-                return fail(err, errlen, "--disk %s: the format is raw or qcow2, not '%s'", arg,
-                            opt + 7);
+            enum bdev_format fmt;
+            if (bdev_format_parse(opt + 7, &fmt) < 0)
+                return fail(err, errlen, "--disk %s: the format is raw, qcow2 or vhd, not '%s'",
+                            arg, opt + 7);
             d->format = opt + 7;
             seen_format = true;
         } else {

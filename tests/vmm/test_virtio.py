@@ -264,6 +264,26 @@ def test_blk_qcow2_overlay_on_a_golden_image(vt):
     vt.run(f"rm -f {raw}")
 
 
+def test_blk_vhd_written_by_the_guest_reads_the_same_in_qemu(vt):
+    """A dynamic VHD made and filled by qemu-img: the guest reads qemu's bytes,
+    writes new blocks and part of one qemu allocated; qemu then reads the
+    guest's bytes back out of the VHD."""
+    vhd, raw = f"{W}/disk.vhd", f"{W}/vhd.raw"
+    vt.check(f"rm -f {vhd} {raw}; qemu-img create -q -f vpc -o subformat=dynamic,force_size=on "
+             f"{vhd} {DISK_MIB}M && qemu-io -f vpc -c 'write -P 0xab 0 1M' {vhd} >/dev/null")
+    pattern = sha(b"\xab" * (1 << 20))
+    rd = initrd(vt, "vhd", QCOW_SH)
+    run = boot(vt, vm_args(rd, f"--disk {vhd},format=vhd"), "vhd")
+    assert run.rc == 0, run
+    assert run.line("size") == str(DISK_MIB << 20), run
+    assert run.line("golden-read") == pattern, run       # qemu's block, read by the guest
+    assert run.line("readback") == run.line("wrote"), run
+    vt.check(f"qemu-img convert -f vpc -O raw {vhd} {raw}")
+    assert host_sha(vt, raw, 8, 2) == run.line("wrote"), run
+    assert host_sha(vt, raw, 0, 1) == run.line("first-mib"), run
+    assert run.line("first-mib") != pattern, run         # the guest's 12 KiB inside qemu's block
+    vt.run(f"rm -f {raw} {vhd}")
+
 
 # ---- a guest that makes its raw disk look like a qcow2 image ----
 

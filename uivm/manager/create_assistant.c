@@ -565,8 +565,9 @@ static void build_storage_page(Assistant *a)
     a->disk_size = gtk_spin_button_new_with_range(1, 16 * 1024, 1);
     gtk_spin_button_set_value(GTK_SPIN_BUTTON(a->disk_size), DEFAULT_DISK_GIB);
     form_add_field(GTK_GRID(g), &row, _("_Size (GiB)"), a->disk_size);
-    a->disk_format = form_combo(_("Format"), "qcow2", _("qcow2 (grows as used)"), "raw",
-                                _("raw (fastest)"), NULL);
+    a->disk_format =
+        form_combo(_("Format"), "qcow2", _("qcow2 (grows as used)"), "raw", _("raw (fastest)"),
+                   "vhd", _("VHD (grows as used; Hyper-V reads it)"), NULL);
     form_add_field(GTK_GRID(g), &row, _("_Format"), a->disk_format);
     gtk_grid_attach(GTK_GRID(g), a->disk_existing, 0, row++, 2, 1);
     a->disk_image = gtk_combo_box_text_new();

@@ -95,7 +95,7 @@ static void disk_entries(const struct vmdef_ctx *ctx)
     err = NULL;
     CHECK(vmdef_disk_parse("work.img,cache=none", NULL, &disk, &err) < 0);
     CHECK(err && strstr(err, "unknown option 'cache=none' in 'work.img,cache=none' (the options "
-                             "are ro, rw and format=raw|qcow2)"));
+                             "are ro, rw and format=raw|qcow2|vhd)"));
     free(err);
 
     /* The stored form survives text and JSON. */
@@ -126,21 +126,42 @@ static void write_bytes(const char *path, const void *bytes, size_t n)
     fclose(f);
 }
 
-/* The 4-byte probe; format=qcow2 refused on a file without the magic, format=raw kept on one. */
+/*
+ * The probe of the first bytes; format=qcow2 (vhd) refused on a file without the magic (footer),
+ * format=raw kept on one.
+ */
 static void formats_from_bytes(void)
 {
-    char q[300], r[300], e[300];
+    char q[300], r[300], e[300], v[300], f[300];
     snprintf(q, sizeof(q), "%s/q.img", images);
     snprintf(r, sizeof(r), "%s/r.img", images);
     snprintf(e, sizeof(e), "%s/empty.img", images);
+    snprintf(v, sizeof(v), "%s/v.vhd", images);
+    snprintf(f, sizeof(f), "%s/f.vhd", images);
     write_bytes(q, "QFI\xfb\0\0\0\3", 8);
     write_bytes(r, "QFI\xfa\0\0\0\3", 8);
     write_bytes(e, "", 0);
+    /* A dynamic VHD starts and ends with its footer; a fixed one only ends with it. */
+    static char vhd[1024], fixed[1024];
+    memcpy(vhd, "conectix", 8);
+    memcpy(vhd + 512, "conectix", 8);
+    vhd[512 + 55] = 0x40; /* current size 0x40 bytes, big-endian at 48 */
+    memcpy(fixed + 512, "conectix", 8);
+    write_bytes(v, vhd, sizeof(vhd));
+    write_bytes(f, fixed, sizeof(fixed));
     const char *fmt = NULL;
     char *err = NULL;
+    uint64_t size = 0;
     CHECK(vmdef_probe_format(q, &fmt, &err) == 0 && strcmp(fmt, "qcow2") == 0);
     CHECK(vmdef_probe_format(r, &fmt, &err) == 0 && strcmp(fmt, "raw") == 0);
     CHECK(vmdef_probe_format(e, &fmt, &err) == 0 && strcmp(fmt, "raw") == 0);
+    CHECK(vmdef_probe_format(v, &fmt, &err) == 0 && strcmp(fmt, "vhd") == 0);
+    CHECK(vmdef_probe_format(f, &fmt, &err) == 0 && strcmp(fmt, "raw") == 0);
+    CHECK(vmdef_vhd_size(v, &size) == 0 && size == 0x40 && vmdef_vhd_size(q, &size) < 0);
+    CHECK(try("disk=f.vhd,format=vhd\n") == NULL);
+    expect("disk=r.img,format=vhd\n", "r.img' is not a VHD image");
+    unlink(v);
+    unlink(f);
     CHECK(vmdef_probe_format("/nonexistent/x", &fmt, &err) < 0 && err &&
           strstr(err, "cannot be read"));
     free(err);
@@ -183,7 +204,7 @@ int main(void)
     expect("disk=root.img,ro,rw\n", "field 'disk': ro/rw given twice");
     expect("disk=root.img,format=raw,format=qcow2\n", "field 'disk': format= given twice");
     expect("disk=root.img,format=vmdk\n",
-           "field 'disk': format must be raw or qcow2 (got 'vmdk' in 'root.img,format=vmdk')");
+           "field 'disk': format must be raw, qcow2 or vhd (got 'vmdk' in 'root.img,format=vmdk')");
     expect("disk=root.img,\n", "field 'disk': unknown option ''");
     expect("disk=,ro\n", "field 'disk': ',ro' names no file");
     expect("disk=format=raw,root.img\n", "field 'disk': unknown option 'root.img'");

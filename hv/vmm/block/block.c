@@ -22,6 +22,7 @@
 
 #include "qcow2.h"
 #include "util.h"
+#include "vhd.h"
 
 struct bdev_chain {
     bool lock; /* flock() each image: exclusive for the writable top, shared otherwise */
@@ -86,6 +87,32 @@ static int chain_set_dirs(struct bdev_chain *chain, const char *path, const char
     return ret;
 }
 
+int bdev_format_parse(const char *name, enum bdev_format *fmt)
+{
+    static const struct {
+        const char *name;
+        enum bdev_format fmt;
+    } names[] = {{"raw", BDEV_FMT_RAW}, {"qcow2", BDEV_FMT_QCOW2}, {"vhd", BDEV_FMT_VHD}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(name, names[i].name) == 0) {
+            *fmt = names[i].fmt;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+enum bdev_format bdev_magic_format(const uint8_t magic[BDEV_MAGIC_LEN])
+{
+    if (memcmp(magic, QCOW2_MAGIC, sizeof(QCOW2_MAGIC) - 1) == 0)
+        return BDEV_FMT_QCOW2;
+    /* Dynamic and differencing VHDs start with a copy of the footer; a fixed one has it only at
+     * its end, and is found by its format, never probed. */
+    if (memcmp(magic, VHD_COOKIE, sizeof(VHD_COOKIE) - 1) == 0)
+        return BDEV_FMT_VHD;
+    return BDEV_FMT_RAW;
+}
+
 int bdev_fd_size(int fd, uint64_t *size)
 {
     struct stat st;
@@ -145,18 +172,19 @@ int bdev_open_chain(struct bdev **out, int fd, const char *path, bool readonly,
     }
     bool probed = fmt == BDEV_FMT_PROBE;
     if (probed) {
-        uint8_t magic[4] = {0};
-        ssize_t r = pread(fd, magic, sizeof(magic), 0);
-        if (r < 0) {
+        uint8_t magic[BDEV_MAGIC_LEN] = {0};
+        if (pread(fd, magic, sizeof(magic), 0) < 0) {
             ret = -errno;
             bdev_errf(err, "%s: cannot read: %s", path, strerror(errno));
             close(fd);
             return ret;
         }
-        fmt = r == 4 && memcmp(magic, QCOW2_MAGIC, 4) == 0 ? BDEV_FMT_QCOW2 : BDEV_FMT_RAW;
+        fmt = bdev_magic_format(magic);
     }
     if (fmt == BDEV_FMT_QCOW2)
         ret = qcow2_open(out, fd, path, readonly, chain, err);
+    else if (fmt == BDEV_FMT_VHD)
+        ret = vhd_open(out, fd, path, readonly, chain, err);
     else
         ret = raw_open(out, fd, path, readonly, err);
     if (!ret)

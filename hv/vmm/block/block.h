@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Disk image backends of hv-vmm (docs/disks.md): raw files or block devices
- * and qcow2 v2/v3 images with backing files. The format is given by the
+ * Disk image backends of hv-vmm (docs/disks.md): raw files or block devices,
+ * qcow2 v2/v3 images with backing files, and VHD (fixed, dynamic and
+ * differencing). The format is given by the
  * caller (hvd decides it once and passes it) or, for interactive use, probed
  * from the image's first bytes; never guessed from a name. Backing files are
  * opened only inside the allowed image directories, and only regular files.
@@ -27,10 +28,14 @@
 #define BDEV_MAX_DIRS  8   /* directories backing files may be in */
 
 enum bdev_format {
-    BDEV_FMT_PROBE, /* qcow2 if the file starts with its magic, raw otherwise */
+    BDEV_FMT_PROBE, /* qcow2 or VHD if the file starts with its magic, raw otherwise */
     BDEV_FMT_RAW,
     BDEV_FMT_QCOW2,
+    BDEV_FMT_VHD, /* fixed, dynamic or differencing */
 };
+
+/* "raw", "qcow2" or "vhd" as a format: 0, or -EINVAL for anything else. */
+int bdev_format_parse(const char *name, enum bdev_format *fmt);
 
 struct bdev;
 
@@ -48,7 +53,7 @@ struct bdev_ops {
 
 struct bdev {
     const struct bdev_ops *ops;
-    const char *format; /* "raw" or "qcow2" */
+    const char *format; /* "raw", "qcow2" or "vhd" */
     char *path;
     int fd;
     bool readonly;
@@ -102,12 +107,18 @@ int bdev_open_chain(struct bdev **out, int fd, const char *path, bool readonly,
 int raw_open(struct bdev **out, int fd, const char *path, bool readonly, char *err);
 int qcow2_open(struct bdev **out, int fd, const char *path, bool readonly, struct bdev_chain *chain,
                char *err);
+int vhd_open(struct bdev **out, int fd, const char *path, bool readonly, struct bdev_chain *chain,
+             char *err);
 /*
  * Open a backing file, read-only and locked shared, relative to the overlay's
  * directory; refused unless it resolves to a regular file in an allowed directory.
  */
 int bdev_open_backing(struct bdev **out, const char *overlay, const char *name,
                       enum bdev_format fmt, struct bdev_chain *chain, char *err);
+
+/* What probing makes of an image's first bytes (zeros past a short file's end). */
+#define BDEV_MAGIC_LEN 8
+enum bdev_format bdev_magic_format(const uint8_t magic[BDEV_MAGIC_LEN]);
 
 /* Set an error sentence (BDEV_ERR_LEN bytes, truncated if need be). */
 void bdev_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

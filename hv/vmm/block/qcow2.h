@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "be.h"
 #include "block.h"
 
 #define QCOW2_MAGIC "QFI\xfb"
@@ -65,21 +66,6 @@ struct qcow2 {
     uint8_t *zin;       /* compressed input: up to two clusters */
     bool logged_corrupt;
 };
-
-/* Big-endian fields. */
-static inline uint64_t be_get(const uint8_t *p, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static inline void be_put(uint8_t *p, unsigned bytes, uint64_t v)
-{
-    for (unsigned i = bytes; i-- > 0; v >>= 8)
-        p[i] = (uint8_t)v;
-}
 
 /* qcow2.c */
 void qcow2_corrupt(struct qcow2 *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

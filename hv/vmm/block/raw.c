@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "block.h"
-#include "qcow2.h"
 #include "util.h"
 
 static int raw_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
@@ -17,26 +16,25 @@ static int raw_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint6
 }
 
 /*
- * A probed raw image must stay raw: a guest writing a qcow2 header into its
- * sector 0 would make the next probe open it as qcow2, with a backing file of
- * the guest's choosing. The guest's buffer is guest RAM that another vCPU can
- * change at any moment, so the head of the write is copied once, checked in
- * the copy, and the copy is what gets written.
+ * A probed raw image must stay raw: a guest writing a qcow2 header (or a VHD
+ * footer copy) into its sector 0 would make the next probe open it as qcow2
+ * (or a differencing VHD), with a backing file of the guest's choosing. The guest's buffer is guest
+ * RAM that another vCPU can change at any moment, so the head of the write is copied once, checked
+ * in the copy, and the copy is what gets written.
  */
 static int raw_pwritev_guarded(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
 {
-    enum { MAGIC_LEN = sizeof(QCOW2_MAGIC) - 1 };
     uint8_t head[512];
     size_t total = iov_total(iov, n);
     size_t len = MIN(total, sizeof(head));
     iov_to_buf(iov, n, 0, head, len);
 
-    uint8_t start[MAGIC_LEN] = {0}; /* the file's first bytes once this write is done */
+    uint8_t start[BDEV_MAGIC_LEN] = {0}; /* the file's first bytes once this write is done */
     if (pread(b->fd, start, sizeof(start), 0) < 0)
         return -errno;
-    for (uint64_t i = off; i < MAGIC_LEN && i < off + len; i++)
+    for (uint64_t i = off; i < BDEV_MAGIC_LEN && i < off + len; i++)
         start[i] = head[i - off];
-    if (memcmp(start, QCOW2_MAGIC, MAGIC_LEN) == 0)
+    if (bdev_magic_format(start) != BDEV_FMT_RAW)
         return -EPERM;
 
     struct iovec first = {head, len};
@@ -50,7 +48,7 @@ static int raw_pwritev_guarded(struct bdev *b, const struct iovec *iov, unsigned
 
 static int raw_pwritev(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
 {
-    if (b->probed && off < sizeof(QCOW2_MAGIC) - 1)
+    if (b->probed && off < BDEV_MAGIC_LEN)
         return raw_pwritev_guarded(b, iov, n, off);
     return bdev_rw_full(b->fd, iov, n, off, true);
 }

@@ -68,8 +68,10 @@ static void test_disk_options(void)
     CHECK(cfg.nr_image_dirs == 2 && strcmp(cfg.image_dirs[1], "/srv/golden") == 0 &&
           !cfg.image_dirs[2]);
 
-    CHECK(parse("--kernel", "/k", "--disk", "/a.img,format=vhd", NULL) == CLI_ERROR &&
-          strstr(err, "raw or qcow2, not 'vhd'"));
+    CHECK(parse("--kernel", "/k", "--disk", "/a.img,format=vmdk", NULL) == CLI_ERROR &&
+          strstr(err, "raw, qcow2 or vhd, not 'vmdk'"));
+    CHECK(parse("--kernel", "/k", "--disk", "/a.vhd,format=vhd", NULL) == CLI_RUN &&
+          strcmp(cfg.disks[0].format, "vhd") == 0);
     CHECK(parse("--kernel", "/k", "--disk", "/a.img,format=raw,format=qcow2", NULL) == CLI_ERROR &&
           strstr(err, "given twice"));
     CHECK(parse("--kernel", "/k", "--disk", "/a.img,ro,rw", NULL) == CLI_ERROR &&

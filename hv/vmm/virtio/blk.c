@@ -45,11 +45,7 @@ int blk_disk_open(struct blk_disk *d, const char *path, bool readonly, const cha
 {
     char err[BDEV_ERR_LEN];
     enum bdev_format fmt = BDEV_FMT_PROBE;
-    if (format && strcmp(format, "raw") == 0)
-        fmt = BDEV_FMT_RAW;
-    else if (format && strcmp(format, "qcow2") == 0)
-        fmt = BDEV_FMT_QCOW2;
-    else if (format) {
+    if (format && bdev_format_parse(format, &fmt) < 0) {
         log_err("disk image %s: unknown format '%s'", path, format);
         return -EINVAL;
     }

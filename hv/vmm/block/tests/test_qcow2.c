@@ -16,6 +16,7 @@
 
 #include "block/block.h"
 #include "check.h"
+#include "imgcheck.h"
 #include "shell.h"
 #include "util.h"
 
@@ -55,48 +56,6 @@ static bool open_fails(const char *name, bool ro, const char *want)
         return false;
     }
     return true;
-}
-
-static bool all(const uint8_t *p, size_t len, uint8_t v)
-{
-    for (size_t i = 0; i < len; i++)
-        if (p[i] != v)
-            return false;
-    return true;
-}
-
-static bool read_is(struct bdev *b, uint64_t off, size_t len, uint8_t v)
-{
-    uint8_t *buf = malloc(len);
-    bool ok = buf && bdev_pread(b, buf, len, off) == 0 && all(buf, len, v);
-    free(buf);
-    if (!ok)
-        fprintf(stderr, "  %s: [%llu, +%zu) is not 0x%02x\n", b->path, (unsigned long long)off, len,
-                v);
-    return ok;
-}
-
-static int write_pat(struct bdev *b, uint64_t off, size_t len, uint8_t v)
-{
-    uint8_t *buf = malloc(len);
-    if (!buf)
-        return -ENOMEM;
-    memset(buf, v, len);
-    /* Two segments, split off-center, to exercise the iovec paths. */
-    struct iovec iov[2] = {{buf, len / 3}, {buf + len / 3, len - len / 3}};
-    int ret = bdev_pwritev(b, iov, 2, off);
-    free(buf);
-    return ret;
-}
-
-/* Also write the same into a raw reference file, for qemu-img compare. */
-static void write_both(struct bdev *b, int ref, uint64_t off, size_t len, uint8_t v)
-{
-    CHECK(write_pat(b, off, len, v) == 0);
-    uint8_t *buf = malloc(len);
-    memset(buf, v, len);
-    CHECK(pwrite(ref, buf, len, (off_t)off) == (ssize_t)len);
-    free(buf);
 }
 
 static void test_rw(const char *opts, uint64_t big)

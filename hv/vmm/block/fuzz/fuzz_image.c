@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * libFuzzer target: open an image from bytes (a memfd), then a few reads
+ * libFuzzer targets: open an image from bytes (a memfd) in the format the
+ * target is built for (FUZZ_FORMAT: fuzz_qcow2, fuzz_vhd), then a few reads
  * and writes. Input: 4 bytes choosing the operations, then the image.
  * Relative backing file names resolve in a temp dir holding "b" (raw,
- * 64 KiB); the image itself is "img" there, which does not exist.
+ * 64 KiB) and "p.vhd" (a dynamic VHD of 64 KiB that hv made, with the
+ * unique id the differencing seeds name, so that they open); the image
+ * itself is "img" there, which does not exist.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +16,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "be.h"
 #include "block/block.h"
+#include "block/vhd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[] = "/tmp/hv-fuzz-qcow2-XXXXXX";
+static char dir[] = "/tmp/hv-fuzz-image-XXXXXX";
 static char img[64];
 
 static void setup(void)
@@ -30,6 +36,22 @@ static void setup(void)
     if (!f || ftruncate(fileno(f), 64 * 1024))
         abort();
     fclose(f);
+    char err[BDEV_ERR_LEN];
+    snprintf(path, sizeof(path), "%s/p.vhd", dir);
+    if (vhd_create(path, VHD_DYNAMIC, 64 * 1024, NULL, err))
+        abort();
+    /* Its footer (at both ends) with the seeds' parent id: make_vhd_corpus.py's PARENT_UUID. */
+    int fd = open(path, O_RDWR);
+    uint8_t foot[VHD_FOOTER_LEN];
+    off_t end = fd < 0 ? -1 : lseek(fd, -(off_t)VHD_FOOTER_LEN, SEEK_END);
+    if (end < 0 || pread(fd, foot, sizeof(foot), end) != (ssize_t)sizeof(foot))
+        abort();
+    memcpy(foot + 68, "hv-fuzz-parent!!", 16);
+    be_put(foot + 64, 4, vhd_checksum(foot, sizeof(foot), 64));
+    if (pwrite(fd, foot, sizeof(foot), 0) != (ssize_t)sizeof(foot) ||
+        pwrite(fd, foot, sizeof(foot), end) != (ssize_t)sizeof(foot))
+        abort();
+    close(fd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct bdev *b;
     char err[BDEV_ERR_LEN];
     bool ro = seed[0] & 1;
-    if (bdev_open_fd(&b, fd, img, ro, BDEV_FMT_QCOW2, err))
+    if (bdev_open_fd(&b, fd, img, ro, FUZZ_FORMAT, err))
         return 0;
     if (!memchr(err, 0, sizeof(err)))
         __builtin_trap();
