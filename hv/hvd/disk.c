@@ -181,8 +181,12 @@ static struct json_object *entry(struct hvd *d, const char *name, struct api_err
             vsize = (uint64_t)json_object_get_int64(v);
         backing = info_str(info, "backing-filename");
     }
-    if (fmt && strcmp(fmt, VMDEF_FORMAT_VHD) == 0 && vmdef_vhd_size(path, &vsize) < 0)
-        vsize = 0; /* not a VHD (any more): hv-vmm refuses it with the reason */
+    char *parent = NULL;
+    if (fmt && strcmp(fmt, VMDEF_FORMAT_VHD) == 0) {
+        if (vmdef_vhd_size(path, &vsize) < 0)
+            vsize = 0; /* not a VHD (any more): hv-vmm refuses it with the reason */
+        backing = parent = vmdef_vhd_parent(path);
+    }
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "format", json_object_new_string(fmt ? fmt : "unknown"));
     json_object_object_add(o, "virtual_size", json_object_new_int64((int64_t)vsize));
@@ -190,6 +194,7 @@ static struct json_object *entry(struct hvd *d, const char *name, struct api_err
     json_object_object_add(o, "backing", backing ? json_object_new_string(backing) : NULL);
     json_object_object_add(o, "used_by", used_by(d, path, false));
     json_object_put(info);
+    free(parent);
 out:
     g_free(path);
     return o;
@@ -307,8 +312,7 @@ static int create_qcow2(struct hvd *d, struct client *c, const char *name, const
         goto out;
     if (bfmt && strcmp(bfmt, VMDEF_FORMAT_VHD) == 0) {
         api_fail(e, "bad-params",
-                 "'%s' is a VHD: an overlay on it would be a differencing VHD, which hvd does not "
-                 "make yet; copy it instead (mode copy).",
+                 "'%s' is a VHD: an overlay on it is a differencing VHD (format vhd), not a qcow2.",
                  backing);
         goto out;
     }
@@ -336,22 +340,44 @@ out:
     return rc;
 }
 
-/* A dynamic VHD of exactly size bytes (force_size: the footer says so, not the geometry). */
+/*
+ * A dynamic VHD of exactly size bytes (qemu-img; force_size: the footer says so, not the
+ * geometry), or a differencing one over the VHD `backing` (hv-img: qemu-img cannot).
+ */
 static int create_vhd(struct hvd *d, struct client *c, const char *name, const char *path,
-                      uint64_t size, struct api_error *e)
+                      uint64_t size, const char *backing, struct api_error *e)
 {
-    if (size % 512 || size > VMDEF_VHD_MAX_SIZE)
+    if (!backing && (size % 512 || size > VMDEF_VHD_MAX_SIZE))
         return api_fail(e, "bad-params",
                         "A VHD's size is whole 512-byte sectors up to 2040 GiB (got %llu bytes).",
                         (unsigned long long)size);
-    struct job *j = job_new(d, "create", name, path, NULL);
+    char *bpath = backing ? image_path(d, backing) : NULL;
+    const char *bfmt = NULL;
+    int rc = -1;
+    if (bpath && (job_check_free(bpath, true, e) < 0 || !(bfmt = diskfmt_of_image(d, backing, e))))
+        goto out;
+    if (bfmt && strcmp(bfmt, VMDEF_FORMAT_VHD) != 0) {
+        api_fail(e, "bad-params",
+                 "A differencing VHD needs a VHD parent; '%s' is %s (an overlay on it is a qcow2).",
+                 backing, bfmt);
+        goto out;
+    }
+    struct job *j = job_new(d, "create", name, path, bpath);
     char sz[32];
     snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
-    const char *argv[] = {
-        "qemu-img",      "create", "-q", "-f", "vpc", "-o", "subformat=dynamic,force_size=on",
-        job_tmp_path(j), sz,       NULL};
-    job_add_step(j, argv, false, "bad-image", "qemu-img create failed: ", ".");
-    return job_start(j, c, created_vhd, e);
+    if (bpath) {
+        const char *argv[] = {d->img_path, "create", "--parent", bpath, job_tmp_path(j), NULL};
+        job_add_step(j, argv, false, "bad-image", "hv-img create failed: ", ".");
+    } else {
+        const char *argv[] = {
+            "qemu-img",      "create", "-q", "-f", "vpc", "-o", "subformat=dynamic,force_size=on",
+            job_tmp_path(j), sz,       NULL};
+        job_add_step(j, argv, false, "bad-image", "qemu-img create failed: ", ".");
+    }
+    rc = job_start(j, c, created_vhd, e);
+out:
+    g_free(bpath);
+    return rc;
 }
 
 struct json_object *disk_create(struct hvd *d, struct client *c, struct json_object *params,
@@ -373,8 +399,13 @@ struct json_object *disk_create(struct hvd *d, struct client *c, struct json_obj
                  fmt);
         return NULL;
     }
-    if (backing && strcmp(fmt, "qcow2") != 0) {
-        api_fail(e, "bad-params", "A backing image needs format qcow2.");
+    if (backing && strcmp(fmt, VMDEF_FORMAT_QCOW2) != 0 && strcmp(fmt, VMDEF_FORMAT_VHD) != 0) {
+        api_fail(e, "bad-params", "A backing image needs format qcow2 or vhd.");
+        return NULL;
+    }
+    if (backing && strcmp(fmt, VMDEF_FORMAT_VHD) == 0 &&
+        json_object_object_get_ex(params, "size", &v)) {
+        api_fail(e, "bad-params", "A differencing VHD has its parent's size: give no size.");
         return NULL;
     }
     uint64_t size = 0;
@@ -393,7 +424,7 @@ struct json_object *disk_create(struct hvd *d, struct client *c, struct json_obj
         if (create_raw(path, name, size, e) == 0)
             r = created_raw(d, name, e);
     } else if (strcmp(fmt, VMDEF_FORMAT_VHD) == 0) {
-        create_vhd(d, c, name, path, size, e);
+        create_vhd(d, c, name, path, size, backing, e);
     } else {
         create_qcow2(d, c, name, path, size, backing, e);
     }
@@ -531,7 +562,12 @@ struct json_object *disk_clone(struct hvd *d, struct client *c, struct json_obje
     if (strcmp(mode, "overlay") == 0) {
         struct json_object *p = json_object_new_object();
         json_object_object_add(p, "name", json_object_new_string(name));
-        json_object_object_add(p, "format", json_object_new_string("qcow2"));
+        /* An overlay on a VHD is a differencing VHD; on anything else a qcow2. */
+        char *spath = image_path(d, src);
+        const char *known = diskfmt_known(d, spath, NULL);
+        g_free(spath);
+        bool vhd = known && strcmp(known, VMDEF_FORMAT_VHD) == 0;
+        json_object_object_add(p, "format", json_object_new_string(vhd ? "vhd" : "qcow2"));
         json_object_object_add(p, "backing", json_object_new_string(src));
         struct json_object *r = disk_create(d, c, p, e);
         json_object_put(p);

@@ -85,6 +85,7 @@ struct hvd {
     char *kernels_dir;    /* the kernels and initrds a manager may name */
     char *uivm_pci_allow; /* the host admin's list of PCI devices a manager may give */
     char *vmm_path;
+    char *img_path;      /* hv-img: differencing VHDs (disk.c) */
     char *bios_path;     /* firmware=bios: SeaBIOS (--bios) */
     char *switch_socket; /* hv-switch's producer socket, for display=true VMs */
     /* hv-switch's control socket (vm.switch, vm.screenshot) */

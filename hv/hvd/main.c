@@ -23,6 +23,7 @@ static void usage(FILE *f)
             "  --state-dir DIR    definitions and images (default /var/lib/hv)\n"
             "  --run-dir DIR      runtime state of running VMs (default /run/hv)\n"
             "  --vmm PATH         the VMM to run for each VM (default %s)\n"
+            "  --hv-img PATH      hv-img, which makes differencing VHDs (default %s)\n"
             "  --bios PATH        the BIOS image for firmware=bios VMs\n"
             "                     (default " HVD_BIOS_DEFAULT ", Debian's seabios)\n"
             "  --vsock-port PORT  API on vsock for the UIVM (default 5140; -1: off)\n"
@@ -42,7 +43,7 @@ static void usage(FILE *f)
             "                     shut down with the host\n"
             "  --verbose          debug logging\n"
             "See docs/hvd.md and docs/hvd-api.md.\n",
-            HV_VMM_PATH, HVD_VMM_UID_BASE);
+            HV_VMM_PATH, HV_IMG_PATH, HVD_VMM_UID_BASE);
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -80,13 +81,15 @@ int main(int argc, char **argv)
         O_UIDBASE,
         O_UIVMPCI,
         O_MANAGER,
-        O_SAVESHUT
+        O_SAVESHUT,
+        O_IMG
     };
     static const struct option opts[] = {
         {"socket", required_argument, NULL, O_SOCKET},
         {"state-dir", required_argument, NULL, O_STATE},
         {"run-dir", required_argument, NULL, O_RUN},
         {"vmm", required_argument, NULL, O_VMM},
+        {"hv-img", required_argument, NULL, O_IMG},
         {"bios", required_argument, NULL, O_BIOS},
         {"vsock-port", required_argument, NULL, O_VPORT},
         {"uivm-cid", required_argument, NULL, O_CID},
@@ -104,7 +107,8 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct hvd d = {.vsock_port = 5140, .autostart = true, .vmm_uid_base = HVD_VMM_UID_BASE};
-    const char *state = "/var/lib/hv", *run = "/run/hv", *sock = NULL, *vmm = HV_VMM_PATH;
+    const char *state = "/var/lib/hv", *run = "/run/hv", *sock = NULL, *vmm = HV_VMM_PATH,
+               *img = HV_IMG_PATH;
     const char *bios = HVD_BIOS_DEFAULT;
     const char *switch_sock = NULL, *switch_ctl = NULL, *uivm_pci = NULL, *manager = NULL;
     int c;
@@ -123,6 +127,9 @@ int main(int argc, char **argv)
             break;
         case O_VMM:
             vmm = optarg;
+            break;
+        case O_IMG:
+            img = optarg;
             break;
         case O_BIOS:
             bios = optarg;
@@ -190,6 +197,7 @@ int main(int argc, char **argv)
     d.socket_path = sock ? g_strdup(sock) : g_strdup_printf("%s/hvd.sock", run);
     d.manager_socket = g_strdup(manager);
     d.vmm_path = g_strdup(vmm);
+    d.img_path = g_strdup(img);
     d.bios_path = g_strdup(bios);
     d.switch_socket = switch_sock ? g_strdup(switch_sock) : g_strdup_printf("%s/switch.sock", run);
     d.switch_control =
@@ -242,6 +250,7 @@ int main(int argc, char **argv)
     g_free(d.kernels_dir);
     g_free(d.uivm_pci_allow);
     g_free(d.vmm_path);
+    g_free(d.img_path);
     g_free(d.bios_path);
     g_free(d.switch_socket);
     g_free(d.switch_control);

@@ -195,6 +195,45 @@ int vmdef_vhd_size(const char *path, uint64_t *size)
     return 0;
 }
 
+static uint64_t be_field(const unsigned char *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+char *vmdef_vhd_parent(const char *path)
+{
+    unsigned char foot[512], dyn[1024];
+    char *name = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 512 &&
+        pread(fd, foot, sizeof(foot), st.st_size - 512) == (ssize_t)sizeof(foot) &&
+        memcmp(foot, VHD_COOKIE, 8) == 0 && be_field(foot + 60, 4) == 4 /* differencing */ &&
+        be_field(foot + 16, 8) <= (uint64_t)st.st_size - sizeof(dyn) &&
+        pread(fd, dyn, sizeof(dyn), (off_t)be_field(foot + 16, 8)) == (ssize_t)sizeof(dyn) &&
+        memcmp(dyn, "cxsparse", 8) == 0) {
+        char text[257];
+        size_t n = 0;
+        for (; n < 256 && be_field(dyn + 64 + 2 * n, 2); n++) {
+            uint64_t c = be_field(dyn + 64 + 2 * n, 2);
+            if (c < 0x20 || c > 0x7e)
+                break;
+            text[n] = (char)c;
+        }
+        text[n] = '\0';
+        const char *base = strrchr(text, '\\') ? strrchr(text, '\\') + 1 : text;
+        if (n && (n == 256 || !be_field(dyn + 64 + 2 * n, 2)) && *base)
+            name = strdup(base);
+    }
+    close(fd);
+    return name;
+}
+
 static bool is_known_key(const char *key)
 {
     for (size_t i = 0; i < ARRAY_SIZE(known_keys); i++)

@@ -92,6 +92,11 @@ void vmdef_disk_clear(struct vmdef_disk *disk);
  * further: hv-vmm does that when it opens it), else -1.
  */
 int vmdef_vhd_size(const char *path, uint64_t *size);
+/*
+ * A differencing VHD's parent as its header names it (the file name, ASCII;
+ * hv-vmm looks for it beside the image), malloc'd; NULL for any other file.
+ */
+char *vmdef_vhd_parent(const char *path);
 /* The entry in its stored form, "PATH[,ro][,format=F]" (malloc'd). */
 char *vmdef_disk_text(const struct vmdef_disk *disk);
 /* "raw", "qcow2" or "vhd" for a name given by a client; NULL for anything else. */

@@ -31,7 +31,7 @@ import time
 
 from hvdclient import Client, kill_fake_vmms, start_argv, stop_process, wait_listening
 
-HVD, FAKE_VMM, HVCTL = sys.argv[1:4]
+HVD, FAKE_VMM, HVCTL, HV_IMG = sys.argv[1:5]
 QEMU_IMG = shutil.which("qemu-img")
 failures = []
 
@@ -74,6 +74,7 @@ class Hvd:
         log = open(self.log, "a")
         self.proc = subprocess.Popen(
             [HVD, "--state-dir", self.state, "--run-dir", self.run, "--vmm", FAKE_VMM,
+             "--hv-img", HV_IMG,
              "--vsock-port", "-1", "--vmm-uid-base", "0", "--no-autostart"],
             stdout=log, stderr=log, env=self.env)
         wait_listening(self.sock)
@@ -242,13 +243,37 @@ def test_vhd_images(d, c, top):
     check(r.get("result", {}).get("format") == "vhd" and d.records().get("w2.vhd") == "vhd" and
           r["result"].get("virtual_size") == size,
           f"a copy of a VHD is a VHD of the same size, not its geometry's ({r})")
+    # An overlay on a VHD is a differencing VHD (made by hv-img), named by its parent.
     r = c.call("disk.clone", source="w.vhd", name="ov.vhd", mode="overlay")
-    check(r.get("error", {}).get("code") == "bad-params" and
-          "differencing VHD" in r["error"]["message"], f"an overlay on a VHD: not yet, said ({r})")
+    check(r.get("result", {}).get("format") == "vhd" and r["result"].get("backing") == "w.vhd" and
+          r["result"].get("virtual_size") == size and d.records().get("ov.vhd") == "vhd",
+          f"an overlay on a VHD is a differencing VHD over it ({r})")
+    with open(os.path.join(d.images, "ov.vhd"), "rb") as f:
+        head = f.read(1024 + 512)
+    check(head[:8] == b"conectix" and int.from_bytes(head[60:64], "big") == 4 and
+          head[512:520] == b"cxsparse", "ov.vhd starts as a differencing VHD does")
+    r = c.call("disk.create", name="ov2.vhd", format="vhd", backing="w.vhd", size="64M")
+    check(r.get("error", {}).get("code") == "bad-params" and "parent's size" in
+          r["error"]["message"], f"a size for a differencing VHD is refused ({r})")
+    r = c.call("disk.create", name="ov3.vhd", format="vhd", backing="guest.img")
+    check(r.get("error", {}).get("code") == "bad-params" and "VHD parent" in
+          r["error"]["message"], f"a differencing VHD over a raw image is refused ({r})")
+    r = c.call("disk.create", name="ov4.qcow2", format="qcow2", backing="w.vhd")
+    check(r.get("error", {}).get("code") == "bad-params" and "differencing VHD" in
+          r["error"]["message"], f"a qcow2 over a VHD is refused, pointing to vhd ({r})")
+    c.call("vm.undefine", name="vvm")
+    r = c.call("disk.delete", name="w.vhd")
+    check(r.get("error", {}).get("code") == "in-use" and "ov.vhd" in r["error"]["message"],
+          f"the parent of a differencing VHD cannot be deleted ({r})")
+    r = define(c, top, "ovm", "ov.vhd")
+    argv = vmm_argv(c, "ovm")
+    check(disk_args(argv) == [os.path.join(d.images, "ov.vhd") + ",format=vhd"] and
+          d.images in image_dirs(argv), f"hv-vmm gets the child, format=vhd, the store ({argv})")
+    c.call("vm.undefine", name="ovm")
+    c.call("disk.delete", name="ov.vhd")
     r = c.call("disk.resize", name="w.vhd", size="64M")
     check(r.get("error", {}).get("code") == "bad-params" and "VHD" in r["error"]["message"],
           f"growing a VHD: not yet, said ({r})")
-    c.call("vm.undefine", name="vvm")
     for img in ("w.vhd", "w2.vhd"):
         c.call("disk.delete", name=img)
 
