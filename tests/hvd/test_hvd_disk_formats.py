@@ -12,6 +12,9 @@ image as raw, not probed. Before the fix, hv-vmm probed the image at each
 start (and, to stop exactly this, refused the guest's write of the qcow2
 magic).
 
+Also here: a golden VHD made through hvctl and a differencing VHD overlay on
+it (issue 15), under a VM.
+
 Run alone:  /usr/bin/python3 -m pytest tests/hvd/test_hvd_disk_formats.py -v
 """
 
@@ -133,3 +136,60 @@ def test_a_guest_written_qcow2_header_stays_data(hv):
     for name in ("fmt1", "fmt2"):
         hvctl_ok(lt, "undefine", name)
     hvctl_ok(lt, "disk", "delete", "victim")
+
+
+# The guest's /test.sh for the VHD overlay: it reads its disk's first MiB
+# (the golden image's bytes); at its first boot (no 'X' at 4 MiB yet) it
+# writes 64 KiB at 2 MiB and the marker; at each boot it says what is there.
+VHD_SH = """#!/bin/sh
+echo "hv-guest: vhd first $(dd if=/dev/vda bs=1048576 count=1 2>/dev/null | md5sum | cut -d' ' -f1)"
+if [ "$(dd if=/dev/vda bs=1 skip=4194304 count=1 2>/dev/null)" != X ]; then
+    dd if=/dev/urandom of=/tmp/r bs=65536 count=1 2>/dev/null
+    echo "hv-guest: vhd wrote $(md5sum < /tmp/r | cut -d' ' -f1)"
+    dd if=/tmp/r of=/dev/vda bs=65536 seek=32 conv=fsync,notrunc 2>/dev/null
+    printf X | dd of=/dev/vda bs=1 seek=4194304 conv=fsync,notrunc 2>/dev/null
+    sync
+fi
+echo "hv-guest: vhd at2m $(dd if=/dev/vda bs=65536 skip=32 count=1 2>/dev/null | md5sum | cut -d' ' -f1)"
+exit 0
+"""
+
+
+def test_a_golden_vhd_and_its_differencing_overlay_through_hvd(hv):
+    """hvctl makes a dynamic VHD (qemu-img) and an overlay on it (a
+    differencing VHD, hv-img); a VM on the overlay reads the golden image's
+    bytes, keeps its own writes across boots, and the golden image is byte
+    for byte unchanged."""
+    lt = hv
+    cpio = newc({"test.sh": (0o100755, VHD_SH.encode())})
+    lt.put(cpio, f"{W}/vhd.cpio")
+    lt.check(f"cat {GUEST}/initrd.img {W}/vhd.cpio > {W}/vhd.initrd")
+    hvctl_ok(lt, "disk", "create", "gold.vhd", "16M", "--format", "vhd")
+    lt.check(f"qemu-io -f vpc -c 'write -P 0xab 0 1M' {IMAGES}/gold.vhd >/dev/null")
+    gold_md5 = lt.check(f"md5sum < {IMAGES}/gold.vhd").stdout.split()[0]
+    hvctl_ok(lt, "disk", "clone", "gold.vhd", "work.vhd", "--overlay")
+    images = {i["name"]: i for i in hvctl_ok(lt, "disk", "list")["images"]}
+    assert images["work.vhd"]["format"] == "vhd" and images["work.vhd"]["backing"] == "gold.vhd", \
+        images
+    text = (f"[vm]\nname=vhd1\nmemory=256M\nkernel={GUEST}/vmlinuz\ninitrd={W}/vhd.initrd\n"
+            f"cmdline=console=ttyS0 panic=-1\ndisplay=false\ndisk=work.vhd\n")
+    lt.put(text.encode(), f"{W}/vhd1.conf")
+    hvctl_ok(lt, "define", f"{W}/vhd1.conf")
+    assert hvctl_ok(lt, "show", "vhd1")["definition"]["disk"] == ["work.vhd,format=vhd"]
+    ones = lt.check("head -c 1048576 /dev/zero | tr '\\000' '\\253' | md5sum").stdout.split()[0]
+
+    first = boot_and_power_off(lt, "vhd1")
+    assert "hv-guest: vhd first " + ones in first, first[-2000:]  # the golden image's bytes
+    wrote = [line.split("vhd wrote ", 1)[1].strip() for line in first.splitlines()
+             if "vhd wrote " in line]
+    assert len(wrote) == 1 and ("hv-guest: vhd at2m " + wrote[0]) in first, first[-2000:]
+    second = boot_and_power_off(lt, "vhd1")
+    assert "vhd wrote" not in second and ("hv-guest: vhd at2m " + wrote[0]) in second, \
+        second[-2000:]
+    assert "hv-guest: vhd first " + ones in second, second[-2000:]
+    vmm_log = lt.check("cat /run/hv/vms/vhd1/vmm.log").stdout
+    assert f"{IMAGES}/work.vhd (vhd)" in vmm_log, vmm_log[-2000:]
+    assert lt.check(f"md5sum < {IMAGES}/gold.vhd").stdout.split()[0] == gold_md5
+    hvctl_ok(lt, "undefine", "vhd1")
+    for name in ("work.vhd", "gold.vhd"):
+        hvctl_ok(lt, "disk", "delete", name)
