@@ -401,6 +401,28 @@ void bdev_errf(char *err, const char *fmt, ...)
     va_end(ap);
 }
 
+int bdev_fd_discard(int fd, uint64_t off, uint64_t len)
+{
+    /* A hint: a file system or device that cannot punch holes just keeps the data. */
+    (void)fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t)off, (off_t)len);
+    return 0;
+}
+
+int bdev_fd_write_zeroes(int fd, uint64_t off, uint64_t len, bool unmap)
+{
+    int mode = FALLOC_FL_KEEP_SIZE | (unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+    if (fallocate(fd, mode, (off_t)off, (off_t)len) == 0)
+        return 0;
+    static const uint8_t zeros[64 * 1024];
+    for (uint64_t o = 0; o < len; o += sizeof(zeros)) {
+        struct iovec iov = {(void *)zeros, (size_t)MIN(sizeof(zeros), len - o)};
+        int ret = bdev_rw_full(fd, &iov, 1, off + o, true);
+        if (ret)
+            return ret;
+    }
+    return 0;
+}
+
 int bdev_rw_full(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write)
 {
     struct iovec seg[BDEV_IOV_MAX];

@@ -126,5 +126,8 @@ void bdev_errf(char *err, const char *fmt, ...) __attribute__((format(printf, 2,
 /* preadv/pwritev the whole range, retrying short transfers; reads past EOF give zeros. */
 int bdev_rw_full(int fd, const struct iovec *iov, unsigned n, uint64_t off, bool write);
 int bdev_fd_size(int fd, uint64_t *size);
+/* Discard (a hint: punch a hole where the file system can) and write-zeroes on a raw range. */
+int bdev_fd_discard(int fd, uint64_t off, uint64_t len);
+int bdev_fd_write_zeroes(int fd, uint64_t off, uint64_t len, bool unmap);
 
 #endif

@@ -58,31 +58,14 @@ static int raw_flush(struct bdev *b)
     return fdatasync(b->fd) < 0 ? -errno : 0;
 }
 
-static int write_zero_buf(struct bdev *b, uint64_t off, uint64_t len)
-{
-    static const uint8_t zeros[64 * 1024];
-    for (uint64_t o = 0; o < len; o += sizeof(zeros)) {
-        struct iovec iov = {(void *)zeros, (size_t)MIN(sizeof(zeros), len - o)};
-        int ret = bdev_rw_full(b->fd, &iov, 1, off + o, true);
-        if (ret)
-            return ret;
-    }
-    return 0;
-}
-
 static int raw_discard(struct bdev *b, uint64_t off, uint64_t len)
 {
-    /* A hint: a file system or device that cannot punch holes just keeps the data. */
-    (void)fallocate(b->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t)off, (off_t)len);
-    return 0;
+    return bdev_fd_discard(b->fd, off, len);
 }
 
 static int raw_write_zeroes(struct bdev *b, uint64_t off, uint64_t len, bool unmap)
 {
-    int mode = FALLOC_FL_KEEP_SIZE | (unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
-    if (fallocate(b->fd, mode, (off_t)off, (off_t)len) == 0)
-        return 0;
-    return write_zero_buf(b, off, len);
+    return bdev_fd_write_zeroes(b->fd, off, len, unmap);
 }
 
 static void raw_close(struct bdev *b)

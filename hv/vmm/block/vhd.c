@@ -30,24 +30,13 @@ uint32_t vhd_checksum(const uint8_t *p, size_t len, size_t csum_off)
     return ~sum;
 }
 
-static int why_f(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int why_f(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 int vhd_footer_decode(const uint8_t raw[VHD_FOOTER_LEN], struct vhd_footer *f, char *why,
                       size_t whylen)
 {
     if (memcmp(raw, VHD_COOKIE, 8) != 0)
-        return why_f(why, whylen, "no VHD footer (cookie \"conectix\") at the end of the file");
+        return hv_fail(why, whylen, "no VHD footer (cookie \"conectix\") at the end of the file");
     if (be_get(raw + 64, 4) != vhd_checksum(raw, VHD_FOOTER_LEN, 64))
-        return why_f(why, whylen, "the footer's checksum does not match: the footer is damaged");
+        return hv_fail(why, whylen, "the footer's checksum does not match: the footer is damaged");
     f->features = (uint32_t)be_get(raw + 8, 4);
     f->version = (uint32_t)be_get(raw + 12, 4);
     f->data_offset = be_get(raw + 16, 8);
@@ -62,14 +51,14 @@ int vhd_footer_decode(const uint8_t raw[VHD_FOOTER_LEN], struct vhd_footer *f, c
     memcpy(f->uuid, raw + 68, 16);
     f->saved_state = raw[84];
     if (f->version >> 16 != 1)
-        return why_f(why, whylen, "format version %u.%u (only 1.x is known)", f->version >> 16,
-                     f->version & 0xffff);
+        return hv_fail(why, whylen, "format version %u.%u (only 1.x is known)", f->version >> 16,
+                       f->version & 0xffff);
     if (f->type != VHD_FIXED && f->type != VHD_DYNAMIC && f->type != VHD_DIFF)
-        return why_f(why, whylen, "disk type %u (fixed 2, dynamic 3 and differencing 4 are known)",
-                     f->type);
+        return hv_fail(why, whylen,
+                       "disk type %u (fixed 2, dynamic 3 and differencing 4 are known)", f->type);
     if (f->current_size % VHD_SECTOR || f->current_size > VHD_MAX_SIZE)
-        return why_f(why, whylen, "a disk size of %llu bytes (whole sectors up to 2040 GiB)",
-                     (unsigned long long)f->current_size);
+        return hv_fail(why, whylen, "a disk size of %llu bytes (whole sectors up to 2040 GiB)",
+                       (unsigned long long)f->current_size);
     return 0;
 }
 
@@ -96,11 +85,11 @@ void vhd_footer_encode(const struct vhd_footer *f, uint8_t raw[VHD_FOOTER_LEN])
 int vhd_dyn_decode(const uint8_t raw[VHD_DYN_LEN], struct vhd_dyn *h, char *why, size_t whylen)
 {
     if (memcmp(raw, VHD_DYN_COOKIE, 8) != 0)
-        return why_f(why, whylen,
-                     "no dynamic disk header (cookie \"cxsparse\") where the footer "
-                     "says it is");
+        return hv_fail(why, whylen,
+                       "no dynamic disk header (cookie \"cxsparse\") where the footer "
+                       "says it is");
     if (be_get(raw + 36, 4) != vhd_checksum(raw, VHD_DYN_LEN, 36))
-        return why_f(why, whylen, "the dynamic disk header's checksum does not match");
+        return hv_fail(why, whylen, "the dynamic disk header's checksum does not match");
     h->table_offset = be_get(raw + 16, 8);
     h->version = (uint32_t)be_get(raw + 24, 4);
     h->max_entries = (uint32_t)be_get(raw + 28, 4);
@@ -115,18 +104,18 @@ int vhd_dyn_decode(const uint8_t raw[VHD_DYN_LEN], struct vhd_dyn *h, char *why,
                                          (uint32_t)be_get(l + 8, 4), be_get(l + 16, 8)};
     }
     if (h->version != VHD_VERSION)
-        return why_f(why, whylen, "dynamic header version 0x%08x (0x00010000 is known)",
-                     h->version);
+        return hv_fail(why, whylen, "dynamic header version 0x%08x (0x00010000 is known)",
+                       h->version);
     uint32_t bs = h->block_size;
     if (bs < VHD_MIN_BLOCK || bs > VHD_MAX_BLOCK || (bs & (bs - 1)))
-        return why_f(why, whylen, "a block size of %u bytes (a power of two, 4 KiB to 256 MiB)",
-                     bs);
+        return hv_fail(why, whylen, "a block size of %u bytes (a power of two, 4 KiB to 256 MiB)",
+                       bs);
     if (!h->max_entries || h->max_entries > VHD_MAX_ENTRIES)
-        return why_f(why, whylen, "%u block table entries (1 to %u)", h->max_entries,
-                     VHD_MAX_ENTRIES);
+        return hv_fail(why, whylen, "%u block table entries (1 to %u)", h->max_entries,
+                       VHD_MAX_ENTRIES);
     if (h->table_offset % VHD_SECTOR)
-        return why_f(why, whylen, "the block table at %llu, not on a sector",
-                     (unsigned long long)h->table_offset);
+        return hv_fail(why, whylen, "the block table at %llu, not on a sector",
+                       (unsigned long long)h->table_offset);
     return 0;
 }
 
@@ -268,23 +257,12 @@ static int vhd_flush(struct bdev *b)
 
 static int fixed_discard(struct bdev *b, uint64_t off, uint64_t len)
 {
-    (void)fallocate(b->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t)off, (off_t)len);
-    return 0;
+    return bdev_fd_discard(b->fd, off, len); /* inside [0, size): never the footer */
 }
 
 static int fixed_write_zeroes(struct bdev *b, uint64_t off, uint64_t len, bool unmap)
 {
-    int mode = FALLOC_FL_KEEP_SIZE | (unmap ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
-    if (fallocate(b->fd, mode, (off_t)off, (off_t)len) == 0)
-        return 0;
-    static const uint8_t zeros[64 * 1024];
-    for (uint64_t o = 0; o < len; o += sizeof(zeros)) {
-        struct iovec iov = {(void *)zeros, (size_t)MIN(sizeof(zeros), len - o)};
-        int ret = bdev_rw_full(b->fd, &iov, 1, off + o, true);
-        if (ret)
-            return ret;
-    }
-    return 0;
+    return bdev_fd_write_zeroes(b->fd, off, len, unmap);
 }
 
 /* Dynamic and differencing disks: unallocated space is a hint away from being zeros anyway. */

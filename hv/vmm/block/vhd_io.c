@@ -69,48 +69,64 @@ static int read_under(struct vhd *v, const struct iovec *iov, unsigned n, size_t
     return bdev_preadv(v->b.backing, seg, k, off);
 }
 
-static int read_file(struct vhd *v, const struct iovec *iov, unsigned n, size_t ioff, uint64_t host,
-                     size_t len)
+/* Guest bytes iov[ioff, ioff + len) from or to this file at host. */
+static int file_io(struct vhd *v, const struct iovec *iov, unsigned n, size_t ioff, uint64_t host,
+                   size_t len, bool write)
 {
     struct iovec seg[BDEV_IOV_MAX];
     unsigned k = iov_slice(iov, n, ioff, len, seg, BDEV_IOV_MAX);
-    return bdev_rw_full(v->b.fd, seg, k, host, false);
+    return bdev_rw_full(v->b.fd, seg, k, host, write);
 }
 
-int vhd_dyn_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
+/* One block's part of a request: guest bytes [pos, pos + len), in block blk from offset in. */
+typedef int block_fn(struct vhd *v, const struct iovec *iov, unsigned n, size_t ioff, uint64_t pos,
+                     uint32_t blk, uint32_t in, size_t len);
+
+/* A request split at block boundaries, fn for each part in order; the first error ends it. */
+static int each_block(struct vhd *v, const struct iovec *iov, unsigned n, uint64_t off,
+                      block_fn *fn)
 {
-    struct vhd *v = (struct vhd *)b;
     size_t total = iov_total(iov, n), done = 0;
     while (done < total) {
         uint64_t pos = off + done;
         uint32_t blk = (uint32_t)(pos / v->block_size);
         uint32_t in = (uint32_t)(pos % v->block_size);
         size_t len = MIN(total - done, (size_t)(v->block_size - in));
-        int ret;
-        if (v->bat[blk] == VHD_BAT_UNUSED) {
-            ret = read_under(v, iov, n, done, pos, len);
-        } else if ((ret = load_bitmap(v, blk)) == 0) {
-            /* Runs of sectors with the same bit: from this file, or from under it. */
-            uint32_t s = in / VHD_SECTOR, last = (uint32_t)((in + len - 1) / VHD_SECTOR);
-            while (s <= last && !ret) {
-                bool here = bit(v->bitmap, s);
-                uint32_t e = s + 1;
-                while (e <= last && bit(v->bitmap, e) == here)
-                    e++;
-                uint64_t lo = MAX((uint64_t)s * VHD_SECTOR, in);
-                uint64_t hi = MIN((uint64_t)e * VHD_SECTOR, in + len);
-                size_t at = done + (size_t)(lo - in);
-                ret = here ? read_file(v, iov, n, at, block_at(v, blk) + v->bitmap_len + lo,
-                                       (size_t)(hi - lo))
-                           : read_under(v, iov, n, at, pos + (lo - in), (size_t)(hi - lo));
-                s = e;
-            }
-        }
+        int ret = fn(v, iov, n, done, pos, blk, in, len);
         if (ret)
             return ret;
         done += len;
     }
     return 0;
+}
+
+static int read_block(struct vhd *v, const struct iovec *iov, unsigned n, size_t ioff, uint64_t pos,
+                      uint32_t blk, uint32_t in, size_t len)
+{
+    if (v->bat[blk] == VHD_BAT_UNUSED)
+        return read_under(v, iov, n, ioff, pos, len);
+    int ret = load_bitmap(v, blk);
+    /* Runs of sectors with the same bit: from this file, or from under it. */
+    uint32_t s = in / VHD_SECTOR, last = (uint32_t)((in + len - 1) / VHD_SECTOR);
+    while (s <= last && !ret) {
+        bool here = bit(v->bitmap, s);
+        uint32_t e = s + 1;
+        while (e <= last && bit(v->bitmap, e) == here)
+            e++;
+        uint64_t lo = MAX((uint64_t)s * VHD_SECTOR, in);
+        uint64_t hi = MIN((uint64_t)e * VHD_SECTOR, in + len);
+        size_t at = ioff + (size_t)(lo - in);
+        ret = here ? file_io(v, iov, n, at, block_at(v, blk) + v->bitmap_len + lo,
+                             (size_t)(hi - lo), false)
+                   : read_under(v, iov, n, at, pos + (lo - in), (size_t)(hi - lo));
+        s = e;
+    }
+    return ret;
+}
+
+int vhd_dyn_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
+{
+    return each_block((struct vhd *)b, iov, n, off, read_block);
 }
 
 static int write_bat_entry(struct vhd *v, uint32_t blk, uint32_t sector)
@@ -156,10 +172,8 @@ static int allocate(struct vhd *v, uint32_t blk, const struct iovec *iov, unsign
     }
     struct iovec f = {v->footer, VHD_FOOTER_LEN};
     int ret = bdev_rw_full(v->b.fd, &f, 1, end, true);
-    struct iovec seg[BDEV_IOV_MAX];
-    unsigned k = iov_slice(iov, n, ioff, len, seg, BDEV_IOV_MAX);
     if (!ret)
-        ret = bdev_rw_full(v->b.fd, seg, k, at + v->bitmap_len + in, true);
+        ret = file_io(v, iov, n, ioff, at + v->bitmap_len + in, len, true);
     /* Every sector is valid: those not written read as the zeros of the new space (dynamic) or
      * hold the parent's bytes (differencing). */
     if (!ret && v->type == VHD_DIFF)
@@ -188,44 +202,30 @@ static int allocate(struct vhd *v, uint32_t blk, const struct iovec *iov, unsign
     return 0;
 }
 
-/* Sector-aligned [off, off + total): block by block. */
-static int write_aligned(struct vhd *v, const struct iovec *iov, unsigned n, uint64_t off)
+static int write_block(struct vhd *v, const struct iovec *iov, unsigned n, size_t ioff,
+                       uint64_t pos, uint32_t blk, uint32_t in, size_t len)
 {
-    size_t total = iov_total(iov, n), done = 0;
-    while (done < total) {
-        uint64_t pos = off + done;
-        uint32_t blk = (uint32_t)(pos / v->block_size);
-        uint32_t in = (uint32_t)(pos % v->block_size);
-        size_t len = MIN(total - done, (size_t)(v->block_size - in));
-        int ret;
-        if (v->bat[blk] == VHD_BAT_UNUSED) {
-            ret = allocate(v, blk, iov, n, done, in, len);
-        } else {
-            struct iovec seg[BDEV_IOV_MAX];
-            unsigned k = iov_slice(iov, n, done, len, seg, BDEV_IOV_MAX);
-            ret = bdev_rw_full(v->b.fd, seg, k, block_at(v, blk) + v->bitmap_len + in, true);
-            uint32_t s0 = in / VHD_SECTOR, ns = (uint32_t)(len / VHD_SECTOR), missing = 0;
-            if (!ret)
-                ret = load_bitmap(v, blk);
-            for (uint32_t s = s0; !ret && s < s0 + ns; s++)
-                missing += !bit(v->bitmap, s);
-            if (!ret && missing && v->b.backing && fdatasync(v->b.fd) < 0)
-                ret = -errno; /* the data first: a bit on disk before it would hide the parent */
-            if (!ret && missing) {
-                set_bits(v->bitmap, s0, ns);
-                uint32_t b0 = s0 / 8 / VHD_SECTOR * VHD_SECTOR;
-                uint32_t b1 = (uint32_t)align_up((s0 + ns + 7) / 8, VHD_SECTOR);
-                struct iovec bm = {v->bitmap + b0, b1 - b0};
-                ret = bdev_rw_full(v->b.fd, &bm, 1, block_at(v, blk) + b0, true);
-                if (ret)
-                    v->bitmap_block = UINT32_MAX; /* reread what is on disk */
-            }
-        }
+    (void)pos;
+    if (v->bat[blk] == VHD_BAT_UNUSED)
+        return allocate(v, blk, iov, n, ioff, in, len);
+    int ret = file_io(v, iov, n, ioff, block_at(v, blk) + v->bitmap_len + in, len, true);
+    uint32_t s0 = in / VHD_SECTOR, ns = (uint32_t)(len / VHD_SECTOR), missing = 0;
+    if (!ret)
+        ret = load_bitmap(v, blk);
+    for (uint32_t s = s0; !ret && s < s0 + ns; s++)
+        missing += !bit(v->bitmap, s);
+    if (!ret && missing && v->b.backing && fdatasync(v->b.fd) < 0)
+        ret = -errno; /* the data first: a bit on disk before it would hide the parent */
+    if (!ret && missing) {
+        set_bits(v->bitmap, s0, ns);
+        uint32_t b0 = s0 / 8 / VHD_SECTOR * VHD_SECTOR;
+        uint32_t b1 = (uint32_t)align_up((s0 + ns + 7) / 8, VHD_SECTOR);
+        struct iovec bm = {v->bitmap + b0, b1 - b0};
+        ret = bdev_rw_full(v->b.fd, &bm, 1, block_at(v, blk) + b0, true);
         if (ret)
-            return ret;
-        done += len;
+            v->bitmap_block = UINT32_MAX; /* reread what is on disk */
     }
-    return 0;
+    return ret;
 }
 
 #define VHD_MAX_BOUNCE (16u << 20)
@@ -235,7 +235,7 @@ int vhd_dyn_pwritev(struct bdev *b, const struct iovec *iov, unsigned n, uint64_
     struct vhd *v = (struct vhd *)b;
     size_t total = iov_total(iov, n);
     if (off % VHD_SECTOR == 0 && total % VHD_SECTOR == 0)
-        return write_aligned(v, iov, n, off);
+        return each_block(v, iov, n, off, write_block);
     /* Not whole sectors (guests write sectors; this is for hv's own callers): read, merge, write.
      */
     uint64_t a0 = off / VHD_SECTOR * VHD_SECTOR, a1 = align_up(off + total, VHD_SECTOR);
@@ -248,7 +248,7 @@ int vhd_dyn_pwritev(struct bdev *b, const struct iovec *iov, unsigned n, uint64_
     int ret = vhd_dyn_preadv(b, &whole, 1, a0);
     if (!ret) {
         iov_to_buf(iov, n, 0, buf + (off - a0), total);
-        ret = write_aligned(v, &whole, 1, a0);
+        ret = each_block(v, &whole, 1, a0, write_block);
     }
     free(buf);
     return ret;

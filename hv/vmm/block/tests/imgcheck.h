@@ -14,6 +14,34 @@
 #include "block/block.h"
 #include "check.h"
 
+static inline struct bdev *img_open(const char *path, bool ro, enum bdev_format fmt)
+{
+    struct bdev *b = NULL;
+    char err[BDEV_ERR_LEN];
+    if (bdev_open(&b, path, ro, fmt, err)) {
+        fprintf(stderr, "  open %s: %s\n", path, err);
+        return NULL;
+    }
+    return b;
+}
+
+/* Opening fails with a message containing want. */
+static inline bool img_open_fails(const char *path, bool ro, enum bdev_format fmt, const char *want)
+{
+    struct bdev *b = NULL;
+    char err[BDEV_ERR_LEN] = "";
+    if (!bdev_open(&b, path, ro, fmt, err)) {
+        fprintf(stderr, "  %s opened, expected '%s'\n", path, want);
+        bdev_close(b);
+        return false;
+    }
+    if (!strstr(err, want)) {
+        fprintf(stderr, "  %s: '%s', expected '%s'\n", path, err, want);
+        return false;
+    }
+    return true;
+}
+
 static inline bool all(const uint8_t *p, size_t len, uint8_t v)
 {
     for (size_t i = 0; i < len; i++)

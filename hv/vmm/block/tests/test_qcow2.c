@@ -32,30 +32,12 @@ static const char *at(const char *name)
 
 static struct bdev *open_ok(const char *name, bool ro)
 {
-    struct bdev *b = NULL;
-    char err[BDEV_ERR_LEN];
-    if (bdev_open(&b, at(name), ro, BDEV_FMT_PROBE, err)) {
-        fprintf(stderr, "  open %s: %s\n", name, err);
-        return NULL;
-    }
-    return b;
+    return img_open(at(name), ro, BDEV_FMT_PROBE);
 }
 
-/* Opening fails with a message containing want. */
 static bool open_fails(const char *name, bool ro, const char *want)
 {
-    struct bdev *b = NULL;
-    char err[BDEV_ERR_LEN] = "";
-    if (!bdev_open(&b, at(name), ro, BDEV_FMT_PROBE, err)) {
-        fprintf(stderr, "  %s opened, expected '%s'\n", name, want);
-        bdev_close(b);
-        return false;
-    }
-    if (!strstr(err, want)) {
-        fprintf(stderr, "  %s: '%s', expected '%s'\n", name, err, want);
-        return false;
-    }
-    return true;
+    return img_open_fails(at(name), ro, BDEV_FMT_PROBE, want);
 }
 
 static void test_rw(const char *opts, uint64_t big)

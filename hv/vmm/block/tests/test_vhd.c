@@ -37,29 +37,12 @@ static const char *at(const char *name)
 
 static struct bdev *open_ok(const char *name, bool ro, enum bdev_format fmt)
 {
-    struct bdev *b = NULL;
-    char err[BDEV_ERR_LEN];
-    if (bdev_open(&b, at(name), ro, fmt, err)) {
-        fprintf(stderr, "  open %s: %s\n", name, err);
-        return NULL;
-    }
-    return b;
+    return img_open(at(name), ro, fmt);
 }
 
 static bool open_fails(const char *name, const char *want)
 {
-    struct bdev *b = NULL;
-    char err[BDEV_ERR_LEN] = "";
-    if (!bdev_open(&b, at(name), false, BDEV_FMT_VHD, err)) {
-        fprintf(stderr, "  %s opened, expected '%s'\n", name, want);
-        bdev_close(b);
-        return false;
-    }
-    if (!strstr(err, want)) {
-        fprintf(stderr, "  %s: '%s', expected '%s'\n", name, err, want);
-        return false;
-    }
-    return true;
+    return img_open_fails(at(name), false, BDEV_FMT_VHD, want);
 }
 
 static uint64_t file_size(const char *name)
