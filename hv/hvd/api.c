@@ -333,6 +333,7 @@ static struct json_object *m_vm_undefine(struct hvd *d, struct client *c,
     struct json_object *ev = json_object_new_object();
     json_object_object_add(ev, "name", json_object_new_string(vm->def->name));
     log_info("VM %s undefined", vm->def->name);
+    hvd_vm_scratch_remove(d, vm);
     hvd_remove_vm(d, vm);
     server_emit(d, "vm.undefined", ev);
     return r;

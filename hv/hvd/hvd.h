@@ -151,6 +151,8 @@ struct json_object *switchctl_screenshot(struct hvd *d, struct client *c,
                                          struct json_object *params, struct api_error *e);
 
 char *hvd_vm_run_path(struct hvd *d, const struct hvd_vm *vm, const char *file);
+/* Removes the overlays of the VM's non-persistent disks (<state-dir>/scratch/NAME). */
+void hvd_vm_scratch_remove(struct hvd *d, struct hvd_vm *vm);
 int hvd_vm_start(struct hvd *d, struct hvd_vm *vm, struct api_error *e);
 /*
  * vm.start from a client: a saved VM is restored (the reply deferred until

@@ -304,6 +304,8 @@ static void handle_exit(struct hvd *d, struct hvd_vm *vm)
     pci_detach(d, vm);
     /* A save or a restore in flight ends here; the state may become saved. */
     const char *why = save_vm_ended(d, vm, have && !signalled ? code : -1);
+    if (vm->state != VM_SAVED)
+        hvd_vm_scratch_remove(d, vm); /* what it wrote to its non-persistent disks goes */
     emit_state(d, vm, why ? why : vm->last_exit.reason);
 
     if (strcmp(vm->last_exit.reason, "reboot") == 0) {
@@ -374,6 +376,85 @@ static int check_not_running_elsewhere(struct hvd *d, struct hvd_vm *vm, const c
     return 0;
 }
 
+/* ---- non-persistent disks: an overlay per disk in <state-dir>/scratch/NAME/ ---- */
+
+static char *scratch_dir(struct hvd *d, const struct hvd_vm *vm)
+{
+    return g_strdup_printf("%s/scratch/%s", d->state_dir, vm->def->name);
+}
+
+/* The overlay of the definition's disk entry number i: stable, so the PCI layout is too. */
+static char *scratch_path(struct hvd *d, const struct hvd_vm *vm, unsigned i)
+{
+    return g_strdup_printf("%s/scratch/%s/disk%u.qcow2", d->state_dir, vm->def->name, i);
+}
+
+void hvd_vm_scratch_remove(struct hvd *d, struct hvd_vm *vm)
+{
+    char *dir = scratch_dir(d, vm);
+    GDir *g = g_dir_open(dir, 0, NULL);
+    const char *n;
+    while (g && (n = g_dir_read_name(g))) {
+        char *p = g_build_filename(dir, n, NULL);
+        unlink(p);
+        g_free(p);
+    }
+    if (g)
+        g_dir_close(g);
+    rmdir(dir);
+    g_free(dir);
+}
+
+/*
+ * Fresh overlays for the VM's non-persistent disks (qcow2 over the image, made by qemu-img: it
+ * reads only the image's size), whatever the last run left. A restore keeps them: the saved
+ * guest's memory goes with what it wrote there.
+ */
+static int make_scratch(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
+{
+    if (!vm->restoring)
+        hvd_vm_scratch_remove(d, vm);
+    unsigned i = 0;
+    int rc = 0;
+    for (char **entry = vm->def->disks; entry && *entry && rc == 0; entry++, i++) {
+        struct vmdef_disk disk;
+        if (parse_disk(d, *entry, &disk, e) < 0)
+            return -1;
+        char *path = disk.nonpersistent ? scratch_path(d, vm, i) : NULL;
+        char *dir = path ? scratch_dir(d, vm) : NULL;
+        const char *fmt = disk.format ? disk.format : VMDEF_FORMAT_RAW;
+        if (!path) {
+            /* a disk kept as it is */
+        } else if (vm->restoring) {
+            if (access(path, R_OK | W_OK) != 0)
+                rc = api_fail(e, "bad-state",
+                              "VM '%s' is saved, but the overlay of its non-persistent disk %s "
+                              "is gone (%s); discard its saved state (vm.discard).",
+                              vm->def->name, disk.path, path);
+        } else if (strcmp(fmt, VMDEF_FORMAT_VHD) == 0) {
+            rc = api_fail(e, "bad-params",
+                          "VM '%s': %s is a VHD; non-persistent VHD disks are not supported yet.",
+                          vm->def->name, disk.path);
+        } else if (g_mkdir_with_parents(dir, 0700) < 0) {
+            rc = api_fail(e, "internal", "Cannot create %s: %s.", dir, strerror(errno));
+        } else {
+            const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b",
+                                  disk.path,  "-F",     fmt,  path, NULL};
+            char *err = NULL;
+            if (run_cmd(argv, NULL, &err) != 0)
+                rc = api_fail(e, "internal",
+                              "Cannot make the overlay of the non-persistent disk %s (qemu-img "
+                              "create: %s).",
+                              disk.path, err && *err ? g_strstrip(err) : "it failed");
+            free(err);
+        }
+        g_free(path);
+        g_free(dir);
+        vmdef_disk_clear(&disk);
+    }
+    return rc;
+}
+
 static int check_disks(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
 {
     for (char **entry = vm->def->disks; entry && *entry; entry++) {
@@ -382,7 +463,8 @@ static int check_disks(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
             return -1;
         /* diskfmt_decide() has given every entry its format by now. */
         int rc = disk_check_image(disk.path, disk.format ? disk.format : VMDEF_FORMAT_RAW, e);
-        if (rc == 0 && !disk.readonly)
+        /* A non-persistent disk's image is only read, as a read-only one is. */
+        if (rc == 0 && !disk.readonly && !disk.nonpersistent)
             rc = check_not_running_elsewhere(d, vm, disk.path, e);
         vmdef_disk_clear(&disk);
         if (rc < 0)
@@ -426,8 +508,9 @@ static void add_image_dirs(struct hvd *d, const struct vmdef *def, GPtrArray *a)
         if (parse_disk(d, *entry, &disk, &ignored) < 0)
             continue;
         char *dir = g_path_get_dirname(disk.path);
-        bool chained = disk.format && (strcmp(disk.format, VMDEF_FORMAT_QCOW2) == 0 ||
-                                       strcmp(disk.format, VMDEF_FORMAT_VHD) == 0);
+        bool chained =
+            disk.nonpersistent || (disk.format && (strcmp(disk.format, VMDEF_FORMAT_QCOW2) == 0 ||
+                                                   strcmp(disk.format, VMDEF_FORMAT_VHD) == 0));
         bool seen = false;
         for (guint i = 0; i < dirs->len && !seen; i++)
             seen = strcmp(g_ptr_array_index(dirs, i), dir) == 0;
@@ -481,15 +564,22 @@ static char **build_argv(struct hvd *d, struct hvd_vm *vm, const char *user, cha
         ADDF("%llu", (unsigned long long)def->memory);
     ADD("--cpus");
     ADDF("%u", def->cpus);
-    for (char **entry = def->disks; entry && *entry; entry++) {
+    unsigned index = 0;
+    for (char **entry = def->disks; entry && *entry; entry++, index++) {
         struct vmdef_disk disk;
         struct api_error ignored;
         if (parse_disk(d, *entry, &disk, &ignored) < 0)
             continue; /* check_disks() has refused it */
-        /* The format hvd decided: hv-vmm never probes a guest-written image. */
         ADD("--disk");
-        ADDF("%s%s%s%s", disk.path, disk.readonly ? ",ro" : "", disk.format ? ",format=" : "",
-             disk.format ? disk.format : "");
+        if (disk.nonpersistent) { /* its overlay, which make_scratch() made */
+            char *overlay = scratch_path(d, vm, index);
+            ADDF("%s,format=qcow2", overlay);
+            g_free(overlay);
+        } else { /* the format hvd decided: hv-vmm never probes a guest-written image */
+            ADDF("%s%s%s%s", disk.path, disk.readonly ? ",ro" : "", disk.format ? ",format=" : "",
+                 disk.format ? disk.format : "");
+        }
+        /* The layout keys its slots by the definition's path, the same for an overlay. */
         g_ptr_array_add(paths, g_strdup(disk.path));
         vmdef_disk_clear(&disk);
     }
@@ -573,7 +663,7 @@ static int start_vmm(struct hvd *d, struct hvd_vm *vm, struct api_error *e)
         return api_fail(e, "internal", "The VMM '%s' cannot be run: %s.", d->vmm_path,
                         strerror(errno));
     if (decide_formats(d, vm, e) < 0 || check_disks(d, vm, e) < 0 ||
-        policy_check_start_cid(d, vm, e) < 0) {
+        policy_check_start_cid(d, vm, e) < 0 || make_scratch(d, vm, e) < 0) {
         vm->restoring = false;
         return -1;
     }

@@ -93,18 +93,24 @@ void vmdef_disk_clear(struct vmdef_disk *disk)
     *disk = (struct vmdef_disk){0};
 }
 
-/* One option of an entry into out; seen[] refuses the second ro/rw or format=. */
-static char *disk_option(const char *entry, const char *opt, bool seen[2], struct vmdef_disk *out)
+/* One option of an entry into out; seen[] refuses the second ro/rw, format= or nonpersistent. */
+static char *disk_option(const char *entry, const char *opt, bool seen[3], struct vmdef_disk *out)
 {
     bool is_format = strncmp(opt, "format=", 7) == 0;
-    if (strcmp(opt, "ro") != 0 && strcmp(opt, "rw") != 0 && !is_format)
-        return errorf("field 'disk': unknown option '%s' in '%s' (the options are ro, rw and "
-                      "format=raw|qcow2|vhd)",
+    bool is_np = strcmp(opt, "nonpersistent") == 0;
+    if (strcmp(opt, "ro") != 0 && strcmp(opt, "rw") != 0 && !is_format && !is_np)
+        return errorf("field 'disk': unknown option '%s' in '%s' (the options are ro, rw, "
+                      "nonpersistent and format=raw|qcow2|vhd)",
                       opt, entry);
-    if (seen[is_format])
-        return errorf("field 'disk': %s given twice in '%s'", is_format ? "format=" : "ro/rw",
-                      entry);
-    seen[is_format] = true;
+    int kind = is_np ? 2 : is_format;
+    static const char *const names[] = {"ro/rw", "format=", "nonpersistent"};
+    if (seen[kind])
+        return errorf("field 'disk': %s given twice in '%s'", names[kind], entry);
+    seen[kind] = true;
+    if (is_np) {
+        out->nonpersistent = true;
+        return NULL;
+    }
     if (!is_format) {
         out->readonly = strcmp(opt, "ro") == 0;
         return NULL;
@@ -119,12 +125,16 @@ static char *disk_option(const char *entry, const char *opt, bool seen[2], struc
 int vmdef_disk_parse(const char *entry, const char *images_dir, struct vmdef_disk *out, char **err)
 {
     char **parts = g_strsplit(entry, ",", -1);
-    bool seen[2] = {false, false}; /* ro/rw, format= */
+    bool seen[3] = {false, false, false}; /* ro/rw, format=, nonpersistent */
     char *e = NULL;
 
     *out = (struct vmdef_disk){0};
     for (char **opt = parts + 1; *opt && !e; opt++)
         e = disk_option(entry, *opt, seen, out);
+    if (!e && out->nonpersistent && out->readonly)
+        e = errorf("field 'disk': ro and nonpersistent in '%s' (a read-only disk keeps nothing "
+                   "anyway: give one)",
+                   entry);
     if (!e && (!parts[0] || !*parts[0]))
         e = errorf("field 'disk': '%s' names no file", entry);
     if (e) {
@@ -142,8 +152,9 @@ int vmdef_disk_parse(const char *entry, const char *images_dir, struct vmdef_dis
 
 char *vmdef_disk_text(const struct vmdef_disk *disk)
 {
-    return errorf("%s%s%s%s", disk->path, disk->readonly ? ",ro" : "",
-                  disk->format ? ",format=" : "", disk->format ? disk->format : "");
+    return errorf("%s%s%s%s%s", disk->path, disk->readonly ? ",ro" : "",
+                  disk->nonpersistent ? ",nonpersistent" : "", disk->format ? ",format=" : "",
+                  disk->format ? disk->format : "");
 }
 
 /*

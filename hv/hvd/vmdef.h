@@ -68,13 +68,16 @@ struct json_object *vmdef_to_json(const struct vmdef *def);
 bool vmdef_name_ok(const char *name);
 
 /*
- * A disk entry: NAME-or-/ABS/PATH[,ro|,rw][,format=raw|qcow2|vhd], options in any
+ * A disk entry: NAME-or-/ABS/PATH[,ro|,rw][,nonpersistent][,format=raw|qcow2|vhd], options in any
  * order, each at most once. The format is decided once (docs/disks.md) and
  * kept in the entry, so that nothing probes a guest-written image again.
  */
 struct vmdef_disk {
-    char *path;         /* a bare name joined to images_dir when that is given, else as written */
-    bool readonly;      /* ",ro" */
+    char *path;    /* a bare name joined to images_dir when that is given, else as written */
+    bool readonly; /* ",ro" */
+    /* ",nonpersistent": the VM writes to an overlay made fresh at each start and thrown away
+     * when it ends (kept while it is saved); the image itself is only read. */
+    bool nonpersistent;
     const char *format; /* VMDEF_FORMAT_RAW, _QCOW2, _VHD, or NULL: not given */
 };
 #define VMDEF_FORMAT_RAW   "raw"
@@ -97,7 +100,7 @@ int vmdef_vhd_size(const char *path, uint64_t *size);
  * hv-vmm looks for it beside the image), malloc'd; NULL for any other file.
  */
 char *vmdef_vhd_parent(const char *path);
-/* The entry in its stored form, "PATH[,ro][,format=F]" (malloc'd). */
+/* The entry in its stored form, "PATH[,ro][,nonpersistent][,format=F]" (malloc'd). */
 char *vmdef_disk_text(const struct vmdef_disk *disk);
 /* "raw", "qcow2" or "vhd" for a name given by a client; NULL for anything else. */
 const char *vmdef_format_name(const char *s);

@@ -20,6 +20,7 @@ show the format.
 
 usage: test_disk_formats.py HVD FAKE_VMM HVCTL   (meson test, suite unit)
 """
+import json
 import os
 import shutil
 import signal
@@ -97,6 +98,12 @@ def qcow2_header(backing):
     name = backing.encode()
     return struct.pack(">4sIQIIQIIQQIIQ", b"QFI\xfb", 2, 72, len(name), 16, 64 << 20, 0, 1,
                        3 << 16, 1 << 16, 1, 0, 0) + name
+
+
+def wait(cond, seconds):
+    deadline = time.time() + seconds
+    while not cond() and time.time() < deadline:
+        time.sleep(0.05)
 
 
 def write_at_start(path, data):
@@ -278,6 +285,53 @@ def test_vhd_images(d, c, top):
         c.call("disk.delete", name=img)
 
 
+def test_nonpersistent(d, c, top):
+    """A non-persistent disk: hv-vmm gets a fresh qcow2 overlay over the image at each start,
+    which goes when the VM ends; the image itself is never written."""
+    if not QEMU_IMG:
+        print("SKIP: non-persistent disks need qemu-img (Debian qemu-utils)", flush=True)
+        return
+    base = os.path.join(d.images, "np-base.img")
+    with open(base, "wb") as f:
+        f.write(b"\xab" * (1 << 20))
+    r = define(c, top, "np", "guest.img,ro", "np-base.img,nonpersistent")
+    check(stored_disks(c, "np") == ["guest.img,ro,format=raw", "np-base.img,nonpersistent,format=raw"],
+          f"nonpersistent is kept in the definition with the format ({r})")
+    overlay = os.path.join(d.state, "scratch", "np", "disk1.qcow2")
+    argv = start_argv(c, "np", FAKE_VMM, destroy=False)
+    check(disk_args(argv) == [os.path.join(d.images, "guest.img") + ",ro,format=raw",
+                              overlay + ",format=qcow2"] and d.images in image_dirs(argv),
+          f"hv-vmm gets the overlay of the non-persistent disk, and the image's folder ({argv})")
+    info = subprocess.run([QEMU_IMG, "info", "-U", "--output=json", overlay], capture_output=True,
+                          text=True, timeout=30)
+    meta = json.loads(info.stdout) if info.returncode == 0 else {}
+    check(meta.get("backing-filename") == base and meta.get("backing-filename-format") == "raw" and
+          meta.get("virtual-size") == 1 << 20, f"the overlay is a qcow2 over the image ({meta})")
+    # What "the guest" writes goes to the overlay.
+    w = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0xcd 0 4k", overlay],
+                       capture_output=True, timeout=30)
+    check(w.returncode == 0, f"a write into the overlay ({w.stderr})")
+    c.call("vm.destroy", name="np")
+    wait(lambda: c.call("vm.info", name="np").get("result", {}).get("state") != "running", 10)
+    check(not os.path.exists(overlay), "the overlay is gone once the VM ends")
+    with open(base, "rb") as f:
+        check(f.read() == b"\xab" * (1 << 20), "the image itself was never written")
+    start_argv(c, "np", FAKE_VMM, destroy=False)
+    r = subprocess.run(["qemu-io", "-f", "qcow2", "-U", "-r", "-c", "read -P 0xab 0 4k", overlay],
+                       capture_output=True, timeout=30)
+    check(r.returncode == 0 and b"Pattern verification failed" not in r.stdout,
+          f"the next start has a fresh overlay: the image's bytes again ({r.stdout})")
+    c.call("vm.destroy", name="np")
+    r = define(c, top, "np2", "np-base.img,nonpersistent,ro")
+    check(r.get("error", {}).get("code") == "invalid-definition" and
+          "ro and nonpersistent" in r["error"]["message"], f"ro with nonpersistent ({r})")
+    wait(lambda: c.call("vm.info", name="np").get("result", {}).get("state") != "running", 10)
+    r = c.call("vm.undefine", name="np")
+    check("result" in r and not os.path.exists(os.path.dirname(overlay)),
+          f"undefined: nothing left in scratch ({r})")
+    os.unlink(base)
+
+
 def test_refused_and_borrowed(d, c, top, outside):
     c.call("disk.create", name="plain.img", size="8M")
     r = define(c, top, "bad", "plain.img,format=qcow2")
@@ -427,6 +481,7 @@ def main():
         test_guest_written_header(d, c, top, secret)
         test_created_formats(d, c, top)
         test_vhd_images(d, c, top)
+        test_nonpersistent(d, c, top)
         test_refused_and_borrowed(d, c, top, outside)
         c.close()
         d.stop()

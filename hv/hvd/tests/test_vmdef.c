@@ -95,7 +95,7 @@ static void disk_entries(const struct vmdef_ctx *ctx)
     err = NULL;
     CHECK(vmdef_disk_parse("work.img,cache=none", NULL, &disk, &err) < 0);
     CHECK(err && strstr(err, "unknown option 'cache=none' in 'work.img,cache=none' (the options "
-                             "are ro, rw and format=raw|qcow2|vhd)"));
+                             "are ro, rw, nonpersistent and format=raw|qcow2|vhd)"));
     free(err);
 
     /* The stored form survives text and JSON. */
