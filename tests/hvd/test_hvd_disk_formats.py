@@ -12,8 +12,8 @@ image as raw, not probed. Before the fix, hv-vmm probed the image at each
 start (and, to stop exactly this, refused the guest's write of the qcow2
 magic).
 
-Also here: a golden VHD made through hvctl and a differencing VHD overlay on
-it (issue 15), under a VM.
+Also here (issue 15), each under a VM: a golden VHD made through hvctl and
+a differencing VHD overlay on it; a non-persistent disk.
 
 Run alone:  /usr/bin/python3 -m pytest tests/hvd/test_hvd_disk_formats.py -v
 """
@@ -193,3 +193,33 @@ def test_a_golden_vhd_and_its_differencing_overlay_through_hvd(hv):
     hvctl_ok(lt, "undefine", "vhd1")
     for name in ("work.vhd", "gold.vhd"):
         hvctl_ok(lt, "disk", "delete", name)
+
+
+def test_a_nonpersistent_disk_forgets_at_each_start(hv):
+    """A non-persistent disk (issue 15): the guest's writes are there while it
+    runs and gone at its next start; the image is byte for byte as it was."""
+    lt = hv
+    lt.put(newc({"test.sh": (0o100755, VHD_SH.encode())}), f"{W}/np.cpio")
+    lt.check(f"cat {GUEST}/initrd.img {W}/np.cpio > {W}/np.initrd")
+    hvctl_ok(lt, "disk", "create", "np.img", "16M")
+    lt.check(f"qemu-io -f raw -c 'write -P 0xab 0 1M' {IMAGES}/np.img >/dev/null")
+    before = lt.check(f"md5sum < {IMAGES}/np.img").stdout.split()[0]
+    text = (f"[vm]\nname=np1\nmemory=256M\nkernel={GUEST}/vmlinuz\ninitrd={W}/np.initrd\n"
+            f"cmdline=console=ttyS0 panic=-1\ndisplay=false\ndisk=np.img,nonpersistent\n")
+    lt.put(text.encode(), f"{W}/np1.conf")
+    hvctl_ok(lt, "define", f"{W}/np1.conf")
+    ones = lt.check("head -c 1048576 /dev/zero | tr '\\000' '\\253' | md5sum").stdout.split()[0]
+    for boot in ("first", "second"):
+        run = boot_and_power_off(lt, "np1")
+        assert "hv-guest: vhd first " + ones in run, run[-2000:]       # the image's bytes
+        wrote = [line.split("vhd wrote ", 1)[1].strip() for line in run.splitlines()
+                 if "vhd wrote " in line]
+        # No marker from the boot before: each boot starts from the image as it is.
+        assert len(wrote) == 1 and ("hv-guest: vhd at2m " + wrote[0]) in run, (boot, run[-2000:])
+        assert lt.run("ls /var/lib/hv/scratch/np1/ 2>/dev/null").stdout.strip() == "", \
+            "the overlay is still there after the VM ended"
+    vmm_log = lt.check("cat /run/hv/vms/np1/vmm.log").stdout
+    assert "/var/lib/hv/scratch/np1/disk0.qcow2 (qcow2)" in vmm_log, vmm_log[-2000:]
+    assert lt.check(f"md5sum < {IMAGES}/np.img").stdout.split()[0] == before
+    hvctl_ok(lt, "undefine", "np1")
+    hvctl_ok(lt, "disk", "delete", "np.img")
