@@ -69,7 +69,10 @@ int qcow2_pread(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 {
     struct iovec iov = {(void *)buf, len};
-    return bdev_rw_full(q->b.fd, &iov, 1, off, true);
+    int ret = bdev_rw_full(q->b.fd, &iov, 1, off, true);
+    /* Also on failure: what the file holds there is not known any more. */
+    qcow2_l2_written(q, off, ret ? NULL : buf, len);
+    return ret;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -321,6 +324,7 @@ static void qcow2_close(struct bdev *b)
     free(q->meta);
     free(q->bounce);
     free(q->zin);
+    qcow2_l2_free(q);
     free(q);
 }
 

@@ -38,6 +38,17 @@
 #define QH_RT_OFFSET 48
 #define QH_AUTOCLEAR 88
 
+/* qcow2_cache.c: L2 table slices in memory. */
+#define QCOW2_L2_SLICE_ENTRIES 512
+#define QCOW2_L2_SLICES        256
+
+struct qcow2_l2cache {
+    uint64_t key[QCOW2_L2_SLICES]; /* the slice's offset in the file; 0: empty */
+    uint64_t used[QCOW2_L2_SLICES];
+    uint64_t tick;
+    uint64_t *entries; /* QCOW2_L2_SLICES slices, host order; allocated when first needed */
+};
+
 struct qcow2 {
     struct bdev b; /* first: a struct bdev * is a struct qcow2 * */
     uint32_t version;
@@ -64,8 +75,15 @@ struct qcow2 {
     uint64_t next_free; /* allocation cursor (cluster index): clusters are appended */
     uint8_t *bounce;    /* one cluster, for copy-on-write */
     uint8_t *zin;       /* compressed input: up to two clusters */
+    struct qcow2_l2cache l2c;
     bool logged_corrupt;
 };
+
+/* qcow2_cache.c */
+int qcow2_l2_get(struct qcow2 *q, uint64_t table, uint64_t idx, uint64_t *entry);
+/* len bytes written (buf) or given back (NULL) at off: cached slices there follow. */
+void qcow2_l2_written(struct qcow2 *q, uint64_t off, const void *buf, size_t len);
+void qcow2_l2_free(struct qcow2 *q);
 
 /* qcow2.c */
 void qcow2_corrupt(struct qcow2 *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

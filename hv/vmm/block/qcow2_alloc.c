@@ -90,9 +90,11 @@ int qcow2_rc_add(struct qcow2 *q, uint64_t cluster, int delta)
     }
     rc_encode(q, p, shift, delta < 0 ? v - 1 : v + 1);
     ret = qcow2_pwrite(q, p, rc_bytes(q), block + byte);
-    if (!ret && delta < 0 && v == 1) /* free: give the space back to the host */
+    if (!ret && delta < 0 && v == 1) { /* free: give the space back to the host */
         (void)fallocate(q->b.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
                         (off_t)(cluster << q->cluster_bits), (off_t)q->cs);
+        qcow2_l2_written(q, cluster << q->cluster_bits, NULL, q->cs);
+    }
     return ret;
 }
 

@@ -26,16 +26,11 @@ static const uint8_t zeros[64 * 1024];
 
 static int lookup(struct qcow2 *q, uint64_t vcl, struct l2ref *r)
 {
-    uint8_t e[8];
     r->l1i = vcl >> q->l2_bits;
     r->idx = vcl & ((1ull << q->l2_bits) - 1);
     r->table = r->l1i < q->l1_size ? q->l1[r->l1i] & QCOW2_OFF_MASK : 0;
     r->entry = 0;
-    if (!r->table)
-        return 0;
-    int ret = qcow2_pread(q, e, 8, r->table + r->idx * 8);
-    r->entry = be_get(e, 8);
-    return ret;
+    return r->table ? qcow2_l2_get(q, r->table, r->idx, &r->entry) : 0;
 }
 
 /* The kind of an L2 entry (< 0: corrupt), and its host offset. */
@@ -273,9 +268,39 @@ static int per_cluster(struct qcow2 *q, const struct iovec *iov, unsigned n, uin
     return 0;
 }
 
+/* Whether guest byte off is in a data cluster (K_DATA), and that cluster's host offset. */
+static bool data_cluster(struct qcow2 *q, uint64_t off, uint64_t *host)
+{
+    struct l2ref r;
+    return lookup(q, off >> q->cluster_bits, &r) == 0 && r.table &&
+           classify(q, r.entry, host) == K_DATA;
+}
+
+/* Cluster by cluster, but data clusters that follow each other in the file too are one read. */
 int qcow2_preadv(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
 {
-    return per_cluster((struct qcow2 *)b, iov, n, off, read_chunk);
+    struct qcow2 *q = (struct qcow2 *)b;
+    size_t total = iov_total(iov, n);
+    for (size_t done = 0; done < total;) {
+        uint64_t in = off & (q->cs - 1), host, next;
+        size_t len = (size_t)MIN(total - done, q->cs - in);
+        int ret;
+        if (data_cluster(q, off, &host)) {
+            while (done + len < total && data_cluster(q, off + len, &next) &&
+                   next == host + in + len)
+                len += (size_t)MIN(total - done - len, q->cs);
+            struct iovec seg[BDEV_IOV_MAX];
+            unsigned k = iov_slice(iov, n, done, len, seg, BDEV_IOV_MAX);
+            ret = bdev_rw_full(q->b.fd, seg, k, host + in, false);
+        } else {
+            ret = read_chunk(q, iov, n, done, off, len);
+        }
+        if (ret)
+            return ret;
+        done += len;
+        off += len;
+    }
+    return 0;
 }
 
 int qcow2_pwritev(struct bdev *b, const struct iovec *iov, unsigned n, uint64_t off)
