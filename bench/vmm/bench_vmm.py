@@ -13,7 +13,8 @@ kernel, initrd, 256 MiB and 1 vCPU:
             /init ran), wall clock in the laptop; hv-vmm, QEMU microvm, q35
   memory    after init, VmRSS of the VMM minus the resident part of its
             largest mapping (guest RAM), from /proc/PID/smaps
-  blk       virtio-blk on the same raw image in the laptop's RAM:
+  blk       virtio-blk on the same image in the laptop's RAM (--format raw,
+            or qcow2 / vhd: a new empty image for each run, so writes allocate):
             sequential 1 MiB and random 4 KiB, read and write, O_DIRECT,
             queue depth 1 (tests/guest/progs/blkbench.c); hv-vmm vs q35
             (virtio-blk-pci, cache=writeback, aio=threads: page cache +
@@ -142,6 +143,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--image-mib", type=int, default=256)
+    ap.add_argument("--format", choices=("raw", "qcow2", "vhd"), default="raw",
+                    help="the blk image: raw, or an empty qcow2 (64 KiB clusters) or dynamic "
+                         "VHD made by qemu-img, so that the writes allocate")
     opts = ap.parse_args()
 
     img = build_image.ensure_image()
@@ -179,13 +183,18 @@ def main():
                           f"{mem[v][-1][0]:.1f} MiB (guest RAM resident {mem[v][-1][1]:.0f} MiB)",
                           flush=True)
             disk = f"{B}/disk.img"
-            lt.check(f"truncate -s {opts.image_mib}M {disk}")
+            qfmt = {"raw": "raw", "qcow2": "qcow2", "vhd": "vpc"}[opts.format]
+            make = {"raw": f"truncate -s {opts.image_mib}M {disk}",
+                    "qcow2": f"qemu-img create -q -f qcow2 {disk} {opts.image_mib}M",
+                    "vhd": f"qemu-img create -q -f vpc -o subformat=dynamic,force_size=on {disk} "
+                           f"{opts.image_mib}M"}[opts.format]
             blk = {"hv-vmm": {}, "q35": {}}
-            args = {"hv-vmm": f"--disk {disk}",
-                    "q35": f"-drive file={disk},format=raw,if=none,id=d0,cache=writeback,"
+            args = {"hv-vmm": f"--disk {disk},format={opts.format}",
+                    "q35": f"-drive file={disk},format={qfmt},if=none,id=d0,cache=writeback,"
                            f"aio=threads -device virtio-blk-pci,drive=d0"}
             for r in range(opts.runs):
                 for v in blk:
+                    lt.check(f"rm -f {disk} && {make}")  # each run allocates afresh
                     _, pid, con = run_vm(lt, v, "blk", args[v])
                     wait_gone(lt, pid, 180)
                     for line in lt.check(f"cat {con}").stdout.splitlines():
