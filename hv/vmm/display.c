@@ -4,8 +4,11 @@
  * own connects (again every second while hv-switch is away), reads input
  * events and hands them on; the GPU's thread sends scanouts and damage
  * through display_scanout()/display_damage(), which never block: a damage
- * that does not fit in the socket buffer is remembered and widened into the
- * next one.
+ * (or a scanout) that does not fit in the socket buffer is remembered, and
+ * sent whole as soon as the socket has room again (the thread waits for
+ * that too), or widened into the next one if that comes first. A guest
+ * that has finished drawing sends no next one: without the wait, the last
+ * rows it drew would never reach the panel.
  */
 #include "display.h"
 
@@ -42,6 +45,7 @@ struct display {
     void *owned; /* freed after the thread stopped (--display's input fan-out) */
     pthread_t thread;
     int stop_fd;
+    int wake_fd; /* a send did not fit: the thread waits for room (POLLOUT) from now on */
 
     pthread_mutex_t lock; /* everything below */
     int sock;             /* -1 while disconnected */
@@ -163,8 +167,12 @@ static int send_msg(struct display *d, const void *msg, size_t len, int fd)
         return -1;
     if (dgram_send(d->sock, msg, len, fd, MSG_DONTWAIT) == (ssize_t)len)
         return 0;
-    if (errno != EAGAIN && errno != EWOULDBLOCK)
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
         disconnect(d, strerror(errno));
+    } else {
+        uint64_t one = 1;
+        (void)!write(d->wake_fd, &one, sizeof(one));
+    }
     return -1;
 }
 
@@ -215,6 +223,23 @@ void display_scanout_at(struct display *d, int fd, uint64_t offset, uint32_t wid
     d->surface_sent = false;
     sync_surface(d);
     pthread_mutex_unlock(&d->lock);
+}
+
+/* Something did not fit earlier and waits for room in the socket. Lock held. */
+static bool pending(const struct display *d)
+{
+    return d->sock >= 0 && (!d->surface_sent || (d->damage_lost && d->surface_fd >= 0));
+}
+
+/* The socket has room: what did not fit, whole. Lock held. */
+static void send_pending(struct display *d)
+{
+    if (!d->surface_sent) {
+        sync_surface(d);
+    } else if (d->damage_lost && d->surface_fd >= 0) {
+        struct disp_damage m = {DISP_DAMAGE, {0, 0, d->width, d->height}};
+        d->damage_lost = send_msg(d, &m, sizeof(m), -1) < 0;
+    }
 }
 
 void display_damage(struct display *d, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
@@ -338,13 +363,26 @@ static void *display_thread(void *arg)
             s = d->sock;
             pthread_mutex_unlock(&d->lock);
         }
-        struct pollfd p[2] = {{d->stop_fd, POLLIN, 0}, {s, POLLIN, 0}};
-        int n = poll(p, s >= 0 ? 2 : 1, s >= 0 ? -1 : RECONNECT_MS);
+        pthread_mutex_lock(&d->lock);
+        short out = pending(d) ? POLLOUT : 0;
+        pthread_mutex_unlock(&d->lock);
+        struct pollfd p[3] = {
+            {d->stop_fd, POLLIN, 0}, {d->wake_fd, POLLIN, 0}, {s, (short)(POLLIN | out), 0}};
+        int n = poll(p, s >= 0 ? 3 : 2, s >= 0 ? -1 : RECONNECT_MS);
         if (n < 0 && errno != EINTR)
             return NULL;
         if (p[0].revents)
             return NULL;
-        if (s < 0 || !p[1].revents)
+        uint64_t v;
+        if (p[1].revents)
+            (void)!read(d->wake_fd, &v, sizeof(v)); /* and poll again, for room */
+        if (s >= 0 && (p[2].revents & POLLOUT)) {
+            pthread_mutex_lock(&d->lock);
+            if (d->sock == s)
+                send_pending(d);
+            pthread_mutex_unlock(&d->lock);
+        }
+        if (s < 0 || !(p[2].revents & ~POLLOUT))
             continue;
         uint8_t buf[DISP_MAX_MSG];
         ssize_t r = recv(s, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
@@ -372,17 +410,22 @@ struct display *display_start(const struct display_config *cfg, const struct dis
     d->sock = d->surface_fd = -1;
     pthread_mutex_init(&d->lock, NULL);
     d->stop_fd = eventfd(0, EFD_CLOEXEC);
+    d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     /*
      * The first try now, before the sandbox drops hv-vmm's user: hv-switch's
      * socket may only be open to root. Reconnections happen as the VM's user.
      */
     if (d->stop_fd >= 0)
         try_connect(d);
-    int err = d->stop_fd < 0 ? errno : pthread_create(&d->thread, NULL, display_thread, d);
+    int err = d->stop_fd < 0 || d->wake_fd < 0
+                  ? errno
+                  : pthread_create(&d->thread, NULL, display_thread, d);
     if (err) {
         log_err("display: cannot start: %s", strerror(err));
         if (d->stop_fd >= 0)
             close(d->stop_fd);
+        if (d->wake_fd >= 0)
+            close(d->wake_fd);
         free(d);
         return NULL;
     }
@@ -395,6 +438,7 @@ void display_stop(struct display *d)
     if (write(d->stop_fd, &one, sizeof(one)) == sizeof(one))
         pthread_join(d->thread, NULL);
     close(d->stop_fd);
+    close(d->wake_fd);
     if (d->sock >= 0)
         close(d->sock);
     if (d->surface_fd >= 0)
