@@ -105,7 +105,7 @@ int vmuser_arg(struct hvd *d, const struct hvd_vm *vm, char **arg, unsigned *uid
             free(err); /* validated when defined: not reached */
             continue;
         }
-        if (!disk.readonly)
+        if (!disk.readonly && !disk.nonpersistent) /* those are only read, as ro ones */
             private_to_root(disk.path);
         vmdef_disk_clear(&disk);
     }
