@@ -500,6 +500,43 @@ def test_copying_an_image_moves_the_progress_bar(desk, app):
     desk.qemu_img_mode("")
 
 
+def test_an_existing_image_that_forgets_its_changes(desk, app):
+    """"Forget changes at each start" on an existing image: the definition
+    hvd gets has it non-persistent (issue 15), and the summary says so."""
+    assert "result" in hvd_call(desk.sock, "disk.create", name="kiosk.img", size="16M")
+    win = open_assistant(app)
+    nxt = by_name(win, "Next", role="push button")
+    replace_text(by_name(win, "Name", role="text"), "kiosk")
+    wait_until("Next after a good name", lambda: nxt.sensitive, timeout=15)
+    nxt.click()
+    replace_text(by_name(win, "Memory (MiB)", role="spin button"), "256")
+    wait_until("Next after a good memory size", lambda: nxt.sensitive, timeout=15)
+    nxt.click()
+    forget = by_name(win, "Forget changes at each start (non-persistent)", role="check box")
+    assert not forget.sensitive  # only for an existing image
+    by_name(win, "Use an existing image", role="radio button").click()
+    by_name(win, "Image", role="combo box").click()
+    wait_until("the menu item kiosk.img", lambda: showing(
+        app, lambda n: n.roleName == "menu item" and (n.name or "").startswith("kiosk.img ("))
+    )[0].click()
+    wait_until("the check box to be on", lambda: forget.sensitive, timeout=15)
+    forget.click()
+    wait_until("Next once an image is chosen", lambda: nxt.sensitive, timeout=15)
+    desk.screenshot("assistant-3-storage-forget")
+    nxt.click()
+    replace_text(by_name(win, "Kernel", role="text"), str(desk.kernel))
+    wait_until("Next after a good kernel path", lambda: nxt.sensitive, timeout=15)
+    nxt.click()
+    by_name(win, "Network", role="combo box")
+    nxt.click()
+    label_containing(win, "existing image “kiosk.img”")
+    label_containing(win, "forgotten at each start")
+    by_name(win, "Apply", role="push button").click()
+    row(app, "kiosk", "Off", timeout=30)
+    info = hvd_call(desk.sock, "vm.get", name="kiosk")["result"]["definition"]
+    assert info["disk"] == ["kiosk.img,nonpersistent,format=raw"], info
+
+
 def test_save_then_start_restores(desk, app):
     """Save stops the VM into hvd's save file (row and details say Saved);
     Start on a saved VM is vm.start, which restores it (issue 13)."""

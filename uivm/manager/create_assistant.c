@@ -25,7 +25,7 @@ typedef struct {
     GtkWidget *memory, *memory_msg, *cpus, *cpus_msg, *host_hint;
     /* storage page */
     GtkWidget *disk_new, *disk_existing, *disk_none, *disk_size, *disk_format, *disk_image,
-        *disk_copy, *storage_msg;
+        *disk_copy, *disk_forget, *storage_msg;
     /* boot page */
     GtkWidget *kernel, *kernel_msg, *initrd, *initrd_msg, *cmdline, *iso, *iso_msg;
     /* network page */
@@ -117,6 +117,13 @@ static void check_memory_page(Assistant *a)
     g_free(cmsg);
 }
 
+/* "Use an existing image" with "Forget changes": the image is only read (hvd's nonpersistent). */
+static gboolean want_forget(Assistant *a)
+{
+    return gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(a->disk_existing)) &&
+           gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(a->disk_forget));
+}
+
 /* "Use an existing image" with "Copy it": the VM gets a copy named after it. */
 static gboolean want_copy(Assistant *a)
 {
@@ -132,6 +139,7 @@ static void check_storage_page(Assistant *a)
     gtk_widget_set_sensitive(a->disk_format, want_new);
     gtk_widget_set_sensitive(a->disk_image, want_existing);
     gtk_widget_set_sensitive(a->disk_copy, want_existing);
+    gtk_widget_set_sensitive(a->disk_forget, want_existing);
     char *msg = NULL;
     if (want_new) {
         gint64 gib = spin_typed(a->disk_size);
@@ -228,6 +236,8 @@ static void fill_summary(Assistant *a)
     } else {
         g_string_append(s, _("Disk: none\n"));
     }
+    if (want_forget(a))
+        g_string_append(s, _("Changes to the disk are forgotten at each start\n"));
     g_string_append_printf(s, _("Kernel: %s\n"), gtk_entry_get_text(GTK_ENTRY(a->kernel)));
     if (*gtk_entry_get_text(GTK_ENTRY(a->iso)))
         g_string_append_printf(s, _("Installer ISO: %s\n"), gtk_entry_get_text(GTK_ENTRY(a->iso)));
@@ -343,8 +353,13 @@ static void send_define(Assistant *a, const char *image)
     if (*cmdline)
         json_object_set_string_member(def, "cmdline", cmdline);
     JsonArray *disks = json_array_new();
-    if (image)
+    if (image && want_forget(a)) {
+        char *np = g_strdup_printf("%s,nonpersistent", image);
+        json_array_add_string_element(disks, np);
+        g_free(np);
+    } else if (image) {
         json_array_add_string_element(disks, image);
+    }
     const char *iso = gtk_entry_get_text(GTK_ENTRY(a->iso));
     if (*iso) {
         char *ro = g_strdup_printf("%s,ro", iso);
@@ -576,6 +591,12 @@ static void build_storage_page(Assistant *a)
     gtk_widget_set_tooltip_text(a->disk_copy, _("The machine gets its own copy of the image, "
                                                 "named after it; the original stays unchanged."));
     gtk_grid_attach(GTK_GRID(g), a->disk_copy, 1, row++, 1, 1);
+    a->disk_forget =
+        gtk_check_button_new_with_mnemonic(_("_Forget changes at each start (non-persistent)"));
+    gtk_widget_set_tooltip_text(a->disk_forget,
+                                _("The machine starts from the image as it is every time; what it "
+                                  "writes is thrown away when it stops. The image is only read."));
+    gtk_grid_attach(GTK_GRID(g), a->disk_forget, 1, row++, 1, 1);
     gtk_grid_attach(GTK_GRID(g), a->disk_none, 0, row++, 2, 1);
     /* One message for the page, under everything. */
     a->storage_msg = form_message_label();
@@ -585,6 +606,7 @@ static void build_storage_page(Assistant *a)
     g_signal_connect(a->disk_size, "changed", G_CALLBACK(on_storage_changed), a);
     g_signal_connect(a->disk_image, "changed", G_CALLBACK(on_storage_changed), a);
     g_signal_connect(a->disk_copy, "toggled", G_CALLBACK(on_storage_changed), a);
+    g_signal_connect(a->disk_forget, "toggled", G_CALLBACK(on_storage_changed), a);
     a->p_storage = g;
     add_page(a, g, _("Storage"), GTK_ASSISTANT_PAGE_CONTENT);
 }
