@@ -88,7 +88,7 @@ static void test_disk_options(void)
           strcmp(cfg.disks[1].format, "qcow2") == 0 && strcmp(cfg.disks[1].path, "/b.img") == 0);
     CHECK(cfg.disks[2].bus == VM_DISK_VIRTIO && cfg.disks[3].bus == VM_DISK_VIRTIO);
     CHECK(parse("--kernel", "/k", "--disk", "/a.img,bus=sata", NULL) == CLI_ERROR &&
-          strstr(err, "the bus is virtio or nvme, not 'sata'"));
+          strstr(err, "the bus is virtio, nvme or ahci, not 'sata'"));
     CHECK(parse("--kernel", "/k", "--disk", "/a.img,bus=nvme,bus=nvme", NULL) == CLI_ERROR &&
           strstr(err, "given twice"));
 }
