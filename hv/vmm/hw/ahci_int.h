@@ -65,8 +65,8 @@
 #define CMD_FR    (1u << 14)
 #define CMD_CR    (1u << 15)
 #define CMD_ATAPI (1u << 24)
-/* Bits the guest may write: ST, CLO, FRE, PMA, ATAPI, DLAE, ALPE, ASP, ICC (kept, no effect). */
-#define CMD_WMASK (CMD_ST | CMD_CLO | CMD_FRE | 1u << 17 | CMD_ATAPI | 7u << 25 | 0xfu << 28)
+/* Bits the guest may write and read back: ST, CLO, FRE, PMA, ATAPI, DLAE, ALPE, ASP (no effect). */
+#define CMD_WMASK (CMD_ST | CMD_CLO | CMD_FRE | 1u << 17 | CMD_ATAPI | 7u << 25)
 
 /* PxIS bits. */
 #define IS_DHRS  0x00000001u /* D2H register FIS */
