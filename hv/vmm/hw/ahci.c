@@ -242,7 +242,7 @@ static void complete(struct ahci_port *p, struct ahci_cmd *c)
         /* PIO setup: D (device to host) and I; E_Status in byte 15, the count in 16-17. */
         fis[0] = 0x5f;
         fis[1] = 0x60;
-        fis[2] = ATA_DRDY | ATA_DRQ | ATA_DSC;
+        fis[2] = err ? c->status : ATA_DRDY | ATA_DRQ | ATA_DSC; /* a poller reads this one */
         fis[3] = c->error;
         memcpy(fis + 4, c->fis + 4, 9);
         fis[12] = c->count;
