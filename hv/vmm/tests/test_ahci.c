@@ -303,6 +303,10 @@ static void test_identify(void)
         sum += id[i];
     CHECK(id[510] == 0xa5 && sum == 0);
 
+    /* IS cleared while the port's status is still set: set again, and interrupts again. */
+    wr(HBA_IS, 0xffffffff);
+    CHECK(rd(HBA_IS) & 1u << P_RW);
+    CHECK(vector_fired());
     /* The interrupt line goes quiet once the driver clears PxIS, then IS. */
     pwr(P_RW, PX_IS, 0xffffffff);
     wr(HBA_IS, 0xffffffff);
