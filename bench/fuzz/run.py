@@ -44,6 +44,7 @@ WHAT = {
     'fuzz_vfio': 'VFIO config space virtualisation, trapped BARs, MSI-X table',
     'fuzz_fw_cfg': 'fw_cfg ports and DMA (selector, data, DMA access structures)',
     'fuzz_hvd_api': "hvd's JSON framing, request checks, VM definition validator",
+    'fuzz_ahci': 'AHCI command lists, FISes, PRDTs, ATA commands, ATAPI packets, saved state',
 }
 
 

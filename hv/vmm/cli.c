@@ -38,10 +38,13 @@ void cli_usage(FILE *f)
           "                         it) or a shared memfd (KSM cannot)\n"
           "  --ksm on|off           offer guest RAM to KSM page sharing (default on)\n"
           "  --cpus N               number of vCPUs (default 1)\n"
-          "  --disk PATH[,ro][,format=raw|qcow2|vhd][,bus=virtio|nvme]\n"
-          "                         a disk (virtio by default, or NVMe); repeat for more.\n"
-          "                         Give the format: without it the image is probed\n"
-          "                         (with a warning)\n"
+          "  --disk PATH[,ro][,format=raw|qcow2|vhd][,bus=virtio|nvme|ahci]\n"
+          "                         a disk (virtio by default, NVMe, or a SATA disk on\n"
+          "                         the AHCI controller); repeat for more. Give the\n"
+          "                         format: without it the image is probed (with a warning)\n"
+          "  --cdrom PATH[,format=raw|qcow2|vhd]\n"
+          "                         an ISO image in a CD/DVD-ROM drive on the AHCI\n"
+          "                         controller, read-only\n"
           "  --image-dir DIR        qcow2 backing files must be in DIR (repeat for more;\n"
           "                         default: each image's own directory)\n"
           "  --net tap=IFNAME       a virtio network card on a tap interface\n"
@@ -118,6 +121,7 @@ enum {
     OPT_PCI_SLOT,
     OPT_MEM_BACKING,
     OPT_KSM,
+    OPT_CDROM,
 };
 
 static const struct option options[] = {
@@ -127,6 +131,7 @@ static const struct option options[] = {
     {"memory", required_argument, NULL, OPT_MEMORY},
     {"cpus", required_argument, NULL, OPT_CPUS},
     {"disk", required_argument, NULL, OPT_DISK},
+    {"cdrom", required_argument, NULL, OPT_CDROM},
     {"net", required_argument, NULL, OPT_NET},
     {"mac", required_argument, NULL, OPT_MAC},
     {"vsock", required_argument, NULL, OPT_VSOCK},
@@ -186,38 +191,44 @@ static enum cli_result parse_pci_slot(char *arg, struct vm_config *cfg, char *er
 
 /*
  * PATH[,ro|,rw][,format=F][,bus=B]: options are taken off the end, so a path
- * may hold commas.
+ * may hold commas. A CD-ROM (--cdrom) takes only format=: it is read-only.
  */
-static enum cli_result parse_disk(char *arg, struct vm_config *cfg, char *err, size_t errlen)
+static enum cli_result parse_image(char *arg, struct vm_disk *d, bool cdrom, char *err,
+                                   size_t errlen)
 {
-    if (cfg->nr_disks == VM_MAX_DISKS)
-        return fail(err, errlen, "at most %d --disk options are allowed", VM_MAX_DISKS);
-    struct vm_disk *d = &cfg->disks[cfg->nr_disks];
-    *d = (struct vm_disk){0};
+    const char *opt_name = cdrom ? "--cdrom" : "--disk";
+    *d = (struct vm_disk){.readonly = cdrom, .bus = cdrom ? VM_DISK_AHCI : VM_DISK_VIRTIO};
     bool seen_mode = false, seen_format = false, seen_bus = false;
     for (char *comma; (comma = strrchr(arg, ','));) {
         const char *opt = comma + 1;
         bool is_format = strncmp(opt, "format=", 7) == 0;
-        if (strncmp(opt, "bus=", 4) == 0) {
+        if (!cdrom && strncmp(opt, "bus=", 4) == 0) {
             if (seen_bus)
                 return fail(err, errlen, "--disk %s: '%s' is given twice", arg, opt);
-            if (strcmp(opt + 4, "virtio") != 0 && strcmp(opt + 4, "nvme") != 0)
-                return fail(err, errlen, "--disk %s: the bus is virtio or nvme, not '%s'", arg,
-                            opt + 4);
-            d->bus = strcmp(opt + 4, "nvme") == 0 ? VM_DISK_NVME : VM_DISK_VIRTIO;
+            if (strcmp(opt + 4, "virtio") != 0 && strcmp(opt + 4, "nvme") != 0 &&
+                strcmp(opt + 4, "ahci") != 0)
+                return fail(err, errlen, "--disk %s: the bus is virtio, nvme or ahci, not '%s'",
+                            arg, opt + 4);
+            d->bus = strcmp(opt + 4, "nvme") == 0   ? VM_DISK_NVME
+                     : strcmp(opt + 4, "ahci") == 0 ? VM_DISK_AHCI
+                                                    : VM_DISK_VIRTIO;
             seen_bus = true;
             *comma = '\0';
             continue;
         }
+        if (cdrom && (strcmp(opt, "rw") == 0 || strncmp(opt, "bus=", 4) == 0))
+            return fail(err, errlen,
+                        "--cdrom %s: '%s' does not apply: a CD-ROM is read-only, on AHCI", arg,
+                        opt);
         if (!is_format && strcmp(opt, "ro") != 0 && strcmp(opt, "rw") != 0)
             break; /* not an option: the rest is the path */
         if (is_format ? seen_format : seen_mode)
-            return fail(err, errlen, "--disk %s: '%s' is given twice", arg, opt);
+            return fail(err, errlen, "%s %s: '%s' is given twice", opt_name, arg, opt);
         if (is_format) {
             enum bdev_format fmt;
             if (bdev_format_parse(opt + 7, &fmt) < 0)
-                return fail(err, errlen, "--disk %s: the format is raw, qcow2 or vhd, not '%s'",
-                            arg, opt + 7);
+                return fail(err, errlen, "%s %s: the format is raw, qcow2 or vhd, not '%s'",
+                            opt_name, arg, opt + 7);
             d->format = opt + 7;
             seen_format = true;
         } else {
@@ -228,9 +239,19 @@ static enum cli_result parse_disk(char *arg, struct vm_config *cfg, char *err, s
     }
     if (!*arg)
         return fail(err, errlen,
-                    "--disk needs a file name, as in --disk disk.img,format=raw or "
-                    "--disk disk.img,ro,format=qcow2");
+                    cdrom ? "--cdrom needs a file name, as in --cdrom disc.iso,format=raw"
+                          : "--disk needs a file name, as in --disk disk.img,format=raw or "
+                            "--disk disk.img,ro,format=qcow2");
     d->path = arg;
+    return CLI_RUN;
+}
+
+static enum cli_result parse_disk(char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->nr_disks == VM_MAX_DISKS)
+        return fail(err, errlen, "at most %d --disk options are allowed", VM_MAX_DISKS);
+    if (parse_image(arg, &cfg->disks[cfg->nr_disks], false, err, errlen) != CLI_RUN)
+        return CLI_ERROR;
     cfg->nr_disks++;
     return CLI_RUN;
 }
@@ -286,6 +307,12 @@ enum cli_result cli_parse(int argc, char **argv, struct vm_config *cfg, char *er
             break;
         case OPT_DISK:
             if (parse_disk(optarg, cfg, err, errlen) != CLI_RUN)
+                return CLI_ERROR;
+            break;
+        case OPT_CDROM:
+            if (cfg->cdrom.path)
+                return fail(err, errlen, "--cdrom is given twice: the VM has one CD-ROM drive");
+            if (parse_image(optarg, &cfg->cdrom, true, err, errlen) != CLI_RUN)
                 return CLI_ERROR;
             break;
         case OPT_IMAGE_DIR:
@@ -492,6 +519,8 @@ int cli_check_host(const struct vm_config *cfg, const char *meminfo_path, char *
     for (unsigned i = 0; i < cfg->nr_disks; i++)
         if (check_file("disk", cfg->disks[i].path, !cfg->disks[i].readonly, err, errlen) < 0)
             return -1;
+    if (cfg->cdrom.path && check_file("CD-ROM image", cfg->cdrom.path, false, err, errlen) < 0)
+        return -1;
     for (unsigned i = 0; i < cfg->nr_image_dirs; i++) {
         struct stat st;
         const char *why = NULL;

@@ -99,6 +99,8 @@ struct vm_disk;
 HV_WEAK int virtio_blk_create(struct vm *vm, const struct vm_disk *disk);
 /* --disk ...,bus=nvme: an NVMe controller (hw/nvme.c). */
 HV_WEAK int nvme_create(struct vm *vm, const struct vm_disk *disk);
+/* --disk ...,bus=ahci and --cdrom: one AHCI controller with them all (hw/ahci.c). */
+HV_WEAK int ahci_create(struct vm *vm);
 HV_WEAK int virtio_net_create(struct vm *vm, const char *tap_ifname);
 /*
  * The same on a descriptor that carries packets as a TAP with IFF_VNET_HDR

@@ -205,11 +205,24 @@ static int create_virtio_devices(struct vm *vm)
                 return -1;
             continue;
         }
+        if (d->bus == VM_DISK_AHCI)
+            continue; /* on the AHCI controller, below */
         if (!virtio_blk_create) {
             log_err("this hv-vmm was built without virtio-blk: --disk cannot be used");
             return -1;
         }
         if (virtio_blk_create(vm, d) < 0)
+            return -1;
+    }
+    bool any_ahci = cfg->cdrom.path != NULL;
+    for (unsigned i = 0; i < cfg->nr_disks; i++)
+        any_ahci |= cfg->disks[i].bus == VM_DISK_AHCI;
+    if (any_ahci) {
+        if (!ahci_create) {
+            log_err("this hv-vmm was built without AHCI: bus=ahci and --cdrom cannot be used");
+            return -1;
+        }
+        if (ahci_create(vm) < 0)
             return -1;
     }
     if (cfg->net_tap) {

@@ -44,6 +44,7 @@ enum vm_exit_code {
 enum vm_disk_bus {
     VM_DISK_VIRTIO, /* virtio-blk (the default) */
     VM_DISK_NVME,   /* an NVMe controller with one namespace (hw/nvme.c) */
+    VM_DISK_AHCI,   /* a SATA disk on the AHCI controller (hw/ahci.c) */
 };
 
 struct vm_disk {
@@ -67,6 +68,8 @@ struct vm_config {
     unsigned nr_cpus;
     struct vm_disk disks[VM_MAX_DISKS];
     unsigned nr_disks;
+    struct vm_disk
+        cdrom; /* --cdrom: an ISO on the AHCI controller's ATAPI drive; path NULL: none */
     /* --image-dir: where qcow2 backing files may be (NULL-terminated; none: each image's own) */
     const char *image_dirs[VM_MAX_IMAGE_DIRS + 1];
     unsigned nr_image_dirs;

@@ -181,7 +181,7 @@ def test_guest_nvme_driver_reads_and_writes_the_image(nv, timed):
 def test_bad_bus_is_refused_with_a_sentence(nv):
     res = nv.run(f"{VMM} --kernel {GUEST}/vmlinuz --disk {W}/x.img,bus=sata; echo rc=$?")
     assert "rc=2" in res.stdout, res
-    assert "the bus is virtio or nvme, not 'sata'" in res.stderr, res
+    assert "the bus is virtio, nvme or ahci, not 'sata'" in res.stderr, res
 
 
 # The counting guest of test_save.py on an NVMe disk: each count fsync'd to its sector.

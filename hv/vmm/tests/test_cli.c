@@ -90,9 +90,29 @@ static void test_disk_options(void)
           strcmp(cfg.disks[1].format, "qcow2") == 0 && strcmp(cfg.disks[1].path, "/b.img") == 0);
     CHECK(cfg.disks[2].bus == VM_DISK_VIRTIO && cfg.disks[3].bus == VM_DISK_VIRTIO);
     CHECK(parse("--kernel", "/k", "--disk", "/a.img,bus=sata", NULL) == CLI_ERROR &&
-          strstr(err, "the bus is virtio or nvme, not 'sata'"));
+          strstr(err, "the bus is virtio, nvme or ahci, not 'sata'"));
     CHECK(parse("--kernel", "/k", "--disk", "/a.img,bus=nvme,bus=nvme", NULL) == CLI_ERROR &&
           strstr(err, "given twice"));
+
+    /* bus=ahci and --cdrom: an ISO, read-only, its format given or probed. */
+    CHECK(parse("--kernel", "/k", "--disk", "/a.img,format=raw,bus=ahci", "--cdrom",
+                "/x,y.iso,format=raw", NULL) == CLI_RUN);
+    CHECK(cfg.nr_disks == 1 && cfg.disks[0].bus == VM_DISK_AHCI && !cfg.disks[0].readonly);
+    CHECK(cfg.cdrom.path && strcmp(cfg.cdrom.path, "/x,y.iso") == 0 && cfg.cdrom.readonly &&
+          strcmp(cfg.cdrom.format, "raw") == 0 && cfg.cdrom.bus == VM_DISK_AHCI);
+    CHECK(parse("--kernel", "/k", "--cdrom", "/x.iso", NULL) == CLI_RUN && !cfg.cdrom.format &&
+          cfg.nr_disks == 0 && cfg.cdrom.readonly);
+    CHECK(parse("--kernel", "/k", NULL) == CLI_RUN && !cfg.cdrom.path);
+    CHECK(parse("--kernel", "/k", "--cdrom", "/x.iso,rw", NULL) == CLI_ERROR &&
+          strstr(err, "a CD-ROM is read-only"));
+    CHECK(parse("--kernel", "/k", "--cdrom", "/x.iso,bus=nvme", NULL) == CLI_ERROR &&
+          strstr(err, "does not apply"));
+    CHECK(parse("--kernel", "/k", "--cdrom", "/x.iso,format=vmdk", NULL) == CLI_ERROR &&
+          strstr(err, "--cdrom /x.iso,format=vmdk: the format is raw, qcow2 or vhd"));
+    CHECK(parse("--kernel", "/k", "--cdrom", "/x.iso", "--cdrom", "/y.iso", NULL) == CLI_ERROR &&
+          strstr(err, "given twice"));
+    CHECK(parse("--kernel", "/k", "--cdrom", ",format=raw", NULL) == CLI_ERROR &&
+          strstr(err, "--cdrom needs a file name"));
 }
 
 static void test_firmware_options(void)
