@@ -275,8 +275,8 @@ def stop_host_sockets(lt):
     lt.run(f"kill $(cat {W}/sbx-host1.pid) $(cat {W}/sbx-host2.pid) 2>/dev/null; rm -f {HOST_SOCK}")
 
 
-def netns(lt, pid="self"):
-    """The network namespaces of every thread of pid."""
+def netns(lt, pid=1):
+    """The network namespaces of every thread of pid (1: the host's)."""
     return set(lt.check(f"readlink /proc/{pid}/task/*/ns/net").stdout.split())
 
 
