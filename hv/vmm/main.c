@@ -64,6 +64,16 @@ int main(int argc, char **argv)
         log_err("cannot restore from %s: %s", cfg.restore, strerror(errno));
         return VM_EXIT_ERROR;
     }
+    /*
+     * The namespaces now, while hv-vmm has one thread: every thread that
+     * vm_create() starts is then in them (sandbox_ns.c).
+     */
+    if (sandbox_unshare(&cfg.sandbox, err, sizeof(err)) < 0) {
+        log_err("sandbox: %s (--sandbox off runs without namespaces)", err);
+        if (restore_fd >= 0)
+            close(restore_fd);
+        return VM_EXIT_ERROR;
+    }
     /* All the VM needs is open once vm_create() returns: then the sandbox, then the guest. */
     int code = VM_EXIT_ERROR;
     if (vm_create(&vm, &cfg) == 0 && sandbox_enter(&cfg.sandbox) == 0) {

@@ -160,7 +160,7 @@ int sandbox_drop_user(const struct sandbox_config *cfg, char *err, size_t errlen
     return check_dropped(cfg, err, errlen);
 }
 
-int sandbox_enter(const struct sandbox_config *cfg)
+int sandbox_enter(struct sandbox_config *cfg)
 {
     char err[256];
 
@@ -169,6 +169,11 @@ int sandbox_enter(const struct sandbox_config *cfg)
     if (cfg->mode != SANDBOX_OFF) {
         /* No core dumps of guest memory, no ptrace by other processes of this user. */
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+    /* While still root: the empty root needs CAP_SYS_ADMIN. */
+    if (sandbox_empty_root(cfg, err, sizeof(err)) < 0) {
+        log_err("sandbox: %s (--sandbox off runs without namespaces)", err);
+        return -1;
     }
     if (sandbox_drop_user(cfg, err, sizeof(err)) < 0) {
         log_err("sandbox: %s", err);
@@ -192,11 +197,13 @@ int sandbox_enter(const struct sandbox_config *cfg)
         return -1;
     }
     if (cfg->drop_user)
-        log_info("sandbox: running as %u:%u with the system call filter%s", (unsigned)cfg->uid,
-                 (unsigned)cfg->gid, cfg->mode == SANDBOX_LOG ? " in log mode" : "");
+        log_info("sandbox: running as %u:%u with the system call filter%s%s", (unsigned)cfg->uid,
+                 (unsigned)cfg->gid, cfg->mode == SANDBOX_LOG ? " in log mode" : "",
+                 cfg->namespaces ? ", an empty root and no network" : "");
     else
-        log_info("sandbox: system call filter on%s; the user is unchanged (%u)%s",
-                 cfg->mode == SANDBOX_LOG ? " in log mode" : "", (unsigned)getuid(),
+        log_info("sandbox: system call filter on%s%s; the user is unchanged (%u)%s",
+                 cfg->mode == SANDBOX_LOG ? " in log mode" : "",
+                 cfg->namespaces ? ", an empty root and no network" : "", (unsigned)getuid(),
                  getuid() == 0 ? ": give --user UID:GID to leave root" : "");
     return 0;
 }

@@ -13,6 +13,16 @@ injected into the running hv-vmm with ptrace as shellcode would make it,
 kills hv-vmm with SIGSYS and the kernel names the call; a developer
 without root runs hv-vmm with the filter and is told that --user needs root.
 
+Started as root with the sandbox on, hv-vmm is in a mount namespace whose
+root is empty (/proc/PID/root holds nothing, or only the directory of
+hv-switch's socket) and a network namespace of its own, every thread of it
+(only `lo`; the host's abstract sockets refuse it): a host socket open to
+everyone, by path or abstract, connected to by shellcode injected into the
+running hv-vmm (the filter allows socket+connect, for hv-switch) is not
+found; an injected open of /etc/shadow kills it under the filter and, in
+log mode, finds nothing (and the kernel logs it); --sandbox off keeps the
+host's root and network.
+
 Run alone:  /usr/bin/python3 -m pytest tests/vmm/test_vmm_sandbox.py -v
 """
 
@@ -34,6 +44,10 @@ UID = 1900000101          # a VM's user, as hvd would give it (docs/hvd.md)
 SWITCH_GID = 1900000200   # the group of a fake hv-switch socket
 INJECT = "/tmp/inject_syscall"
 SYS_EXECVE = 59
+SYS_OPENAT = 257
+HOST_SOCK = "/run/hv-test-bus.sock"   # stands for the system D-Bus socket (open to all users)
+DBUS_SOCK = "/run/dbus/system_bus_socket"
+ABSTRACT = "hv-test-host"               # an abstract socket of the host's network namespace
 
 
 def status(lt, pid):
@@ -203,7 +217,12 @@ def test_display_reconnects_as_the_vms_user(sb):
         fake_switch(2)                                     # ...and comes back
         sb.check(retry(f"test -s {W}/sbx-sw2.out"))        # reconnected as the VM's user
         assert b"sbx" in sb.get(f"{W}/sbx-sw2.out")
-        assert status(sb, vmm_pid(sb, "sbx-disp"))["Uid"].split()[0] == str(UID)
+        pid = vmm_pid(sb, "sbx-disp")
+        assert status(sb, pid)["Uid"].split()[0] == str(UID)
+        # Its root holds only the way to the socket's directory (bound in read-only).
+        assert sb.check(f"ls -A /proc/{pid}/root/").stdout.split() == ["tmp"]
+        assert sb.check(f"ls -A /proc/{pid}/root/tmp").stdout.split() == ["vt"]
+        assert sb.run(f"test -e /proc/{pid}/root/etc").rc != 0
         run = vm.run_now()
     finally:
         vm.kill()
@@ -239,3 +258,107 @@ def test_a_developer_without_root(sb):
         assert "--user needs hv-vmm to be started as root" in r.stdout, r.stdout
     finally:
         sb.run("chmod 0600 /dev/kvm")
+
+
+def host_sockets(lt):
+    """A socket at a path and an abstract one, both answering any user of the host."""
+    lt.check(f"rm -f {HOST_SOCK}; setsid socat UNIX-LISTEN:{HOST_SOCK},mode=666,fork,unlink-early "
+             f"SYSTEM:true >/dev/null 2>&1 & echo $! > {W}/sbx-host1.pid")
+    lt.check(f"setsid socat ABSTRACT-LISTEN:{ABSTRACT},fork SYSTEM:true >/dev/null 2>&1 & "
+             f"echo $! > {W}/sbx-host2.pid")
+    as_vm = f"setpriv --reuid={UID} --regid={UID} --clear-groups"
+    lt.check(retry(f"{as_vm} socat -u OPEN:/dev/null UNIX-CONNECT:{HOST_SOCK}"))
+    lt.check(retry(f"{as_vm} socat -u OPEN:/dev/null ABSTRACT-CONNECT:{ABSTRACT}"))
+
+
+def stop_host_sockets(lt):
+    lt.run(f"kill $(cat {W}/sbx-host1.pid) $(cat {W}/sbx-host2.pid) 2>/dev/null; rm -f {HOST_SOCK}")
+
+
+def netns(lt, pid=1):
+    """The network namespaces of every thread of pid (1: the host's)."""
+    return set(lt.check(f"readlink /proc/{pid}/task/*/ns/net").stdout.split())
+
+
+def test_hv_vmm_reaches_nothing_of_the_host(sb):
+    """As root with the sandbox on: an empty root and a network of its own."""
+    host_sockets(sb)
+    rd = initrd(sb, "sbx-idle", IDLE_SH)
+    ctl = f"{W}/sbx-ns-ctl.sock"
+    kills_before = len(seccomp_kills(sb))
+    vm = Background(sb, vm_args(rd, f"--user {UID}:{UID} --net tap={TAP} --vsock {CID} "
+                                    f"--control {ctl}"), "sbx-ns")
+    try:
+        vm.wait("hv-guest: idle")
+        pid = vmm_pid(sb, "sbx-ns")
+        root = f"/proc/{pid}/root"
+        # Nothing of the host's filesystem by path: its root is empty.
+        assert sb.check(f"ls -A {root}/").stdout == "", sb.run(f"ls -lAR {root}/").stdout
+        disks = sb.check("ls /dev/vda /dev/sda /dev/nvme0n1 2>/dev/null || true").stdout.split()
+        assert disks, "the laptop has a disk"
+        for path in ["/etc/shadow", "/dev/kvm", "/run", DBUS_SOCK, HOST_SOCK] + disks:
+            assert sb.run(f"test -e {root}{path}").rc != 0, path
+        assert sb.check(f"readlink /proc/{pid}/ns/mnt").stdout != \
+            sb.check("readlink /proc/self/ns/mnt").stdout
+        # Its own network, every thread of it (the TAP and vsock were opened in the host's):
+        nets = netns(sb, pid)
+        assert len(nets) == 1 and not nets & netns(sb), nets
+        links = sb.check(f"nsenter -t {pid} -n ip -o link").stdout
+        assert [ln.split(":")[1].strip() for ln in links.splitlines()] == ["lo"], links
+        r = sb.run(f"nsenter -t {pid} -n -S {UID} -G {UID} "
+                   f"socat -u OPEN:/dev/null ABSTRACT-CONNECT:{ABSTRACT}")
+        assert r.rc != 0 and "Connection refused" in r.stderr, r
+        # Shellcode in hv-vmm may make sockets and connect (for hv-switch): it finds nothing.
+        for target, errno in ((HOST_SOCK, -2), (DBUS_SOCK, -2), (f"@{ABSTRACT}", -111)):
+            r = sb.check(f"{INJECT} {pid} connect {target}")
+            print(r.stdout)
+            assert f"connect returned {errno} " in r.stdout, r.stdout
+            assert "survived" in r.stdout, r.stdout
+        # ...and the VM runs on: its control socket, and the guest's network and vsock.
+        r = sb.check(f"echo '{{\"cmd\":\"query\"}}' | socat -t 5 - UNIX-CONNECT:{ctl}")
+        assert '"running"' in r.stdout, r.stdout
+        # An open of a host file: the filter kills hv-vmm, and the kernel says so.
+        r = sb.check(f"{INJECT} {pid} open /etc/shadow")
+        run = vm.finish(timeout=30)
+    finally:
+        vm.kill()
+        stop_host_sockets(sb)
+    assert "killed by signal 31" in r.stdout, r.stdout
+    assert run.rc == 128 + 31, run
+    assert "an empty root and no network" in run.stderr, run
+    lines = [ln for ln in seccomp_kills(sb)[kills_before:] if f" pid={pid} " in ln]
+    assert lines and f"syscall={SYS_OPENAT} " in lines[-1], lines
+    print(lines[-1])
+
+
+def test_log_mode_opens_nothing_and_off_is_unchanged(sb):
+    """--sandbox log lets an open through the filter (and logs it): the empty root
+    finds nothing. --sandbox off: the host's root and network, as before."""
+    rd = initrd(sb, "sbx-idle", IDLE_SH)
+    vm = Background(sb, vm_args(rd, f"--user {UID}:{UID} --sandbox log"), "sbx-nslog")
+    try:
+        vm.wait("hv-guest: idle")
+        pid = vmm_pid(sb, "sbx-nslog")
+        # /etc/passwd: any user may read it on the host; /etc/shadow: EACCES there, not ENOENT.
+        for path in ("/etc/shadow", "/etc/passwd"):
+            r = sb.check(f"{INJECT} {pid} open {path}")
+            assert "open returned -2 " in r.stdout and "survived" in r.stdout, r.stdout
+        logged = [ln for ln in seccomp_kills(sb) if f" pid={pid} " in ln]
+        assert any(f"syscall={SYS_OPENAT} " in ln for ln in logged), logged
+        run = vm.run_now()
+    finally:
+        vm.kill()
+    assert "in log mode, an empty root and no network" in run.stderr, run
+
+    vm = Background(sb, vm_args(rd, "--sandbox off"), "sbx-nsoff")
+    try:
+        vm.wait("hv-guest: idle")
+        pid = vmm_pid(sb, "sbx-nsoff")
+        assert sb.run(f"test -e /proc/{pid}/root/etc/shadow").rc == 0
+        assert netns(sb, pid) == netns(sb)
+        assert sb.check(f"readlink /proc/{pid}/ns/mnt").stdout == \
+            sb.check("readlink /proc/self/ns/mnt").stdout
+        run = vm.run_now()
+    finally:
+        vm.kill()
+    assert "sandbox: off" in run.stderr, run

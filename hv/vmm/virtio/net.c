@@ -24,6 +24,7 @@
 #include "../devices.h"
 #include "../vm.h"
 #include "log.h"
+#include "sandbox.h"
 #include "state.h"
 #include "vhost.h"
 #include "virtio.h"
@@ -262,7 +263,20 @@ int virtio_net_create(struct vm *vm, const char *tap_ifname)
         log_err("--net tap=IFNAME needs an interface name of 1 to %d characters", IFNAMSIZ - 1);
         return -EINVAL;
     }
+    /*
+     * A TAP is an interface of the network namespace it is opened in: the
+     * host's, entered by this thread for the open alone (sandbox_ns.c); the
+     * device thread started below is then in hv-vmm's own.
+     */
+    const struct sandbox_config *sb = vm->cfg ? &vm->cfg->sandbox : NULL;
+    if (sandbox_net_host(sb, true) < 0)
+        return -EPERM;
     int fd = tap_open(tap_ifname);
+    if (sandbox_net_host(sb, false) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -EPERM;
+    }
     return fd < 0 ? fd : virtio_net_create_fd(vm, fd, tap_ifname);
 }
 

@@ -17,6 +17,7 @@
 #include "../devices.h"
 #include "../vm.h"
 #include "log.h"
+#include "sandbox.h"
 #include "state.h"
 #include "vhost.h"
 #include "virtio.h"
@@ -127,7 +128,20 @@ int virtio_vsock_create(struct vm *vm, uint64_t guest_cid)
         log_err("vsock CID %llu is reserved: use 3 to 4294967294", (unsigned long long)guest_cid);
         return -EINVAL;
     }
+    /*
+     * Opened in the host's network namespace: where the kernel has vsock
+     * namespaces, vhost-vsock takes its opener's, and hvd's AF_VSOCK sockets
+     * are in the host's (sandbox_ns.c).
+     */
+    const struct sandbox_config *sb = vm->cfg ? &vm->cfg->sandbox : NULL;
+    if (sandbox_net_host(sb, true) < 0)
+        return -EPERM;
     int fd = vhost_open("/dev/vhost-vsock");
+    if (sandbox_net_host(sb, false) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -EPERM;
+    }
     if (fd < 0) {
         log_err("cannot use /dev/vhost-vsock: %s (load the vhost_vsock module and give hv-vmm "
                 "access to it)",
