@@ -282,4 +282,5 @@ def test_start_clicked_on_a_saved_vm_restores_it(hv):
         time.sleep(1)
         shot = hv.screendump()
         return shot if share(shot, RED) > 0.5 else None
-    wait_for(red_shown, 90, lambda: "red's screen on the panel after its restore" + logs(hv))
+    wait_for(red_shown, 90, lambda: "red's screen on the panel after its restore" + logs(hv) +
+             "\n--- red's vmm.log ---\n" + hv.run("tail -30 /run/hv/vms/red/vmm.log").stdout)
