@@ -448,35 +448,49 @@ def test_create_start_stop(desk, app):
     desk.screenshot("vm-stopped")
 
 
-def test_copying_an_image_moves_the_progress_bar(desk, app):
-    if not shutil.which("qemu-img"):
-        pytest.skip("qemu-img is not installed (Debian qemu-utils)")
-    assert "result" in hvd_call(desk.sock, "disk.create", name="golden.img", size="64M")
-    desk.qemu_img_mode("gate")  # the copy waits at 50 % until qemu_img_go()
+def assistant_to_storage(app, name):
+    """The assistant opened, name and 256 MiB given: on the Storage page. (window, Next)"""
     win = open_assistant(app)
     nxt = by_name(win, "Next", role="push button")
-    replace_text(by_name(win, "Name", role="text"), "copied")
+    replace_text(by_name(win, "Name", role="text"), name)
     wait_until("Next after a good name", lambda: nxt.sensitive, timeout=15)
     nxt.click()
     replace_text(by_name(win, "Memory (MiB)", role="spin button"), "256")
     wait_until("Next after a good memory size", lambda: nxt.sensitive, timeout=15)
     nxt.click()
+    return win, nxt
 
+
+def choose_existing_image(app, win, image):
     by_name(win, "Use an existing image", role="radio button").click()
     by_name(win, "Image", role="combo box").click()
     # The item says "golden.img (64.0 MiB)" with a no-break space (g_format_size).
-    wait_until("the menu item golden.img", lambda: showing(
-        app, lambda n: n.roleName == "menu item" and (n.name or "").startswith("golden.img ("))
+    wait_until(f"the menu item {image}", lambda: showing(
+        app, lambda n: n.roleName == "menu item" and (n.name or "").startswith(image + " ("))
     )[0].click()
-    by_name(win, "Copy it for this machine", role="check box").click()
+
+
+def storage_to_summary(desk, win, nxt):
+    """From the Storage page (Next on) through Boot and Network to the summary."""
     wait_until("Next once an image is chosen", lambda: nxt.sensitive, timeout=15)
-    desk.screenshot("assistant-3-storage-copy")
     nxt.click()
     replace_text(by_name(win, "Kernel", role="text"), str(desk.kernel))
     wait_until("Next after a good kernel path", lambda: nxt.sensitive, timeout=15)
     nxt.click()
     by_name(win, "Network", role="combo box")
     nxt.click()
+
+
+def test_copying_an_image_moves_the_progress_bar(desk, app):
+    if not shutil.which("qemu-img"):
+        pytest.skip("qemu-img is not installed (Debian qemu-utils)")
+    assert "result" in hvd_call(desk.sock, "disk.create", name="golden.img", size="64M")
+    desk.qemu_img_mode("gate")  # the copy waits at 50 % until qemu_img_go()
+    win, nxt = assistant_to_storage(app, "copied")
+    choose_existing_image(app, win, "golden.img")
+    by_name(win, "Copy it for this machine", role="check box").click()
+    desk.screenshot("assistant-3-storage-copy")
+    storage_to_summary(desk, win, nxt)
     label_containing(win, "a copy of “golden.img” named “copied.img”")
     by_name(win, "Apply", role="push button").click()
 
@@ -504,31 +518,14 @@ def test_an_existing_image_that_forgets_its_changes(desk, app):
     """"Forget changes at each start" on an existing image: the definition
     hvd gets has it non-persistent (issue 15), and the summary says so."""
     assert "result" in hvd_call(desk.sock, "disk.create", name="kiosk.img", size="16M")
-    win = open_assistant(app)
-    nxt = by_name(win, "Next", role="push button")
-    replace_text(by_name(win, "Name", role="text"), "kiosk")
-    wait_until("Next after a good name", lambda: nxt.sensitive, timeout=15)
-    nxt.click()
-    replace_text(by_name(win, "Memory (MiB)", role="spin button"), "256")
-    wait_until("Next after a good memory size", lambda: nxt.sensitive, timeout=15)
-    nxt.click()
+    win, nxt = assistant_to_storage(app, "kiosk")
     forget = by_name(win, "Forget changes at each start (non-persistent)", role="check box")
     assert not forget.sensitive  # only for an existing image
-    by_name(win, "Use an existing image", role="radio button").click()
-    by_name(win, "Image", role="combo box").click()
-    wait_until("the menu item kiosk.img", lambda: showing(
-        app, lambda n: n.roleName == "menu item" and (n.name or "").startswith("kiosk.img ("))
-    )[0].click()
+    choose_existing_image(app, win, "kiosk.img")
     wait_until("the check box to be on", lambda: forget.sensitive, timeout=15)
     forget.click()
-    wait_until("Next once an image is chosen", lambda: nxt.sensitive, timeout=15)
     desk.screenshot("assistant-3-storage-forget")
-    nxt.click()
-    replace_text(by_name(win, "Kernel", role="text"), str(desk.kernel))
-    wait_until("Next after a good kernel path", lambda: nxt.sensitive, timeout=15)
-    nxt.click()
-    by_name(win, "Network", role="combo box")
-    nxt.click()
+    storage_to_summary(desk, win, nxt)
     label_containing(win, "existing image “kiosk.img”")
     label_containing(win, "forgotten at each start")
     by_name(win, "Apply", role="push button").click()
