@@ -13,6 +13,7 @@
 
 #include "../../device.h"
 #include "../../pci.h"
+#include "state.h"
 #include "util.h"
 
 uint8_t fz_u8(struct fz *f)
@@ -470,4 +471,36 @@ bool fz_ram_is_zero(const struct vm *vm)
         if (memcmp(vm->mem.base + off, zero, MIN(sizeof(zero), vm->mem.size - off)))
             return false;
     return true;
+}
+
+void fz_save_device(struct vm *vm, const char *name, struct state_out *o)
+{
+    struct device *d = device_find(vm, name);
+    state_out_init(o);
+    devices_quiesce(vm);
+    if (!d || d->ops->save(d, o) < 0)
+        __builtin_trap();
+}
+
+void fz_load_compare(struct vm *vm2, const char *name, const struct state_out *o)
+{
+    devices_quiesce(vm2);
+    struct state_in in;
+    state_in_init(&in, o->buf, o->len);
+    struct device *d2 = device_find(vm2, name);
+    if (!d2)
+        __builtin_trap();
+    if (d2->ops->load(d2, &in) < 0 || state_in_end(&in) < 0) {
+        if (!strstr(in.why, "PCI BAR")) {
+            if (getenv("FUZZ_LOGS"))
+                fprintf(stderr, "load refused: %s\n", in.why);
+            __builtin_trap();
+        }
+        return;
+    }
+    struct state_out o2;
+    fz_save_device(vm2, name, &o2);
+    if (o2.len != o->len || memcmp(o2.buf, o->buf, o->len))
+        __builtin_trap();
+    state_out_free(&o2);
 }

@@ -72,6 +72,15 @@ unsigned fz_run_driver(struct vm *vm, struct fz *f, unsigned max_ops, fz_host_fn
 void fz_log_begin(void);
 unsigned fz_log_end(void);
 
+/*
+ * Saved state (state.h): the device name's, quiesced first (a refusal traps); and loading it into
+ * the same device of another VM, which must then save the same bytes. A load may refuse only
+ * BARs the guest put over one another (pci.c cannot place those); any other refusal traps.
+ */
+struct state_out;
+void fz_save_device(struct vm *vm, const char *name, struct state_out *o);
+void fz_load_compare(struct vm *vm2, const char *name, const struct state_out *o);
+
 /* An access on a bus at an absolute address. */
 uint64_t fz_bus_read(struct io_bus *bus, uint64_t addr, unsigned len);
 void fz_bus_write(struct io_bus *bus, uint64_t addr, uint64_t v, unsigned len);
