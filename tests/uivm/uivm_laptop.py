@@ -6,7 +6,6 @@ Used by tests/uivm/test_uivm_laptop.py and scripts/demo.py.
     laptop_args(uivm_files)  QEMU arguments that plug the UIVM's disk in
     bring_up(laptop, uivm_files, timeout)  everything else; returns the seconds
                              from `hvctl start uivm` to hv-manager connecting
-    restart_hvd(laptop)      hvd stopped and started again, the manager back
 """
 
 import time
@@ -87,19 +86,6 @@ def bring_up(laptop, uivm_files, timeout=600):
     _wait(lambda: CONNECTED in laptop.run("cat /tmp/hvd.log").stdout, timeout,
           "hv-manager in the UIVM to connect to hvd over vsock", laptop)
     return time.time() - t0
-
-
-def restart_hvd(laptop, timeout=120):
-    """Stops hvd and starts it again, as systemd would after a crash: the VMs
-    keep running (hvd adopts them) and the manager in the UIVM reconnects
-    over vsock. Returns when it has."""
-    before = laptop.run(f"grep -c '{CONNECTED}' /tmp/hvd.log").stdout.strip()
-    _check(laptop, "pkill -x hvd; for i in $(seq 50); do pgrep -x hvd >/dev/null || exit 0; "
-                   "sleep 0.2; done; exit 1")
-    _check(laptop, f"setsid {HVD} </dev/null >>/tmp/hvd.log 2>&1 &")
-    _wait(lambda: laptop.run(f"{HVCTL} list").rc == 0, 30, "hvd after its restart", laptop)
-    _wait(lambda: laptop.run(f"grep -c '{CONNECTED}' /tmp/hvd.log").stdout.strip() != before,
-          timeout, "hv-manager to reconnect to the restarted hvd", laptop)
 
 
 def stop(laptop):
