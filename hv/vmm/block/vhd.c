@@ -279,6 +279,7 @@ static void vhd_close(struct bdev *b)
     close(b->fd);
     free(v->bat);
     free(v->bitmap);
+    free(v->full);
     free(b->path);
     free(v);
 }
@@ -452,8 +453,9 @@ static int open_dynamic(struct vopen *o, const struct vhd_footer *f, struct bdev
     if (ret)
         return ret;
     v->bitmap = malloc(v->bitmap_len);
+    v->full = calloc((v->entries + 7) / 8, 1);
     v->bitmap_block = UINT32_MAX;
-    if (!v->bitmap)
+    if (!v->bitmap || !v->full)
         return bad(o, ENOMEM, "out of memory");
     return v->type == VHD_DIFF ? open_parent(o, &h, chain) : 0;
 }

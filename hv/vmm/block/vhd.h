@@ -93,6 +93,9 @@ struct vhd {
     uint32_t entries, block_size, sectors_per_block, bitmap_len;
     uint32_t *bat;   /* host order */
     uint8_t *bitmap; /* the bitmap of bitmap_block, or nothing (UINT32_MAX) */
+    /* 1 bit per block: its bitmap is known to have every sector's bit set (always so for the
+     * blocks hv makes), so reads and writes there need not read it. */
+    uint8_t *full;
     uint32_t bitmap_block;
     bool logged_corrupt;
 };

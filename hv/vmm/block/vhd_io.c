@@ -43,6 +43,16 @@ static uint64_t block_at(const struct vhd *v, uint32_t blk)
     return (uint64_t)v->bat[blk] * VHD_SECTOR;
 }
 
+static bool block_full(const struct vhd *v, uint32_t blk)
+{
+    return v->full[blk / 8] & (1u << (blk % 8));
+}
+
+static void set_full(struct vhd *v, uint32_t blk)
+{
+    v->full[blk / 8] |= (uint8_t)(1u << (blk % 8));
+}
+
 static int load_bitmap(struct vhd *v, uint32_t blk)
 {
     if (v->bitmap_block == blk)
@@ -53,6 +63,11 @@ static int load_bitmap(struct vhd *v, uint32_t blk)
     if (ret)
         return ret;
     v->bitmap_block = blk;
+    uint32_t s = 0;
+    while (s < v->sectors_per_block && bit(v->bitmap, s))
+        s++;
+    if (s == v->sectors_per_block)
+        set_full(v, blk);
     return 0;
 }
 
@@ -105,6 +120,8 @@ static int read_block(struct vhd *v, const struct iovec *iov, unsigned n, size_t
 {
     if (v->bat[blk] == VHD_BAT_UNUSED)
         return read_under(v, iov, n, ioff, pos, len);
+    if (block_full(v, blk))
+        return file_io(v, iov, n, ioff, block_at(v, blk) + v->bitmap_len + in, len, false);
     int ret = load_bitmap(v, blk);
     /* Runs of sectors with the same bit: from this file, or from under it. */
     uint32_t s = in / VHD_SECTOR, last = (uint32_t)((in + len - 1) / VHD_SECTOR);
@@ -198,6 +215,7 @@ static int allocate(struct vhd *v, uint32_t blk, const struct iovec *iov, unsign
     }
     v->bat[blk] = (uint32_t)(at / VHD_SECTOR);
     v->bitmap_block = blk;
+    set_full(v, blk);
     v->footer_off = end;
     return 0;
 }
@@ -209,6 +227,8 @@ static int write_block(struct vhd *v, const struct iovec *iov, unsigned n, size_
     if (v->bat[blk] == VHD_BAT_UNUSED)
         return allocate(v, blk, iov, n, ioff, in, len);
     int ret = file_io(v, iov, n, ioff, block_at(v, blk) + v->bitmap_len + in, len, true);
+    if (ret || block_full(v, blk))
+        return ret;
     uint32_t s0 = in / VHD_SECTOR, ns = (uint32_t)(len / VHD_SECTOR), missing = 0;
     if (!ret)
         ret = load_bitmap(v, blk);
